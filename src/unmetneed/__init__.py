@@ -1,0 +1,28 @@
+"""unmetneed: who needs adult social care in England and does not get it.
+
+Survey designs with Taylor and replicate variance equal to R ``survey``,
+weighting to census margins, and multilevel regression and poststratification.
+
+Examples
+--------
+>>> import unmetneed as um
+>>> survey = um.datasets.load_example_survey()
+>>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+...                          clusters="psu", nest=True)
+>>> design.mean("need", by="area_code").to_frame().shape[1]
+8
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from unmetneed import datasets, errors
+from unmetneed.design import Estimates, SurveyDesign
+
+try:
+    __version__ = version("unmetneed")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = ["Estimates", "SurveyDesign", "datasets", "errors", "__version__"]

@@ -1,0 +1,111 @@
+"""Input checks shared by every layer.
+
+Each check raises an :mod:`unmetneed.errors` exception whose message names the
+column, category or value at fault and says how to fix it. Nothing is
+dropped, imputed or clipped here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unmetneed.errors import DesignError, MissingColumnError
+
+__all__ = [
+    "as_column_list",
+    "check_choice",
+    "column_values",
+    "numeric_column",
+    "require_columns",
+    "resolve_rng",
+    "row_examples",
+]
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """Refuse an option that is not one of ``choices``, listing the valid ones."""
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise DesignError(f"{name}={value!r} is not a valid choice; use one of {valid}")
+    return value
+
+
+def as_column_list(columns: str | Iterable[str] | None) -> list[str]:
+    """Turn ``None``, one column name or several into a list of names."""
+    if columns is None:
+        return []
+    if isinstance(columns, str):
+        return [columns]
+    names = list(columns)
+    for name in names:
+        if not isinstance(name, str):
+            raise DesignError(f"column names must be strings; got {name!r}")
+    return names
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], role: str) -> None:
+    """Raise :class:`MissingColumnError` for the first column ``df`` lacks."""
+    for column in columns:
+        if column not in df.columns:
+            close = difflib.get_close_matches(str(column), [str(c) for c in df.columns], n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise MissingColumnError(
+                f"{role} column {column!r} is not in the data{hint} "
+                f"(columns: {', '.join(map(str, df.columns[:20]))}"
+                f"{', ...' if len(df.columns) > 20 else ''})"
+            )
+
+
+def row_examples(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
+    """Describe the rows where ``mask`` holds: their count and the first labels."""
+    where = np.flatnonzero(mask)
+    shown = ", ".join(repr(index[i]) for i in where[:limit])
+    more = ", ..." if where.size > limit else ""
+    return f"{where.size:,} row(s) (index {shown}{more})"
+
+
+def column_values(df: pd.DataFrame, column: str, role: str) -> pd.Series:
+    """Return ``df[column]`` after checking it exists and has no missing values."""
+    require_columns(df, [column], role)
+    series = df[column]
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise DesignError(
+            f"{role} column {column!r} has missing values in "
+            f"{row_examples(missing, df.index)}; recode them to an explicit category "
+            "or remove those rows before building the design (nothing is dropped silently)"
+        )
+    return series
+
+
+def numeric_column(df: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    """Return a numeric column as float64, refusing text, missing or infinite values."""
+    series = column_values(df, column, role)
+    if isinstance(series.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
+    ):
+        raise DesignError(
+            f"{role} column {column!r} is not numeric (dtype {series.dtype}); "
+            "use proportion() for a categorical variable, or convert it with pd.to_numeric"
+        )
+    values = series.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DesignError(
+            f"{role} column {column!r} has infinite values in {row_examples(bad, df.index)}"
+        )
+    return values
+
+
+def resolve_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Return a numpy Generator from a seed, a Generator, or ``None`` (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and not isinstance(seed, (int, np.integer)):
+        raise DesignError(f"seed must be an int, a numpy Generator or None; got {seed!r}")
+    return np.random.default_rng(seed)

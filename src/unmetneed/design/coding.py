@@ -1,0 +1,65 @@
+"""Integer coding of category columns, done once per design and reused.
+
+Levels follow R's factor order: the category order of a pandas Categorical
+(unused categories dropped), otherwise the sorted unique values. A cross of
+several columns is ordered lexicographically by the columns in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from unmetneed._validate import column_values
+
+__all__ = ["Coding", "code_columns", "code_series"]
+
+
+@dataclass(frozen=True)
+class Coding:
+    """Integer codes ``0..n_levels-1`` per row and the levels they stand for."""
+
+    codes: np.ndarray
+    levels: pd.DataFrame  # one row per level, one column per coded variable
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+def code_series(series: pd.Series, *, observed: bool = True) -> tuple[np.ndarray, pd.Index]:
+    """Code one column (no missing values) as levels in factor order.
+
+    ``observed=False`` keeps the unused categories of a Categorical.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        raw = series.cat.codes.to_numpy().astype(np.intp)
+        if not observed:
+            return raw, pd.Index(series.cat.categories, name=series.name)
+        used = np.bincount(raw, minlength=len(series.cat.categories)) > 0
+        remap = np.cumsum(used) - 1
+        return remap[raw], pd.Index(series.cat.categories[used], name=series.name)
+    codes, uniques = pd.factorize(series, sort=True)
+    return codes.astype(np.intp), pd.Index(uniques, name=series.name)
+
+
+def code_columns(df: pd.DataFrame, columns: Sequence[str], role: str) -> Coding:
+    """Code the cross-classification of ``columns`` (observed combinations only)."""
+    coded = [code_series(column_values(df, c, role)) for c in columns]
+    if len(coded) == 1:
+        codes, levels = coded[0]
+        return Coding(codes, pd.DataFrame({columns[0]: levels}))
+    sizes = [len(levels) for _, levels in coded]
+    key = np.ravel_multi_index([c for c, _ in coded], sizes).astype(np.int64)
+    codes, uniques = pd.factorize(key, sort=True)
+    parts = np.unravel_index(np.asarray(uniques), sizes)
+    levels = pd.DataFrame(
+        {
+            name: lv.take(part)
+            for name, (_, lv), part in zip(columns, coded, parts, strict=True)
+        }
+    )
+    return Coding(codes.astype(np.intp), levels.reset_index(drop=True))

@@ -1,0 +1,199 @@
+"""The result of a design-based estimator: one table, several views."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from unmetneed.errors import DesignError
+
+__all__ = ["Estimates"]
+
+RESULT_COLUMNS = ["estimate", "se", "ci_lower", "ci_upper", "cv", "n"]
+
+
+class Estimates:
+    """Point estimates with standard errors, intervals, CVs and respondent counts.
+
+    Built by :class:`~unmetneed.SurveyDesign` estimators; not usually made by
+    hand. Every view (``to_frame``, ``summary``, ``repr``, the notebook HTML)
+    comes from the same table.
+
+    Parameters
+    ----------
+    keys : DataFrame
+        One row per estimate: the ``by`` columns and, for a proportion, the
+        category column. May have no columns (a single overall estimate).
+    estimate, se : ndarray
+        Point estimates and standard errors.
+    n : ndarray of int
+        Respondents (rows with non-zero weight) behind each estimate.
+    df : float
+        Degrees of freedom for the t intervals (the design's ``degf``).
+    level : float
+        Default interval level.
+    info : mapping
+        Provenance: statistic, variable, by, variance method and options.
+    deff : ndarray, optional
+        Design effects (as R ``svymean(..., deff=TRUE)``).
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> survey = um.datasets.load_example_survey()
+    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+    ...                          clusters="psu", nest=True)
+    >>> est = design.mean("need")
+    >>> list(est.to_frame().columns)
+    ['estimate', 'se', 'ci_lower', 'ci_upper', 'cv', 'n']
+    """
+
+    def __init__(
+        self,
+        keys: pd.DataFrame,
+        estimate: np.ndarray,
+        se: np.ndarray,
+        n: np.ndarray,
+        *,
+        df: float,
+        level: float,
+        info: Mapping[str, Any],
+        deff: np.ndarray | None = None,
+    ) -> None:
+        _check_level(level)
+        self._keys = keys.reset_index(drop=True)
+        self._estimate = np.asarray(estimate, dtype=np.float64)
+        self._se = np.asarray(se, dtype=np.float64)
+        self._n = np.asarray(n, dtype=np.int64)
+        self._deff = None if deff is None else np.asarray(deff, dtype=np.float64)
+        self.df = float(df)
+        self.level = float(level)
+        self.info: Mapping[str, Any] = MappingProxyType(dict(info))
+
+    # -- accessors -----------------------------------------------------------
+    def _index(self) -> pd.Index:
+        if self._keys.shape[1] == 0:
+            return pd.Index([self.info.get("variable", "estimate")], name="variable")
+        if self._keys.shape[1] == 1:
+            return pd.Index(self._keys.iloc[:, 0], name=self._keys.columns[0])
+        return pd.MultiIndex.from_frame(self._keys)
+
+    @property
+    def estimate(self) -> pd.Series:
+        """Point estimates, indexed by the ``by`` (and category) values."""
+        return pd.Series(self._estimate, index=self._index(), name="estimate")
+
+    @property
+    def se(self) -> pd.Series:
+        """Standard errors."""
+        return pd.Series(self._se, index=self._index(), name="se")
+
+    @property
+    def variance(self) -> pd.Series:
+        """Variances (squared standard errors)."""
+        return pd.Series(self._se**2, index=self._index(), name="variance")
+
+    @property
+    def cv(self) -> pd.Series:
+        """Coefficients of variation, ``se / |estimate|`` (NaN for a zero estimate)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cv = np.where(self._estimate != 0, self._se / np.abs(self._estimate), np.nan)
+        return pd.Series(cv, index=self._index(), name="cv")
+
+    @property
+    def n(self) -> pd.Series:
+        """Respondents behind each estimate."""
+        return pd.Series(self._n, index=self._index(), name="n")
+
+    @property
+    def deff(self) -> pd.Series:
+        """Design effects; only when the estimator was called with ``deff=True``."""
+        if self._deff is None:
+            raise DesignError("design effects were not computed; call the estimator with deff=True")
+        return pd.Series(self._deff, index=self._index(), name="deff")
+
+    def ci(self, level: float | None = None) -> pd.DataFrame:
+        """t intervals ``estimate +/- t(df, (1+level)/2) * se``.
+
+        The degrees of freedom are the design's (``df`` in the result's
+        ``attrs``), never silently infinite.
+        """
+        level = self.level if level is None else level
+        _check_level(level)
+        if self.df > 0:
+            quantile = stats.t.ppf(0.5 + level / 2.0, self.df)
+        else:
+            quantile = np.nan
+        half = quantile * self._se
+        out = pd.DataFrame(
+            {"ci_lower": self._estimate - half, "ci_upper": self._estimate + half},
+            index=self._index(),
+        )
+        out.attrs.update({"level": level, "df": self.df, "distribution": "t"})
+        return out
+
+    def to_frame(self, level: float | None = None) -> pd.DataFrame:
+        """The tidy table: ``[by...], estimate, se, ci_lower, ci_upper, cv, n`` (``deff``)."""
+        level = self.level if level is None else level
+        intervals = self.ci(level)
+        table = self._keys.copy()
+        table["estimate"] = self._estimate
+        table["se"] = self._se
+        table["ci_lower"] = intervals["ci_lower"].to_numpy()
+        table["ci_upper"] = intervals["ci_upper"].to_numpy()
+        table["cv"] = self.cv.to_numpy()
+        table["n"] = self._n
+        if self._deff is not None:
+            table["deff"] = self._deff
+        table.attrs.update(dict(self.info))
+        table.attrs.update({"level": level, "df": self.df, "interval": "t"})
+        return table
+
+    # -- display ---------------------------------------------------------------
+    def _title(self) -> str:
+        info = self.info
+        by = info.get("by") or []
+        text = f"{info.get('statistic', 'estimate')} of {info.get('variable', '?')}"
+        if by:
+            text += f" by {', '.join(by)}"
+        return text
+
+    def _footer(self) -> str:
+        return (
+            f"variance: {self.info.get('variance', '?')}; "
+            f"{self.level:.0%} t intervals on {self.df:g} degrees of freedom"
+        )
+
+    def summary(self) -> str:
+        """A plain-text table with a title and the variance method."""
+        with pd.option_context("display.max_rows", 60, "display.width", 120):
+            body = self.to_frame().to_string(index=False, float_format=_fmt)
+        return f"{self._title()}\n{body}\n{self._footer()}"
+
+    def __repr__(self) -> str:
+        return f"<Estimates: {self._title()}>\n" + self.summary().split("\n", 1)[1]
+
+    def _repr_html_(self) -> str:
+        table = self.to_frame().to_html(index=False, float_format=_fmt, border=0)
+        return (
+            f"<div><strong>{html.escape(self._title())}</strong>{table}"
+            f"<small>{html.escape(self._footer())}</small></div>"
+        )
+
+    def __len__(self) -> int:
+        return self._estimate.size
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _check_level(level: float) -> None:
+    if not (isinstance(level, (float, int)) and 0.0 < float(level) < 1.0):
+        raise DesignError(f"level={level!r} must be a number strictly between 0 and 1, e.g. 0.95")

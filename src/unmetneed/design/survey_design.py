@@ -1,0 +1,809 @@
+"""The immutable survey design and its estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from unmetneed._validate import (
+    as_column_list,
+    check_choice,
+    column_values,
+    numeric_column,
+    require_columns,
+    row_examples,
+)
+from unmetneed.design.coding import Coding, code_columns, code_series
+from unmetneed.design.estimates import Estimates
+from unmetneed.design.replicate import (
+    ReplicateWeights,
+    make_replicate_weights,
+    replicate_degf,
+    replicate_variance,
+)
+from unmetneed.design.statistics import RatioStatistic
+from unmetneed.design.taylor import LONELY_PSU_POLICIES, PSUStructure, stratified_variance
+from unmetneed.errors import DesignError, LonelyPSUWarning
+
+__all__ = ["SurveyDesign"]
+
+LonelyPSU = Literal["fail", "adjust", "certainty", "average", "remove"]
+ReplicateMethod = Literal["jk1", "jkn", "brr", "fay", "bootstrap"]
+REPLICATE_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap")
+By = str | Sequence[str] | None
+
+
+class SurveyDesign:
+    r"""A survey sample with its weights and first-stage design.
+
+    Immutable: the data and weights cannot change after construction; every
+    weighting step returns a new design.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Respondent data, one row per respondent.
+    weights : str
+        Column of sampling (or analysis) weights: finite, non-negative, not all zero.
+    strata : str, optional
+        Column of first-stage strata.
+    clusters : str, optional
+        Column of first-stage PSU (cluster) ids; each row is its own PSU when omitted.
+    fpc : str, optional
+        Column giving, per row, the stratum's population number of PSUs, or
+        the sampling fraction (all values <= 1), as R's ``svydesign``; ``inf``
+        means no correction. Must be constant within a stratum.
+    nest : bool, default False
+        PSU ids repeat across strata and are only unique within a stratum.
+    lonely_psu : {"fail", "adjust", "certainty", "average", "remove"}
+        What to do with a stratum holding a single PSU, with the meaning of R
+        ``survey``'s ``survey.lonely.psu`` option: ``"fail"`` raises;
+        ``"certainty"`` and ``"remove"`` let the stratum contribute nothing;
+        ``"adjust"`` centres its PSU total at zero (the population mean of
+        influence values) instead of the stratum mean; ``"average"`` replaces
+        its contribution by the average of the other strata.
+
+    Raises
+    ------
+    DesignError
+        Missing, negative or all-zero weights; missing strata or PSU ids; a
+        PSU in two strata without ``nest=True``; an fpc that varies within a
+        stratum or is below the sampled count; a lonely PSU under ``"fail"``.
+    MissingColumnError
+        A named column does not exist (also a ``KeyError``).
+
+    Notes
+    -----
+    Variances are Taylor linearisation over first-stage PSUs (with
+    replacement, or without when ``fpc`` is given) or, after
+    :meth:`replicate`, replicate-weight variances; see
+    ``docs/methods/variance.md``. Degrees of freedom (:attr:`degf`) are the
+    number of PSUs minus the number of strata, as R's ``degf``.
+
+    References
+    ----------
+    Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*. Wiley.
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> survey = um.datasets.load_example_survey()
+    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+    ...                          clusters="psu", nest=True)
+    >>> design.degf
+    67
+    >>> table = design.mean("need", by="area_code").to_frame()
+    >>> list(table.columns)
+    ['area_code', 'estimate', 'se', 'ci_lower', 'ci_upper', 'cv', 'n']
+    """
+
+    _frozen = False
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        *,
+        weights: str,
+        strata: str | None = None,
+        clusters: str | None = None,
+        fpc: str | None = None,
+        nest: bool = False,
+        lonely_psu: LonelyPSU = "fail",
+    ) -> None:
+        if not isinstance(df, pd.DataFrame):
+            raise DesignError(f"df must be a pandas DataFrame; got {type(df).__name__}")
+        if len(df) == 0:
+            raise DesignError("df has no rows; a design needs at least one respondent")
+        check_choice(lonely_psu, "lonely_psu", LONELY_PSU_POLICIES)
+        w = _check_weights(df, weights)
+        structure = _build_structure(df, strata, clusters, fpc, nest, lonely_psu)
+        self._data = df.copy(deep=False)
+        self._weights = w
+        self._weights_col = weights
+        self._strata_col = strata
+        self._clusters_col = clusters
+        self._fpc_col = fpc
+        self._nest = bool(nest)
+        self._structure = structure
+        self._replicates: ReplicateWeights | None = None
+        self._cache: dict[Any, Any] = {}
+        self._frozen = True
+
+    # -- immutability ------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(
+                f"SurveyDesign is immutable; {name!r} cannot be set. "
+                "Weighting functions return a new design."
+            )
+        object.__setattr__(self, name, value)
+
+    def _replace(self, **fields: Any) -> SurveyDesign:
+        new = object.__new__(type(self))
+        state = dict(self.__dict__)
+        state.update({f"_{k}": v for k, v in fields.items()})
+        state["_cache"] = {}
+        new.__dict__.update(state)
+        return new
+
+    # -- public attributes --------------------------------------------------------
+    @property
+    def data(self) -> pd.DataFrame:
+        """The respondent data (a copy-on-write view; changing it never changes the design)."""
+        return self._data.copy(deep=False)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Analysis weights, float64, one per row (read-only)."""
+        view = self._weights.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def weights_col(self) -> str:
+        return self._weights_col
+
+    @property
+    def strata_col(self) -> str | None:
+        return self._strata_col
+
+    @property
+    def clusters_col(self) -> str | None:
+        return self._clusters_col
+
+    @property
+    def fpc_col(self) -> str | None:
+        return self._fpc_col
+
+    @property
+    def nest(self) -> bool:
+        return self._nest
+
+    @property
+    def lonely_psu(self) -> str:
+        return self._structure.lonely_psu
+
+    @property
+    def n(self) -> int:
+        """Number of respondents (rows)."""
+        return int(self._weights.size)
+
+    @property
+    def n_strata(self) -> int:
+        return self._structure.n_strata
+
+    @property
+    def n_psus(self) -> int:
+        return self._structure.n_psus
+
+    @property
+    def structure(self) -> PSUStructure:
+        """Integer-coded strata and PSUs (for the weighting and variance layers)."""
+        return self._structure
+
+    @property
+    def replicate_weights(self) -> np.ndarray | None:
+        """The (n x R) replicate analysis weights, or ``None`` for a Taylor design."""
+        return None if self._replicates is None else self._replicates.weights
+
+    @property
+    def replicates(self) -> ReplicateWeights | None:
+        """Replicate weights with their scale, rscales and centring, if any."""
+        return self._replicates
+
+    @property
+    def variance_method(self) -> str:
+        if self._replicates is None:
+            return "Taylor linearisation"
+        return f"replicate weights ({self._replicates.method})"
+
+    @property
+    def degf(self) -> int:
+        """Design degrees of freedom, as R's ``degf``.
+
+        Taylor: PSUs minus strata among rows with non-zero weight. Replicate:
+        the rank of the replicate-weight matrix minus one.
+        """
+        if "degf" not in self._cache:
+            if self._replicates is not None:
+                value = replicate_degf(self._replicates.weights)
+            else:
+                inset = self._weights != 0
+                s = self._structure
+                value = np.unique(s.psu[inset]).size - np.unique(s.stratum[inset]).size
+            self._cache["degf"] = int(value)
+        return self._cache["degf"]
+
+    def __repr__(self) -> str:
+        parts = [f"{self.n:,} respondents", f"weights={self._weights_col!r}"]
+        if self._strata_col:
+            parts.append(f"strata={self._strata_col!r} ({self.n_strata})")
+        if self._clusters_col:
+            parts.append(f"clusters={self._clusters_col!r} ({self.n_psus} PSUs)")
+        if self._fpc_col:
+            parts.append(f"fpc={self._fpc_col!r}")
+        parts.append(f"variance: {self.variance_method}")
+        return f"<SurveyDesign: {', '.join(parts)}>"
+
+    # -- replicate designs -----------------------------------------------------------
+    def replicate(
+        self,
+        method: ReplicateMethod = "jk1",
+        *,
+        rho: float | None = None,
+        n_replicates: int | None = None,
+        mse: bool = False,
+        seed: int | np.random.Generator | None = None,
+    ) -> SurveyDesign:
+        """Return a design whose variances come from replicate weights.
+
+        Parameters
+        ----------
+        method : {"jk1", "jkn", "brr", "fay", "bootstrap"}
+            Delete-one-PSU jackknife (unstratified, JK1), stratified jackknife
+            (JKn), balanced repeated replication (exactly two PSUs per stratum),
+            Fay's BRR (with ``rho``), or the Rao-Wu rescaled bootstrap.
+        rho : float, optional
+            Fay's coefficient, strictly between 0 and 1 (``method="fay"``).
+        n_replicates : int, optional
+            Bootstrap replicates.
+        mse : bool, default False
+            Centre the replicates on the full-sample estimate instead of their mean.
+        seed : int or Generator, optional
+            Bootstrap random numbers.
+
+        Returns
+        -------
+        SurveyDesign
+            Same data and weights, replicate variance. The scale factors,
+            ``rscales`` and the Hadamard matrix follow R ``survey``'s
+            ``as.svrepdesign`` so results equal R's.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> jk = design.replicate("jkn")
+        >>> jk.replicate_weights.shape[1] == design.n_psus
+        True
+        """
+        check_choice(method, "method", REPLICATE_METHODS)
+        s = self._structure
+        replicates = make_replicate_weights(
+            self._weights,
+            s.stratum,
+            s.psu,
+            s.psu_stratum,
+            s.n_psu,
+            s.popsize,
+            method=method,
+            rho=rho,
+            n_replicates=n_replicates,
+            mse=mse,
+            seed=seed,
+        )
+        return self._replace(replicates=replicates)
+
+    @classmethod
+    def from_replicate_weights(
+        cls,
+        df: pd.DataFrame,
+        *,
+        weights: str,
+        replicate_weights: Sequence[str],
+        scale: float,
+        rscales: Sequence[float] | np.ndarray | None = None,
+        mse: bool = False,
+    ) -> SurveyDesign:
+        """A design from replicate-weight columns published with a survey.
+
+        The replicate columns are used as given: they are analysis weights
+        (R ``svrepdesign(..., combined.weights=TRUE)``). The variance is
+        ``scale * sum_r rscales[r] * (theta_r - centre)^2``.
+
+        Parameters
+        ----------
+        df : DataFrame
+        weights : str
+            Full-sample weight column.
+        replicate_weights : list of str
+            Replicate weight columns.
+        scale : float
+            Overall variance multiplier (e.g. ``(R-1)/R`` for JK1, ``1/R`` for BRR).
+        rscales : sequence of float, optional
+            Per-replicate multipliers (default 1).
+        mse : bool, default False
+            Centre on the full-sample estimate instead of the replicate mean.
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> df = pd.DataFrame({"y": [1.0, 2.0, 3.0], "w": [1.0, 1.0, 1.0],
+        ...                    "r1": [0.0, 1.5, 1.5], "r2": [1.5, 0.0, 1.5],
+        ...                    "r3": [1.5, 1.5, 0.0]})
+        >>> d = um.SurveyDesign.from_replicate_weights(
+        ...     df, weights="w", replicate_weights=["r1", "r2", "r3"], scale=2 / 3)
+        >>> round(float(d.mean("y").se.iloc[0]), 6)
+        0.57735
+        """
+        names = as_column_list(replicate_weights)
+        if not names:
+            raise DesignError("replicate_weights must name at least one column")
+        require_columns(df, names, "replicate weight")
+        base = cls(df, weights=weights)
+        matrix = np.column_stack([numeric_column(df, c, "replicate weight") for c in names])
+        if not np.isfinite(scale) or scale <= 0:
+            raise DesignError(f"scale={scale!r} must be a positive finite number")
+        if rscales is None:
+            rs = np.ones(len(names))
+        else:
+            rs = np.asarray(rscales, dtype=np.float64)
+            if rs.shape != (len(names),):
+                raise DesignError(
+                    f"rscales has {rs.size} values but there are {len(names)} replicate columns"
+                )
+        replicates = ReplicateWeights(
+            weights=np.asfortranarray(matrix),
+            scale=float(scale),
+            rscales=rs,
+            mse=bool(mse),
+            method="other",
+            rho=None,
+        )
+        return base._replace(replicates=replicates)
+
+    # -- coding (cached: the design is immutable) ------------------------------------
+    def _domains(self, by: By) -> Coding:
+        columns = as_column_list(by)
+        key = ("by", tuple(columns))
+        if key not in self._cache:
+            if not columns:
+                coding = Coding(np.zeros(self.n, dtype=np.intp), pd.DataFrame(index=[0]))
+            else:
+                coding = code_columns(self._data, columns, "by")
+            self._cache[key] = coding
+        return self._cache[key]
+
+    def _numeric(self, column: str, role: str) -> np.ndarray:
+        key = ("numeric", column)
+        if key not in self._cache:
+            self._cache[key] = numeric_column(self._data, column, role)
+        return self._cache[key]
+
+    # -- estimators ---------------------------------------------------------------------
+    def mean(
+        self, variable: str, *, by: By = None, level: float = 0.95, deff: bool = False
+    ) -> Estimates:
+        r"""Weighted mean of a numeric variable, overall or by domain.
+
+        Parameters
+        ----------
+        variable : str
+            Numeric column (bool is read as 0/1).
+        by : str or list of str, optional
+            Domain column(s); estimates for every observed combination.
+        level : float, default 0.95
+            Interval level (t intervals on :attr:`degf` degrees of freedom).
+        deff : bool, default False
+            Add the design effect (Kish's, as R ``svymean(..., deff=TRUE)``).
+
+        Returns
+        -------
+        Estimates
+
+        Notes
+        -----
+        :math:`\hat{\bar y}_d = \sum_i w_i y_i [i \in d] / \sum_i w_i [i \in d]`,
+        with influence values :math:`z_i = w_i [i\in d](y_i - \hat{\bar y}_d)/\hat N_d`.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> design.mean("need", by="sex").to_frame()["sex"].tolist()
+        ['Female', 'Male']
+        """
+        y = self._numeric(variable, "variable")
+        domains = self._domains(by)
+        stat = RatioStatistic(
+            num_column=domains.codes,
+            num=y,
+            n_columns=domains.n_levels,
+            den_column=domains.codes,
+            den=np.ones_like(y),
+            n_dens=domains.n_levels,
+            column_den=np.arange(domains.n_levels),
+        )
+        extra = self._mean_deff(stat, y, domains) if deff else None
+        return self._estimates(stat, domains, domains.levels, "mean", variable, by, level, extra)
+
+    def total(
+        self, variable: str, *, by: By = None, level: float = 0.95, deff: bool = False
+    ) -> Estimates:
+        r"""Weighted total of a numeric variable, overall or by domain.
+
+        Notes
+        -----
+        :math:`\hat Y_d = \sum_i w_i y_i [i \in d]`, influence :math:`z_i = w_i y_i [i \in d]`.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> design.total("need", by="sex").to_frame().shape[0]
+        2
+        """
+        y = self._numeric(variable, "variable")
+        domains = self._domains(by)
+        stat = RatioStatistic(num_column=domains.codes, num=y, n_columns=domains.n_levels)
+        extra = self._total_deff(stat, y, domains) if deff else None
+        return self._estimates(stat, domains, domains.levels, "total", variable, by, level, extra)
+
+    def ratio(
+        self, numerator: str, denominator: str, *, by: By = None, level: float = 0.95
+    ) -> Estimates:
+        r"""Ratio of two weighted totals, overall or by domain.
+
+        Notes
+        -----
+        :math:`\hat R_d = \hat Y_d / \hat X_d`, influence
+        :math:`z_i = w_i [i \in d](y_i - \hat R_d x_i) / \hat X_d` (Wolter 2007, sec. 6.5).
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> float(design.ratio("need", "need").estimate.iloc[0])
+        1.0
+        """
+        y = self._numeric(numerator, "numerator")
+        x = self._numeric(denominator, "denominator")
+        domains = self._domains(by)
+        stat = RatioStatistic(
+            num_column=domains.codes,
+            num=y,
+            n_columns=domains.n_levels,
+            den_column=domains.codes,
+            den=x,
+            n_dens=domains.n_levels,
+            column_den=np.arange(domains.n_levels),
+        )
+        name = f"{numerator}/{denominator}"
+        return self._estimates(stat, domains, domains.levels, "ratio", name, by, level, None)
+
+    def proportion(
+        self, variable: str, *, by: By = None, level: float = 0.95, deff: bool = False
+    ) -> Estimates:
+        r"""Proportion in each category of a variable, overall or by domain.
+
+        Every category of a pandas Categorical is reported, including ones no
+        respondent chose (estimate 0); otherwise the sorted observed values.
+
+        Notes
+        -----
+        The mean of the indicator of each category :math:`k`,
+        :math:`\hat p_{dk} = \sum_i w_i [i\in d][c_i = k] / \hat N_d`.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> table = design.proportion("help").to_frame()
+        >>> round(float(table["estimate"].sum()), 12)
+        1.0
+        """
+        series = column_values(self._data, variable, "variable")
+        key = ("categories", variable)
+        if key not in self._cache:
+            self._cache[key] = code_series(series, observed=False)
+        category, labels = self._cache[key]
+        domains = self._domains(by)
+        k = len(labels)
+        stat = RatioStatistic(
+            num_column=domains.codes * k + category,
+            num=np.ones(self.n),
+            n_columns=domains.n_levels * k,
+            den_column=domains.codes,
+            den=np.ones(self.n),
+            n_dens=domains.n_levels,
+            column_den=np.repeat(np.arange(domains.n_levels), k),
+        )
+        keys = domains.levels.loc[np.repeat(domains.levels.index, k)].reset_index(drop=True)
+        keys[variable] = pd.Categorical(
+            np.tile(labels.to_numpy(dtype=object), domains.n_levels),
+            categories=labels,
+            ordered=isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered,
+        )
+        extra = self._proportion_deff(stat, domains) if deff else None
+        return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra)
+
+    # -- shared machinery -------------------------------------------------------------------
+    def _variance(self, stat: RatioStatistic, theta: np.ndarray, domains: Coding) -> np.ndarray:
+        if self._replicates is not None:
+            r = self._replicates
+            replicate_theta = stat.replicate_estimates(r.weights)
+            return replicate_variance(theta, replicate_theta, r.scale, r.rscales, r.mse)
+        s = self._structure
+        totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
+        present = None
+        if s.lonely_psu == "average" and s.lonely.any():
+            counts = np.bincount(
+                domains.codes * s.n_strata + s.stratum, minlength=domains.n_levels * s.n_strata
+            ).reshape(domains.n_levels, s.n_strata)
+            column_domain = (
+                np.arange(stat.n_columns)
+                if stat.column_den is None
+                else stat.column_den
+            )
+            present = counts[column_domain] > 0
+        return stratified_variance(totals, s, present)
+
+    def _respondents(self, domains: Coding) -> np.ndarray:
+        return np.bincount(domains.codes[self._weights != 0], minlength=domains.n_levels)
+
+    def _estimates(
+        self,
+        stat: RatioStatistic,
+        domains: Coding,
+        keys: pd.DataFrame,
+        statistic: str,
+        variable: str,
+        by: By,
+        level: float,
+        deff: np.ndarray | None,
+    ) -> Estimates:
+        theta = stat.estimate(self._weights)
+        variance = self._variance(stat, theta, domains)
+        respondents = self._respondents(domains)
+        per_column = stat.n_columns // domains.n_levels
+        info = {
+            "statistic": statistic,
+            "variable": variable,
+            "by": as_column_list(by),
+            "variance": self.variance_method,
+            "lonely_psu": self.lonely_psu,
+        }
+        return Estimates(
+            keys,
+            theta,
+            np.sqrt(variance),
+            np.repeat(respondents, per_column),
+            df=self.degf,
+            level=level,
+            info=info,
+            deff=deff,
+        )
+
+    # -- design effects (R svymean/svytotal deff=TRUE, sampling without replacement) ----
+    def _srs_variance_parts(
+        self, stat: RatioStatistic, residual_ss: np.ndarray, domains: Coding
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Population variance (R ``svyvar``), respondents and weight total per column."""
+        column_domain = stat.column_den if stat.column_den is not None else np.arange(
+            stat.n_columns
+        )
+        nobs = self._respondents(domains)[column_domain].astype(np.float64)
+        size = np.bincount(domains.codes, weights=self._weights, minlength=domains.n_levels)[
+            column_domain
+        ]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            svyvar = residual_ss / size * nobs / (nobs - 1.0)
+        return svyvar, nobs, size
+
+    def _residual_ss(self, y: np.ndarray, domains: Coding) -> tuple[np.ndarray, np.ndarray]:
+        w = self._weights
+        size = np.bincount(domains.codes, weights=w, minlength=domains.n_levels)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ybar = np.bincount(domains.codes, weights=w * y, minlength=domains.n_levels) / size
+        residual = y - ybar[domains.codes]
+        return np.bincount(domains.codes, weights=w * residual**2, minlength=domains.n_levels), ybar
+
+    def _mean_deff(self, stat: RatioStatistic, y: np.ndarray, domains: Coding) -> np.ndarray:
+        rss, theta = self._residual_ss(y, domains)
+        svyvar, nobs, size = self._srs_variance_parts(stat, rss, domains)
+        variance = self._variance(stat, theta, domains)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return variance / (svyvar / nobs * (size - nobs) / size)
+
+    def _total_deff(self, stat: RatioStatistic, y: np.ndarray, domains: Coding) -> np.ndarray:
+        rss, _ = self._residual_ss(y, domains)
+        mean_stat = RatioStatistic(
+            num_column=stat.num_column,
+            num=stat.num,
+            n_columns=stat.n_columns,
+            column_den=np.arange(stat.n_columns),
+        )
+        svyvar, nobs, size = self._srs_variance_parts(mean_stat, rss, domains)
+        variance = self._variance(stat, stat.estimate(self._weights), domains)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return variance / (svyvar * size**2 * (size - nobs) / (size * nobs))
+
+    def _proportion_deff(self, stat: RatioStatistic, domains: Coding) -> np.ndarray:
+        p = stat.estimate(self._weights)
+        _, v = stat.totals(self._weights)
+        rss = v[stat.column_den] * p * (1.0 - p)
+        svyvar, nobs, size = self._srs_variance_parts(stat, rss, domains)
+        variance = self._variance(stat, p, domains)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return variance / (svyvar / nobs * (size - nobs) / size)
+
+
+# -- construction checks ----------------------------------------------------------------
+def _check_weights(df: pd.DataFrame, column: str) -> np.ndarray:
+    w = numeric_column(df, column, "weights")
+    negative = w < 0
+    if negative.any():
+        raise DesignError(
+            f"weights column {column!r} has negative values in "
+            f"{row_examples(negative, df.index)}; sampling weights must be >= 0"
+        )
+    if not (w > 0).any():
+        raise DesignError(f"weights column {column!r} is zero in every row")
+    return np.ascontiguousarray(w)
+
+
+def _build_structure(
+    df: pd.DataFrame,
+    strata: str | None,
+    clusters: str | None,
+    fpc: str | None,
+    nest: bool,
+    lonely_psu: str,
+) -> PSUStructure:
+    n = len(df)
+    if strata is None:
+        stratum = np.zeros(n, dtype=np.intp)
+        stratum_labels = pd.Index([1])
+    else:
+        stratum, stratum_labels = code_series(column_values(df, strata, "strata"))
+    n_strata = len(stratum_labels)
+
+    if clusters is None:
+        psu = np.arange(n, dtype=np.intp)
+    else:
+        cluster_codes, cluster_labels = code_series(column_values(df, clusters, "clusters"))
+        if nest:
+            pair = stratum.astype(np.int64) * len(cluster_labels) + cluster_codes
+            psu, _ = pd.factorize(pair, sort=False)
+        else:
+            psu, _ = pd.factorize(cluster_codes, sort=False)
+            _check_clusters_nested(psu, stratum, df[clusters], stratum_labels, clusters, strata)
+        psu = psu.astype(np.intp)
+    n_psus = int(psu.max()) + 1
+    psu_stratum = np.empty(n_psus, dtype=np.intp)
+    psu_stratum[psu] = stratum
+    n_psu = np.bincount(psu_stratum, minlength=n_strata)
+
+    popsize = _popsize(df, fpc, stratum, stratum_labels, n_psu, strata)
+    lonely = np.flatnonzero(n_psu == 1)
+    if lonely.size:
+        named = ", ".join(repr(stratum_labels[h]) for h in lonely[:10])
+        more = f" and {lonely.size - 10} more" if lonely.size > 10 else ""
+        if lonely_psu == "fail":
+            raise DesignError(
+                f"stratum {named}{more} of {strata!r} has only one PSU, so its variance "
+                "cannot be estimated; choose lonely_psu='adjust', 'certainty', 'average' "
+                "or 'remove' (R survey.lonely.psu), or merge the stratum with a similar one"
+            )
+        import warnings
+
+        warnings.warn(
+            f"stratum {named}{more} has only one PSU; handled by lonely_psu={lonely_psu!r}",
+            LonelyPSUWarning,
+            stacklevel=3,
+        )
+    return PSUStructure(
+        stratum=stratum,
+        psu=psu,
+        psu_stratum=psu_stratum,
+        n_psu=n_psu,
+        popsize=popsize,
+        lonely_psu=lonely_psu,
+    )
+
+
+def _check_clusters_nested(
+    psu: np.ndarray,
+    stratum: np.ndarray,
+    cluster_values: pd.Series,
+    stratum_labels: pd.Index,
+    clusters: str,
+    strata: str | None,
+) -> None:
+    first = np.full(int(psu.max()) + 1, -1, dtype=np.intp)
+    first[psu[::-1]] = stratum[::-1]
+    crossing = first[psu] != stratum
+    if crossing.any():
+        row = int(np.flatnonzero(crossing)[0])
+        label = cluster_values.iloc[row]
+        raise DesignError(
+            f"cluster {label!r} of {clusters!r} appears in more than one stratum of "
+            f"{strata!r} (e.g. {stratum_labels[first[psu[row]]]!r} and "
+            f"{stratum_labels[stratum[row]]!r}); pass nest=True if cluster ids are only "
+            "unique within strata"
+        )
+
+
+def _popsize(
+    df: pd.DataFrame,
+    fpc: str | None,
+    stratum: np.ndarray,
+    stratum_labels: pd.Index,
+    n_psu: np.ndarray,
+    strata: str | None,
+) -> np.ndarray:
+    n_strata = len(stratum_labels)
+    if fpc is None:
+        return np.full(n_strata, np.inf)
+    require_columns(df, [fpc], "fpc")
+    values = df[fpc].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(values) | (values <= 0)
+    if bad.any():
+        raise DesignError(
+            f"fpc column {fpc!r} has missing or non-positive values in "
+            f"{row_examples(bad, df.index)}; give the population number of PSUs in the "
+            "stratum, a sampling fraction in (0, 1], or inf for no correction"
+        )
+    low = np.full(n_strata, np.inf)
+    high = np.full(n_strata, -np.inf)
+    np.minimum.at(low, stratum, values)
+    np.maximum.at(high, stratum, values)
+    varies = low != high
+    if varies.any():
+        h = int(np.flatnonzero(varies)[0])
+        raise DesignError(
+            f"fpc column {fpc!r} varies within stratum {stratum_labels[h]!r} of {strata!r} "
+            f"(from {low[h]:g} to {high[h]:g}); it must be constant within a stratum"
+        )
+    finite = np.isfinite(low)
+    fractions = finite & (low <= 1)
+    counts = finite & (low > 1)
+    if fractions.any() and counts.any() and not np.all(low[fractions] == 1):
+        raise DesignError(
+            f"fpc column {fpc!r} mixes sampling fractions (<= 1) and population counts (> 1); "
+            "use one or the other, as R's svydesign requires"
+        )
+    as_fraction = finite & ~counts.any() & (low <= 1)
+    popsize = np.where(as_fraction, n_psu / np.where(as_fraction, low, 1.0), low)
+    too_small = finite & (popsize < n_psu - 1e-9)
+    if too_small.any():
+        h = int(np.flatnonzero(too_small)[0])
+        raise DesignError(
+            f"fpc column {fpc!r} gives {popsize[h]:g} population PSUs in stratum "
+            f"{stratum_labels[h]!r} of {strata!r}, fewer than the {n_psu[h]} sampled; "
+            "fpc is the population number of PSUs in the stratum (or a sampling fraction <= 1)"
+        )
+    return popsize

@@ -1,0 +1,73 @@
+"""Exception and warning types raised by unmetneed.
+
+Every error descends from :class:`UnmetneedError` and from :class:`ValueError`
+(a missing column or category also from :class:`KeyError`), so callers can
+catch either the library's base class or the builtin they already handle.
+Messages name the column, category or value at fault and say how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "UnmetneedError",
+    "DesignError",
+    "MissingColumnError",
+    "MarginsError",
+    "CalibrationError",
+    "ModelError",
+    "FrameError",
+    "ConfigError",
+    "UnmetneedWarning",
+    "ConvergenceWarning",
+    "LonelyPSUWarning",
+]
+
+
+class UnmetneedError(ValueError):
+    """Base class of every error raised by unmetneed."""
+
+
+class DesignError(UnmetneedError):
+    """A survey design or an estimator was given invalid input."""
+
+
+class MissingColumnError(DesignError, KeyError):
+    """A column or category named by the caller does not exist.
+
+    Also a :class:`KeyError`, so ``except KeyError`` keeps working.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MarginsError(UnmetneedError):
+    """Population margins are inconsistent or do not fit the design."""
+
+
+class CalibrationError(UnmetneedError):
+    """Calibration has no solution or did not converge."""
+
+
+class ModelError(UnmetneedError):
+    """A model could not be specified or fitted."""
+
+
+class FrameError(UnmetneedError):
+    """A poststratification frame is invalid."""
+
+
+class ConfigError(UnmetneedError):
+    """A configuration file is invalid."""
+
+
+class UnmetneedWarning(UserWarning):
+    """Base class of every warning issued by unmetneed."""
+
+
+class ConvergenceWarning(UnmetneedWarning):
+    """An iterative method stopped before converging (the caller asked to go on)."""
+
+
+class LonelyPSUWarning(UnmetneedWarning):
+    """A stratum has a single PSU and was handled by the design's lonely-PSU policy."""
