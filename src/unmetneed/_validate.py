@@ -24,7 +24,15 @@ __all__ = [
     "require_columns",
     "resolve_rng",
     "row_examples",
+    "show",
 ]
+
+
+def show(value: Any) -> str:
+    """``repr`` of a label as the user wrote it (numpy scalars as plain Python)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
@@ -64,7 +72,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], role: str) -> None
 def row_examples(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
     """Describe the rows where ``mask`` holds: their count and the first labels."""
     where = np.flatnonzero(mask)
-    shown = ", ".join(repr(index[i]) for i in where[:limit])
+    shown = ", ".join(show(index[i]) for i in where[:limit])
     more = ", ..." if where.size > limit else ""
     return f"{where.size:,} row(s) (index {shown}{more})"
 

@@ -80,13 +80,23 @@ class RatioStatistic:
             return u / v[self.column_den]
 
     def influence_sums(
-        self, weights: np.ndarray, theta: np.ndarray, group: np.ndarray, n_groups: int
+        self,
+        weights: np.ndarray,
+        theta: np.ndarray,
+        group: np.ndarray,
+        n_groups: int,
+        multiplier: np.ndarray | None = None,
     ) -> np.ndarray | sp.spmatrix:
-        """Sums of the influence values :math:`z_{ic}` by ``group``: shape (k, groups)."""
-        u_sums = group_sums(self.num_column, weights * self.num, self.n_columns, group, n_groups)
+        """Sums of the influence values :math:`z_{ic} m_i` by ``group``: shape (k, groups).
+
+        ``multiplier`` (:math:`m_i`, default 1) lets calibration adjustments sum
+        :math:`z_i / g_i` or :math:`z_i x_i` without forming :math:`z`.
+        """
+        row = weights if multiplier is None else weights * multiplier
+        u_sums = group_sums(self.num_column, row * self.num, self.n_columns, group, n_groups)
         if self.is_total:
             return u_sums
-        v_sums = group_sums(self.den_column, weights * self.den, self.n_dens, group, n_groups)
+        v_sums = group_sums(self.den_column, row * self.den, self.n_dens, group, n_groups)
         _, v = self.totals(weights)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = 1.0 / v[self.column_den]

@@ -15,6 +15,7 @@ from unmetneed._validate import (
     numeric_column,
     require_columns,
     row_examples,
+    show,
 )
 from unmetneed.design.coding import Coding, code_columns, code_series
 from unmetneed.design.estimates import Estimates
@@ -710,7 +711,7 @@ def _build_structure(
     popsize = _popsize(df, fpc, stratum, stratum_labels, n_psu, strata)
     lonely = np.flatnonzero(n_psu == 1)
     if lonely.size:
-        named = ", ".join(repr(stratum_labels[h]) for h in lonely[:10])
+        named = ", ".join(show(stratum_labels[h]) for h in lonely[:10])
         more = f" and {lonely.size - 10} more" if lonely.size > 10 else ""
         if lonely_psu == "fail":
             raise DesignError(
@@ -750,9 +751,9 @@ def _check_clusters_nested(
         row = int(np.flatnonzero(crossing)[0])
         label = cluster_values.iloc[row]
         raise DesignError(
-            f"cluster {label!r} of {clusters!r} appears in more than one stratum of "
-            f"{strata!r} (e.g. {stratum_labels[first[psu[row]]]!r} and "
-            f"{stratum_labels[stratum[row]]!r}); pass nest=True if cluster ids are only "
+            f"cluster {show(label)} of {clusters!r} appears in more than one stratum of "
+            f"{strata!r} (e.g. {show(stratum_labels[first[psu[row]]])} and "
+            f"{show(stratum_labels[stratum[row]])}); pass nest=True if cluster ids are only "
             "unique within strata"
         )
 
@@ -785,7 +786,7 @@ def _popsize(
     if varies.any():
         h = int(np.flatnonzero(varies)[0])
         raise DesignError(
-            f"fpc column {fpc!r} varies within stratum {stratum_labels[h]!r} of {strata!r} "
+            f"fpc column {fpc!r} varies within stratum {show(stratum_labels[h])} of {strata!r} "
             f"(from {low[h]:g} to {high[h]:g}); it must be constant within a stratum"
         )
     finite = np.isfinite(low)
@@ -803,7 +804,7 @@ def _popsize(
         h = int(np.flatnonzero(too_small)[0])
         raise DesignError(
             f"fpc column {fpc!r} gives {popsize[h]:g} population PSUs in stratum "
-            f"{stratum_labels[h]!r} of {strata!r}, fewer than the {n_psu[h]} sampled; "
+            f"{show(stratum_labels[h])} of {strata!r}, fewer than the {n_psu[h]} sampled; "
             "fpc is the population number of PSUs in the stratum (or a sampling fraction <= 1)"
         )
     return popsize
