@@ -19,10 +19,34 @@ from importlib.metadata import PackageNotFoundError, version
 
 from unmetneed import datasets, errors
 from unmetneed.design import Estimates, SurveyDesign
+from unmetneed.margins import Margins
+from unmetneed.weighting import (
+    WeightingReport,
+    WeightingResult,
+    adjust_nonresponse,
+    calibrate,
+    poststratify,
+    rake,
+    trim,
+)
 
 try:
     __version__ = version("unmetneed")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["Estimates", "SurveyDesign", "datasets", "errors", "__version__"]
+__all__ = [
+    "Estimates",
+    "Margins",
+    "SurveyDesign",
+    "WeightingReport",
+    "WeightingResult",
+    "__version__",
+    "adjust_nonresponse",
+    "calibrate",
+    "datasets",
+    "errors",
+    "poststratify",
+    "rake",
+    "trim",
+]

@@ -17,6 +17,7 @@ from unmetneed._validate import (
     row_examples,
     show,
 )
+from unmetneed.design.calibration import CalibrationRecord
 from unmetneed.design.coding import Coding, code_columns, code_series
 from unmetneed.design.estimates import Estimates
 from unmetneed.design.replicate import (
@@ -130,6 +131,7 @@ class SurveyDesign:
         self._nest = bool(nest)
         self._structure = structure
         self._replicates: ReplicateWeights | None = None
+        self._calibration: CalibrationRecord | None = None
         self._cache: dict[Any, Any] = {}
         self._frozen = True
 
@@ -149,6 +151,45 @@ class SurveyDesign:
         state["_cache"] = {}
         new.__dict__.update(state)
         return new
+
+    def reweighted(
+        self,
+        weights: np.ndarray,
+        *,
+        calibration: CalibrationRecord | None = None,
+        replicate_weights: np.ndarray | None = None,
+    ) -> SurveyDesign:
+        """A new design with new analysis weights (for the weighting layer).
+
+        ``calibration`` records the calibration model so Taylor variances use
+        its residuals; it replaces any earlier record (variances account for
+        the latest calibration). ``replicate_weights`` are the re-weighted
+        replicates of a replicate design.
+        """
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        if w.shape != self._weights.shape or not np.isfinite(w).all():
+            raise DesignError("new weights must be finite, one per row of the design")
+        replicates = self._replicates
+        if replicates is not None:
+            if replicate_weights is None:
+                raise DesignError("a replicate design needs its re-weighted replicates")
+            replicates = ReplicateWeights(
+                weights=np.asfortranarray(replicate_weights),
+                scale=replicates.scale,
+                rscales=replicates.rscales,
+                mse=replicates.mse,
+                method=replicates.method,
+                rho=replicates.rho,
+            )
+        fields: dict[str, Any] = {"weights": w, "replicates": replicates}
+        if calibration is not None:
+            fields["calibration"] = calibration
+        return self._replace(**fields)
+
+    @property
+    def calibration(self) -> CalibrationRecord | None:
+        """The calibration this design went through (``None`` if none)."""
+        return self._calibration
 
     # -- public attributes --------------------------------------------------------
     @property
@@ -230,7 +271,8 @@ class SurveyDesign:
         """
         if "degf" not in self._cache:
             if self._replicates is not None:
-                value = replicate_degf(self._replicates.weights)
+                r = self._replicates
+                value = r.degf if r.degf is not None else replicate_degf(r.weights)
             else:
                 inset = self._weights != 0
                 s = self._structure
@@ -559,6 +601,8 @@ class SurveyDesign:
             return replicate_variance(theta, replicate_theta, r.scale, r.rscales, r.mse)
         s = self._structure
         totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
+        if self._calibration is not None:
+            totals = self._calibration.adjust(stat, self._weights, theta, totals, s.psu, s.n_psus)
         present = None
         if s.lonely_psu == "average" and s.lonely.any():
             counts = np.bincount(

@@ -1,0 +1,145 @@
+"""Shared driver of the margin-based weighting functions."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+from unmetneed._validate import check_choice
+from unmetneed.design import SurveyDesign
+from unmetneed.design.calibration import CalibrationRecord
+from unmetneed.errors import CalibrationError, ConvergenceWarning, DesignError, MarginsError
+from unmetneed.margins import Margins
+from unmetneed.weighting.blocks import Collapse, Preparation, Reconcile, prepare_blocks
+from unmetneed.weighting.cells import Cells, collapse_to_cells
+from unmetneed.weighting.report import WeightingReport, WeightingResult, margin_fit_table, weight_summary
+from unmetneed.weighting.solvers import Solution
+
+__all__ = ["OnNonconvergence", "check_tolerance", "fit_margins"]
+
+OnNonconvergence = Literal["raise", "warn"]
+
+
+def check_tolerance(tol: float, max_iter: int) -> None:
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise DesignError(f"tol={tol!r} must be a number in (0, 1), e.g. 1e-10")
+    if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
+        raise DesignError(f"max_iter={max_iter!r} must be a positive integer")
+
+
+def fit_margins(
+    design: SurveyDesign,
+    margins: Margins,
+    *,
+    method: str,
+    solve: Any,
+    record_kind: Literal["regression", "raking"],
+    tol: float,
+    max_iter: int,
+    reconcile: Reconcile,
+    collapse: Collapse,
+    allow_empty: bool,
+    on_nonconvergence: OnNonconvergence,
+    options: dict[str, Any],
+    categorical_only: bool = False,
+) -> WeightingResult:
+    """Prepare blocks, solve on cells for the weights and each replicate, build the result."""
+    if not isinstance(design, SurveyDesign):
+        raise DesignError(f"design must be a SurveyDesign; got {type(design).__name__}")
+    check_tolerance(tol, max_iter)
+    check_choice(on_nonconvergence, "on_nonconvergence", ("raise", "warn"))
+    prep = prepare_blocks(
+        design.data, Margins(margins), reconcile=reconcile, collapse=collapse,
+        allow_empty=allow_empty,
+    )
+    if categorical_only and any(b.codes is None for b in prep.blocks):
+        names = [str(b.key) for b in prep.blocks if b.codes is None]
+        raise MarginsError(
+            f"{method} works with categorical margins only; numeric totals {names} need "
+            "calibrate(method='linear')"
+        )
+    cells = collapse_to_cells(prep.blocks)
+    w0 = design.weights
+    _check_weighted_categories(prep, cells, w0)
+    solution: Solution = solve(cells.sum(w0), cells, prep.blocks)
+    raise_or_warn(solution, prep, method, tol, on_nonconvergence)
+    weights = w0 * solution.g[cells.cell]
+
+    replicate_weights = None
+    if design.replicates is not None:
+        reps = design.replicates.weights
+        rep_solution: Solution = solve(cells.sum(reps), cells, prep.blocks)
+        raise_or_warn(rep_solution, prep, f"{method} (replicate weights)", tol, on_nonconvergence)
+        replicate_weights = reps * rep_solution.g[cells.cell]
+
+    record = CalibrationRecord(
+        kind=record_kind,
+        codes=tuple(b.codes for b in prep.blocks if b.codes is not None),
+        sizes=tuple(b.size for b in prep.blocks if b.codes is not None),
+        auxiliaries=tuple(b.values for b in prep.blocks if b.codes is None),
+        base_weights=w0.copy(),
+        weights=weights,
+        method=method,
+    )
+    new_design = design.reweighted(weights, calibration=record, replicate_weights=replicate_weights)
+    messages = []
+    if (weights < 0).any():
+        messages.append(
+            f"{int((weights < 0).sum()):,} weights are negative (linear calibration allows them); "
+            "use bounds= or method='raking'/'logit' to keep weights positive"
+        )
+    if design.calibration is not None:
+        messages.append(
+            "the design was already calibrated; Taylor variances now account for this "
+            "calibration only (calibrate to all margins in one call to account for all)"
+        )
+    report = WeightingReport(
+        method=method,
+        converged=bool(solution.max_rel_error <= tol),
+        iterations=solution.iterations,
+        max_rel_error=solution.max_rel_error,
+        margin_fit=margin_fit_table(prep.blocks, w0, weights),
+        weights_before=weight_summary(w0),
+        weights_after=weight_summary(weights, w0),
+        adjustments=list(prep.adjustments),
+        messages=messages,
+        options=options,
+        _design=new_design,
+    )
+    return WeightingResult(new_design, report)
+
+
+def _check_weighted_categories(prep: Preparation, cells: Cells, w0: np.ndarray) -> None:
+    for block in prep.blocks:
+        if block.codes is None:
+            continue
+        totals = np.bincount(block.codes, weights=w0, minlength=block.size)
+        zero = totals <= 0
+        if zero.any():
+            cats = ", ".join(str(c) for c in block.labels[zero][:8])
+            raise MarginsError(
+                f"margin {block.key!r}: the respondents in categories {cats} all have zero "
+                "weight, so their weights cannot be scaled to the targets; merge those "
+                "categories with collapse= or give them positive weights"
+            )
+
+
+def raise_or_warn(
+    solution: Solution, prep: Preparation, method: str, tol: float, on_nonconvergence: str
+) -> None:
+    """Non-convergence is never silent: raise, or warn when the caller asked to go on."""
+    if solution.max_rel_error <= tol:
+        return
+    block = prep.blocks[solution.worst_block]
+    message = (
+        f"{method} did not converge in {solution.iterations} iterations: margin {block.key!r} "
+        f"still has a relative error of {solution.max_rel_error:.3g} (tol {tol:g}). "
+        "Raise max_iter, loosen tol, check that the margins can be met together "
+        "(bounds too tight, categories with few respondents), or pass "
+        "on_nonconvergence='warn' to keep the unconverged weights"
+    )
+    if on_nonconvergence == "raise":
+        raise CalibrationError(message)
+    warnings.warn(message, ConvergenceWarning, stacklevel=4)

@@ -1,0 +1,93 @@
+"""Collapse respondents into the cells of the margin variables' cross-classification.
+
+Raking and calibration weights depend on a row only through its margin
+categories (and numeric auxiliaries), so the solvers work on the distinct
+combinations: at most a few hundred thousand cells however many rows there
+are. Rows of a cell share the cell's g-weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from unmetneed.weighting.blocks import Block
+
+__all__ = ["Cells", "collapse_to_cells"]
+
+
+@dataclass(frozen=True, eq=False)
+class Cells:
+    """Respondent cells and each block's category (or value) per cell."""
+
+    cell: np.ndarray  # (n,) cell of each row
+    n_cells: int
+    codes: list[np.ndarray | None]  # per block: (C,) category of each cell
+    values: list[np.ndarray | None]  # per block: (C,) auxiliary value of each cell
+
+    def sum(self, weights: np.ndarray) -> np.ndarray:
+        """Cell totals of row weights: (C,) or, for an (n x R) matrix, (C x R)."""
+        if weights.ndim == 1:
+            return np.bincount(self.cell, weights=weights, minlength=self.n_cells)
+        n = self.cell.size
+        indicator = sp.csr_matrix(
+            (np.ones(n), (self.cell, np.arange(n))), shape=(self.n_cells, n)
+        )
+        return np.asarray(indicator @ weights)
+
+    def design_matrix(self, blocks: list[Block]) -> sp.csr_matrix:
+        """Sparse (C x p) matrix: category indicators, then auxiliary values."""
+        columns = []
+        for block, codes, values in zip(blocks, self.codes, self.values, strict=True):
+            if codes is not None:
+                columns.append(
+                    sp.csr_matrix(
+                        (np.ones(self.n_cells), (np.arange(self.n_cells), codes)),
+                        shape=(self.n_cells, block.size),
+                    )
+                )
+            else:
+                columns.append(sp.csr_matrix(values[:, None]))
+        return sp.hstack(columns, format="csr")
+
+
+def collapse_to_cells(blocks: list[Block]) -> Cells:
+    """Group rows by every block's category and auxiliary value."""
+    n = next(b.codes.size if b.codes is not None else b.values.size for b in blocks)
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    parts: list[tuple[np.ndarray, int]] = []
+    for block in blocks:
+        if block.codes is not None:
+            parts.append((block.codes, block.size))
+        else:
+            codes, uniques = pd.factorize(block.values)
+            parts.append((codes, len(uniques)))
+    for codes, size in parts:
+        if span * size >= 2**62:
+            key, _ = pd.factorize(key)  # renumber compactly before the key overflows
+            span = int(key.max()) + 1
+        key = key * size + codes
+        span *= size
+    cell, first = _factorize_with_first(key)
+    block_codes: list[np.ndarray | None] = []
+    block_values: list[np.ndarray | None] = []
+    for block in blocks:
+        if block.codes is not None:
+            block_codes.append(block.codes[first])
+            block_values.append(None)
+        else:
+            block_codes.append(None)
+            block_values.append(block.values[first])
+    return Cells(cell=cell, n_cells=first.size, codes=block_codes, values=block_values)
+
+
+def _factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.intp)
+    # Reversed assignment: the last write for each code is its first occurrence.
+    first[codes[::-1]] = np.arange(key.size - 1, -1, -1)
+    return codes.astype(np.intp), first
