@@ -9,8 +9,8 @@ Examples
 >>> survey = um.datasets.load_example_survey()
 >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
 ...                          clusters="psu", nest=True)
->>> design.mean("need", by="area_code").to_frame().shape[1]
-8
+>>> design.mean("need", by="area_code").to_frame().shape
+(10, 7)
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ __all__ = [
     "ModelError",
     "FrameError",
     "ConfigError",
+    "ReadError",
     "UnmetneedWarning",
+    "InconsistentTotalsWarning",
     "ConvergenceWarning",
     "LonelyPSUWarning",
 ]
@@ -61,6 +63,15 @@ class ConfigError(UnmetneedError):
     """A configuration file is invalid."""
 
 
+class ReadError(UnmetneedError):
+    """A data file could not be read as asked.
+
+    Its format or layout was not recognised (the message lists the column names
+    seen and the ones expected), its content is invalid (non-numeric or negative
+    counts, duplicated rows), or a download failed or did not match its checksum.
+    """
+
+
 class UnmetneedWarning(UserWarning):
     """Base class of every warning issued by unmetneed."""
 
@@ -71,3 +82,7 @@ class ConvergenceWarning(UnmetneedWarning):
 
 class LonelyPSUWarning(UnmetneedWarning):
     """A stratum has a single PSU and was handled by the design's lonely-PSU policy."""
+
+
+class InconsistentTotalsWarning(UnmetneedWarning):
+    """Published totals and the categories beneath them disagree (the caller asked to go on)."""

@@ -28,11 +28,12 @@ Both are computed on sums by (estimate, category) and (category, PSU): the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from unmetneed._blas import single_threaded_blas
 from unmetneed.design.statistics import RatioStatistic
 from unmetneed.design.taylor import group_sums
 
@@ -104,10 +105,8 @@ class CalibrationRecord:
         n_psus: int,
     ) -> np.ndarray:
         blocks = self._design_matrix_blocks()
-        w0 = self.base_weights
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inverse_g = np.where(self.weights != 0, w0 / self.weights, 0.0)
-        zero = np.zeros(w0.size, dtype=np.intp)
+        inverse_g, pinv_gram, wx = self._regression_parts(psu, n_psus)
+        zero = np.zeros(inverse_g.size, dtype=np.intp)
         # X'(z/g): (k x p)
         xz = []
         for codes, values, size in blocks:
@@ -116,13 +115,26 @@ class CalibrationRecord:
             else:
                 part = stat.influence_sums(weights, theta, zero, 1, inverse_g * values)
             xz.append(part.toarray() if sp.issparse(part) else part)
-        xz_matrix = np.hstack(xz)
-        # X'W0X: (p x p)
-        gram = np.block([[_cross(a, b, w0) for b in blocks] for a in blocks])
-        coefficients = xz_matrix @ np.linalg.pinv(gram, hermitian=True)
-        # PSU totals of w * x: (p x P)
-        wx = np.vstack([_psu_sums(a, self.weights, psu, n_psus) for a in blocks])
+        coefficients = np.hstack(xz) @ pinv_gram
         return coefficients @ wx
+
+    def _regression_parts(
+        self, psu: np.ndarray, n_psus: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """1/g, the pseudo-inverse of X'W0X and PSU totals of w x: fixed per design."""
+        key = ("regression", id(psu), n_psus)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            blocks = self._design_matrix_blocks()
+            w0 = self.base_weights
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse_g = np.where(self.weights != 0, w0 / self.weights, 0.0)
+            gram = np.block([[_cross(a, b, w0) for b in blocks] for a in blocks])
+            wx = np.vstack([_psu_sums(a, self.weights, psu, n_psus) for a in blocks])
+            with single_threaded_blas():
+                pinv_gram = np.linalg.pinv(gram, hermitian=True)
+            cache[key] = (inverse_g, pinv_gram, wx)
+        return cache[key]
 
     # -- R's raking backfit ----------------------------------------------------------------
     def _raking_correction(
@@ -133,20 +145,11 @@ class CalibrationRecord:
         psu: np.ndarray,
         n_psus: int,
     ) -> np.ndarray:
-        psw = self.weights
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inverse = np.where(psw != 0, 1.0 / psw, 0.0)
+        inverse, counts, n_cat, psu_sums = self._raking_parts(psu, n_psus)
         sums = []
         for codes, size in zip(self.codes, self.sizes, strict=True):
             part = stat.influence_sums(weights, theta, codes, size, inverse)
             sums.append(part.toarray() if sp.issparse(part) else part)
-        ones = np.ones(psw.size)
-        counts = {
-            (a, b): _cross((self.codes[a], None, self.sizes[a]), (self.codes[b], None, self.sizes[b]), ones)
-            for a in range(len(self.codes))
-            for b in range(len(self.codes))
-        }
-        n_cat = [np.diag(counts[(a, a)]) for a in range(len(self.codes))]
         effects = [np.zeros_like(s) for s in sums]
         for _ in range(RAKING_SWEEPS):
             for a in range(len(self.codes)):
@@ -157,9 +160,25 @@ class CalibrationRecord:
                     effects[a] = effects[a] + np.where(n_cat[a] > 0, current / n_cat[a], 0.0)
         correction = 0.0
         for a in range(len(self.codes)):
-            q = _psu_sums((self.codes[a], None, self.sizes[a]), psw, psu, n_psus)
-            correction = correction + effects[a] @ q
+            correction = correction + effects[a] @ psu_sums[a]
         return np.asarray(correction)
+
+    def _raking_parts(self, psu: np.ndarray, n_psus: int) -> tuple[Any, ...]:
+        """1/w, category cross-counts and PSU totals of w by category: fixed per design."""
+        key = ("raking", id(psu), n_psus)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            psw = self.weights
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse = np.where(psw != 0, 1.0 / psw, 0.0)
+            ones = np.ones(psw.size)
+            margins = range(len(self.codes))
+            blocks = [(self.codes[a], None, self.sizes[a]) for a in margins]
+            counts = {(a, b): _cross(blocks[a], blocks[b], ones) for a in margins for b in margins}
+            n_cat = [np.diag(counts[(a, a)]) for a in margins]
+            psu_sums = [_psu_sums(blocks[a], psw, psu, n_psus) for a in margins]
+            cache[key] = (inverse, counts, n_cat, psu_sums)
+        return cache[key]
 
 
 def _cross(

@@ -42,6 +42,16 @@ def code_series(series: pd.Series, *, observed: bool = True) -> tuple[np.ndarray
         used = np.bincount(raw, minlength=len(series.cat.categories)) > 0
         remap = np.cumsum(used) - 1
         return remap[raw], pd.Index(series.cat.categories[used], name=series.name)
+    values = series.to_numpy()
+    if values.dtype.kind in "iu" and values.size:
+        low, high = int(values.min()), int(values.max())
+        if high - low <= 4 * values.size + 1024:
+            # Small integer range: a bincount remap is O(n) with no hashing or sorting.
+            shifted = (values - low).astype(np.intp)
+            present = np.bincount(shifted, minlength=high - low + 1) > 0
+            remap = np.cumsum(present) - 1
+            levels = np.flatnonzero(present) + low
+            return remap[shifted], pd.Index(levels.astype(values.dtype), name=series.name)
     codes, uniques = pd.factorize(series, sort=True)
     return codes.astype(np.intp), pd.Index(uniques, name=series.name)
 

@@ -94,7 +94,6 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from unmetneed.errors import DesignError, UnmetneedWarning
 
@@ -167,14 +166,16 @@ class ReplicateWeights:
         w = np.asarray(self.weights, dtype=np.float64)
         if w.ndim != 2:
             raise DesignError(
-                f"replicate weights must be a 2-d (rows x replicates) array; got {w.ndim} dimensions"
+                "replicate weights must be a 2-d (rows x replicates) array; "
+                f"got {w.ndim} dimensions"
             )
         if not (w.flags.f_contiguous or w.flags.c_contiguous):
             w = np.asfortranarray(w)
         rs = np.asarray(self.rscales, dtype=np.float64).reshape(-1)
         if rs.shape[0] != w.shape[1]:
             raise DesignError(
-                f"rscales has length {rs.shape[0]}, should be the number of replicates ({w.shape[1]})"
+                f"rscales has length {rs.shape[0]}, should be the number of "
+                f"replicates ({w.shape[1]})"
             )
         if not math.isfinite(float(self.scale)):
             raise DesignError(f"scale must be a finite number; got {self.scale!r}")
@@ -502,7 +503,9 @@ def _jkn_factors(
     if small.any():
         bad = np.flatnonzero(small)
         names = _stratum_names(bad, labels)
-        detail = [f"{nm}: population {popsize[h]:g} < sampled {n_psu[h]}" for nm, h in zip(names, bad)]
+        detail = [
+            f"{nm}: population {popsize[h]:g} < sampled {n_psu[h]}" for nm, h in zip(names, bad)
+        ]
         raise DesignError(
             "population number of PSUs is smaller than the number sampled in "
             f"{_list_some(detail)}; fpc must be each stratum's population number of PSUs"
@@ -763,7 +766,9 @@ def make_replicate_weights(
     n_strata = nps.shape[0]
     n_total = ps.shape[0]
     if pop.shape[0] != n_strata:
-        raise DesignError(f"popsize has length {pop.shape[0]}, expected one per stratum ({n_strata})")
+        raise DesignError(
+            f"popsize has length {pop.shape[0]}, expected one per stratum ({n_strata})"
+        )
     if n_strata == 0 or n_total == 0 or n == 0:
         raise DesignError("the design has no rows, PSUs or strata")
     if s.min() < 0 or s.max() >= n_strata or p.min() < 0 or p.max() >= n_total:
@@ -785,13 +790,16 @@ def make_replicate_weights(
     if method == "fay":
         if rho is None or not (0.0 < float(rho) < 1.0):
             raise DesignError(
-                f"Fay's method needs 0 < rho < 1; got rho={rho!r} (0.5 is common; use method='brr' for rho=0)"
+                f"Fay's method needs 0 < rho < 1; got rho={rho!r} (0.5 is common; "
+                "use method='brr' for rho=0)"
             )
     elif method == "brr":
         if rho is not None and float(rho) != 0.0:
             raise DesignError(f"method='brr' has rho=0; for rho={rho!r} use method='fay'")
     elif rho is not None:
-        raise DesignError(f"rho is only for method='fay' (or 'brr' with rho=0); got rho={rho!r} with {method!r}")
+        raise DesignError(
+            f"rho is only for method='fay' (or 'brr' with rho=0); got rho={rho!r} with {method!r}"
+        )
 
     has_fpc = bool(np.isfinite(pop).any())
     rho_out: float | None = None
@@ -868,6 +876,7 @@ def replicate_variance(
     mse: bool,
     *,
     covariance: bool = False,
+    by_estimate: bool = False,
 ) -> np.ndarray:
     """Replicate variance of estimates, as R ``survey:::svrVar``.
 
@@ -886,6 +895,13 @@ def replicate_variance(
         :math:`c_r > 0` (False).
     covariance : bool, default False
         Return the ``(k, k)`` covariance matrix instead of the variances.
+    by_estimate : bool, default False
+        How NaN replicates are dropped. False: a replicate that is NaN for
+        any estimate is dropped for all of them, as ``svrVar`` does on the
+        replicates of one call (``svymean(~factor)``). True: each estimate
+        drops only its own NaN replicates, as R's ``svyby`` does by computing
+        each domain separately; use it for domain estimates. Not with
+        ``covariance=True``.
 
     Returns
     -------
@@ -896,13 +912,14 @@ def replicate_variance(
     -----
     UnmetneedWarning
         When some replicates are NaN (e.g. a domain empty in a replicate):
-        as R (``na.action = na.omit``), those replicates are dropped for every
-        estimate and the rest used.
+        as R (``na.action = na.omit``, with R's warning), those replicates are
+        dropped (see ``by_estimate``) and the rest used.
 
     Raises
     ------
     DesignError
-        When every replicate is NaN, or the shapes disagree.
+        When every replicate of an estimate is NaN, every ``rscales`` is 0
+        (no centre), or the shapes disagree.
 
     Notes
     -----
@@ -936,9 +953,14 @@ def replicate_variance(
     rs = np.asarray(rscales, dtype=np.float64).reshape(-1)
     if rs.shape[0] != reps.shape[1]:
         raise DesignError(
-            f"rscales has length {rs.shape[0]}, should be the number of replicates ({reps.shape[1]})"
+            f"rscales has length {rs.shape[0]}, should be the number of "
+            f"replicates ({reps.shape[1]})"
         )
     k = full_a.shape[0]
+    if by_estimate:
+        if covariance:
+            raise DesignError("by_estimate=True gives variances only; use covariance=False")
+        return _variance_by_estimate(full_a, reps, float(scale), rs, bool(mse))
     na = np.isnan(reps).any(axis=0)
     if na.any():
         if na.all():
@@ -959,6 +981,10 @@ def replicate_variance(
     if mse:
         centre = full_a
     else:
+        if not (rs > 0).any():
+            raise DesignError(
+                "every rscales value is 0: the replicates have no centre; pass mse=True"
+            )
         centre = reps[:, rs > 0].mean(axis=1)
     dev = reps - centre[:, None]
     if covariance:
@@ -966,51 +992,82 @@ def replicate_variance(
     return scale * ((dev * dev) @ rs)
 
 
-def _dqrdc2_rank_from_gram(gram: np.ndarray, n_rows: int, tol: float) -> int:
-    """Rank R's LINPACK ``dqrdc2`` (limited pivoting) would find, from X'X.
+def _variance_by_estimate(
+    full: np.ndarray, reps: np.ndarray, scale: float, rs: np.ndarray, mse: bool
+) -> np.ndarray:
+    """Variances with each estimate dropping only its own NaN replicates."""
+    valid = ~np.isnan(reps)
+    if valid.all():
+        return replicate_variance(full, reps, scale, rs, mse)
+    empty = ~valid.any(axis=1)
+    if empty.any():
+        raise DesignError(
+            f"every replicate gave NaN for estimate(s) {np.flatnonzero(empty).tolist()} "
+            "(e.g. a domain with no weight in any replicate); the replicate variance "
+            "cannot be computed"
+        )
+    warnings.warn(
+        f"{int((~valid).sum())} replicate estimates were NaN and were discarded, "
+        f"in {int((~valid.all(axis=1)).sum())} estimate(s) (as R's svrVar)",
+        UnmetneedWarning,
+        stacklevel=3,
+    )
+    filled = np.where(valid, reps, 0.0)
+    if mse:
+        centre = full
+    else:
+        use = valid & (rs > 0)[None, :]
+        count = use.sum(axis=1)
+        if (count == 0).any():
+            raise DesignError("every replicate with rscales > 0 is NaN for some estimate")
+        centre = np.where(use, filled, 0.0).sum(axis=1) / count
+    dev = np.where(valid, filled - centre[:, None], 0.0)
+    return scale * ((dev * dev) @ rs)
+
+
+def _dqrdc2_rank(x: np.ndarray, tol: float) -> int:
+    """Rank that R's LINPACK ``dqrdc2`` (``qr(x, tol)$rank``) finds.
 
     dqrdc2 scans columns left to right and moves a column to the end when its
-    norm, after removing its projection on the columns already kept, is below
-    ``tol`` times its original norm. The residual norms are those of a Cholesky
-    factorisation of the Gram matrix restricted to the kept columns.
+    norm, after removing its projection on the columns already kept, falls
+    below ``tol`` times its original norm ("limited pivoting"). The same
+    residual norms come from Gram--Schmidt against the kept columns (done
+    twice, CGS2, for orthogonality to rounding).
     """
-    n_col = gram.shape[0]
-    diag = np.diag(gram).copy()
-    chol = np.zeros((0, 0))
-    kept: list[int] = []
-    for j in range(n_col):
-        if len(kept) >= n_rows:
+    m, p = x.shape
+    limit = min(m, p)
+    x = np.asfortranarray(x)
+    col_norm = np.sqrt(np.einsum("ij,ij->j", x, x))
+    basis = np.empty((m, limit), order="F")
+    k = 0
+    for j in range(p):
+        if k >= limit:
             break
-        g_jj = diag[j]
-        if g_jj <= 0:
-            continue  # a zero column is negligible
-        if kept:
-            r = solve_triangular(chol, gram[kept, j], trans="T", lower=False, check_finite=False)
-            res2 = g_jj - float(r @ r)
-        else:
-            r = np.zeros(0)
-            res2 = g_jj
-        if res2 <= 0 or res2 < (tol * tol) * g_jj:
+        norm = col_norm[j]
+        if norm == 0:
+            continue  # a zero column is negligible (R: qraux 0 < tol * 1)
+        v = x[:, j].copy()
+        if k:
+            q = basis[:, :k]
+            v -= q @ (q.T @ v)
+            v -= q @ (q.T @ v)
+        res = math.sqrt(float(v @ v))
+        if res < tol * norm:
             continue
-        m = len(kept)
-        new = np.zeros((m + 1, m + 1))
-        new[:m, :m] = chol
-        new[:m, m] = r
-        new[m, m] = math.sqrt(res2)
-        chol = new
-        kept.append(j)
-    return len(kept)
+        basis[:, k] = v / res
+        k += 1
+    return k
 
 
-def _gram_by_direction(w: np.ndarray) -> np.ndarray:
-    """``w.T @ w`` from one representative per row direction.
+def _rows_by_direction(w: np.ndarray) -> np.ndarray:
+    """A short matrix ``u`` with ``u.T @ u == w.T @ w`` (to rounding).
 
     Replicate weight rows are ``w_i * f[psu_i]``: rows of one PSU point the
     same way. Rows are grouped by two scale-free random projections (quantised
-    to 1e-9), so ``sum_i w_i w_i'`` becomes ``sum_g s_g u_g u_g'`` with ``u_g``
-    a unit row of group g and ``s_g`` the sum of its rows' squared norms. Two
-    rows of one direction split by quantisation only add a group; the result
-    is ``w.T @ w`` to rounding, in O(nR) instead of O(nR^2).
+    to 1e-9), and ``sum_i w_i w_i'`` becomes ``sum_g s_g u_g u_g'`` with
+    ``u_g`` a unit row of group g and ``s_g`` the sum of its rows' squared
+    norms. Rows of one direction split by quantisation only add a group.
+    O(nR) instead of the O(nR^2) of a QR of ``w``.
     """
     r = w.shape[1]
     # Fixed local generator: deterministic, no global RNG state.
@@ -1019,7 +1076,7 @@ def _gram_by_direction(w: np.ndarray) -> np.ndarray:
     norm2 = np.einsum("ij,ij->i", w, w)
     nz = np.flatnonzero(norm2 > 0)
     if nz.size == 0:
-        return np.zeros((r, r))
+        return np.zeros((1, r))
     key = np.rint(proj[nz] / np.sqrt(norm2[nz])[:, None] * 1e9)
     # A complex key sorts as (real, imag): a 1-d unique, ~7x faster than axis=0.
     _, first, inverse = np.unique(
@@ -1027,8 +1084,7 @@ def _gram_by_direction(w: np.ndarray) -> np.ndarray:
     )
     s = np.bincount(inverse.reshape(-1), weights=norm2[nz], minlength=first.shape[0])
     rep = w[nz[first]] / np.sqrt(norm2[nz[first]])[:, None]
-    u = rep * np.sqrt(s)[:, None]
-    return u.T @ u
+    return rep * np.sqrt(s)[:, None]
 
 
 def replicate_degf(weights_matrix: np.ndarray) -> int:
@@ -1036,9 +1092,10 @@ def replicate_degf(weights_matrix: np.ndarray) -> int:
 
     R's ``degf.svyrep.design`` is ``qr(weights(design, "analysis"),
     tol = 1e-5)$rank - 1``. This computes the same rank (LINPACK ``dqrdc2``'s
-    limited-pivoting rule) from the ``R x R`` Gram matrix, itself built in
-    O(nR) by grouping rows that point the same way (rows of one PSU), so it
-    is cheap for ``n = 10**6``.
+    limited-pivoting rule) by Gram--Schmidt, after grouping rows that point
+    the same way (rows of one PSU) in O(nR), so it is cheap for
+    ``n = 10**6``. :attr:`ReplicateWeights.degf` holds it already for
+    weights built by :func:`make_replicate_weights`.
 
     Parameters
     ----------
@@ -1065,8 +1122,7 @@ def replicate_degf(weights_matrix: np.ndarray) -> int:
     n, r = w.shape
     if r == 0 or n == 0:
         return -1
-    if n * r * r <= 50_000_000 or n <= 4 * r:
-        gram = w.T @ w
-    else:
-        gram = _gram_by_direction(w)
-    return _dqrdc2_rank_from_gram(gram, n, DEGF_TOL) - 1
+    # Tall matrices (many rows per PSU): rank of the grouped rows, which have
+    # the same Gram matrix and so the same dqrdc2 residual norms.
+    x = _rows_by_direction(w) if (n > 2 * r and n * r > 1_000_000) else w
+    return _dqrdc2_rank(x, DEGF_TOL) - 1

@@ -276,7 +276,9 @@ class SurveyDesign:
             else:
                 inset = self._weights != 0
                 s = self._structure
-                value = np.unique(s.psu[inset]).size - np.unique(s.stratum[inset]).size
+                psus = np.count_nonzero(np.bincount(s.psu[inset], minlength=s.n_psus))
+                strata = np.count_nonzero(np.bincount(s.stratum[inset], minlength=s.n_strata))
+                value = psus - strata
             self._cache["degf"] = int(value)
         return self._cache["degf"]
 
@@ -349,6 +351,8 @@ class SurveyDesign:
             n_replicates=n_replicates,
             mse=mse,
             seed=seed,
+            lonely_psu=s.lonely_psu,
+            stratum_labels=s.stratum_labels if self._strata_col is not None else None,
         )
         return self._replace(replicates=replicates)
 
@@ -430,6 +434,16 @@ class SurveyDesign:
             else:
                 coding = code_columns(self._data, columns, "by")
             self._cache[key] = coding
+        return self._cache[key]
+
+    def category_codes(self, column: str, role: str = "variable") -> tuple[np.ndarray, pd.Index]:
+        """Integer codes of a column's observed categories (cached; R factor order).
+
+        For the layers above (weighting, models): code each column once per design.
+        """
+        key = ("codes", column)
+        if key not in self._cache:
+            self._cache[key] = code_series(column_values(self._data, column, role))
         return self._cache[key]
 
     def _numeric(self, column: str, role: str) -> np.ndarray:
@@ -777,6 +791,7 @@ def _build_structure(
         n_psu=n_psu,
         popsize=popsize,
         lonely_psu=lonely_psu,
+        stratum_labels=tuple(stratum_labels),
     )
 
 

@@ -55,6 +55,8 @@ class PSUStructure:
         Population PSUs per stratum (``inf`` when there is no fpc).
     lonely_psu : str
         R's ``survey.lonely.psu`` policy.
+    stratum_labels : tuple
+        The stratum labels, in code order.
     """
 
     stratum: np.ndarray
@@ -63,6 +65,7 @@ class PSUStructure:
     n_psu: np.ndarray
     popsize: np.ndarray
     lonely_psu: str
+    stratum_labels: tuple[object, ...] = ()
 
     @property
     def n_strata(self) -> int:

@@ -14,7 +14,7 @@ from unmetneed.errors import CalibrationError, ConvergenceWarning, DesignError, 
 from unmetneed.margins import Margins
 from unmetneed.weighting.blocks import Collapse, Preparation, Reconcile, prepare_blocks
 from unmetneed.weighting.cells import Cells, collapse_to_cells
-from unmetneed.weighting.report import WeightingReport, WeightingResult, margin_fit_table, weight_summary
+from unmetneed.weighting.report import WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import Solution
 
 __all__ = ["OnNonconvergence", "check_tolerance", "fit_margins"]
@@ -51,7 +51,7 @@ def fit_margins(
     check_tolerance(tol, max_iter)
     check_choice(on_nonconvergence, "on_nonconvergence", ("raise", "warn"))
     prep = prepare_blocks(
-        design.data, Margins(margins), reconcile=reconcile, collapse=collapse,
+        design, Margins(margins), reconcile=reconcile, collapse=collapse,
         allow_empty=allow_empty,
     )
     if categorical_only and any(b.codes is None for b in prep.blocks):
@@ -62,8 +62,9 @@ def fit_margins(
         )
     cells = collapse_to_cells(prep.blocks)
     w0 = design.weights
-    _check_weighted_categories(prep, cells, w0)
-    solution: Solution = solve(cells.sum(w0), cells, prep.blocks)
+    cell_weights = cells.sum(w0)
+    _check_weighted_categories(prep, cells, cell_weights)
+    solution: Solution = solve(cell_weights, cells, prep.blocks)
     raise_or_warn(solution, prep, method, tol, on_nonconvergence)
     weights = w0 * solution.g[cells.cell]
 
@@ -100,9 +101,9 @@ def fit_margins(
         converged=bool(solution.max_rel_error <= tol),
         iterations=solution.iterations,
         max_rel_error=solution.max_rel_error,
-        margin_fit=margin_fit_table(prep.blocks, w0, weights),
-        weights_before=weight_summary(w0),
-        weights_after=weight_summary(weights, w0),
+        before=w0,
+        after=weights,
+        blocks=prep.blocks,
         adjustments=list(prep.adjustments),
         messages=messages,
         options=options,
@@ -111,11 +112,11 @@ def fit_margins(
     return WeightingResult(new_design, report)
 
 
-def _check_weighted_categories(prep: Preparation, cells: Cells, w0: np.ndarray) -> None:
-    for block in prep.blocks:
-        if block.codes is None:
+def _check_weighted_categories(prep: Preparation, cells: Cells, cell_weights: np.ndarray) -> None:
+    for block, codes in zip(prep.blocks, cells.codes, strict=True):
+        if codes is None:
             continue
-        totals = np.bincount(block.codes, weights=w0, minlength=block.size)
+        totals = np.bincount(codes, weights=cell_weights, minlength=block.size)
         zero = totals <= 0
         if zero.any():
             cats = ", ".join(str(c) for c in block.labels[zero][:8])

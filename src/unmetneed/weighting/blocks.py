@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from unmetneed._validate import check_choice, column_values, numeric_column, show
-from unmetneed.design.coding import code_series
+from unmetneed._validate import check_choice, numeric_column, show
+from unmetneed.design import SurveyDesign
 from unmetneed.errors import MarginsError
 from unmetneed.margins import MarginKey, Margins
 
@@ -73,14 +73,14 @@ class Preparation:
 
 
 def prepare_blocks(
-    data: pd.DataFrame,
+    design: SurveyDesign,
     margins: Margins,
     *,
     reconcile: Reconcile = None,
     collapse: Collapse = None,
     allow_empty: bool = False,
 ) -> Preparation:
-    """Code ``margins`` against the rows of ``data`` (the design's data).
+    """Code ``margins`` against the rows of ``design``.
 
     Raises
     ------
@@ -100,10 +100,12 @@ def prepare_blocks(
     for key in margins:
         value = margins[key]
         if not isinstance(value, pd.Series):
-            values = numeric_column(data, str(key), "auxiliary")
+            values = numeric_column(design.data, str(key), "auxiliary")
             blocks.append(Block(key, None, None, np.array([float(value)]), values))
             continue
-        blocks.append(_categorical_block(data, key, value, collapse_map, allow_empty, adjustments))
+        blocks.append(
+            _categorical_block(design, key, value, collapse_map, allow_empty, adjustments)
+        )
     _reconcile_totals(blocks, reconcile, adjustments)
     return Preparation(blocks, adjustments)
 
@@ -142,7 +144,7 @@ def _levels_of(series: pd.Series) -> list[pd.Index]:
 
 
 def _categorical_block(
-    data: pd.DataFrame,
+    design: SurveyDesign,
     key: MarginKey,
     totals: pd.Series,
     collapse: dict[str, dict[Any, Any]],
@@ -153,7 +155,7 @@ def _categorical_block(
     row_codes = []
     level_values = []
     for name in names:
-        codes, levels = code_series(column_values(data, name, "margin variable"))
+        codes, levels = design.category_codes(name, "margin variable")
         if name in collapse:
             levels = pd.Index([collapse[name].get(v, v) for v in levels], name=name)
         row_codes.append(codes)
@@ -164,7 +166,8 @@ def _categorical_block(
     if len(names) == 1:
         observed = level_values[0]
         position = totals.index.get_indexer(observed)
-        codes = position[row_codes[0]]
+        identity = np.array_equal(position, np.arange(len(totals)))
+        codes = row_codes[0] if identity else position[row_codes[0]]
         combos = observed
     else:
         sizes = [len(lv) for lv in level_values]
@@ -191,7 +194,7 @@ def _categorical_block(
             "Add their totals, or merge categories with collapse={variable: {category: target}}"
         )
 
-    respondents = np.bincount(codes, minlength=len(totals))
+    respondents = np.bincount(position, weights=counts_by_observed, minlength=len(totals))
     target = totals.to_numpy(dtype=np.float64, copy=True)
     empty = respondents == 0
     zero_pop = target == 0
@@ -225,7 +228,7 @@ def _categorical_block(
         codes = new_position[codes]
         totals = totals[keep]
         target = target[keep]
-    return Block(key, codes.astype(np.intp), totals.index, target)
+    return Block(key, np.asarray(codes, dtype=np.intp), totals.index, target)
 
 
 def _collapse_totals(

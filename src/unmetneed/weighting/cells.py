@@ -18,6 +18,8 @@ from unmetneed.weighting.blocks import Block
 
 __all__ = ["Cells", "collapse_to_cells"]
 
+DENSE_KEY_LIMIT = 1 << 25  # cross-classifications up to 33M combinations use a bincount
+
 
 @dataclass(frozen=True, eq=False)
 class Cells:
@@ -38,27 +40,13 @@ class Cells:
         )
         return np.asarray(indicator @ weights)
 
-    def design_matrix(self, blocks: list[Block]) -> sp.csr_matrix:
-        """Sparse (C x p) matrix: category indicators, then auxiliary values."""
-        columns = []
-        for block, codes, values in zip(blocks, self.codes, self.values, strict=True):
-            if codes is not None:
-                columns.append(
-                    sp.csr_matrix(
-                        (np.ones(self.n_cells), (np.arange(self.n_cells), codes)),
-                        shape=(self.n_cells, block.size),
-                    )
-                )
-            else:
-                columns.append(sp.csr_matrix(values[:, None]))
-        return sp.hstack(columns, format="csr")
-
 
 def collapse_to_cells(blocks: list[Block]) -> Cells:
     """Group rows by every block's category and auxiliary value."""
     n = next(b.codes.size if b.codes is not None else b.values.size for b in blocks)
     key = np.zeros(n, dtype=np.int64)
     span = 1
+    renumbered = False
     parts: list[tuple[np.ndarray, int]] = []
     for block in blocks:
         if block.codes is not None:
@@ -69,9 +57,24 @@ def collapse_to_cells(blocks: list[Block]) -> Cells:
     for codes, size in parts:
         if span * size >= 2**62:
             key, _ = pd.factorize(key)  # renumber compactly before the key overflows
+            renumbered = True
             span = int(key.max()) + 1
-        key = key * size + codes
+        key *= size
+        key += codes
         span *= size
+    if not renumbered and all(b.codes is not None for b in blocks) and span <= DENSE_KEY_LIMIT:
+        # Categorical margins only: the key decodes to each block's category, so a
+        # bincount remap finds the cells without hashing.
+        present = np.bincount(key, minlength=span) > 0
+        occupied = np.flatnonzero(present)
+        cell = (np.cumsum(present) - 1)[key]
+        decoded = np.unravel_index(occupied, [size for _, size in parts])
+        return Cells(
+            cell=cell,
+            n_cells=occupied.size,
+            codes=[np.asarray(c, dtype=np.intp) for c in decoded],
+            values=[None] * len(blocks),
+        )
     cell, first = _factorize_with_first(key)
     block_codes: list[np.ndarray | None] = []
     block_values: list[np.ndarray | None] = []
@@ -90,4 +93,4 @@ def _factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.empty(len(uniques), dtype=np.intp)
     # Reversed assignment: the last write for each code is its first occurrence.
     first[codes[::-1]] = np.arange(key.size - 1, -1, -1)
-    return codes.astype(np.intp), first
+    return np.asarray(codes, dtype=np.intp), first

@@ -16,7 +16,7 @@ from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
 from unmetneed.weighting.apply import OnNonconvergence, check_tolerance, fit_margins
 from unmetneed.weighting.blocks import Collapse, Reconcile
-from unmetneed.weighting.report import WeightingReport, WeightingResult, weight_summary
+from unmetneed.weighting.report import WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import calibrate_cells, rake_cells
 
 __all__ = ["adjust_nonresponse", "calibrate", "poststratify", "rake", "trim"]
@@ -316,10 +316,10 @@ def trim(
         converged=True,
         iterations=rounds,
         max_rel_error=0.0,
-        margin_fit=pd.DataFrame(columns=["margin", "category", "target", "before", "after",
-                                         "rel_error_before", "rel_error_after"]),
-        weights_before=weight_summary(w0),
-        weights_after=weight_summary(new_design.weights, w0),
+        before=w0,
+        after=new_design.weights,
+        table=pd.DataFrame(columns=["margin", "category", "target", "before", "after",
+                                    "rel_error_before", "rel_error_after"]),
         messages=[f"{trimmed:,} weights were outside [{lower}, {upper}] and were trimmed"],
         options={"lower": lower, "upper": upper, "max_iter": max_iter},
         _design=new_design,
@@ -444,9 +444,9 @@ def adjust_nonresponse(
         converged=True,
         iterations=1,
         max_rel_error=0.0,
-        margin_fit=summary,
-        weights_before=weight_summary(w),
-        weights_after=weight_summary(new_design.weights),
+        before=w,
+        after=new_design.weights,
+        table=summary,
         messages=[f"{int((~responded).sum()):,} nonrespondents removed; weights of "
                   f"{int(responded.sum()):,} respondents adjusted within {coding.n_levels} classes"],
         options={"respondent": respondent, "classes": as_column_list(classes)},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -99,19 +100,36 @@ class WeightingReport:
         Anything else a user should know (negative weights, bounds).
     options : mapping
         The call's options, for provenance.
+
+    The tables are computed when first asked for, so weighting itself stays fast.
     """
 
     method: str
     converged: bool
     iterations: int
     max_rel_error: float
-    margin_fit: pd.DataFrame
-    weights_before: pd.Series
-    weights_after: pd.Series
+    before: np.ndarray
+    after: np.ndarray
+    blocks: Sequence[Block] = ()
+    table: pd.DataFrame | None = None
     adjustments: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     options: Any = field(default_factory=dict)
     _design: SurveyDesign | None = None
+
+    @cached_property
+    def margin_fit(self) -> pd.DataFrame:
+        if self.table is not None:
+            return self.table
+        return margin_fit_table(self.blocks, self.before, self.after)
+
+    @cached_property
+    def weights_before(self) -> pd.Series:
+        return weight_summary(self.before)
+
+    @cached_property
+    def weights_after(self) -> pd.Series:
+        return weight_summary(self.after, self.before if self.before.size == self.after.size else None)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))

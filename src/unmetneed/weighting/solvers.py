@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from unmetneed._blas import single_threaded_blas
 from unmetneed.weighting.blocks import Block
 from unmetneed.weighting.cells import Cells
 
@@ -138,6 +139,53 @@ def distance_functions(method: str, bounds: tuple[float, float]) -> tuple[Distan
     return fm1, df
 
 
+class BlockMatrix:
+    """The (cells x p) calibration matrix, held as category codes and values.
+
+    Products with it are ``bincount`` and indexing; the Gram matrix
+    :math:`X^\top D X` is a cross-tabulation per pair of margins. Nothing
+    sparse or dense of size cells x p is built.
+    """
+
+    def __init__(self, cells: Cells, blocks: list[Block]) -> None:
+        self.parts = [
+            (codes, values, block.size)
+            for block, codes, values in zip(blocks, cells.codes, cells.values, strict=True)
+        ]
+        self.offsets = np.cumsum([0] + [size for _, _, size in self.parts])
+        self.n_columns = int(self.offsets[-1])
+
+    def matvec(self, eta: np.ndarray) -> np.ndarray:
+        out = 0.0
+        for (codes, values, _), start in zip(self.parts, self.offsets, strict=False):
+            out = out + (eta[start:][codes] if codes is not None else eta[start] * values)
+        return np.asarray(out)
+
+    def rmatvec(self, v: np.ndarray) -> np.ndarray:
+        return np.concatenate([
+            np.bincount(codes, weights=v, minlength=size) if codes is not None
+            else np.array([values @ v])
+            for codes, values, size in self.parts
+        ])
+
+    def gram(self, d: np.ndarray) -> np.ndarray:
+        out = np.empty((self.n_columns, self.n_columns))
+        for i, (ca, va, ka) in enumerate(self.parts):
+            for j, (cb, vb, kb) in enumerate(self.parts[: i + 1]):
+                if ca is not None and cb is not None:
+                    block = np.bincount(ca * kb + cb, weights=d, minlength=ka * kb).reshape(ka, kb)
+                elif ca is not None:
+                    block = np.bincount(ca, weights=d * vb, minlength=ka)[:, None]
+                elif cb is not None:
+                    block = np.bincount(cb, weights=d * va, minlength=kb)[None, :]
+                else:
+                    block = np.array([[np.sum(d * va * vb)]])
+                a, b = self.offsets[i], self.offsets[j]
+                out[a:a + ka, b:b + kb] = block
+                out[b:b + kb, a:a + ka] = block.T
+        return out
+
+
 RESCALE_THRESHOLD = 20.0  # R grake's SOMETHRESHOLD
 
 
@@ -165,11 +213,11 @@ def calibrate_cells(
             worst.max_rel_error,
             worst.worst_block,
         )
-    x = cells.design_matrix(blocks)
+    x = BlockMatrix(cells, blocks)
     target = np.concatenate([b.target for b in blocks])
     fm1, df = distance_functions(method, bounds)
     ww = cell_weights.astype(np.float64)
-    sample_total = x.T @ ww
+    sample_total = x.rmatvec(ww)
     with np.errstate(divide="ignore", invalid="ignore"):
         scales = target / sample_total
     rescale = 1.0
@@ -178,27 +226,28 @@ def calibrate_cells(
         ww = ww * rescale
         sample_total = sample_total * rescale
     scale_err = np.where(target != 0, np.abs(target), 1.0)
-    eta = np.zeros(x.shape[1])
-    xeta = np.zeros(x.shape[0])
+    eta = np.zeros(x.n_columns)
+    xeta = np.zeros(cells.n_cells)
     deriv = df(xeta)
     iterations = 1
     errors = np.inf
     while True:
-        gram = (x.T @ sp.diags(ww * deriv) @ x).toarray()
-        misfit = target - sample_total - x.T @ (ww * fm1(xeta))
-        step = np.linalg.pinv(gram, rcond=256 * np.finfo(float).eps, hermitian=True) @ misfit
+        gram = x.gram(ww * deriv)
+        misfit = target - sample_total - x.rmatvec(ww * fm1(xeta))
+        with single_threaded_blas():
+            step = np.linalg.pinv(gram, rcond=256 * np.finfo(float).eps, hermitian=True) @ misfit
         eta = eta + step
-        xeta = x @ eta
+        xeta = x.matvec(eta)
         g = 1.0 + fm1(xeta)
         deriv = df(xeta)
         while iterations < max_iter and not (np.isfinite(g).all() and np.isfinite(deriv).all()):
             iterations += 1
             step = step / 2.0
             eta = eta - step
-            xeta = x @ eta
+            xeta = x.matvec(eta)
             g = 1.0 + fm1(xeta)
             deriv = df(xeta)
-        misfit = target - sample_total - x.T @ (ww * fm1(xeta))
+        misfit = target - sample_total - x.rmatvec(ww * fm1(xeta))
         relative = np.abs(misfit) / scale_err
         errors = float(relative.max()) if np.isfinite(relative).all() else np.inf
         if errors <= tol:

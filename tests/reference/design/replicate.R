@@ -2,7 +2,32 @@
 # BRR, Fay, subbootstrap) and replicate-weight estimators, on the designs in
 # data/replicate_*.csv (written by replicate_data.R). Output: replicate.json
 # beside this script, every double at 17 significant digits (round-trips).
-# Run from anywhere: Rscript replicate.R
+# Run from anywhere: Rscript replicate_data.R && Rscript replicate.R
+# (both deterministic: running twice gives byte-identical files).
+#
+# Produced with R 4.2.2 Patched (2022-11-10 r83330), survey 4.1.1, jsonlite
+# 1.8.4 (string escaping only), options at R's defaults
+# (survey.drop.replicates = TRUE, survey.replicates.mse = FALSE).
+#
+# Cases (`cases` in the JSON; `designs` gives each svydesign call's columns):
+#   jk1, jk1_fpc, jk1_mse        JK1 on 15 unstratified clusters (fpc 60)
+#   jkn, jkn_nofpc, jkn_mse      JKn, 6 string strata with 2-5 PSUs, fpc per stratum
+#   jkn_census                   JKn with stratum S6 a census (no replicates for it)
+#   brr, brr_mse, fay, fay_mse   12 numeric strata x 2 PSUs, nest = TRUE; Fay rho 0.5
+#   lonely_*                     JKn with strata B and D holding one PSU, under
+#                                options(survey.lonely.psu = adjust/average/
+#                                certainty/remove)
+#   subbootstrap                 R's Rao-Wu bootstrap (50 replicates, set.seed),
+#                                for from_replicate_weights only
+#   jk1_sparse_domain            JK1 where domain "rare" is in one cluster: its
+#                                replicate mean is NaN when that cluster is
+#                                dropped, and svyby discards that replicate for
+#                                "rare" only (with a warning)
+# Each case: type, scale, rscales, degf, pweights, the n x R replication
+# factors (weights(rd, "replication")), and estimates with SEs of svymean,
+# svytotal, svyratio(~y, ~x), svyby by domain (mean, total, ratio) and
+# svymean / svytotal of factor4. `hadamard` holds the order and a checksum of
+# survey:::hadamard(n) for n = 1..400 and the full matrix for n = 12.
 suppressMessages(library(survey))
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
@@ -59,6 +84,8 @@ designs <- list(
   jkn_census = list(file = "replicate_jkn.csv", weights = "w", strata = "stratum", clusters = "psu",
                     fpc = "fpc_census", nest = FALSE),
   lonely = list(file = "replicate_lonely.csv", weights = "w", strata = "stratum", clusters = "psu",
+                fpc = NULL, nest = FALSE),
+  sparse = list(file = "replicate_sparse.csv", weights = "w", strata = NULL, clusters = "psu",
                 fpc = NULL, nest = FALSE)
 )
 
@@ -133,7 +160,10 @@ cases <- list(
   run_case("lonely_average", "lonely", "JKn", "jkn", lonely = "average"),
   run_case("lonely_certainty", "lonely", "JKn", "jkn", lonely = "certainty"),
   run_case("lonely_remove", "lonely", "JKn", "jkn", lonely = "remove"),
-  run_case("subbootstrap", "brr", "subbootstrap", "bootstrap", replicates = 50L)
+  run_case("subbootstrap", "brr", "subbootstrap", "bootstrap", replicates = 50L),
+  # R warns "1 replicates gave NA results and were discarded" for the domain
+  # "rare" (mean and ratio by domain) and drops that replicate for it alone.
+  suppressWarnings(run_case("jk1_sparse_domain", "sparse", "JK1", "jk1"))
 )
 
 # R's survey:::hadamard(n): order and a checksum of every matrix, n = 1..400.

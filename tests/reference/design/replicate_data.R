@@ -70,3 +70,14 @@ lonely <- do.call(rbind, lapply(names(lsizes), function(h) {
 }))
 lonely <- add_variables(lonely)
 write.csv(lonely, file.path(out, "replicate_lonely.csv"), row.names = FALSE)
+
+# 5. Sparse domain: JK1 on 8 unstratified clusters; domain "rare" lives in
+#    cluster k01 only, so the replicate that drops k01 has no "rare" rows (a
+#    NaN replicate mean that R's svyby discards for that domain alone).
+sparse <- do.call(rbind, lapply(sprintf("k%02d", 1:8), function(c) {
+  make_rows("all", c, sample(4:8, 1))
+}))
+sparse <- add_variables(sparse)
+sparse$stratum <- NULL
+sparse$domain[sparse$psu == "k01"][1:2] <- "rare"
+write.csv(sparse, file.path(out, "replicate_sparse.csv"), row.names = FALSE)

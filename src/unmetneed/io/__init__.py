@@ -1,0 +1,23 @@
+"""Readers: census tables, survey microdata, admin counts and remote downloads.
+
+Every reader returns a pandas DataFrame using the library's standard names
+(``area_code``, ``area_name``, ``count``, ...) and records its provenance
+(source, SHA-256 of the file, layout) in ``DataFrame.attrs``.
+"""
+
+from unmetneed.io._labels import parse_interval
+from unmetneed.io.admin import read_admin_counts
+from unmetneed.io.census import LAYOUTS, read_census_table
+from unmetneed.io.fetch import default_cache_dir, fetch_table
+from unmetneed.io.survey import FORMATS, read_survey
+
+__all__ = [
+    "FORMATS",
+    "LAYOUTS",
+    "default_cache_dir",
+    "fetch_table",
+    "parse_interval",
+    "read_admin_counts",
+    "read_census_table",
+    "read_survey",
+]
