@@ -612,7 +612,11 @@ class SurveyDesign:
         if self._replicates is not None:
             r = self._replicates
             replicate_theta = stat.replicate_estimates(r.weights)
-            return replicate_variance(theta, replicate_theta, r.scale, r.rscales, r.mse)
+            # Each estimate on its own, as R's svyby: a replicate with no rows in one
+            # domain is dropped for that domain only.
+            return replicate_variance(
+                theta, replicate_theta, r.scale, r.rscales, r.mse, by_estimate=True
+            )
         s = self._structure
         totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
         if self._calibration is not None:
