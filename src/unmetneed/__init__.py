@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from unmetneed import datasets, errors
 from unmetneed.design import Estimates, SurveyDesign
 from unmetneed.margins import Margins
+from unmetneed.mrp import PopulationFrame
 from unmetneed.weighting import (
     WeightingReport,
     WeightingResult,
@@ -38,6 +39,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Estimates",
     "Margins",
+    "PopulationFrame",
     "SurveyDesign",
     "WeightingReport",
     "WeightingResult",
