@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from unmetneed import datasets, errors
+from unmetneed import datasets, errors, harmonise, io
 from unmetneed.design import Estimates, SurveyDesign
 from unmetneed.margins import Margins
-from unmetneed.mrp import PopulationFrame
+from unmetneed.mrp import MultilevelFit, MultilevelModel, PopulationFrame
 from unmetneed.weighting import (
     WeightingReport,
     WeightingResult,
@@ -39,6 +39,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Estimates",
     "Margins",
+    "MultilevelFit",
+    "MultilevelModel",
     "PopulationFrame",
     "SurveyDesign",
     "WeightingReport",
@@ -48,6 +50,8 @@ __all__ = [
     "calibrate",
     "datasets",
     "errors",
+    "harmonise",
+    "io",
     "poststratify",
     "rake",
     "trim",
