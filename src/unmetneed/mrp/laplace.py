@@ -182,7 +182,7 @@ class LaplaceProblem:
     def system(
         self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Hessian and gradient of :math:`-\ell + \|u\|^2/2` in u (and beta when ``joint``)."""
+        r"""Hessian and gradient of :math:`-\ell + \|u\|^2/2` in u (and beta when ``joint``)."""
         d = self.data
         q, p = d.q, d.p
         lam = self._lambda(theta)

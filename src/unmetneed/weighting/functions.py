@@ -297,6 +297,9 @@ def trim(
     if not lo < hi:
         raise DesignError(f"lower={lower!r} must be below upper={upper!r}")
     w0 = design.weights
+    _check_trim_feasible(w0[:, None], lo, hi, lower, upper, "the weights")
+    if design.replicates is not None:
+        _check_trim_feasible(design.replicates.weights, lo, hi, lower, upper, "a replicate")
     weights, rounds, ok = _trim_columns(w0[:, None], lo, hi, max_iter)
     if not ok:
         raise CalibrationError(
@@ -327,6 +330,20 @@ def trim(
     return WeightingResult(new_design, report)
 
 
+def _check_trim_feasible(
+    w: np.ndarray, lo: float, hi: float, lower: float | None, upper: float | None, what: str
+) -> None:
+    n = w.shape[0]
+    total = w.sum(axis=0)
+    infeasible = (n * lo > total * (1 + 1e-12)) | (n * hi < total * (1 - 1e-12))
+    if infeasible.any():
+        t = float(total[np.argmax(infeasible)])
+        raise CalibrationError(
+            f"trim bounds [{lower}, {upper}] are infeasible for {what}: {n:,} weights must keep their "
+            f"total {t:,.6g} (mean {t / n:.6g}), which needs lower <= mean <= upper"
+        )
+
+
 def _trim_columns(w: np.ndarray, lo: float, hi: float, max_iter: int) -> tuple[np.ndarray, int, bool]:
     w = np.array(w, dtype=np.float64)
     total = w.sum(axis=0)
@@ -344,7 +361,13 @@ def _trim_columns(w: np.ndarray, lo: float, hi: float, max_iter: int) -> tuple[n
         tolerance = 1e-12 * np.maximum(np.abs(w).max(axis=0), 1.0)
         if ((w >= lo - tolerance) & (w <= hi + tolerance)).all():
             w = np.clip(w, lo, hi)
-            w *= total / w.sum(axis=0)  # rounding only: the clip above moved < 1e-12
+            # Put the rounding (< 1e-12) on the weights strictly inside the bounds only.
+            inside = (w > lo) & (w < hi)
+            fixed = np.where(inside, 0.0, w).sum(axis=0)
+            free = np.where(inside, w, 0.0).sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor = np.where(free > 0, (total - fixed) / free, 1.0)
+            w = np.where(inside, w * factor, w)
             return w, rounds, True
     return w, rounds, False
 
@@ -407,10 +430,14 @@ def adjust_nonresponse(
     answered = np.bincount(coding.codes, weights=w * responded, minlength=coding.n_levels)
     empty = answered <= 0
     if empty.any():
-        rows = coding.levels[empty].head(5).to_dict("records")
+        sizes = np.bincount(coding.codes, minlength=coding.n_levels)[empty]
+        rows = [
+            f"{record} ({int(size):,} issued)"
+            for record, size in zip(coding.levels[empty].head(5).to_dict("records"), sizes, strict=False)
+        ]
         raise DesignError(
-            f"nonresponse classes with no (weighted) respondents: {rows}; merge them with "
-            "neighbouring classes before adjusting"
+            f"nonresponse classes with no (weighted) respondents: {', '.join(rows)}; merge them "
+            "with neighbouring classes before adjusting"
         )
     factor = everyone / answered
     adjusted = w * factor[coding.codes]

@@ -313,7 +313,7 @@ replicate_case <- function(rd, rk, psu, call, python) {
   factors <- weights(rd, "replication")
   first <- !duplicated(psu)
   key <- cell_key()
-  cells <- sort(unique(key))
+  cells <- sort(unique(key), method = "radix")  # C-locale order
   g <- matrix(NA_real_, length(cells), ncol(base))
   for (r in seq_len(ncol(base))) {
     ok <- base[, r] > 0
