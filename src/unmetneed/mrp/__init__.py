@@ -1,9 +1,11 @@
 """Multilevel regression and poststratification (MRP)."""
 
+from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel, NewLevelWarning, SingularFitWarning
 
 __all__ = [
+    "DrawEstimates",
     "MultilevelFit",
     "MultilevelModel",
     "NewLevelWarning",

@@ -30,6 +30,7 @@ class ModelData:
     aggregated: bool  # successes out of trials given by the user
     log_binomial_coefficients: float  # sum over rows of log C(n, k) (0 for 0/1 rows)
     cell_frame: pd.DataFrame  # one representative row per cell
+    rows_per_cell: np.ndarray  # respondents (rows) behind each cell, unweighted
 
 
 def prepare_cells(
@@ -146,6 +147,7 @@ def prepare_cells(
         aggregated=trials is not None,
         log_binomial_coefficients=log_binom,
         cell_frame=cell_frame,
+        rows_per_cell=np.bincount(cell, minlength=n_cells),
     )
 
 
