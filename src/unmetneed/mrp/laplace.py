@@ -132,10 +132,15 @@ class LaplaceProblem:
         u0: np.ndarray | None = None,
         *,
         joint: bool = False,
+        full: bool = False,
         tol: float = 1e-14,
         max_iter: int = 60,
     ) -> PirlsResult:
-        """Conditional modes; with ``joint=True`` also the fixed effects (lme4's nAGQ=0 step)."""
+        """Conditional modes; with ``joint=True`` also the fixed effects (lme4's nAGQ=0 step).
+
+        ``full=True`` also factors the joint (u, beta) Hessian at the end
+        (for the conditional covariance of the fixed effects and for draws).
+        """
         d = self.data
         q, p = d.q, d.p
         lam = self._lambda(theta)
@@ -168,16 +173,71 @@ class LaplaceProblem:
                 converged = True
                 break
         # Factor at the final point, for the log-determinant.
-        full, _ = self.system(theta, eta, u, joint=True)
-        chol_u = linalg.cholesky(full[:q, :q], lower=True, check_finite=False)
+        system, _ = self.system(theta, eta, u, joint=joint or full)
+        chol_u = linalg.cholesky(system[:q, :q], lower=True, check_finite=False)
         logdet = 2.0 * float(np.sum(np.log(np.diag(chol_u))))
-        chol_full = linalg.cholesky(full, lower=True, check_finite=False)
-        extra: dict = {
-            "logdet_full": 2.0 * float(np.sum(np.log(np.diag(chol_full)))),
-            "chol_full": chol_full,
-        }
+        extra: dict = {}
+        if joint or full:
+            chol_full = linalg.cholesky(system, lower=True, check_finite=False)
+            extra["logdet_full"] = 2.0 * float(np.sum(np.log(np.diag(chol_full))))
+            extra["chol_full"] = chol_full
         mu = expit(eta)
         return PirlsResult(u, beta, eta, mu, self._loglik(eta), logdet, chol_u, converged, iteration, extra)
+
+    def gradient(self, theta: np.ndarray, beta: np.ndarray, result: PirlsResult) -> np.ndarray:
+        r"""Exact gradient of the Laplace deviance in :math:`(\theta, \beta)` at a PIRLS optimum.
+
+        :math:`dD/d\phi_j = \partial P/\partial\phi_j + \operatorname{tr}(H^{-1} dH/d\phi_j)`:
+        the penalised deviance :math:`P` by the envelope theorem, the log-determinant through
+        :math:`\Lambda` and through :math:`W(\mu)`, whose change includes that of the
+        conditional modes (:math:`du/d\phi = -H^{-1}\,\partial F/\partial\phi`, implicit
+        differentiation of the PIRLS equations :math:`F = -\Lambda Z^\top r + u = 0`).
+        """
+        d = self.data
+        q, p, n_theta = d.q, d.p, len(d.n_levels)
+        lam = self._lambda(theta)
+        u, eta = result.u, result.eta
+        mu = expit(eta)
+        w = d.trials * mu * (1.0 - mu)
+        dw = w * (1.0 - 2.0 * mu)  # dW/deta
+        resid = d.successes - d.trials * mu
+        zr = self._zt(resid)
+        a = self._ztwz(w)
+        h_inv = linalg.cho_solve((result.chol, True), np.eye(q), check_finite=False)
+        # Leverages s_c = z_c' Lambda H^{-1} Lambda z_c.
+        lev = np.zeros(eta.size)
+        for ga, gb in self._pairs:
+            block = h_inv[self._offsets[ga]:self._offsets[ga + 1], self._offsets[gb]:self._offsets[gb + 1]]
+            factor = theta[ga] * theta[gb] * (1.0 if ga == gb else 2.0)
+            lev += factor * block[d.codes[ga], d.codes[gb]]
+        grad = np.empty(n_theta + p)
+        # Right-hand sides of du/dphi and the direct derivatives of eta.
+        rhs = np.empty((q, n_theta + p))
+        direct = np.empty((eta.size, n_theta + p))
+        for g in range(n_theta):
+            sl = slice(self._offsets[g], self._offsets[g + 1])
+            ug = u[sl][d.codes[g]]  # d eta / d theta_g at fixed u
+            direct[:, g] = ug
+            term = lam * self._zt(w * ug)
+            term[sl] -= zr[sl]
+            rhs[:, g] = term
+            grad[g] = -2.0 * float(zr[sl] @ u[sl])
+        for j in range(p):
+            direct[:, n_theta + j] = d.X[:, j]
+            rhs[:, n_theta + j] = lam * self._zt(w * d.X[:, j])
+            grad[n_theta + j] = -2.0 * float(d.X[:, j] @ resid)
+        du = -linalg.cho_solve((result.chol, True), rhs, check_finite=False)
+        result.extra["du"] = du  # sensitivities of the modes: warm starts for nearby points
+        b_du = lam[:, None] * du
+        deta = direct.copy()
+        for g in range(n_theta):
+            deta += b_du[self._offsets[g]:self._offsets[g + 1]][d.codes[g]]
+        grad += (dw * lev) @ deta
+        # Through Lambda: 2 * sum over the block of diag(H^{-1} Lambda A).
+        diag = np.einsum("ik,ki->i", h_inv * lam[None, :], a)
+        for g in range(n_theta):
+            grad[g] += 2.0 * float(diag[self._offsets[g]:self._offsets[g + 1]].sum())
+        return grad
 
     def system(
         self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
