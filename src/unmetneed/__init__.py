@@ -20,7 +20,13 @@ from importlib.metadata import PackageNotFoundError, version
 from unmetneed import datasets, errors, harmonise, io
 from unmetneed.design import Estimates, SurveyDesign
 from unmetneed.margins import Margins
-from unmetneed.mrp import MultilevelFit, MultilevelModel, PopulationFrame
+from unmetneed.mrp import (
+    DrawEstimates,
+    MultilevelFit,
+    MultilevelModel,
+    PopulationFrame,
+    synthetic_frame,
+)
 from unmetneed.weighting import (
     WeightingReport,
     WeightingResult,
@@ -37,6 +43,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "DrawEstimates",
     "Estimates",
     "Margins",
     "MultilevelFit",
@@ -54,5 +61,6 @@ __all__ = [
     "io",
     "poststratify",
     "rake",
+    "synthetic_frame",
     "trim",
 ]

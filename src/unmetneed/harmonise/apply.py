@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import overload
 
+import numpy as np
 import pandas as pd
 
 from unmetneed.errors import MarginsError, MissingColumnError
@@ -16,18 +18,19 @@ __all__ = ["harmonise"]
 MapLike = str | CategoryMap | Mapping[object, object] | pd.Series
 
 
-def _declared_values(values: pd.Series) -> list[object]:
-    """Values to map: every declared category of a Categorical (also unused
-    ones, never dropped silently), else the distinct non-missing values."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return list(values.cat.categories)
-    return list(pd.unique(values.dropna()))
+@dataclass(frozen=True)
+class _Recoded:
+    values: pd.Series  # the mapped column
+    codes: np.ndarray  # per row: index into targets, -1 = missing or excluded
+    targets: list[str]
+    excluded_rows: np.ndarray  # per row: its category was excluded on purpose
+    excluded_counts: dict[str, int | None]
 
 
 def _refuse(category_map: CategoryMap, column: str, unmapped: list[object],
-            counts: pd.Series | None) -> None:
+            counts: Mapping[object, int] | None) -> None:
     if counts is not None:
-        shown = [f"{v!r} ({int(counts.get(v, 0)):,} counted)" for v in unmapped[:10]]
+        shown = [f"{v!r} ({counts[v]:,} counted)" for v in unmapped[:10]]
     else:
         shown = [repr(v) for v in unmapped[:10]]
     more = f", ... ({len(unmapped) - 10} more)" if len(unmapped) > 10 else ""
@@ -37,31 +40,51 @@ def _refuse(category_map: CategoryMap, column: str, unmapped: list[object],
         if category_map.kind == "intervals"
         else "; add them to the mapping (a None target excludes a category on purpose)"
     )
+    noun = "category has" if len(unmapped) == 1 else "categories have"
     raise MarginsError(
-        f"column {column!r}: {len(unmapped)} categor{'y has' if len(unmapped) == 1 else 'ies have'} "
-        f"no mapping in map {category_map.name!r}: [{', '.join(shown)}{more}]{hint}"
+        f"column {column!r}: {len(unmapped)} {noun} no mapping in map "
+        f"{category_map.name!r}: [{', '.join(shown)}{more}]{hint}"
     )
 
 
-def _mapped(values: pd.Series, category_map: CategoryMap, column: str,
-            counts: pd.Series | None) -> tuple[pd.Series, dict[object, str | None]]:
-    lookup, unmapped = category_map.lookup(_declared_values(values))
-    if unmapped:
-        _refuse(category_map, column, unmapped, counts)
-    plain = values.astype(object) if isinstance(values.dtype, pd.CategoricalDtype) else values
-    result = plain.map(lookup)
-    if category_map.categorical:
-        targets = list(category_map.target_categories)
-        extra = [t for t in dict.fromkeys(lookup.values()) if t is not None and t not in targets]
-        result = pd.Series(
-            pd.Categorical(result.to_numpy(dtype=object), categories=targets + extra,
-                           ordered=True),
-            index=values.index,
-        )
+def _recode(values: pd.Series, category_map: CategoryMap, column: str,
+            count: np.ndarray | None) -> _Recoded:
+    """Map the distinct values once, then every row through integer codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # every declared category is mapped, also unused ones: never dropped silently
+        codes = values.cat.codes.to_numpy().astype(np.intp)
+        uniques = list(values.cat.categories)
     else:
-        result = pd.Series(pd.array(result.to_numpy(dtype=object), dtype="str"),
-                           index=values.index)
-    return result, lookup
+        codes, found = pd.factorize(values, use_na_sentinel=True)
+        uniques = list(found)
+    present = codes >= 0
+    sums = None
+    if count is not None:
+        totals = np.bincount(codes[present], weights=count[present].astype(np.float64),
+                             minlength=len(uniques))
+        sums = {u: int(round(t)) for u, t in zip(uniques, totals)}
+    lookup, unmapped = category_map.lookup(uniques)
+    if unmapped:
+        _refuse(category_map, column, unmapped, sums)
+    targets = list(category_map.target_categories)
+    targets += [t for t in dict.fromkeys(lookup.values()) if t is not None and t not in targets]
+    position = {t: i for i, t in enumerate(targets)}
+    table = np.array([-1 if lookup[u] is None else position[lookup[u]] for u in uniques],
+                     dtype=np.intp)
+    new = np.full(len(codes), -1, dtype=np.intp)
+    new[present] = table[codes[present]]
+    if category_map.categorical:
+        mapped = pd.Categorical.from_codes(new, categories=targets, ordered=True)
+    else:
+        mapped = pd.array(targets, dtype="str").take(new, allow_fill=True)
+    excluded = [u for u in uniques if lookup[u] is None]
+    return _Recoded(
+        values=pd.Series(mapped, index=values.index, name=values.name),
+        codes=new,
+        targets=targets,
+        excluded_rows=present & (new < 0),
+        excluded_counts={str(u): (sums[u] if sums is not None else None) for u in excluded},
+    )
 
 
 def _default_column(frame: pd.DataFrame, category_map: CategoryMap) -> str:
@@ -153,11 +176,10 @@ def harmonise(
         raise MarginsError(f"aggregate must be True or False, got {aggregate!r}")
     if isinstance(data, pd.Series):
         name = str(data.name) if data.name is not None else "values"
-        result, lookup = _mapped(data, category_map, name, None)
-        excluded = [k for k, v in lookup.items() if v is None]
-        result.name = category_map.target or data.name
+        recoded = _recode(data, category_map, name, None)
+        result = recoded.values.rename(category_map.target or data.name)
         result.attrs = {**data.attrs, "harmonise": _history(
-            data.attrs, category_map, name, excluded_counts=dict.fromkeys(excluded))}
+            data.attrs, category_map, name, recoded.excluded_counts)}
         return result
     if not isinstance(data, pd.DataFrame):
         raise MarginsError(f"harmonise needs a DataFrame or Series, got {type(data).__name__}")
@@ -178,29 +200,25 @@ def harmonise(
             "aggregate=True sums the 'count' column, which the frame does not have; pass "
             "aggregate=False to relabel rows (survey microdata)"
         )
-    counts = (
-        data.groupby(data[column].astype(object), dropna=True)["count"].sum()
-        if "count" in data.columns else None
-    )
-    mapped, lookup = _mapped(data[column], category_map, column, counts)
-    excluded = [k for k, v in lookup.items() if v is None]
-    excluded_counts = (
-        {k: int(counts.get(k, 0)) for k in excluded} if counts is not None
-        else dict.fromkeys(excluded)
-    )
+    count = None
+    if "count" in data.columns:
+        count = pd.to_numeric(data["count"], errors="coerce").to_numpy(dtype=np.float64)
+        if aggregate and not np.isfinite(count).all():
+            raise MarginsError("column 'count' has missing or non-numeric values on rows "
+                               f"{preview(np.flatnonzero(~np.isfinite(count)).tolist())}")
+    recoded = _recode(data[column], category_map, column, count)
 
-    out = data.copy()
     position = list(data.columns).index(column)
-    out = out.drop(columns=column)
-    out.insert(position, target, mapped)
+    out = data.drop(columns=column)
+    out.insert(position, target, recoded.values)
     if category_map.target_names and target == "area_code" and "area_name" in out.columns:
-        names = mapped.astype(object).map(dict(category_map.target_names))
-        out["area_name"] = pd.array(names.to_numpy(dtype=object), dtype="str")
+        names = [category_map.target_names.get(t) for t in recoded.targets]
+        out["area_name"] = pd.array(names, dtype="str").take(recoded.codes, allow_fill=True)
 
     if aggregate:
-        # excluded categories leave the table (their counts are recorded below);
+        # excluded categories leave the table (their counts are recorded in attrs);
         # rows that were already missing stay, as their own group
-        out = out.loc[~data[column].isin(excluded).to_numpy()]
+        out = out.loc[~recoded.excluded_rows]
         keys = [c for c in out.columns if c != "count"]
         out = (
             out.groupby(keys, sort=False, dropna=False, observed=True)["count"]
@@ -208,19 +226,19 @@ def harmonise(
             .reset_index()[list(out.columns)]
         )
     out.attrs = {**data.attrs, "harmonise": _history(data.attrs, category_map, column,
-                                                     excluded_counts)}
+                                                     recoded.excluded_counts)}
     return out
 
 
 def _history(attrs: Mapping[str, object], category_map: CategoryMap, column: str,
-             excluded_counts: Mapping[object, int | None]) -> list[dict[str, object]]:
+             excluded_counts: Mapping[str, int | None]) -> list[dict[str, object]]:
     previous = attrs.get("harmonise", [])
     history = list(previous) if isinstance(previous, list) else []
     history.append({
         "map": category_map.name,
         "column": column,
         "target": category_map.target or column,
-        "excluded": {str(k): v for k, v in excluded_counts.items()},
+        "excluded": dict(excluded_counts),
     })
     return history
 

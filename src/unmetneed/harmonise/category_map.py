@@ -110,7 +110,13 @@ class CategoryMap:
                    target_categories=tuple(standard or targets))
 
     def lookup(self, values: Sequence[object]) -> tuple[dict[object, str | None], list[object]]:
-        """Targets of ``values`` (None = excluded) and the values with no mapping."""
+        """Targets of ``values`` (None = excluded) and the values with no mapping.
+
+        Examples
+        --------
+        >>> load_map("age_band").lookup(["Aged 30 years", 17, "Aged 16 to 19 years"])
+        ({'Aged 30 years': '25-34', 17: None}, ['Aged 16 to 19 years'])
+        """
         found: dict[object, str | None] = {}
         unmapped: list[object] = []
         for value in values:

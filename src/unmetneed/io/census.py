@@ -612,7 +612,12 @@ def read_census_table(
     selected = parsed
     for v in parsed.variables:
         selected = _select_level(selected, hierarchies[v], v, level_name)
-    order = np.lexsort([*(selected.codes[v] for v in reversed(parsed.variables)), selected.area])
+    shape = (len(parsed.area_codes), *(len(selected.categories[v]) for v in parsed.variables))
+    key = np.ravel_multi_index((selected.area, *(selected.codes[v] for v in parsed.variables)),
+                               shape)
+    # area order of the file, then category order; files are usually in it already
+    order = (np.arange(len(key)) if (np.diff(key) > 0).all()
+             else np.argsort(key, kind="stable"))
     area = selected.area[order]
     out = pd.DataFrame(
         {

@@ -22,6 +22,16 @@ def default_cache_dir() -> Path:
 
     The operating system's user cache folder for ``unmetneed`` (via
     :func:`pooch.os_cache`), e.g. ``~/.cache/unmetneed/tables`` on Linux.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> from unmetneed.io import default_cache_dir
+    >>> default_cache_dir().name
+    'tables'
     """
     pooch = _import_pooch()
     return Path(pooch.os_cache("unmetneed")) / "tables"
@@ -97,9 +107,20 @@ def fetch_table(
 
     Examples
     --------
+    Downloading needs the network, so this example is not run:
+
+    >>> from unmetneed.io import fetch_table, read_census_table
     >>> path = fetch_table(  # doctest: +SKIP
-    ...     "https://www.nomisweb.co.uk/output/census/2021/census2021-ts007.zip",
-    ...     known_hash=None, cache_dir="cache")
+    ...     "https://example.org/census2021-ts007-utla.csv",
+    ...     known_hash="sha256:<64 hex digits>")
+    >>> table = read_census_table(path)  # doctest: +SKIP
+
+    Anything that is not a URL is refused:
+
+    >>> fetch_table("census2021-ts007-utla.csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unmetneed.errors.ReadError: fetch_table needs an http(s):// or ftp:// address, ...
     """
     if not is_url(url):
         raise ReadError(

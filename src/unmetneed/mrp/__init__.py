@@ -2,6 +2,8 @@
 
 from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
+from unmetneed.mrp.poststratify import poststratify
+from unmetneed.mrp.synthetic import synthetic_frame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel, NewLevelWarning, SingularFitWarning
 
 __all__ = [
@@ -11,4 +13,6 @@ __all__ = [
     "NewLevelWarning",
     "PopulationFrame",
     "SingularFitWarning",
+    "poststratify",
+    "synthetic_frame",
 ]

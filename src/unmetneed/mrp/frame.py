@@ -84,6 +84,7 @@ class PopulationFrame:
         self._count = count
         self._counts = counts
         self._counts.flags.writeable = False
+        self.attrs: dict[str, object] = {}  # provenance, e.g. the raking report of a synthetic frame
 
     @property
     def cells(self) -> pd.DataFrame:

@@ -1,0 +1,778 @@
+r"""A synthetic England with known truth, for testing methods end to end.
+
+Only the 152 upper-tier councils (2021 codes and names), their regions and
+their adult populations by age band (Census 2021 TS007) are real; everything
+else -- the split by sex, ethnic group and disability, the council
+``deprivation`` score, need for care, who helps and who pays, the surveys and
+the administrative counts -- is drawn from a documented model with a fixed
+seed. Because the model is known, so is the truth: how many people in each
+council and group need care, and how many of them are council-funded,
+self-funded, helped only by unpaid carers, or have no help at all.
+
+The files live in ``data/reference/synthetic/`` (plus
+``data/reference/truth_*.csv``) with a ``MANIFEST.json`` of SHA-256 checksums;
+:func:`load_synthetic_england` reads and checks them (no network, nothing is
+regenerated); :func:`generate_synthetic_england` rebuilds everything from the
+seed (a few seconds) and :func:`write_synthetic_england` writes the files.
+The model, the files and their columns are documented in
+``data/reference/README.md``.
+
+Contains public sector information licensed under the Open Government Licence
+v3.0.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unmetneed.datasets._synthetic_inputs import INPUTS_FILE
+from unmetneed.datasets._synthetic_model import (
+    AGE_BANDS,
+    DISABILITY,
+    ETHNIC_GROUPS,
+    PARAMETERS,
+    PARTS,
+    QUANTITIES,
+    SEXES,
+    UNITS,
+    UNPAID_CARE,
+    Inputs,
+    build_population,
+    care_model,
+    draw_area_effects,
+    read_inputs,
+    truth_units,
+)
+from unmetneed.datasets._synthetic_surveys import (
+    AGE_GROUPS,
+    HELP,
+    PAYER,
+    SETTINGS,
+    SURVEY_PARAMETERS,
+    USER_GROUPS,
+    admin_counts,
+    ascs_survey,
+    council_register,
+    general_survey,
+    sace_survey,
+    unpaid_care_census,
+)
+from unmetneed.datasets.example import reference_path
+from unmetneed.design import SurveyDesign
+from unmetneed.errors import ReadError
+from unmetneed.mrp import PopulationFrame
+
+__all__ = [
+    "SEED",
+    "SyntheticEngland",
+    "generate_synthetic_england",
+    "load_synthetic_england",
+    "write_synthetic_england",
+]
+
+#: The seed the committed files were generated with.
+SEED = 20210321  # Census day 2021
+#: Bumped whenever the generator changes what it draws.
+GENERATOR_VERSION = 1
+MANIFEST = "synthetic/MANIFEST.json"
+
+#: Generated files, relative to ``data/reference/``.
+FILES: dict[str, str] = {
+    "population": "synthetic/population.csv.gz",
+    "areas": "synthetic/areas.csv",
+    "area_effects": "synthetic/area_effects.csv",
+    "survey_general": "synthetic/survey_general.csv.gz",
+    "survey_ascs": "synthetic/survey_ascs.csv.gz",
+    "survey_sace": "synthetic/survey_sace.csv.gz",
+    "admin": "synthetic/admin_council_funded.csv",
+    "census_age_band": "synthetic/census2021-ts007-utla-adults.csv",
+    "census_unpaid_care": "synthetic/census2021-ts039-utla-adults.csv",
+    "census_ethnic_group": "synthetic/custom-ethnic-group-20-utla-adults.csv",
+    "truth_by_area": "truth_by_area.csv",
+    "truth_by_age_band": "truth_by_age_band.csv",
+    "truth_by_sex": "truth_by_sex.csv",
+    "truth_by_ethnic_group": "truth_by_ethnic_group.csv",
+    "truth_by_disability": "truth_by_disability.csv",
+    "truth_england": "truth_england.csv",
+}
+TRUTH_TABLES = ("by_area", "by_age_band", "by_sex", "by_ethnic_group", "by_disability", "england")
+_TRUTH_AXES = {"by_area": 0, "by_age_band": 1, "by_sex": 2, "by_ethnic_group": 3,
+               "by_disability": 4}
+# census tables derived from the frame: name -> variables
+CENSUS_TABLES: dict[str, tuple[str, ...]] = {
+    "age_band": ("age_band",),
+    "sex": ("sex",),
+    "ethnic_group": ("ethnic_group",),
+    "disability": ("disability",),
+    "age_band_sex": ("age_band", "sex"),
+    "age_band_disability": ("age_band", "disability"),
+    "age_band_ethnic_group": ("age_band", "ethnic_group"),
+}
+_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "age_band": AGE_BANDS,
+    "sex": SEXES,
+    "ethnic_group": ETHNIC_GROUPS,
+    "disability": DISABILITY,
+    "unpaid_care": UNPAID_CARE,
+    "help": HELP,
+    "payer": PAYER,
+    "user_group": USER_GROUPS,
+    "setting": SETTINGS,
+    "age_group": AGE_GROUPS,
+    "cared_for_age_group": AGE_GROUPS,
+    "quantity": QUANTITIES,
+}
+_AXES = ("area_code", "age_band", "sex", "ethnic_group", "disability")
+
+# Labels of the ONS-layout files
+_TS007_LABELS = ("Aged 18 to 24 years", "Aged 25 to 34 years", "Aged 35 to 44 years",
+                 "Aged 45 to 54 years", "Aged 55 to 64 years", "Aged 65 to 74 years",
+                 "Aged 75 to 84 years", "Aged 85 years and over")
+_TS039_COLUMNS = (  # (label, leaf index or tuple of leaves for subtotals)
+    ("Total: All usual residents aged 18 and over", (0, 1, 2, 3, 4, 5)),
+    ("Provides no unpaid care", (0,)),
+    ("Provides 19 hours or less unpaid care a week", (1, 2)),
+    ("Provides 9 hours or less unpaid care a week", (1,)),
+    ("Provides 10 to 19 hours unpaid care a week", (2,)),
+    ("Provides 20 to 49 hours unpaid care a week", (3, 4)),
+    ("Provides 20 to 34 hours unpaid care a week", (3,)),
+    ("Provides 35 to 49 hours unpaid care a week", (4,)),
+    ("Provides 50 or more hours unpaid care a week", (5,)),
+)
+_ETHNIC_20_CODES = (-8, *range(1, 20))
+
+
+@dataclass(frozen=True, repr=False)
+class SyntheticEngland:
+    """The synthetic England: population, truth, census tables, surveys, admin counts.
+
+    Attributes
+    ----------
+    population : PopulationFrame
+        Adults (18+) by ``area_code`` x ``age_band`` x ``sex`` x ``ethnic_group``
+        x ``disability`` (every combination, zeros included: 138,624 cells),
+        with the council covariate ``deprivation`` (float, standardised) and
+        ``count`` (int64). Characteristics are ordered Categoricals in the
+        standard order; ``area_code`` is a string.
+    areas : DataFrame
+        One row per council: ``area_code``, ``area_name``, ``council_type``,
+        ``region_code``, ``region_name``, ``adults``, ``deprivation``.
+    truth : dict of DataFrame
+        ``"by_area"`` (``area_code, quantity, value``), ``"by_age_band"``,
+        ``"by_sex"``, ``"by_ethnic_group"``, ``"by_disability"``
+        (``<variable>, quantity, value``) and ``"england"`` (``quantity,
+        value``). Quantities: ``need``; its exclusive parts
+        ``council_funded``, ``self_funded``, ``unpaid_only``, ``unmet`` (they
+        add up to ``need`` exactly); and ``insufficient`` (help, but not
+        enough; overlaps the first three parts). Values are expected counts
+        (multiples of 1/1024 of a person).
+    census : dict of DataFrame
+        Tidy tables as :func:`unmetneed.io.read_census_table` returns them
+        (``area_code``, ``area_name``, the variable(s) as ordered
+        Categoricals, ``count``): ``"age_band"``, ``"sex"``,
+        ``"ethnic_group"``, ``"disability"``, ``"unpaid_care"``,
+        ``"age_band_sex"``, ``"age_band_disability"``,
+        ``"age_band_ethnic_group"``.
+    surveys : dict of SurveyDesign
+        ``"general"`` (household survey: strata = regions, clusters =
+        postcode-sector-like PSUs), ``"ascs"`` (council-funded users: strata =
+        council x user group, fpc) and ``"sace"`` (carers known to councils:
+        strata = councils, fpc).
+    admin : DataFrame
+        Council-funded people by ``area_code``, ``area_name``, ``age_group``
+        (``18-64``, ``65+``) and ``setting`` (``residential``,
+        ``community``), ``count``.
+    area_effects : DataFrame
+        The council random effects of the care model (``area_code`` and one
+        column per component), for checking model-based estimates.
+    metadata : dict
+        Seed, generator version, model and survey parameters, key totals and
+        the files with their checksums (the content of ``MANIFEST.json``).
+    """
+
+    population: PopulationFrame
+    areas: pd.DataFrame
+    truth: dict[str, pd.DataFrame]
+    census: dict[str, pd.DataFrame]
+    surveys: dict[str, SurveyDesign]
+    admin: pd.DataFrame
+    area_effects: pd.DataFrame
+    metadata: dict[str, Any]
+
+    def __repr__(self) -> str:
+        england = self.truth["england"].set_index("quantity")["value"]
+        surveys = ", ".join(f"{k} n={v.n:,}" for k, v in self.surveys.items())
+        parts = ", ".join(f"{q} {england[q]:,.0f}" for q in QUANTITIES)
+        return (
+            f"<SyntheticEngland seed={self.metadata.get('seed')}: {len(self.areas)} councils, "
+            f"{self.population.total:,.0f} adults in {len(self.population):,} cells; "
+            f"truth: {parts}; surveys: {surveys}; census tables: {', '.join(self.census)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        england = self.truth["england"].to_html(index=False, border=0)
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(repr(v))}</td></tr>"
+            for k, v in self.surveys.items()
+        )
+        return (
+            f"<div><p>{html.escape(repr(self.population))}</p>"
+            f"<p>Truth (England)</p>{england}<p>Surveys</p><table>{rows}</table></div>"
+        )
+
+
+# ---------------------------------------------------------------------------
+# generation
+
+
+def _truth_tables(units: dict[str, np.ndarray], codes: pd.Series) -> dict[str, pd.DataFrame]:
+    """The truth tables in file form (labels as text, values as float)."""
+    out: dict[str, pd.DataFrame] = {}
+    for name, axis in _TRUTH_AXES.items():
+        other = tuple(i for i in range(5) if i != axis)
+        sums = np.stack([units[q].sum(axis=other) for q in QUANTITIES], axis=1)  # (levels, Q)
+        variable = _AXES[axis]
+        levels = (np.asarray(codes, dtype=object) if axis == 0
+                  else np.asarray(_CATEGORIES[variable], dtype=object))
+        out[name] = pd.DataFrame({
+            variable: np.repeat(levels, len(QUANTITIES)),
+            "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), len(levels)),
+            "value": sums.reshape(-1) / UNITS,
+        })
+    total = np.array([units[q].sum() for q in QUANTITIES])
+    out["england"] = pd.DataFrame({"quantity": np.asarray(QUANTITIES, dtype=object),
+                                   "value": total / UNITS})
+    return out
+
+
+def _population_table(inputs: Inputs, counts: np.ndarray) -> pd.DataFrame:
+    """Non-empty cells with labels (the file form of the population)."""
+    flat = counts.reshape(-1)
+    nz = np.flatnonzero(flat)
+    a, k, s, g, d = np.unravel_index(nz, counts.shape)
+    return pd.DataFrame({
+        "area_code": inputs.areas["area_code"].to_numpy(dtype=object)[a],
+        "age_band": np.asarray(AGE_BANDS, dtype=object)[k],
+        "sex": np.asarray(SEXES, dtype=object)[s],
+        "ethnic_group": np.asarray(ETHNIC_GROUPS, dtype=object)[g],
+        "disability": np.asarray(DISABILITY, dtype=object)[d],
+        "count": flat[nz],
+    })
+
+
+def _census_files(inputs: Inputs, counts: np.ndarray,
+                  unpaid: np.ndarray) -> dict[str, pd.DataFrame]:
+    """The census tables written in ONS layouts (two Nomis bulk, one custom dataset)."""
+    A = len(inputs.areas)
+    codes = inputs.areas["area_code"].to_numpy(dtype=object)
+    names = inputs.areas["area_name"].to_numpy(dtype=object)
+    by_age = counts.sum(axis=(2, 3, 4))
+    age = pd.DataFrame({"date": np.full(A, "2021", dtype=object), "geography": names,
+                        "geography code": codes})
+    age["Age: Total; measures: Value"] = by_age.sum(axis=1)
+    for j, label in enumerate(_TS007_LABELS):
+        age[f"Age: {label}; measures: Value"] = by_age[:, j]
+    care = age[["date", "geography", "geography code"]].copy()
+    for label, leaves in _TS039_COLUMNS:
+        care[f"Provision of unpaid care: {label}; measures: Value"] = unpaid[:, list(leaves)].sum(axis=1)
+    by_group = counts.sum(axis=(1, 2, 4))  # (A, G)
+    labels = ("Does not apply", *ETHNIC_GROUPS)
+    values = np.concatenate([np.zeros((A, 1), dtype=np.int64), by_group], axis=1)
+    ethnic = pd.DataFrame({
+        "Upper tier local authorities Code": np.repeat(codes, len(labels)),
+        "Upper tier local authorities": np.repeat(names, len(labels)),
+        "Ethnic group (20 categories) Code": np.tile(np.asarray(_ETHNIC_20_CODES), A),
+        "Ethnic group (20 categories)": np.tile(np.asarray(labels, dtype=object), A),
+        "Observation": values.reshape(-1),
+    })
+    return {"census_age_band": age, "census_unpaid_care": care, "census_ethnic_group": ethnic}
+
+
+def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray, care_home: dict[str, float],
+             ) -> dict[str, float]:
+    england = truth["england"].set_index("quantity")["value"]
+    by_age = truth["by_age_band"]
+    older = by_age[by_age["age_band"].isin(AGE_BANDS[5:])].groupby("quantity")["value"].sum()
+    adults_65 = float(counts[:, 5:].sum())
+    paid = england["council_funded"] + england["self_funded"]
+    return {
+        "adults": float(counts.sum()),
+        "adults_65_plus": adults_65,
+        **{q: round(float(england[q]), 1) for q in QUANTITIES},
+        "self_funded_share_of_paid_care": round(float(england["self_funded"] / paid), 4),
+        "need_share_65_plus": round(float(older["need"] / adults_65), 4),
+        "unmet_share_65_plus": round(float(older["unmet"] / adults_65), 4),
+        "unmet_or_insufficient_share_65_plus": round(
+            float((older["unmet"] + older["insufficient"]) / adults_65), 4),
+        "unmet_share_of_need_65_plus": round(float(older["unmet"] / older["need"]), 4),
+        "council_funded_65_plus": round(float(older["council_funded"]), 1),
+        "council_funded_18_64": round(float(england["council_funded"] - older["council_funded"]), 1),
+        **{k: round(v, 4 if "share" in k else 1) for k, v in care_home.items()},
+    }
+
+
+def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Every generated table in file form, and the metadata."""
+    streams = np.random.SeedSequence(seed).spawn(7)
+    rngs = [np.random.default_rng(s) for s in streams]
+    population = build_population(inputs, rngs[0])
+    effects = draw_area_effects(len(inputs.areas), rngs[1])
+    model = care_model(population.deprivation, effects, inputs.areas["area_code"])
+    units = truth_units(population.counts, model)
+    truth = _truth_tables(units, inputs.areas["area_code"])
+    by_area = truth["by_area"].pivot(index="area_code", columns="quantity", values="value")
+    by_area = by_area.loc[inputs.areas["area_code"]]
+    register = council_register(inputs, population, model, rngs[2])
+    tables: dict[str, pd.DataFrame] = {
+        "population": _population_table(inputs, population.counts),
+        "survey_general": general_survey(inputs, population, model, rngs[3]),
+        "survey_ascs": ascs_survey(inputs, population, model, register, rngs[4]),
+        "survey_sace": sace_survey(inputs, population, model, by_area, rngs[5]),
+        "admin": admin_counts(inputs, register),
+    }
+    areas = inputs.areas.copy()
+    areas["adults"] = population.counts.sum(axis=(1, 2, 3, 4))
+    areas["deprivation"] = population.deprivation
+    tables["areas"] = areas
+    tables["area_effects"] = model.area_effects
+    unpaid = unpaid_care_census(inputs, population, rngs[6])
+    tables.update(_census_files(inputs, population.counts, unpaid))
+    for name, table in truth.items():
+        tables[f"truth_{name}"] = table
+    # care-home residents implied by the model (not a truth quantity; see README)
+    n = population.counts.astype(float)
+    residents = n * model.need * model.help * model.paid * model.residential
+    self_residents = residents * (1.0 - model.council)
+    care_home = {
+        "care_home_residents": float(residents.sum()),
+        "care_home_self_funded_share": float(self_residents.sum() / residents.sum()),
+    }
+    metadata: dict[str, Any] = {
+        "generator": "unmetneed.datasets.synthetic.generate_synthetic_england",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "summary": _summary(truth, population.counts, care_home),
+        "model_parameters": PARAMETERS,
+        "survey_parameters": SURVEY_PARAMETERS,
+        "licence": "Synthetic data. Council codes, names, regions and adults by age band: "
+                   "Contains public sector information licensed under the Open Government "
+                   "Licence v3.0.",
+    }
+    return tables, metadata
+
+
+def _csv_bytes(name: str, table: pd.DataFrame) -> bytes:
+    options: dict[str, Any] = {"index": False, "lineterminator": "\n"}
+    if name in ("census_age_band", "census_unpaid_care"):
+        options["quoting"] = csv.QUOTE_NONNUMERIC  # as Nomis writes them
+    return table.to_csv(**options).encode("utf-8")
+
+
+def _file_bytes(name: str, content: bytes) -> bytes:
+    if FILES[name].endswith(".gz"):
+        return gzip.compress(content, compresslevel=9, mtime=0)
+    return content
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _resolve_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def _default_inputs() -> Inputs:
+    path = reference_path(INPUTS_FILE)
+    if not path.is_file():
+        raise ReadError(
+            f"the synthetic England inputs {str(path)!r} are missing; reinstall unmetneed "
+            "(the file ships in data/reference/synthetic/)"
+        )
+    return read_inputs(path)
+
+
+def generate_synthetic_england(seed: int = SEED) -> SyntheticEngland:
+    r"""Generate the synthetic England from its model (what the shipped files hold).
+
+    Parameters
+    ----------
+    seed : int, default :data:`SEED`
+        Seed of ``numpy.random.SeedSequence``; each part (population, area
+        effects, council register, each survey, census unpaid care) draws from
+        its own spawned stream. The shipped files use :data:`SEED`.
+
+    Returns
+    -------
+    SyntheticEngland
+        The same object :func:`load_synthetic_england` returns for the
+        shipped files when ``seed=SEED``.
+
+    Notes
+    -----
+    The generating model (see ``data/reference/README.md`` for every
+    parameter) is, for cell :math:`c` (council :math:`a`, age band :math:`k`,
+    sex :math:`s`, ethnic group :math:`g`, disability :math:`d`) with
+    :math:`N_c` adults,
+
+    .. math::
+
+        \text{need}_c = N_c\,p^{N}_c,\quad
+        \text{unmet}_c = \text{need}_c (1 - p^{H}_c),\quad
+        \text{unpaid\_only}_c = \text{need}_c\,p^{H}_c (1 - p^{P}_c),
+
+        \text{council\_funded}_c = \text{need}_c\,p^{H}_c p^{P}_c p^{C}_c,\quad
+        \text{self\_funded}_c = \text{need}_c\,p^{H}_c p^{P}_c (1 - p^{C}_c),
+
+    each :math:`p` a logistic function of age, sex, disability, ethnic group,
+    council deprivation and a council random effect. Generation takes a few
+    seconds.
+
+    Examples
+    --------
+    >>> from unmetneed.datasets import generate_synthetic_england
+    >>> eng = generate_synthetic_england()  # doctest: +SKIP
+    """
+    tables, metadata = _generate_tables(_resolve_seed(seed), _default_inputs())
+    return _assemble(tables, metadata)
+
+
+def write_synthetic_england(directory: str | os.PathLike[str] | None = None, *,
+                            seed: int = SEED) -> dict[str, Path]:
+    """Generate the synthetic England and write its files with a ``MANIFEST.json``.
+
+    Parameters
+    ----------
+    directory : str or PathLike, optional
+        Root folder (files go to ``<directory>/synthetic/`` and
+        ``<directory>/truth_*.csv``, as in ``data/reference/``). Default: the
+        package's ``data/reference/`` (used to refresh the committed files).
+    seed : int, default :data:`SEED`
+
+    Returns
+    -------
+    dict
+        File key -> path written (``"manifest"`` included).
+    """
+    root = Path(directory) if directory is not None else reference_path("")
+    inputs_path = reference_path(INPUTS_FILE)
+    tables, metadata = _generate_tables(_resolve_seed(seed), _default_inputs())
+    files: dict[str, dict[str, Any]] = {}
+    written: dict[str, Path] = {}
+    for name, relative in FILES.items():
+        content = _csv_bytes(name, tables[name])
+        data = _file_bytes(name, content)
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written[name] = path
+        files[relative] = {"sha256": _sha256(data), "content_sha256": _sha256(content),
+                           "bytes": len(data), "rows": len(tables[name])}
+    inputs_data = inputs_path.read_bytes()
+    target = root / INPUTS_FILE
+    if target.resolve() != inputs_path.resolve():
+        target.write_bytes(inputs_data)
+    files[INPUTS_FILE] = {"sha256": _sha256(inputs_data), "content_sha256": _sha256(inputs_data),
+                          "bytes": len(inputs_data), "rows": None, "input": True}
+    manifest = {**metadata, "files": files}
+    path = root / MANIFEST
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    written["manifest"] = path
+    return written
+
+
+# ---------------------------------------------------------------------------
+# loading
+
+
+def _categorical(values: pd.Series | np.ndarray, variable: str) -> pd.Categorical:
+    categories = list(_CATEGORIES[variable])
+    result = pd.Categorical(values, categories=categories, ordered=True)
+    known = pd.isna(np.asarray(values, dtype=object)) | ~pd.isna(np.asarray(result, dtype=object))
+    if not known.all():
+        bad = pd.unique(pd.Series(np.asarray(values, dtype=object)[~known]))[:5]
+        raise ReadError(f"column {variable!r} has unknown categories {list(bad)}; "
+                        f"expected {categories}")
+    return result
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise ReadError(
+            f"the synthetic England manifest {str(path)!r} is missing; the data files cannot "
+            "be checked. Reinstall unmetneed, or rebuild the files with "
+            "unmetneed.datasets.write_synthetic_england()"
+        )
+    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return manifest
+
+
+def _verify(root: Path, manifest: dict[str, Any]) -> None:
+    missing, altered = [], []
+    for relative, info in manifest["files"].items():
+        path = root / relative
+        if not path.is_file():
+            missing.append(relative)
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != info["sha256"]:
+            altered.append(f"{relative} (sha256 {digest[:12]}..., expected "
+                           f"{info['sha256'][:12]}...)")
+    problems = []
+    if missing:
+        problems.append(f"missing: {', '.join(missing)}")
+    if altered:
+        problems.append(f"altered (checksum differs from MANIFEST.json): {', '.join(altered)}")
+    if problems:
+        raise ReadError(
+            f"the synthetic England files in {str(root)!r} do not match their manifest; "
+            + "; ".join(problems)
+            + ". Restore them from the package (reinstall unmetneed or check out "
+            "data/reference/ again) or rebuild them with write_synthetic_england()"
+        )
+
+
+def _read_tables(root: Path) -> dict[str, pd.DataFrame]:
+    text = {"area_code": str, "area_name": str, "region_code": str, "region_name": str,
+            "council_type": str, "stratum": str, "psu": str, "respondent_id": str}
+    tables = {}
+    for name, relative in FILES.items():
+        path = root / relative
+        if not path.is_file():
+            raise ReadError(f"synthetic England file {str(path)!r} is missing")
+        if name.startswith("census_"):
+            tables[name] = pd.read_csv(path, dtype={"geography code": str, "geography": str})
+        else:
+            tables[name] = pd.read_csv(path, dtype=text)
+    return tables
+
+
+def load_synthetic_england(*, directory: str | os.PathLike[str] | None = None,
+                           verify: bool = True) -> SyntheticEngland:
+    """Load the synthetic England shipped with the package (no network, no regeneration).
+
+    Parameters
+    ----------
+    directory : str or PathLike, optional
+        Root folder holding ``synthetic/`` and ``truth_*.csv``. Default: the
+        package's ``data/reference/``.
+    verify : bool, default True
+        Check every file against the SHA-256 checksums in
+        ``synthetic/MANIFEST.json`` first.
+
+    Returns
+    -------
+    SyntheticEngland
+
+    Raises
+    ------
+    ReadError
+        The manifest or a file is missing, or a file's checksum differs from
+        the manifest (the message lists the files and how to restore them).
+
+    Notes
+    -----
+    Survey items that were not asked are missing: ``help`` (asked when
+    ``need == 1``), ``payer`` (asked when ``help == "paid"``) and
+    ``help_enough`` (asked when ``help != "none"``). Estimators refuse missing
+    values, so use the 0/1 indicator columns every respondent has
+    (``any_help``, ``paid_help``, ``council_funded``, ``self_funded``,
+    ``unpaid_only``, ``unmet``, ``insufficient``), e.g. the self-funder share
+    of paid care is ``design.ratio("self_funded", "paid_help")``.
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> eng = um.datasets.load_synthetic_england()
+    >>> len(eng.areas), int(eng.population.total)
+    (152, 44715424)
+    >>> need = eng.truth["by_area"].pivot(index="area_code", columns="quantity",
+    ...                                  values="value")
+    >>> bool((need[["council_funded", "self_funded", "unpaid_only", "unmet"]]
+    ...       .sum(axis=1) == need["need"]).all())
+    True
+    >>> eng.surveys["general"].mean("need").to_frame().shape
+    (1, 6)
+    """
+    root = Path(directory) if directory is not None else reference_path("")
+    manifest = _read_manifest(root)
+    if verify:
+        _verify(root, manifest)
+    tables = _read_tables(root)
+    metadata = {k: v for k, v in manifest.items()}
+    return _assemble(tables, metadata)
+
+
+# ---------------------------------------------------------------------------
+# assembling the object from the tables (same code for generated and loaded)
+
+
+def _dense_counts(population: pd.DataFrame, codes: list[str]) -> np.ndarray:
+    position = {c: i for i, c in enumerate(codes)}
+    a = population["area_code"].map(position)
+    if a.isna().any():
+        raise ReadError("population.csv.gz has area codes not in areas.csv: "
+                        f"{sorted(population.loc[a.isna(), 'area_code'].unique())[:5]}")
+    index = [a.to_numpy(dtype=np.int64)]
+    for variable in _AXES[1:]:
+        cat = _categorical(population[variable], variable)
+        index.append(cat.codes.astype(np.int64))
+    shape = (len(codes), len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS), len(DISABILITY))
+    counts = np.zeros(shape, dtype=np.int64)
+    counts[tuple(index)] = population["count"].to_numpy(dtype=np.int64)
+    return counts
+
+
+def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray) -> PopulationFrame:
+    grids = np.indices(counts.shape).reshape(5, -1)
+    cells = pd.DataFrame({"area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]],
+                                                dtype="str")})
+    for axis, variable in enumerate(_AXES[1:], start=1):
+        cells[variable] = pd.Categorical.from_codes(grids[axis], categories=list(
+            _CATEGORIES[variable]), ordered=True)
+    cells["deprivation"] = deprivation[grids[0]]
+    cells["count"] = counts.reshape(-1)
+    return PopulationFrame(cells)
+
+
+def _census_from_counts(counts: np.ndarray, codes: list[str],
+                        names: list[str]) -> dict[str, pd.DataFrame]:
+    out: dict[str, pd.DataFrame] = {}
+    for name, variables in CENSUS_TABLES.items():
+        axes = [_AXES.index(v) for v in variables]
+        other = tuple(i for i in range(1, 5) if i not in axes)
+        table = counts.sum(axis=other)  # (A, *variables)
+        grids = np.indices(table.shape).reshape(table.ndim, -1)
+        frame = pd.DataFrame({
+            "area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]], dtype="str"),
+            "area_name": pd.array(np.asarray(names, dtype=object)[grids[0]], dtype="str"),
+        })
+        for j, variable in enumerate(variables, start=1):
+            frame[variable] = pd.Categorical.from_codes(
+                grids[j], categories=list(_CATEGORIES[variable]), ordered=True)
+        frame["count"] = table.reshape(-1).astype(np.int64)
+        frame.attrs = _census_attrs(name, list(variables))
+        out[name] = frame
+    return out
+
+
+def _census_attrs(name: str, variables: list[str]) -> dict[str, Any]:
+    return {"table_id": None, "layout": "synthetic", "source": "unmetneed synthetic England",
+            "geography": "Upper tier local authorities", "date": "2021", "level": "detailed",
+            "variable": variables[0] if len(variables) == 1 else None, "variables": variables,
+            "name": name}
+
+
+def _unpaid_care_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Tidy unpaid-care table from the Nomis bulk file (leaf categories only)."""
+    columns = [f"Provision of unpaid care: {label}; measures: Value" for label in UNPAID_CARE]
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ReadError(f"the unpaid-care census file lacks columns {missing}")
+    values = table[columns].to_numpy(dtype=np.int64)
+    A = len(table)
+    out = pd.DataFrame({
+        "area_code": pd.array(np.repeat(table["geography code"].to_numpy(dtype=object),
+                                        len(UNPAID_CARE)), dtype="str"),
+        "area_name": pd.array(np.repeat(table["geography"].to_numpy(dtype=object),
+                                        len(UNPAID_CARE)), dtype="str"),
+        "unpaid_care": pd.Categorical.from_codes(np.tile(np.arange(len(UNPAID_CARE)), A),
+                                                 categories=list(UNPAID_CARE), ordered=True),
+        "count": values.reshape(-1),
+    })
+    out.attrs = _census_attrs("unpaid_care", ["unpaid_care"])
+    return out
+
+
+def _truth(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in TRUTH_TABLES:
+        table = tables[f"truth_{name}"].copy()
+        for column in table.columns:
+            if column in _CATEGORIES:
+                table[column] = _categorical(table[column], column)
+            elif column == "area_code":
+                table[column] = table[column].astype("str")
+        table["value"] = table["value"].astype(np.float64)
+        out[name] = table
+    return out
+
+
+_SURVEY_CATEGORICALS = ("age_band", "sex", "ethnic_group", "disability", "help", "payer",
+                        "user_group", "setting", "unpaid_care", "cared_for_age_group")
+_SURVEY_TEXT = ("respondent_id", "stratum", "psu", "area_code", "area_name", "region_code",
+                "region_name")
+
+
+def _survey_frame(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    for column in table.columns:
+        if column in _SURVEY_CATEGORICALS:
+            table[column] = _categorical(table[column], column)
+        elif column in _SURVEY_TEXT:
+            table[column] = table[column].astype("str")
+        elif column == "help_enough":
+            table[column] = table[column].astype("Int64")
+    return table
+
+
+def _assemble(tables: dict[str, pd.DataFrame], metadata: dict[str, Any]) -> SyntheticEngland:
+    areas = tables["areas"].copy()
+    for column in ("area_code", "area_name", "council_type", "region_code", "region_name"):
+        areas[column] = areas[column].astype("str")
+    areas["adults"] = areas["adults"].astype(np.int64)
+    areas["deprivation"] = areas["deprivation"].astype(np.float64)
+    codes = areas["area_code"].tolist()
+    names = areas["area_name"].tolist()
+    counts = _dense_counts(tables["population"], codes)
+    if not np.array_equal(counts.sum(axis=(1, 2, 3, 4)), areas["adults"].to_numpy()):
+        raise ReadError("population.csv.gz and areas.csv disagree on the adults per council")
+    population = _frame(counts, codes, areas["deprivation"].to_numpy())
+    census = _census_from_counts(counts, codes, names)
+    census["unpaid_care"] = _unpaid_care_table(tables["census_unpaid_care"])
+    general = _survey_frame(tables["survey_general"])
+    ascs = _survey_frame(tables["survey_ascs"])
+    sace = _survey_frame(tables["survey_sace"])
+    surveys = {
+        "general": SurveyDesign(general, weights="weight", strata="stratum", clusters="psu"),
+        "ascs": SurveyDesign(ascs, weights="weight", strata="stratum", fpc="fpc"),
+        "sace": SurveyDesign(sace, weights="weight", strata="stratum", fpc="fpc"),
+    }
+    admin = tables["admin"].copy()
+    admin["area_code"] = admin["area_code"].astype("str")
+    admin["area_name"] = admin["area_name"].astype("str")
+    admin["age_group"] = _categorical(admin["age_group"], "age_group")
+    admin["setting"] = _categorical(admin["setting"], "setting")
+    admin["count"] = admin["count"].astype(np.int64)
+    effects = tables["area_effects"].copy()
+    effects["area_code"] = effects["area_code"].astype("str")
+    return SyntheticEngland(
+        population=population,
+        areas=areas,
+        truth=_truth(tables),
+        census=census,
+        surveys=surveys,
+        admin=admin,
+        area_effects=effects,
+        metadata=metadata,
+    )
+
+
+def _content_checksums(seed: int = SEED) -> dict[str, str]:
+    """SHA-256 of each generated file's uncompressed content (for reproducibility checks)."""
+    tables, _ = _generate_tables(_resolve_seed(seed), _default_inputs())
+    return {FILES[name]: _sha256(_csv_bytes(name, tables[name])) for name in FILES}
