@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
+from scipy import linalg, optimize
+
+from unmetneed.errors import ModelError
 
 from unmetneed.mrp.laplace import CellData, LaplaceProblem, PirlsResult
 
@@ -110,9 +112,9 @@ def _initial_beta(data: CellData) -> np.ndarray:
         eta = X @ beta
         mu = 1.0 / (1.0 + np.exp(-eta))
         w = n * mu * (1 - mu) + 1e-12
-        step = np.linalg.solve(X.T @ (w[:, None] * X), X.T @ (k - n * mu))
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-10:
+        step = np.linalg.lstsq(X.T @ (w[:, None] * X), X.T @ (k - n * mu), rcond=None)[0]
+        beta = beta + np.clip(step, -5.0, 5.0)
+        if np.max(np.abs(step)) < 1e-10 or np.max(np.abs(beta)) > 30:
             break
     return beta
 
@@ -133,7 +135,14 @@ def fit_laplace(data: CellData, *, max_iter: int = 500) -> FitState:
             options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-7},
         )
 
-    found = minimise(np.concatenate([theta0, beta0]))
+    try:
+        found = minimise(np.concatenate([theta0, beta0]))
+    except (np.linalg.LinAlgError, linalg.LinAlgError) as error:
+        raise ModelError(
+            "the fit broke down numerically (a singular information matrix): usually "
+            "(quasi-)complete separation — a fixed effect or a grouping level that predicts "
+            "the outcome perfectly; merge sparse categories or drop the term"
+        ) from error
     # A standard deviation at zero may be a saddle: restart it away from zero once.
     for _ in range(2):
         small = np.abs(found.x[:n_theta]) < 1e-4
