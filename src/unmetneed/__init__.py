@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from unmetneed import datasets, errors, harmonise, io
 from unmetneed.design import Estimates, SurveyDesign
+from unmetneed.estimates import CareEstimates, estimate_care_populations, residual_estimate
 from unmetneed.margins import Margins
 from unmetneed.mrp import (
     DrawEstimates,
@@ -43,6 +44,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "CareEstimates",
     "DrawEstimates",
     "Estimates",
     "Margins",
@@ -57,10 +59,12 @@ __all__ = [
     "calibrate",
     "datasets",
     "errors",
+    "estimate_care_populations",
     "harmonise",
     "io",
     "poststratify",
     "rake",
+    "residual_estimate",
     "synthetic_frame",
     "trim",
 ]

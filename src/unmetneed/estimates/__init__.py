@@ -1,0 +1,21 @@
+"""The estimates people ask for: care needs, who meets them, self-funders, unmet need."""
+
+from unmetneed.estimates.care import (
+    PARTS,
+    QUANTITIES,
+    BenchmarkWarning,
+    CareEstimates,
+    default_formula,
+    estimate_care_populations,
+)
+from unmetneed.estimates.residual import residual_estimate
+
+__all__ = [
+    "PARTS",
+    "QUANTITIES",
+    "BenchmarkWarning",
+    "CareEstimates",
+    "default_formula",
+    "estimate_care_populations",
+    "residual_estimate",
+]
