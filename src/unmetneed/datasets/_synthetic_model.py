@@ -239,7 +239,7 @@ PARAMETERS: dict[str, dict[str, object]] = {
         "disability": [0.5, -0.3, -1.2],
     },
     "unpaid_care": {  # Census unpaid-care bands (all adults)
-        "p_carer_by_age": [0.045, 0.06, 0.09, 0.13, 0.17, 0.14, 0.115, 0.07],
+        "p_carer_by_age": [0.042, 0.055, 0.083, 0.12, 0.157, 0.13, 0.105, 0.065],
         "female": 0.35,
         "disability": [-0.05, 0.15, 0.0],
         "deprivation": 0.10,
@@ -285,10 +285,17 @@ MINORITY_SHARE: dict[str, float] = {
     "E06000035": 0.14, "E10000019": 0.09,
 }
 REGION_MINORITY_BASE = {
-    "E12000001": 0.05, "E12000002": 0.08, "E12000003": 0.08, "E12000004": 0.09,
-    "E12000005": 0.09, "E12000006": 0.13, "E12000007": 0.55, "E12000008": 0.13,
-    "E12000009": 0.065,
+    "E12000001": 0.055, "E12000002": 0.09, "E12000003": 0.09, "E12000004": 0.10,
+    "E12000005": 0.10, "E12000006": 0.15, "E12000007": 0.55, "E12000008": 0.15,
+    "E12000009": 0.075,
 }
+# Largely rural councils: a lower share than their region's baseline.
+RURAL = frozenset({
+    "E06000052", "E06000053", "E06000057", "E06000047", "E06000051", "E06000019",
+    "E06000054", "E06000059", "E06000011", "E06000017", "E06000046", "E06000003",
+    "E10000006", "E10000023", "E10000008", "E10000027", "E10000020", "E10000029",
+    "E10000007", "E10000028", "E10000034", "E10000013",
+})
 # Council emphases on minority groups (multipliers of the England-wide mix).
 GROUP_EMPHASIS: dict[str, dict[str, float]] = {
     "E09000030": {"bangladeshi": 16.0},
@@ -431,7 +438,8 @@ def _minority_targets(inputs: Inputs, rng: np.random.Generator) -> np.ndarray:
             base.append(MINORITY_SHARE[code])
         else:
             share = REGION_MINORITY_BASE[region]
-            base.append(share * (1.0 if kind == "County council" else 1.35))
+            factor = 0.6 if code in RURAL else (1.0 if kind == "County council" else 1.35)
+            base.append(share * factor)
     noise = rng.normal(0.0, float(par["minority_area_sd"]), len(base))  # type: ignore[arg-type]
     return np.asarray(expit(logit(np.asarray(base)) + noise))
 

@@ -107,7 +107,7 @@ SURVEY_PARAMETERS: dict[str, dict[str, object]] = {
         "cared_for_65_plus_by_age": [0.45, 0.35, 0.30, 0.45, 0.65, 0.75, 0.85, 0.85],
         "cared_for_council_funded": 0.2,
         "cared_for_council_funded_deprivation": 0.2,
-        "qol_intercept": 0.45,
+        "qol_intercept": 0.75,
         "qol_50_hours": -0.45,
         "qol_35_hours": -0.2,
         "qol_a_lot": -0.35,
@@ -339,6 +339,7 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     out["design_weight"] = np.round(design_weight[keep], 4)
     out["nonresponse_adjustment"] = np.round(adjustment[klass[keep]], 6)
     out["weight"] = np.round(design_weight[keep] * adjustment[klass[keep]], 4)
+    out.attrs = {"issued": int(len(responded)), "clusters": int(n_psu)}
     return out
 
 
@@ -494,6 +495,7 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     out["scrqol"] = scrqol.astype(np.int64)
     out["fpc"] = fpc.astype(np.int64)
     out["weight"] = np.round(weight, 4)
+    out.attrs = {"issued": int(len(sampled)), "eligible": int(N.sum())}
     return out
 
 
@@ -508,11 +510,10 @@ def _known_carer_cells(population: Population, deprivation: np.ndarray) -> np.nd
     return w / w.sum(axis=1, keepdims=True)
 
 
-def sace_survey(inputs: Inputs, population: Population, model: CareModel,
-                truth_area: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame,
+                rng: np.random.Generator) -> pd.DataFrame:
     par = SURVEY_PARAMETERS["sace"]
     A = len(inputs.areas)
-    p = _cells(model, A)
     expected = (float(par["known_per_council_funded"])  # type: ignore[arg-type]
                 * truth_area["council_funded"].to_numpy()
                 + float(par["known_per_unpaid_only"])  # type: ignore[arg-type]
@@ -571,7 +572,7 @@ def sace_survey(inputs: Inputs, population: Population, model: CareModel,
     out["carer_qol"] = rng.binomial(12, q).astype(np.int64)
     out["fpc"] = fpc.astype(np.int64)
     out["weight"] = np.round(weight, 4)
-    del p
+    out.attrs = {"issued": int(len(chosen)), "eligible": int(N.sum())}
     return out
 
 

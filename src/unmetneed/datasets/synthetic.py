@@ -338,7 +338,7 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
         "population": _population_table(inputs, population.counts),
         "survey_general": general_survey(inputs, population, model, rngs[3]),
         "survey_ascs": ascs_survey(inputs, population, model, register, rngs[4]),
-        "survey_sace": sace_survey(inputs, population, model, by_area, rngs[5]),
+        "survey_sace": sace_survey(inputs, population, by_area, rngs[5]),
         "admin": admin_counts(inputs, register),
     }
     areas = inputs.areas.copy()
@@ -363,6 +363,13 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
         "summary": _summary(truth, population.counts, care_home),
+        "surveys": {
+            name: {**tables[f"survey_{name}"].attrs,
+                   "respondents": len(tables[f"survey_{name}"]),
+                   "response_rate": round(len(tables[f"survey_{name}"])
+                                          / tables[f"survey_{name}"].attrs["issued"], 4)}
+            for name in ("general", "ascs", "sace")
+        },
         "model_parameters": PARAMETERS,
         "survey_parameters": SURVEY_PARAMETERS,
         "licence": "Synthetic data. Council codes, names, regions and adults by age band: "
@@ -500,10 +507,11 @@ def write_synthetic_england(directory: str | os.PathLike[str] | None = None, *,
 
 def _categorical(values: pd.Series | np.ndarray, variable: str) -> pd.Categorical:
     categories = list(_CATEGORIES[variable])
-    result = pd.Categorical(values, categories=categories, ordered=True)
-    known = pd.isna(np.asarray(values, dtype=object)) | ~pd.isna(np.asarray(result, dtype=object))
-    if not known.all():
-        bad = pd.unique(pd.Series(np.asarray(values, dtype=object)[~known]))[:5]
+    series = pd.Series(values, copy=False)
+    result = pd.Categorical(series, categories=categories, ordered=True)
+    unknown = (result.codes < 0) & series.notna().to_numpy()
+    if unknown.any():
+        bad = series[unknown].unique()[:5]
         raise ReadError(f"column {variable!r} has unknown categories {list(bad)}; "
                         f"expected {categories}")
     return result

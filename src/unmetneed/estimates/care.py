@@ -277,7 +277,7 @@ def _check_admin(admin: pd.Series, cells: pd.DataFrame) -> pd.Series:
     unknown = admin.index.difference(pd.Index(cells["area_code"].unique()))
     if len(unknown):
         raise FrameError(
-            f"admin counts for areas not in the frame: {[show(a) for a in unknown[:8]]}"
+            f"admin counts for areas not in the frame: [{', '.join(show(a) for a in unknown[:8])}]"
             f"{' ...' if len(unknown) > 8 else ''}; check the area codes (2021 boundaries?)"
         )
     return values.astype(np.float64)

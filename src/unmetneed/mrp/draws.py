@@ -96,35 +96,21 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
             g[i] = (target(x + e) - target(x - e)) / (2 * h)
         return g
 
-    # Newton steps from the Laplace estimate with a finite-difference Hessian (the
-    # posterior of the log-SDs is smooth and close to its Gaussian near the mode);
-    # L-BFGS-B takes over if Newton does not settle.
-    mode = start
+    # The mode of the log-SDs, bounded to SDs in [1e-3, 20]: with an SD estimated at zero
+    # the likelihood is flat below and the prior (with its Jacobian) shapes that side.
+    bounds = [(np.log(1e-3), np.log(20.0))] * start.size
+    start = np.clip(start, bounds[0][0], bounds[0][1])
+    found = optimize.minimize(target, start, jac=gradient, method="L-BFGS-B", bounds=bounds,
+                              options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": 200})
+    mode = found.x
     hessian = numerical_hessian(target, mode, step=1e-3)
-    for _ in range(6):
-        g = gradient(mode)
-        try:
-            step_psi = -np.linalg.solve(hessian, g)
-        except np.linalg.LinAlgError:
-            break
-        if not np.all(np.linalg.eigvalsh(hessian) > 0):
-            break
-        step_psi = np.clip(step_psi, -1.0, 1.0)
-        mode = mode + step_psi
-        if np.max(np.abs(step_psi)) < 1e-4:
-            break
-        hessian = numerical_hessian(target, mode, step=1e-3)
-    else:
-        found = optimize.minimize(target, mode, jac=gradient, method="L-BFGS-B",
-                                  options={"ftol": 1e-13, "gtol": 1e-7, "maxiter": 500})
-        mode = found.x
-        hessian = numerical_hessian(target, mode, step=1e-3)
     values, vectors = np.linalg.eigh(hessian)
-    if np.any(values <= 0):
-        raise ModelError(
-            "the posterior of the log-SDs is not peaked at its mode (Hessian not positive "
-            "definite); the model may be over-parameterised for the data"
-        )
+    if not np.all(np.isfinite(values)):
+        raise ModelError("the posterior of the log-SDs could not be evaluated around its mode")
+    # Flat directions (an SD whose data say little, or a mode on the bound) get a unit
+    # curvature floor: the grid then steps one unit of log-SD at a time there and the
+    # exploration stops where the density has fallen by the threshold.
+    values = np.maximum(values, 1.0)
     scale = vectors / np.sqrt(values)  # psi = mode + scale @ z
     dim = mode.size
     step = 1.0 if dim >= 3 else 0.75
