@@ -38,8 +38,8 @@ SEED = 1
 # Bands (relative to rstanarm unless stated). rstanarm's own Monte Carlo error
 # (n_eff ~ 700-900 for the SDs) is a few per cent on the tail quantiles; the
 # rest of each band allows for a different approximation of the same posterior.
-RTOL_SD_QUANTILE = 0.25  # 5%, 50% and 95% quantiles of each SD
-RTOL_SD_SPREAD = 0.35  # posterior SD of each SD
+RTOL_SD_QUANTILE = 0.08  # 5%, 50% and 95% quantiles of each SD
+RTOL_SD_SPREAD = 0.10  # posterior SD of each SD
 RTOL_BETA_SPREAD = 0.25  # posterior SD of each fixed effect
 RTOL_RE_SPREAD = 0.25  # posterior SD of each random intercept
 # Posterior means of beta / of each random intercept: distance in posterior SDs.

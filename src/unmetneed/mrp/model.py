@@ -109,13 +109,14 @@ class MultilevelFit:
     Attributes
     ----------
     fixed_effects : DataFrame
-        Indexed by term: ``estimate``; ``se``, conditional on the variance
-        parameters (the fixed-effect block of the inverse joint PIRLS Hessian,
-        lme4's ``vcov(fit, use.hessian = FALSE)``); and ``se_hessian``, from
-        the Hessian of the Laplace deviance in (SDs, fixed effects), which
-        also reflects the uncertainty of the SDs (lme4's default ``vcov``
-        uses a finite-difference Hessian of its own deviance function; in our
-        checks it differs from this exact one by up to 0.5%).
+        Indexed by term: ``estimate``; ``se`` from the Hessian of the Laplace
+        deviance in (SDs, fixed effects) — :math:`2H^{-1}`, which also
+        reflects the uncertainty of the SDs, lme4's default ``vcov`` (equal to
+        ``glmer``'s when its inner PIRLS loop is converged, ``tolPwrss =
+        1e-13``; at its default 1e-7 lme4's finite-difference Hessian shifts
+        the SEs by up to 0.4%); and ``se_conditional``, conditional on the
+        SDs (the fixed-effect block of the inverse joint PIRLS Hessian, lme4's
+        ``vcov(fit, use.hessian = FALSE)``).
     variance_components : Series
         Standard deviation of each grouping factor's random intercepts.
     random_effects : dict of DataFrame
@@ -144,8 +145,8 @@ class MultilevelFit:
         self.fixed_effects = pd.DataFrame(
             {
                 "estimate": state.beta,
-                "se": np.sqrt(np.diag(conditional)),
-                "se_hessian": np.sqrt(np.clip(np.diag(covariance), 0.0, None)),
+                "se": np.sqrt(np.clip(np.diag(covariance), 0.0, None)),
+                "se_conditional": np.sqrt(np.diag(conditional)),
             },
             index=pd.Index(data.terms, name="term"),
         )
