@@ -19,7 +19,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from unmetneed import datasets, errors, harmonise, io
 from unmetneed.design import Estimates, SurveyDesign
-from unmetneed.estimates import CareEstimates, estimate_care_populations, residual_estimate
+from unmetneed.estimates import (
+    CareEstimates,
+    CareModel,
+    estimate_care_populations,
+    fit_care_model,
+    residual_estimate,
+)
 from unmetneed.margins import Margins
 from unmetneed.mrp import (
     DrawEstimates,
@@ -45,6 +51,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "CareEstimates",
+    "CareModel",
     "DrawEstimates",
     "Estimates",
     "Margins",
@@ -60,6 +67,7 @@ __all__ = [
     "datasets",
     "errors",
     "estimate_care_populations",
+    "fit_care_model",
     "harmonise",
     "io",
     "poststratify",

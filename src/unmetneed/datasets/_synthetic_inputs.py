@@ -206,7 +206,8 @@ def main(argv: list[str]) -> None:  # pragma: no cover - run by hand
     target = reference_path(INPUTS_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(target, index=False, lineterminator="\n")
-    print(f"wrote {target} ({len(table)} councils, {int(table.iloc[:, 5:13].sum().sum()):,} adults)")
+    adults = int(table[list(AGE_BAND_LIMITS)].to_numpy().sum())
+    print(f"wrote {target} ({len(table)} councils, {adults:,} adults)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,7 +58,9 @@ Truth
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,7 +145,7 @@ def _groups(default: float = 0.0, **values: float) -> list[float]:
 #: Every coefficient of the generating model (logit scale unless stated).
 #: Vectors indexed by age band follow AGE_BANDS, by disability DISABILITY,
 #: by ethnic group ETHNIC_GROUPS; ``sex`` coefficients apply to women.
-PARAMETERS: dict[str, dict[str, object]] = {
+PARAMETERS: dict[str, dict[str, Any]] = {
     "sex": {
         "female_share_by_age": [0.492, 0.505, 0.508, 0.508, 0.510, 0.522, 0.548, 0.640],
         "area_sd": 0.03,
@@ -410,7 +412,7 @@ class Inputs:
     disability_ratio: np.ndarray  # (A,) indirectly standardised, England = 1
 
 
-def read_inputs(path: object) -> Inputs:
+def read_inputs(path: str | os.PathLike[str]) -> Inputs:
     table = pd.read_csv(path, dtype={c: str for c in
                                      ("area_code", "area_name", "council_type",
                                       "region_code", "region_name")})
@@ -433,14 +435,14 @@ def _minority_targets(inputs: Inputs, rng: np.random.Generator) -> np.ndarray:
     par = PARAMETERS["ethnicity"]
     base = []
     for code, region, kind in zip(inputs.areas["area_code"], inputs.areas["region_code"],
-                                  inputs.areas["council_type"]):
+                                  inputs.areas["council_type"], strict=True):
         if code in MINORITY_SHARE:
             base.append(MINORITY_SHARE[code])
         else:
             share = REGION_MINORITY_BASE[region]
             factor = 0.6 if code in RURAL else (1.0 if kind == "County council" else 1.35)
             base.append(share * factor)
-    noise = rng.normal(0.0, float(par["minority_area_sd"]), len(base))  # type: ignore[arg-type]
+    noise = rng.normal(0.0, float(par["minority_area_sd"]), len(base))
     return np.asarray(expit(logit(np.asarray(base)) + noise))
 
 
@@ -470,7 +472,7 @@ def _ethnic_composition(inputs: Inputs, minority: np.ndarray,
     for a, code in enumerate(inputs.areas["area_code"]):
         for key, factor in GROUP_EMPHASIS.get(code, {}).items():
             log_mix[a, GROUP_KEYS.index(key)] += np.log(factor)
-    log_mix += rng.normal(0.0, float(par["group_area_sd"]), (A, G))  # type: ignore[arg-type]
+    log_mix += rng.normal(0.0, float(par["group_area_sd"]), (A, G))
     tilt = np.zeros((K, G))
     for key, values in GROUP_AGE_TILT.items():
         tilt[:, GROUP_KEYS.index(key)] = values
@@ -490,8 +492,8 @@ def _deprivation(inputs: Inputs, minority: np.ndarray, rng: np.random.Generator)
         return (x - x.mean()) / x.std()
 
     raw = (z(np.log(inputs.disability_ratio))
-           + float(par["minority_weight"]) * z(logit(minority))  # type: ignore[arg-type]
-           + rng.normal(0.0, float(par["noise_sd"]), len(minority)))  # type: ignore[arg-type]
+           + float(par["minority_weight"]) * z(logit(minority))
+           + rng.normal(0.0, float(par["noise_sd"]), len(minority)))
     return np.round(z(raw), 4)
 
 
@@ -499,14 +501,14 @@ def _disability(deprivation: np.ndarray, rng: np.random.Generator) -> np.ndarray
     """P(disability | area, age, sex, ethnic group): (A, K, S, G, D)."""
     par = PARAMETERS["disability"]
     A = len(deprivation)
-    area = rng.normal(0.0, float(par["area_sd"]), A)  # type: ignore[arg-type]
+    area = rng.normal(0.0, float(par["area_sd"]), A)
     female = np.array([1.0, 0.0])
-    eta_any = (_vector(logit(par["p_disabled_by_age"]), 1, 4)  # type: ignore[arg-type]
-               + float(par["female"]) * _vector(female - 0.5, 2, 4)  # type: ignore[arg-type]
+    eta_any = (_vector(logit(par["p_disabled_by_age"]), 1, 4)
+               + float(par["female"]) * _vector(female - 0.5, 2, 4)
                + _vector(par["ethnic_group"], 3, 4)
-               + _area(float(par["deprivation"]) * deprivation + area, 4))  # type: ignore[arg-type]
-    eta_lot = (_vector(logit(par["p_a_lot_by_age"]), 1, 4)  # type: ignore[arg-type]
-               + _area(float(par["a_lot_deprivation"]) * deprivation, 4))  # type: ignore[arg-type]
+               + _area(float(par["deprivation"]) * deprivation + area, 4))
+    eta_lot = (_vector(logit(par["p_a_lot_by_age"]), 1, 4)
+               + _area(float(par["a_lot_deprivation"]) * deprivation, 4))
     p_any = expit(eta_any)
     p_lot = expit(eta_lot)
     out = np.empty((A, K, S, G, D))
@@ -524,7 +526,7 @@ def build_population(inputs: Inputs, rng: np.random.Generator) -> Population:
     deprivation = _deprivation(inputs, minority, rng)
     par = PARAMETERS["sex"]
     female = expit(logit(np.asarray(par["female_share_by_age"]))[None, :]
-                   + rng.normal(0.0, float(par["area_sd"]), (A, 1)))  # type: ignore[arg-type]
+                   + rng.normal(0.0, float(par["area_sd"]), (A, 1)))
     sex = np.stack([female, 1.0 - female], axis=2)  # (A, K, S)
     disability = _disability(deprivation, rng)  # (A, K, S, G, D)
     probs = sex[:, :, :, None, None] * ethnic[:, :, None, :, None] * disability
@@ -556,7 +558,7 @@ class CareModel:
 
 
 def draw_area_effects(n_areas: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {name: rng.normal(0.0, float(PARAMETERS[name]["area_sd"]), n_areas)  # type: ignore[arg-type]
+    return {name: rng.normal(0.0, float(PARAMETERS[name]["area_sd"]), n_areas)
             for name in AREA_EFFECTS}
 
 
@@ -569,12 +571,12 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     def linear(name: str, *, sex: bool = False, ethnic: bool = False,
                disability: bool = True) -> np.ndarray:
         par = PARAMETERS[name]
-        eta = _vector(par["age"], 1) + _area(float(par["deprivation"]) * dep  # type: ignore[arg-type]
+        eta = _vector(par["age"], 1) + _area(float(par["deprivation"]) * dep
                                              + effects[name])
         if disability:
             eta = eta + _vector(par["disability"], 4)
         if sex:
-            eta = eta + float(par["female"]) * female  # type: ignore[arg-type]
+            eta = eta + float(par["female"]) * female
         if ethnic:
             eta = eta + _vector(par["ethnic_group"], 3)
         return eta
@@ -585,10 +587,10 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     council = expit(linear("council", sex=True, ethnic=True))
     top = PARAMETERS["topup"]
     working_age = _vector([1, 1, 1, 1, 1, 0, 0, 0], 1)
-    topup = expit(float(top["intercept"]) + float(top["working_age"]) * working_age  # type: ignore[arg-type]
-                  + _area(float(top["deprivation"]) * dep))  # type: ignore[arg-type]
+    topup = expit(float(top["intercept"]) + float(top["working_age"]) * working_age
+                  + _area(float(top["deprivation"]) * dep))
     ne = PARAMETERS["not_enough"]
-    base = _area(float(ne["deprivation"]) * dep + effects["not_enough"])  # type: ignore[arg-type]
+    base = _area(float(ne["deprivation"]) * dep + effects["not_enough"])
     res = PARAMETERS["residential"]
     residential = expit(_vector(res["age"], 1) + _vector(res["disability"], 4))
     ld = PARAMETERS["learning_disability"]
@@ -598,9 +600,9 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
         table[name] = np.round(effects[name], 6)
     return CareModel(
         need=need, help=help_, paid=paid, council=council, topup=topup,
-        not_enough_unpaid=expit(float(ne["unpaid_only"]) + base),  # type: ignore[arg-type]
-        not_enough_council=expit(float(ne["council"]) + base),  # type: ignore[arg-type]
-        not_enough_self=expit(float(ne["self"]) + base),  # type: ignore[arg-type]
+        not_enough_unpaid=expit(float(ne["unpaid_only"]) + base),
+        not_enough_council=expit(float(ne["council"]) + base),
+        not_enough_self=expit(float(ne["self"]) + base),
         residential=residential, learning_disability=learning, area_effects=table,
     )
 
@@ -650,17 +652,17 @@ def unpaid_care_probabilities(deprivation: np.ndarray) -> np.ndarray:
     """P(unpaid-care band | cell): (A, K, S, G, D, 6), bands as UNPAID_CARE."""
     par = PARAMETERS["unpaid_care"]
     dep = np.asarray(deprivation, dtype=float)
-    eta = (_vector(logit(par["p_carer_by_age"]), 1)  # type: ignore[arg-type]
-           + float(par["female"]) * (_vector([1.0, 0.0], 2) - 0.5)  # type: ignore[arg-type]
+    eta = (_vector(logit(par["p_carer_by_age"]), 1)
+           + float(par["female"]) * (_vector([1.0, 0.0], 2) - 0.5)
            + _vector(par["disability"], 4)
-           + _area(float(par["deprivation"]) * dep))  # type: ignore[arg-type]
+           + _area(float(par["deprivation"]) * dep))
     carer = expit(eta)
     heavy = np.zeros(5)
     heavy[-1] = 1.0
     band_eta = (np.log(np.asarray(par["band_shares"], dtype=float))
                 + heavy * (_vector(par["band_age"], 1)[..., None]
-                           + _area(float(par["band_deprivation"]) * dep)[..., None]  # type: ignore[arg-type]
-                           + float(par["band_a_lot"])  # type: ignore[arg-type]
+                           + _area(float(par["band_deprivation"]) * dep)[..., None]
+                           + float(par["band_a_lot"])
                            * _vector([1.0, 0.0, 0.0], 4)[..., None]))
     bands = np.exp(band_eta - band_eta.max(axis=-1, keepdims=True))
     bands /= bands.sum(axis=-1, keepdims=True)

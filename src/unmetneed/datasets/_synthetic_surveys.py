@@ -31,6 +31,7 @@ fewer than 2 respondents, SACE), so every stratum has at least 2 PSUs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ AGE_GROUPS = ("18-64", "65+")
 SETTINGS = ("residential", "community")
 
 #: Design and response parameters of the three surveys (logit scale for response).
-SURVEY_PARAMETERS: dict[str, dict[str, object]] = {
+SURVEY_PARAMETERS: dict[str, dict[str, Any]] = {
     "general": {
         "adults_per_cluster": 5000,
         "cluster_size_concentration": 25.0,
@@ -191,9 +192,12 @@ def _care_items(rng: np.random.Generator, p: _Cells, area: np.ndarray, cell: np.
 def _items_frame(need: np.ndarray, helped: np.ndarray, paid: np.ndarray, help_code: np.ndarray,
                  payer_code: np.ndarray, enough: np.ndarray) -> dict[str, np.ndarray]:
     """The standard items (missing where not asked) and 0/1 indicators for everyone."""
-    help_label = np.where(need, _labels(help_code, HELP), None)
-    payer_label = np.where(paid, _labels(payer_code, PAYER), None)
-    help_enough = np.where(helped, enough.astype(float), np.nan)
+    help_label = np.full(len(need), None, dtype=object)  # None = not asked
+    help_label[need] = _labels(help_code[need], HELP)
+    payer_label = np.full(len(need), None, dtype=object)
+    payer_label[paid] = _labels(payer_code[paid], PAYER)
+    help_enough = pd.array(np.where(helped, enough, False).astype(np.int64), dtype="Int64")
+    help_enough[~helped] = pd.NA
     council = paid & (payer_code != 1)
     return {
         "need": need.astype(np.int64),
@@ -250,10 +254,10 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     adults = np.rint(household.sum(axis=1)).astype(np.int64)
 
     # clusters: ~5,000 adults each, sizes from a Dirichlet split of the council
-    per = int(par["adults_per_cluster"])  # type: ignore[call-overload]
+    per = int(par["adults_per_cluster"])
     n_clusters = np.maximum(1, np.rint(adults / per)).astype(np.int64)
     cluster_area = np.repeat(np.arange(A), n_clusters)
-    shares = rng.gamma(float(par["cluster_size_concentration"]), 1.0,  # type: ignore[arg-type]
+    shares = rng.gamma(float(par["cluster_size_concentration"]), 1.0,
                        len(cluster_area))
     sizes = np.empty(len(cluster_area), dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(n_clusters)])
@@ -268,7 +272,7 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     h_of_area = np.array([region_codes.index(r) for r in region])
     h_of_cluster = h_of_area[cluster_area]
     N_h = np.bincount(h_of_cluster, weights=sizes, minlength=len(region_codes))
-    n_h = _apportion(np.array(int(par["clusters"])), N_h)  # type: ignore[call-overload]
+    n_h = _apportion(np.array(int(par["clusters"])), N_h)
     selected: list[np.ndarray] = []
     for h in range(len(region_codes)):
         members = np.flatnonzero(h_of_cluster == h)
@@ -287,14 +291,14 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     # composition of each selected cluster: its council's tilted by cluster effects
     k, s, g, d = _cell_codes(np.arange(C))
     n_psu = len(psu)
-    tilt = (rng.normal(0.0, float(par["cluster_age_tilt_sd"]), (n_psu, K))[:, k]  # type: ignore[arg-type]
-            + rng.normal(0.0, float(par["cluster_minority_tilt_sd"]), (n_psu, 1))  # type: ignore[arg-type]
+    tilt = (rng.normal(0.0, float(par["cluster_age_tilt_sd"]), (n_psu, K))[:, k]
+            + rng.normal(0.0, float(par["cluster_minority_tilt_sd"]), (n_psu, 1))
             * (g != WHITE_BRITISH)[None, :]
-            + rng.normal(0.0, float(par["cluster_disability_tilt_sd"]), (n_psu, 1))  # type: ignore[arg-type]
+            + rng.normal(0.0, float(par["cluster_disability_tilt_sd"]), (n_psu, 1))
             * (d != 2)[None, :])
     weights = household[psu_area] * np.exp(tilt)
     weights /= weights.sum(axis=1, keepdims=True)
-    m = int(par["issued_per_cluster"])  # type: ignore[call-overload]
+    m = int(par["issued_per_cluster"])
     cell = _draw_cells(rng, weights, m).reshape(-1)
     person_psu = np.repeat(np.arange(n_psu), m)
     area = psu_area[person_psu]
@@ -303,12 +307,12 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
 
     # response
     k, s, g, d = _cell_codes(cell)
-    eta = (float(par["response_intercept"])  # type: ignore[arg-type]
+    eta = (float(par["response_intercept"])
            + np.asarray(par["response_age"])[k]
-           + float(par["response_female"]) * (s == 0)  # type: ignore[arg-type]
-           + float(par["response_minority"]) * (g != WHITE_BRITISH)  # type: ignore[arg-type]
-           + float(par["response_deprivation"]) * population.deprivation[area]  # type: ignore[arg-type]
-           + rng.normal(0.0, float(par["response_cluster_sd"]), n_psu)[person_psu])  # type: ignore[arg-type]
+           + float(par["response_female"]) * (s == 0)
+           + float(par["response_minority"]) * (g != WHITE_BRITISH)
+           + float(par["response_deprivation"]) * population.deprivation[area]
+           + rng.normal(0.0, float(par["response_cluster_sd"]), n_psu)[person_psu])
     responded = rng.random(len(cell)) < expit(eta)
 
     # non-response adjustment in region x age group x sex classes
@@ -445,8 +449,8 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     person = np.repeat(order, entry_count[order])  # entry of each person on the lists
     person_stratum = strat[person]
     N = np.bincount(person_stratum, minlength=A * 4).astype(np.int64)
-    f = float(par["sampling_fraction"])  # type: ignore[arg-type]
-    n = np.minimum(N, np.ceil(f * N).astype(np.int64) + int(par["extra_per_stratum"]))  # type: ignore[call-overload]
+    f = float(par["sampling_fraction"])
+    n = np.minimum(N, np.ceil(f * N).astype(np.int64) + int(par["extra_per_stratum"]))
     sampled = person[_systematic(rng, N, n)]
     area = entries["area"][sampled]
     cell = entries["cell"][sampled]
@@ -454,13 +458,13 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     is_res = entries["res"][sampled] == 1
     stratum = strat[sampled]
     k, s, g, d = _cell_codes(cell)
-    eta = (float(par["response_intercept"])  # type: ignore[arg-type]
-           + float(par["response_learning_disability"]) * is_ld  # type: ignore[arg-type]
-           + float(par["response_residential"]) * is_res  # type: ignore[arg-type]
+    eta = (float(par["response_intercept"])
+           + float(par["response_learning_disability"]) * is_ld
+           + float(par["response_residential"]) * is_res
            + np.asarray(par["response_age"])[k]
-           + float(par["response_minority"]) * (g != WHITE_BRITISH)  # type: ignore[arg-type]
-           + float(par["response_deprivation"]) * population.deprivation[area]  # type: ignore[arg-type]
-           + float(par["response_female"]) * (s == 0))  # type: ignore[arg-type]
+           + float(par["response_minority"]) * (g != WHITE_BRITISH)
+           + float(par["response_deprivation"]) * population.deprivation[area]
+           + float(par["response_female"]) * (s == 0))
     responded = rng.random(len(sampled)) < expit(eta)
     region = inputs.areas["region_code"].to_numpy(dtype=object)
     council_of_stratum = np.repeat(np.arange(A), 4)
@@ -477,8 +481,8 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     items = _items_frame(np.ones(n_r, bool), np.ones(n_r, bool), np.ones(n_r, bool),
                          np.full(n_r, 2), np.where(both, 2, 0), enough)
     sq = SURVEY_PARAMETERS["scrqol"]
-    q = expit(float(sq["intercept"]) + float(sq["not_enough"]) * ~enough  # type: ignore[arg-type]
-              + float(sq["a_lot"]) * (d == 0) + float(sq["residential"]) * is_res)  # type: ignore[arg-type]
+    q = expit(float(sq["intercept"]) + float(sq["not_enough"]) * ~enough
+              + float(sq["a_lot"]) * (d == 0) + float(sq["residential"]) * is_res)
     scrqol = rng.binomial(24, q)
     codes = inputs.areas["area_code"].to_numpy(dtype=object)
     stratum_labels = np.asarray([f"{code}: {group}" for code in codes for group in USER_GROUPS],
@@ -514,9 +518,9 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
                 rng: np.random.Generator) -> pd.DataFrame:
     par = SURVEY_PARAMETERS["sace"]
     A = len(inputs.areas)
-    expected = (float(par["known_per_council_funded"])  # type: ignore[arg-type]
+    expected = (float(par["known_per_council_funded"])
                 * truth_area["council_funded"].to_numpy()
-                + float(par["known_per_unpaid_only"])  # type: ignore[arg-type]
+                + float(par["known_per_unpaid_only"])
                 * truth_area["unpaid_only"].to_numpy())
     N = rng.poisson(expected).astype(np.int64)
     cells = rng.multinomial(N, _known_carer_cells(population, population.deprivation))  # (A, C)
@@ -526,8 +530,8 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     area_all = entry // C
     key = rng.random(len(entry))
     order = np.lexsort((key, area_all))
-    f = float(par["sampling_fraction"])  # type: ignore[arg-type]
-    n = np.minimum(N, np.ceil(f * N).astype(np.int64) + int(par["extra_per_stratum"]))  # type: ignore[call-overload]
+    f = float(par["sampling_fraction"])
+    n = np.minimum(N, np.ceil(f * N).astype(np.int64) + int(par["extra_per_stratum"]))
     offsets = np.concatenate([[0], np.cumsum(N)[:-1]])
     rank = np.arange(len(entry)) - offsets[area_all[order]]
     chosen = order[rank < n[area_all[order]]]
@@ -535,11 +539,11 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     area = area_all[chosen]
     cell = entry[chosen] % C
     k, s, g, d = _cell_codes(cell)
-    eta = (float(par["response_intercept"])  # type: ignore[arg-type]
+    eta = (float(par["response_intercept"])
            + np.asarray(par["response_age"])[k]
-           + float(par["response_female"]) * (s == 0)  # type: ignore[arg-type]
-           + float(par["response_minority"]) * (g != WHITE_BRITISH)  # type: ignore[arg-type]
-           + float(par["response_deprivation"]) * population.deprivation[area])  # type: ignore[arg-type]
+           + float(par["response_female"]) * (s == 0)
+           + float(par["response_minority"]) * (g != WHITE_BRITISH)
+           + float(par["response_deprivation"]) * population.deprivation[area])
     responded = rng.random(len(chosen)) < expit(eta)
     region = pd.factorize(inputs.areas["region_code"].to_numpy(dtype=object))[0]
     design, weight, fpc = _weights_after_collapse(area, N, responded, [region])
@@ -555,12 +559,12 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     band = _draw_cells(rng, bands, 1)[:, 0] if n_r else np.zeros(0, dtype=np.int64)
     u = rng.random((n_r, 2))
     older = u[:, 0] < np.asarray(par["cared_for_65_plus_by_age"])[k]
-    funded = u[:, 1] < expit(float(par["cared_for_council_funded"])  # type: ignore[arg-type]
-                             + float(par["cared_for_council_funded_deprivation"])  # type: ignore[arg-type]
+    funded = u[:, 1] < expit(float(par["cared_for_council_funded"])
+                             + float(par["cared_for_council_funded_deprivation"])
                              * population.deprivation[area])
-    q = expit(float(par["qol_intercept"]) + float(par["qol_50_hours"]) * (band == 4)  # type: ignore[arg-type]
-              + float(par["qol_35_hours"]) * (band == 3)  # type: ignore[arg-type]
-              + float(par["qol_a_lot"]) * (d == 0) + float(par["qol_a_little"]) * (d == 1))  # type: ignore[arg-type]
+    q = expit(float(par["qol_intercept"]) + float(par["qol_50_hours"]) * (band == 4)
+              + float(par["qol_35_hours"]) * (band == 3)
+              + float(par["qol_a_lot"]) * (d == 0) + float(par["qol_a_little"]) * (d == 1))
     codes = inputs.areas["area_code"].to_numpy(dtype=object)
     out = pd.DataFrame({"respondent_id": _ids("C", n_r)})
     out["stratum"] = codes[design]

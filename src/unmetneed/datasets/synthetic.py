@@ -42,7 +42,6 @@ from unmetneed.datasets._synthetic_model import (
     DISABILITY,
     ETHNIC_GROUPS,
     PARAMETERS,
-    PARTS,
     QUANTITIES,
     SEXES,
     UNITS,
@@ -70,7 +69,7 @@ from unmetneed.datasets._synthetic_surveys import (
 )
 from unmetneed.datasets.example import reference_path
 from unmetneed.design import SurveyDesign
-from unmetneed.errors import ReadError
+from unmetneed.errors import ReadError, UnmetneedError
 from unmetneed.mrp import PopulationFrame
 
 __all__ = [
@@ -285,7 +284,8 @@ def _census_files(inputs: Inputs, counts: np.ndarray,
         age[f"Age: {label}; measures: Value"] = by_age[:, j]
     care = age[["date", "geography", "geography code"]].copy()
     for label, leaves in _TS039_COLUMNS:
-        care[f"Provision of unpaid care: {label}; measures: Value"] = unpaid[:, list(leaves)].sum(axis=1)
+        column = f"Provision of unpaid care: {label}; measures: Value"
+        care[column] = unpaid[:, list(leaves)].sum(axis=1)
     by_group = counts.sum(axis=(1, 2, 4))  # (A, G)
     labels = ("Does not apply", *ETHNIC_GROUPS)
     values = np.concatenate([np.zeros((A, 1), dtype=np.int64), by_group], axis=1)
@@ -317,7 +317,8 @@ def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray, care_home: dict
             float((older["unmet"] + older["insufficient"]) / adults_65), 4),
         "unmet_share_of_need_65_plus": round(float(older["unmet"] / older["need"]), 4),
         "council_funded_65_plus": round(float(older["council_funded"]), 1),
-        "council_funded_18_64": round(float(england["council_funded"] - older["council_funded"]), 1),
+        "council_funded_18_64": round(
+            float(england["council_funded"] - older["council_funded"]), 1),
         **{k: round(v, 4 if "share" in k else 1) for k, v in care_home.items()},
     }
 
@@ -398,7 +399,7 @@ def _sha256(data: bytes) -> str:
 
 def _resolve_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise UnmetneedError(f"seed must be a non-negative int, got {seed!r}")
     return int(seed)
 
 
@@ -503,6 +504,10 @@ def write_synthetic_england(directory: str | os.PathLike[str] | None = None, *,
 
 # ---------------------------------------------------------------------------
 # loading
+
+
+def _dtype(variable: str) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(_CATEGORIES[variable]), ordered=True)
 
 
 def _categorical(values: pd.Series | np.ndarray, variable: str) -> pd.Categorical:
@@ -650,8 +655,7 @@ def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray) -> Pop
     cells = pd.DataFrame({"area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]],
                                                 dtype="str")})
     for axis, variable in enumerate(_AXES[1:], start=1):
-        cells[variable] = pd.Categorical.from_codes(grids[axis], categories=list(
-            _CATEGORIES[variable]), ordered=True)
+        cells[variable] = pd.Categorical.from_codes(grids[axis], dtype=_dtype(variable))
     cells["deprivation"] = deprivation[grids[0]]
     cells["count"] = counts.reshape(-1)
     return PopulationFrame(cells)
@@ -670,10 +674,9 @@ def _census_from_counts(counts: np.ndarray, codes: list[str],
             "area_name": pd.array(np.asarray(names, dtype=object)[grids[0]], dtype="str"),
         })
         for j, variable in enumerate(variables, start=1):
-            frame[variable] = pd.Categorical.from_codes(
-                grids[j], categories=list(_CATEGORIES[variable]), ordered=True)
+            frame[variable] = pd.Categorical.from_codes(grids[j], dtype=_dtype(variable))
         frame["count"] = table.reshape(-1).astype(np.int64)
-        frame.attrs = _census_attrs(name, list(variables))
+        frame.attrs.update(_census_attrs(name, list(variables)))
         out[name] = frame
     return out
 
@@ -699,10 +702,10 @@ def _unpaid_care_table(table: pd.DataFrame) -> pd.DataFrame:
         "area_name": pd.array(np.repeat(table["geography"].to_numpy(dtype=object),
                                         len(UNPAID_CARE)), dtype="str"),
         "unpaid_care": pd.Categorical.from_codes(np.tile(np.arange(len(UNPAID_CARE)), A),
-                                                 categories=list(UNPAID_CARE), ordered=True),
+                                                 dtype=_dtype("unpaid_care")),
         "count": values.reshape(-1),
     })
-    out.attrs = _census_attrs("unpaid_care", ["unpaid_care"])
+    out.attrs.update(_census_attrs("unpaid_care", ["unpaid_care"]))
     return out
 
 

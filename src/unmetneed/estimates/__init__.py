@@ -5,7 +5,9 @@ from unmetneed.estimates.care import (
     QUANTITIES,
     BenchmarkWarning,
     CareEstimates,
+    CareModel,
     default_formula,
+    fit_care_model,
     estimate_care_populations,
 )
 from unmetneed.estimates.residual import residual_estimate
@@ -15,7 +17,9 @@ __all__ = [
     "QUANTITIES",
     "BenchmarkWarning",
     "CareEstimates",
+    "CareModel",
     "default_formula",
+    "fit_care_model",
     "estimate_care_populations",
     "residual_estimate",
 ]

@@ -44,6 +44,8 @@ from unmetneed.mrp.poststratify import cell_probability_draws
 __all__ = [
     "BenchmarkWarning",
     "CareEstimates",
+    "CareModel",
+    "fit_care_model",
     "PARTS",
     "QUANTITIES",
     "default_formula",
@@ -131,6 +133,147 @@ def _keys(array: xr.DataArray, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame({d: g.ravel() for d, g in zip(by, grids, strict=True)})
 
 
+class CareModel:
+    """The fitted chain of models and their draws, ready to poststratify.
+
+    Fit once with :func:`fit_care_model`, then ask for any grouping with
+    :meth:`populations` — every grouping uses the same draws, so tables by
+    area and by characteristic are consistent with each other.
+    """
+
+    def __init__(
+        self,
+        fits: Mapping[str, MultilevelFit],
+        link_draws: Mapping[str, xr.Dataset],
+        *,
+        n_draws: int,
+        seed_sequence: np.random.SeedSequence,
+        respondents: pd.DataFrame,
+        weighted: bool,
+    ) -> None:
+        self.fits = dict(fits)
+        self.link_draws = dict(link_draws)
+        self.n_draws = n_draws
+        self._seed_sequence = seed_sequence
+        self._respondents = respondents
+        self.weighted = weighted
+
+    def __repr__(self) -> str:
+        models = "; ".join(f"{k}: {f.model.formula.text}" for k, f in self.fits.items())
+        return f"<CareModel: {self.n_draws} draws; {models}>"
+
+    def populations(
+        self,
+        frame: PopulationFrame | pd.DataFrame,
+        *,
+        by: str | Sequence[str] | None = "area_code",
+        admin: pd.Series | None = None,
+        level: float = 0.9,
+    ) -> CareEstimates:
+        """Care populations of ``frame`` by ``by`` (see :func:`estimate_care_populations`)."""
+        population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
+        cells = population.cells
+        by_columns = as_column_list(by)
+        require_columns(cells, by_columns, "by")
+        if admin is not None:
+            admin = _check_admin(admin, cells)
+        # Effects of levels unseen in fitting are drawn from the same stream every time.
+        rng = np.random.default_rng(self._seed_sequence)
+        probabilities: dict[str, Any] = {}
+        unseen: dict[str, dict[str, int]] = {}
+        for name, fit in self.fits.items():
+            missing = [v for v in fit.model.data.cell_frame.columns if v not in cells.columns]
+            if missing:
+                raise FrameError(
+                    f"the frame lacks {missing}, used by the {name!r} model "
+                    f"({fit.model.formula.text}); add it to the frame or drop it from formulas"
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnmetneedWarning)
+                chunk, new_levels = cell_probability_draws(fit, cells, self.link_draws[name], rng)
+            probabilities[name] = chunk
+            if new_levels:
+                unseen[name] = new_levels
+        if unseen:
+            warnings.warn(
+                f"frame levels absent from a model's respondents draw their effects from "
+                f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=2,
+            )
+        result, share_over = _accumulate(probabilities, population, by_columns, self.n_draws, admin)
+        if share_over > 0:
+            warnings.warn(
+                f"administrative council-funded counts exceed the modelled paid care in "
+                f"{share_over:.1%} of area draws; there self_funded is 0 and the excess comes out "
+                "of unpaid_only and unmet in proportion", BenchmarkWarning, stacklevel=2,
+            )
+        respondents = None
+        data = self._respondents
+        if by_columns and set(by_columns) <= set(data.columns):
+            respondents = data.groupby(by_columns, observed=True).size()
+        attrs = {
+            "models": {name: fit.model.formula.text for name, fit in self.fits.items()},
+            "benchmarked_to_admin": admin is not None,
+            "share_of_area_draws_admin_above_paid": share_over,
+            "unseen_levels": unseen,
+            "weighted": self.weighted,
+        }
+        estimates = CareEstimates(result, by=by_columns, respondents=respondents, level=level, attrs=attrs)
+        estimates.fits = self.fits
+        return estimates
+
+
+def fit_care_model(
+    frame: PopulationFrame | pd.DataFrame,
+    survey: SurveyDesign | pd.DataFrame,
+    *,
+    formulas: Mapping[str, str] | None = None,
+    draws: int = 1000,
+    seed: int | np.random.Generator | None = None,
+    weighted: bool = False,
+) -> CareModel:
+    """Fit the chain of models and take their draws (see :func:`estimate_care_populations`).
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> eng = um.datasets.load_synthetic_england()  # doctest: +SKIP
+    >>> model = um.fit_care_model(eng.population, eng.surveys["general"], draws=200, seed=1)  # doctest: +SKIP
+    >>> by_area = model.populations(eng.population, by="area_code")  # doctest: +SKIP
+    """
+    population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
+    data = survey.data if isinstance(survey, SurveyDesign) else survey
+    if not isinstance(data, pd.DataFrame):
+        raise FrameError("survey must be a SurveyDesign or a DataFrame of respondents")
+    sequence = _seed_sequence(seed)
+    draw_seed, effect_seed = sequence.spawn(2)
+    rng = np.random.default_rng(draw_seed)
+    per_link = link_data(data)
+    weights_col = survey.weights_col if (weighted and isinstance(survey, SurveyDesign)) else None
+    cells = population.cells
+    fits: dict[str, MultilevelFit] = {}
+    link_draws: dict[str, xr.Dataset] = {}
+    for link in LINKS:
+        formula = (formulas or {}).get(link.name) or default_formula("outcome", population, data)
+        model = MultilevelModel(formula, per_link[link.name], weights=weights_col)
+        missing = [v for v in model.data.cell_frame.columns if v not in cells.columns]
+        if missing:
+            raise FrameError(
+                f"the frame lacks {missing}, used by the {link.name!r} model ({formula}); add it "
+                "to the frame or drop it from formulas"
+            )
+        fit = model.fit()
+        fits[link.name] = fit
+        link_draws[link.name] = fit.draws(draws, seed=rng)
+    return CareModel(fits, link_draws, n_draws=draws, seed_sequence=effect_seed,
+                     respondents=data, weighted=weighted)
+
+
+def _seed_sequence(seed: int | np.random.Generator | None) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(0, 2**63)))
+    return np.random.SeedSequence(resolve_rng(seed).integers(0, 2**63) if seed is None else seed)
+
+
 def estimate_care_populations(
     frame: PopulationFrame | pd.DataFrame,
     survey: SurveyDesign | pd.DataFrame,
@@ -205,65 +348,9 @@ def estimate_care_populations(
     >>> est = um.estimate_care_populations(frame, survey.assign(payer=survey["payer"].fillna("self")),
     ...                                    formulas=f, draws=100, seed=1)  # doctest: +SKIP
     """
-    population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
-    cells = population.cells
-    data = survey.data if isinstance(survey, SurveyDesign) else survey
-    if not isinstance(data, pd.DataFrame):
-        raise FrameError("survey must be a SurveyDesign or a DataFrame of respondents")
-    by_columns = as_column_list(by)
-    require_columns(cells, by_columns, "by")
-    if admin is not None:
-        admin = _check_admin(admin, cells)
-    rng = resolve_rng(seed)
-    per_link = link_data(data)
-    weights_col = survey.weights_col if (weighted and isinstance(survey, SurveyDesign)) else None
-    fits: dict[str, MultilevelFit] = {}
-    probabilities: dict[str, Any] = {}
-    unseen: dict[str, dict[str, int]] = {}
-    for link in LINKS:
-        formula = (formulas or {}).get(link.name) or default_formula("outcome", population, data)
-        rows = per_link[link.name]
-        model = MultilevelModel(formula, rows, weights=weights_col)
-        missing = [v for v in [*model.formula.groups, *model.data.cell_frame.columns] if v not in cells.columns]
-        if missing:
-            raise FrameError(
-                f"the frame lacks {missing}, used by the {link.name!r} model ({formula}); add it "
-                "to the frame or drop it from formulas"
-            )
-        fit = model.fit()
-        fits[link.name] = fit
-        link_draws = fit.draws(draws, seed=rng)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnmetneedWarning)
-            chunk, new_levels = cell_probability_draws(fit, cells, link_draws, rng)
-        probabilities[link.name] = chunk
-        if new_levels:
-            unseen[link.name] = new_levels
-    if unseen:
-        warnings.warn(
-            f"frame levels absent from a model's respondents draw their effects from N(0, sd^2): "
-            f"{unseen}", UnmetneedWarning, stacklevel=2,
-        )
-    result, share_over = _accumulate(probabilities, population, by_columns, draws, admin)
-    if share_over > 0:
-        warnings.warn(
-            f"administrative council-funded counts exceed the modelled paid care in "
-            f"{share_over:.1%} of area draws; there self_funded is 0 and the excess comes out of "
-            "unpaid_only and unmet in proportion", BenchmarkWarning, stacklevel=2,
-        )
-    respondents = None
-    if by_columns and set(by_columns) <= set(data.columns):
-        respondents = data.groupby(by_columns, observed=True).size()
-    attrs = {
-        "models": {name: fit.model.formula.text for name, fit in fits.items()},
-        "benchmarked_to_admin": admin is not None,
-        "share_of_area_draws_admin_above_paid": share_over,
-        "unseen_levels": unseen,
-        "weighted": weighted,
-    }
-    estimates = CareEstimates(result, by=by_columns, respondents=respondents, level=level, attrs=attrs)
-    estimates.fits = fits
-    return estimates
+    model = fit_care_model(frame, survey, formulas=formulas, draws=draws, seed=seed,
+                           weighted=weighted)
+    return model.populations(frame, by=by, admin=admin, level=level)
 
 
 def _check_admin(admin: pd.Series, cells: pd.DataFrame) -> pd.Series:
