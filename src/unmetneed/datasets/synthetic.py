@@ -413,7 +413,7 @@ def _default_inputs() -> Inputs:
     return read_inputs(path)
 
 
-def generate_synthetic_england(seed: int = SEED) -> SyntheticEngland:
+def generate_synthetic_england(*, seed: int = SEED) -> SyntheticEngland:
     r"""Generate the synthetic England from its model (what the shipped files hold).
 
     Parameters
@@ -781,9 +781,3 @@ def _assemble(tables: dict[str, pd.DataFrame], metadata: dict[str, Any]) -> Synt
         area_effects=effects,
         metadata=metadata,
     )
-
-
-def _content_checksums(seed: int = SEED) -> dict[str, str]:
-    """SHA-256 of each generated file's uncompressed content (for reproducibility checks)."""
-    tables, _ = _generate_tables(_resolve_seed(seed), _default_inputs())
-    return {FILES[name]: _sha256(_csv_bytes(name, tables[name])) for name in FILES}

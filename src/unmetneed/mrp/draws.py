@@ -33,17 +33,16 @@ at their estimates; compare with ``rstanarm`` in ``tests/reference/mrp/``.
 
 from __future__ import annotations
 
-from collections import deque
+import heapq
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
-from scipy import linalg, optimize
+from scipy import linalg
 
 from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import resolve_rng
 from unmetneed.errors import ModelError
-from unmetneed.mrp.fitting import numerical_hessian
 from unmetneed.mrp.laplace import LaplaceProblem, PirlsResult
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ def log_density_drop(dim: int) -> float:
     from scipy.stats import chi2
 
     return float(chi2.ppf(0.995, dim) / 2.0)
-MAX_GRID_POINTS = 600
+MAX_GRID_POINTS = 240
 
 
 class _LogPosterior:
@@ -70,10 +69,10 @@ class _LogPosterior:
         self.u = u
 
     def evaluate(self, psi: np.ndarray, beta: np.ndarray | None = None,
-                 u: np.ndarray | None = None) -> tuple[float, PirlsResult]:
+                 u: np.ndarray | None = None, tol: float = 1e-14) -> tuple[float, PirlsResult]:
         theta = np.exp(psi)
         result = self.problem.pirls(theta, self.beta if beta is None else beta,
-                                    self.u if u is None else u, joint=True)
+                                    self.u if u is None else u, joint=True, tol=tol)
         ll = result.loglik - 0.5 * float(result.u @ result.u) - 0.5 * result.extra["logdet_full"]
         log_prior = float(np.sum(np.log(SD_PRIOR_RATE) - SD_PRIOR_RATE * theta + psi))
         return -(ll + log_prior), result
@@ -85,31 +84,39 @@ class _LogPosterior:
         return value
 
 
+TARGET_GRID_POINTS = 150
+
+
+def grid_step(dim: int, drop: float) -> float:
+    r"""Lattice step in z so the explored ellipsoid holds about TARGET_GRID_POINTS points.
+
+    The region :math:`\|z\|^2 \le 2\,\text{drop}` has volume
+    :math:`\pi^{d/2} r^d / \Gamma(d/2 + 1)`; one or two SDs keep a fine 0.75 step.
+    """
+    if dim <= 2:
+        return 0.75
+    from math import gamma, pi
+
+    radius = (2.0 * drop) ** 0.5
+    volume = pi ** (dim / 2) * radius**dim / gamma(dim / 2 + 1)
+    return float(max(1.0, (volume / TARGET_GRID_POINTS) ** (1.0 / dim)))
+
+
 def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
     """The grid over log-SDs: points, weights, and the Gaussian at each point."""
     data = fit.model.data.cells
     problem = LaplaceProblem(data)
     state = fit._state  # noqa: SLF001 - the fit owns its optimiser state
     target = _LogPosterior(problem, state.beta.copy(), state.pirls.u.copy())
-    start = np.log(np.maximum(np.abs(state.theta), 0.05))
-    h = 1e-5
-
-    def gradient(x: np.ndarray) -> np.ndarray:
-        g = np.empty_like(x)
-        for i in range(x.size):
-            e = np.zeros_like(x)
-            e[i] = h
-            g[i] = (target(x + e) - target(x - e)) / (2 * h)
-        return g
-
-    # The mode of the log-SDs, bounded to SDs in [1e-3, 20]: with an SD estimated at zero
-    # the likelihood is flat below and the prior (with its Jacobian) shapes that side.
-    bounds = [(np.log(1e-3), np.log(20.0))] * start.size
-    start = np.clip(start, bounds[0][0], bounds[0][1])
-    found = optimize.minimize(target, start, jac=gradient, method="L-BFGS-B", bounds=bounds,
-                              options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": 200})
-    mode = found.x
-    hessian = numerical_hessian(target, mode, step=1e-3)
+    # Centre the lattice at the Laplace estimate and orient it by the curvature of the
+    # Laplace deviance there (in log-SD, plus the prior's): no separate mode search. The
+    # exploration below moves to wherever the density is higher and keeps the points
+    # within the threshold of the best one found.
+    n_theta = state.theta.size
+    theta_hat = np.clip(np.abs(state.theta), 1e-3, 20.0)
+    mode = np.log(theta_hat)
+    hessian = (theta_hat[:, None] * (state.hessian[:n_theta, :n_theta] / 2.0) * theta_hat[None, :])
+    hessian[np.diag_indices(n_theta)] += SD_PRIOR_RATE * theta_hat
     values, vectors = np.linalg.eigh(hessian)
     if not np.all(np.isfinite(values)):
         raise ModelError("the posterior of the log-SDs could not be evaluated around its mode")
@@ -119,14 +126,17 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
     values = np.maximum(values, 1.0)
     scale = vectors / np.sqrt(values)  # psi = mode + scale @ z
     dim = mode.size
-    step = 1.0 if dim >= 3 else 0.75
     drop = log_density_drop(dim)
+    step = grid_step(dim, drop)
 
     f_mode, first = target.evaluate(mode)
     points: dict[tuple[int, ...], tuple[float, PirlsResult]] = {(0,) * dim: (f_mode, first)}
-    queue: deque[tuple[int, ...]] = deque([(0,) * dim])
-    while queue and len(points) < MAX_GRID_POINTS:
-        key = queue.popleft()
+    # Best first: expand the densest open point, so a cap on the number of points
+    # trims the lowest densities. Grid values need ~1e-9 precision, not 1e-14.
+    queue: list[tuple[float, tuple[int, ...]]] = [(0.0, (0,) * dim)]
+    accepted = 1
+    while queue and accepted < MAX_GRID_POINTS:
+        _, key = heapq.heappop(queue)
         _, origin = points[key]
         for axis in range(dim):
             for direction in (-1, 1):
@@ -136,14 +146,17 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
                 if nkey in points:
                     continue
                 psi = mode + scale @ (step * np.asarray(nkey, dtype=float))
-                value, result = target.evaluate(psi, origin.beta, origin.u)
+                value, result = target.evaluate(psi, origin.beta, origin.u, tol=1e-9)
+                f_mode = min(f_mode, value) if np.isfinite(value) else f_mode
                 if not np.isfinite(value) or value - f_mode > drop:
                     points[nkey] = (np.inf, result)  # outside: remember, do not expand
                     continue
                 points[nkey] = (value, result)
-                queue.append(nkey)
-    keys = [k for k, (v, _) in points.items() if np.isfinite(v)]
-    log_w = np.array([-(points[k][0] - f_mode) for k in keys])
+                accepted += 1
+                heapq.heappush(queue, (value - f_mode, nkey))
+    best = min(v for v, _ in points.values())
+    keys = [k for k, (v, _) in points.items() if np.isfinite(v) and v - best <= drop]
+    log_w = np.array([-(points[k][0] - best) for k in keys])
     weights = np.exp(log_w - log_w.max())
     weights /= weights.sum()
     return {

@@ -1,0 +1,604 @@
+"""``protect``: the disclosure control a table goes through before it is published."""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unmetneed._validate import as_column_list, require_columns, row_examples, show
+from unmetneed.disclosure.rounding import round_to_base, round_to_decimals
+from unmetneed.disclosure.secondary import build_lines, extend_suppression, group_codes, one_to_one
+from unmetneed.errors import DesignError
+
+__all__ = ["DENOMINATORS", "FLAGS", "RESULT_COLUMNS", "SECONDARY", "protect"]
+
+RESULT_COLUMNS = ("estimate", "se", "ci_lower", "ci_upper", "cv", "n")
+FLAGS = ("ok", "low_reliability", "suppressed")
+SECONDARY = "secondary"
+PRIOR = "suppressed in input"
+# Numbers that go missing in a suppressed row.
+_BLANKED = (*RESULT_COLUMNS, "deff")
+_NOT_KEYS = frozenset((*_BLANKED, "flag", "reason"))
+# Statistics (``attrs["statistic"]`` of a table without a ``measure`` column)
+# whose estimates are counts of people.
+_COUNT_STATISTICS = frozenset({"total", "count"})
+# measure -> quantity whose count is its denominator: with the share published,
+# a suppressed denominator count is numerator / share.
+DENOMINATORS: Mapping[str, str] = {"share_of_need": "need"}
+
+
+def _package_version() -> str:
+    try:
+        return version("unmetneed")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+# -- option checks -------------------------------------------------------------
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _threshold(value: Any, name: str, *, integer: bool = False, positive: bool = False,
+               allow_none: bool = True) -> Any:
+    if value is None and allow_none:
+        return None
+    ok = _is_int(value) if integer else _is_real(value)
+    if ok:
+        value = int(value) if _is_int(value) else float(value)  # plain Python, as given
+        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        kind = "a positive integer" if integer and positive else (
+            "a non-negative integer" if integer else "a non-negative finite number")
+        none = " or None" if allow_none else ""
+        raise DesignError(f"{name}={value!r} is not valid; use {kind}{none}")
+    return value
+
+
+def _check_options(
+    min_count: Any, rounding: Any, flag_cv: Any, suppress_cv: Any, min_n: Any,
+    secondary: Any, decimals: Any, count_measures: Any,
+) -> tuple[Any, ...]:
+    min_count = _threshold(min_count, "min_count")
+    rounding = _threshold(rounding, "rounding", integer=True, positive=True)
+    flag_cv = _threshold(flag_cv, "flag_cv")
+    suppress_cv = _threshold(suppress_cv, "suppress_cv")
+    if flag_cv is not None and suppress_cv is not None and flag_cv > suppress_cv:
+        raise DesignError(
+            f"flag_cv={flag_cv:g} exceeds suppress_cv={suppress_cv:g}; the CV that flags an "
+            "estimate as low reliability must not be above the CV that suppresses it"
+        )
+    min_n = _threshold(min_n, "min_n", integer=True)
+    decimals = _threshold(decimals, "decimals", integer=True)
+    if not isinstance(secondary, bool):
+        raise DesignError(f"secondary={secondary!r} must be True or False")
+    if isinstance(count_measures, str):
+        count_measures = (count_measures,)
+    try:
+        count_measures = tuple(count_measures)
+    except TypeError:
+        raise DesignError(
+            f"count_measures={count_measures!r} must be a measure name or a sequence of them, "
+            "e.g. ('count',)"
+        ) from None
+    for measure in count_measures:
+        if not isinstance(measure, str):
+            raise DesignError(f"count_measures must hold measure names (strings); got {measure!r}")
+    return min_count, rounding, flag_cv, suppress_cv, min_n, decimals, count_measures
+
+
+# -- the table -----------------------------------------------------------------
+def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
+    series = table[column]
+    if isinstance(series.dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(series.dtype) or series.isna().all()
+    ):
+        raise DesignError(
+            f"result column {column!r} is not numeric (dtype {series.dtype}); "
+            "protect() takes a table of estimates such as Estimates.to_frame()"
+        )
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _count_rows(table: pd.DataFrame, count_measures: tuple[str, ...]) -> np.ndarray:
+    """Which rows are counts of people: the rule of the Notes of :func:`protect`."""
+    if "measure" in table.columns:
+        return table["measure"].isin(list(count_measures)).to_numpy()
+    if not count_measures:
+        return np.zeros(len(table), dtype=bool)
+    statistic = table.attrs.get("statistic")
+    if statistic is None:
+        raise DesignError(
+            "cannot tell whether the estimates are counts: the table has no 'measure' column "
+            "and no attrs['statistic'] (Estimates.to_frame() sets it); add a measure column, "
+            "e.g. table.assign(measure='count'), or set table.attrs['statistic'] to 'total' "
+            "for counts or to 'mean', 'ratio' or 'proportion' otherwise"
+        )
+    statistic = "count" if statistic in _COUNT_STATISTICS else str(statistic)
+    return np.full(len(table), statistic in count_measures)
+
+
+def _prior_suppression(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows the input already flags ``suppressed``, and their reasons."""
+    n_rows = len(table)
+    if "flag" not in table.columns:
+        return np.zeros(n_rows, dtype=bool), np.full(n_rows, "", dtype=object)
+    flag = table["flag"]
+    unknown = ~flag.isin(FLAGS).to_numpy()
+    if unknown.any():
+        values = pd.unique(flag[unknown])[:8]
+        raise DesignError(
+            f"column 'flag' has values other than {', '.join(map(repr, FLAGS))}: "
+            f"[{', '.join(show(v) for v in values)}] in {row_examples(unknown, table.index)}; "
+            "fix or drop the column before protect()"
+        )
+    prior = (flag == "suppressed").to_numpy()
+    reason = np.full(n_rows, PRIOR, dtype=object)
+    if "reason" in table.columns:
+        given = table["reason"].astype(object).to_numpy()
+        keep = prior & pd.notna(given) & (given != "")
+        reason[keep] = given[keep].astype(str)
+    return prior, np.where(prior, reason, "")
+
+
+def _check_values(table: pd.DataFrame, values: Mapping[str, np.ndarray], prior: np.ndarray,
+                  min_n: int | None) -> None:
+    index = table.index
+    live = ~prior
+    estimate, cv, n = values["estimate"], values["cv"], values["n"]
+    bad = live & ~np.isfinite(estimate)
+    if bad.any():
+        raise DesignError(
+            f"column 'estimate' is missing or infinite in {row_examples(bad, index)} not flagged "
+            "'suppressed'; nothing is dropped silently: remove those rows or flag them 'suppressed'"
+        )
+    bad = live & np.isnan(cv) & (estimate != 0)
+    if bad.any():
+        raise DesignError(
+            f"column 'cv' is missing for non-zero estimates in {row_examples(bad, index)}, so "
+            "their reliability cannot be judged; compute it as se / |estimate|"
+        )
+    bad = live & (cv < 0)
+    if bad.any():
+        raise DesignError(f"column 'cv' is negative in {row_examples(bad, index)}")
+    bad = live & (n < 0)
+    if bad.any():
+        raise DesignError(f"column 'n' (respondents) is negative in {row_examples(bad, index)}")
+    if min_n is not None:
+        bad = live & np.isnan(n)
+        if bad.any():
+            raise DesignError(
+                f"min_n={min_n} needs the respondent counts, but column 'n' is missing in "
+                f"{row_examples(bad, index)}; supply n or pass min_n=None"
+            )
+
+
+def _primary(
+    estimate: np.ndarray, cv: np.ndarray, n: np.ndarray, is_count: np.ndarray, live: np.ndarray,
+    min_count: float | None, rounding: int | None, suppress_cv: float | None, min_n: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    false = np.zeros(estimate.size, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        small = false.copy()
+        if min_count is not None:
+            published = round_to_base(estimate, rounding) if rounding is not None else estimate
+            # The rounded count is tested too: 12 rounds to 10, below min_count=12.
+            small = is_count & live & ((estimate < min_count) | (published < min_count))
+        few = live & (n < min_n) if min_n is not None else false
+        noisy = live & (cv > suppress_cv) if suppress_cv is not None else false
+    rules = [(small, f"count < {min_count:g}" if min_count is not None else ""),
+             (few, f"n < {min_n}"), (noisy, f"cv > {suppress_cv:g}" if suppress_cv is not None else "")]
+    # Every combination of rules gets its reason text once; rows look it up by code.
+    code = small.astype(np.intp) + 2 * few + 4 * noisy
+    texts = np.array(["; ".join(text for bit, (_, text) in enumerate(rules) if combo >> bit & 1)
+                      for combo in range(8)], dtype=object)
+    return code > 0, texts[code]
+
+
+def _structure(
+    table: pd.DataFrame, is_count: np.ndarray, by: Any, total_label: Hashable | None,
+    hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None,
+) -> tuple[pd.DataFrame, list[str], dict[str, list[tuple[Any, Any]]]]:
+    """Key columns of the count rows, additive dimensions, and their relations."""
+    key_columns = [c for c in table.columns if c not in _NOT_KEYS]
+    keys = table.loc[is_count, key_columns].reset_index(drop=True)
+    hierarchy = dict(hierarchy or {})
+    if by is None:
+        dims: list[str] = []
+        for column in key_columns:
+            if column in ("measure", "quantity") or column in hierarchy:
+                continue
+            if pd.api.types.is_float_dtype(table[column].dtype):
+                continue
+            if any(one_to_one(keys, column, kept) for kept in dims):
+                continue  # a label of a kept column (area_name of area_code)
+            dims.append(column)
+    else:
+        dims = as_column_list(by)
+        require_columns(table, dims, "by")
+        for column in dims:
+            if column in _NOT_KEYS or column == "measure":
+                raise DesignError(
+                    f"by column {column!r} is a result or measure column, not an additive "
+                    "dimension; name the grouping columns, e.g. by=['area_code', 'age_band']"
+                )
+    require_columns(table, list(hierarchy), "hierarchy")
+    for column in hierarchy:
+        if column in _NOT_KEYS or column == "measure":
+            raise DesignError(f"hierarchy column {column!r} is a result or measure column")
+        if column not in dims:
+            dims.append(column)
+    relations: dict[str, list[tuple[Any, Any]]] = {}
+    label_found = False
+    for column in dims:
+        if column in hierarchy:
+            relations[column] = _hierarchy_relations(column, hierarchy[column], table[column])
+            continue
+        has_label = total_label is not None and bool(keys[column].isin([total_label]).any())
+        label_found |= has_label
+        relations[column] = [(total_label if has_label else None, None)]
+    if total_label is not None and not label_found and len(keys):
+        raise DesignError(
+            f"total_label={total_label!r} is not a category of any additive dimension "
+            f"({', '.join(map(repr, dims))}); pass the label the table uses for totals, "
+            "or total_label=None when it has no total rows"
+        )
+    duplicated = keys.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise DesignError(
+            f"the count rows are not unique on their keys ({', '.join(map(repr, key_columns))}): "
+            f"{duplicated.sum():,} rows share keys with another, so secondary suppression cannot "
+            "tell which cells add up; protect one table at a time or pass secondary=False"
+        )
+    return keys, dims, relations
+
+
+def _hierarchy_relations(column: str, relation: Any, values: pd.Series) -> list[tuple[Any, Any]]:
+    if not isinstance(relation, Mapping) or not relation:
+        raise DesignError(
+            f"hierarchy[{column!r}] must map a total category to its components, e.g. "
+            "{'need': ['council_funded', 'self_funded', 'unpaid_only', 'unmet']}"
+        )
+    present = set(pd.unique(values.dropna()))
+    out = []
+    for total, components in relation.items():
+        if isinstance(components, str) or not isinstance(components, Sequence | pd.Index | np.ndarray):
+            raise DesignError(
+                f"hierarchy[{column!r}][{total!r}] must be a list of component categories; "
+                f"got {components!r}"
+            )
+        components = list(components)
+        if not components or total in components:
+            raise DesignError(
+                f"hierarchy[{column!r}][{total!r}] must list at least one component other than "
+                f"the total itself; got {components!r}"
+            )
+        if not ({total, *components} & present):
+            raise DesignError(
+                f"no category of hierarchy[{column!r}] ({total!r} and its components) is in "
+                f"column {column!r}; check the labels"
+            )
+        # An absent total is taken as published elsewhere; absent components
+        # simply have no cells here.
+        out.append((total if total in present else None, components))
+    return out
+
+
+class _Links:
+    """Rows whose publication would give away a suppressed count.
+
+    A rate per 1,000 times the (public) population, or a share times its
+    count, is the count again: the other measures of a suppressed count (same
+    keys) go with it, and so do the shares whose denominator count
+    (:data:`DENOMINATORS`) is suppressed.
+    """
+
+    def __init__(self, table: pd.DataFrame, is_count: np.ndarray) -> None:
+        self.is_count = is_count
+        self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (codes, source, target)
+        if "measure" not in table.columns or not len(table):
+            return
+        keys = table[[c for c in table.columns if c not in _NOT_KEYS]]
+        everything = np.ones(len(table), dtype=bool)
+        same_cell = group_codes(keys, [c for c in keys.columns if c != "measure"])
+        self.groups.append((same_cell, is_count, everything))
+        if "quantity" in keys.columns:
+            same_group = group_codes(keys, [c for c in keys.columns if c not in ("measure", "quantity")])
+            for measure, quantity in DENOMINATORS.items():
+                source = is_count & keys["quantity"].isin([quantity]).to_numpy()
+                target = keys["measure"].isin([measure]).to_numpy()
+                if source.any() and target.any():
+                    self.groups.append((same_group, source, target))
+
+    def __call__(self, suppressed: np.ndarray) -> np.ndarray:
+        linked = np.zeros(suppressed.size, dtype=bool)
+        for codes, source, target in self.groups:
+            hit = np.bincount(codes[source & suppressed], minlength=int(codes.max()) + 1) > 0
+            linked |= target & hit[codes]
+        return linked & ~suppressed
+
+
+# -- the verb ------------------------------------------------------------------
+def protect(
+    table: pd.DataFrame,
+    *,
+    min_count: float | None = 10,
+    rounding: int | None = 5,
+    flag_cv: float | None = 0.2,
+    suppress_cv: float | None = 0.5,
+    min_n: int | None = None,
+    secondary: bool = True,
+    count_measures: str | Sequence[str] = ("count",),
+    by: str | Sequence[str] | None = None,
+    total_label: Hashable | None = None,
+    hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None = None,
+    decimals: int | None = None,
+) -> pd.DataFrame:
+    """Suppress, round and flag a table of estimates for publication.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A result table: ``[by...], estimate, se, ci_lower, ci_upper, cv, n``
+        (``Estimates.to_frame()``), optionally with ``quantity``, ``measure``
+        and ``flag`` (domain tables). A table that went through ``protect``
+        before may be protected again (see Notes).
+    min_count : float or None, default 10
+        Counts below this (before or after rounding) are suppressed.
+    rounding : int or None, default 5
+        Base that published counts (estimate and SE) are rounded to, halves
+        away from zero; interval bounds are rounded outwards. None: no rounding.
+    flag_cv : float or None, default 0.2
+        Estimates with a CV above this are flagged ``low_reliability``.
+    suppress_cv : float or None, default 0.5
+        Estimates with a CV above this are suppressed.
+    min_n : int or None
+        Estimates from fewer respondents than this are suppressed.
+    secondary : bool, default True
+        Add secondary suppressions so that no suppressed count can be
+        recovered from a total by subtraction, and suppress the rates and
+        shares that would reveal a suppressed count.
+    count_measures : str or sequence of str, default ("count",)
+        Values of the ``measure`` column whose rows are counts of people.
+    by : str, sequence of str or None
+        Additive dimensions of the table (the counts of their categories add
+        up to a total). Default: every key column other than ``quantity`` and
+        ``measure`` that is not a float column and not a relabelling of an
+        earlier one (``area_name`` of ``area_code``).
+    total_label : hashable, optional
+        Category that holds totals in the additive dimensions (e.g.
+        ``"Total"``). Total rows are cells of their lines like any other, but
+        are the last choice for a secondary suppression.
+    hierarchy : mapping, optional
+        Further additive relations within a column, ``{column: {total:
+        [components]}}``, e.g. ``{"quantity": {"need": ["council_funded",
+        "self_funded", "unpaid_only", "unmet"]}}``. A column named here uses
+        these relations instead of "all categories add up" (give subtotals
+        this way).
+    decimals : int or None
+        Round estimates, SEs and (outwards) intervals of the rows that are
+        not counts to this many decimal places. Default: not rounded.
+
+    Returns
+    -------
+    DataFrame
+        The same rows in the same order, with ``flag`` (``ok``,
+        ``low_reliability``, ``suppressed``) and ``reason`` (why: e.g.
+        ``"count < 10"``, ``"n < 30"``, ``"cv > 0.5"``, ``"secondary"``,
+        several joined by ``"; "``; ``""`` for ``ok``). Suppressed rows keep
+        their keys; ``estimate``, ``se``, ``ci_lower``, ``ci_upper``, ``cv``,
+        ``n`` (and ``deff``) are missing. ``attrs["disclosure"]`` records the
+        rules and what they did; :func:`describe_protection` words it.
+
+    Raises
+    ------
+    MissingColumnError
+        A result column, a ``by`` or a ``hierarchy`` column is not in the table.
+    DesignError
+        A threshold is negative or not a number, ``rounding`` is not a
+        positive integer; ``flag`` has values other than ``ok``,
+        ``low_reliability``, ``suppressed``; an estimate is missing in a row
+        not flagged ``suppressed``; a non-zero estimate has no CV; ``min_n``
+        is given and ``n`` is missing; the table has neither a ``measure``
+        column nor ``attrs["statistic"]``; count rows repeat their keys.
+
+    Notes
+    -----
+    **Which rows are counts.** With a ``measure`` column, the rows whose
+    measure is in ``count_measures``. Without one, every row when the
+    table's ``attrs["statistic"]`` is ``"total"`` (``SurveyDesign.total``)
+    and none when it is ``"mean"``, ``"ratio"`` or ``"proportion"``;
+    ``min_count``, ``rounding`` and secondary suppression apply to count
+    rows only. The CV and ``min_n`` rules apply to every row.
+
+    **Primary suppression**: a count :math:`\\hat t < m` (``min_count``;
+    also when the rounded count is below it), respondents :math:`n <`
+    ``min_n``, or :math:`\\mathrm{cv} >` ``suppress_cv``. **Flags**:
+    ``suppressed``; else ``low_reliability`` when :math:`\\mathrm{cv} >`
+    ``flag_cv``; else ``ok``. A missing CV (a zero estimate) breaks no CV rule.
+
+    **Secondary suppression** (``secondary=True``): a line is the set of
+    count cells that share every key but one additive dimension, or a
+    ``hierarchy`` relation; its total is taken as published (a total row or
+    another table). No line may hold exactly one suppressed cell: such a
+    line gets its smallest published non-total cell suppressed (preferring
+    cells that repair another such line), over all dimensions in turn until
+    nothing changes. Then the rates and shares of a suppressed count (same
+    keys, other measures) and the ``share_of_need`` rows whose denominator
+    (the ``need`` count) is suppressed are suppressed too, as they would
+    give the count back.
+
+    **Re-protection** is idempotent: rows flagged ``suppressed`` stay
+    suppressed with their reason; published counts are already multiples
+    of the base and at least ``min_count``, so ``protect(protect(t))``
+    equals ``protect(t)`` with the same options.
+
+    Examples
+    --------
+    A design-based table of totals (``attrs["statistic"] == "total"``, so
+    every row is a count):
+
+    >>> import unmetneed as um
+    >>> from unmetneed.disclosure import protect
+    >>> survey = um.datasets.load_example_survey()
+    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+    ...                          clusters="psu", nest=True)
+    >>> table = design.total("need", by=["area_code", "age_band"]).to_frame()
+    >>> out = protect(table, min_n=10)
+    >>> len(out) == len(table)
+    True
+    >>> out["flag"].value_counts().sort_index()
+    flag
+    low_reliability    45
+    ok                  2
+    suppressed         33
+    Name: count, dtype: int64
+    >>> out.loc[out["area_code"] == "E06000001",
+    ...         ["age_band", "estimate", "ci_lower", "flag", "reason"]]  # doctest: +NORMALIZE_WHITESPACE
+      age_band  estimate  ci_lower             flag            reason
+    0    18-24       NaN       NaN       suppressed        count < 10
+    1    25-34     555.0      15.0  low_reliability          cv > 0.2
+    2    35-44       NaN       NaN       suppressed          cv > 0.5
+    3    45-54    1405.0     545.0  low_reliability          cv > 0.2
+    4    55-64       NaN       NaN       suppressed          cv > 0.5
+    5    65-74    2065.0    1390.0               ok
+    6    75-84    1375.0     455.0  low_reliability          cv > 0.2
+    7      85+       NaN       NaN       suppressed  n < 10; cv > 0.5
+
+    Secondary suppression in a table with its own totals: area A's count of
+    women is small; the men of A (and so the women and men of B) go with it,
+    or A's total would give it away.
+
+    >>> import pandas as pd
+    >>> counts = pd.DataFrame({"area_code": ["A", "A", "A", "B", "B", "B"],
+    ...                        "sex": ["Female", "Male", "Total"] * 2,
+    ...                        "measure": "count",
+    ...                        "estimate": [4.0, 120.0, 124.0, 60.0, 61.0, 121.0]})
+    >>> counts = counts.assign(se=counts["estimate"] / 10, cv=0.1, n=50,
+    ...                        ci_lower=counts["estimate"] * 0.8,
+    ...                        ci_upper=counts["estimate"] * 1.2)
+    >>> safe = protect(counts, by=["area_code", "sex"], total_label="Total")
+    >>> safe[["area_code", "sex", "estimate", "flag", "reason"]]  # doctest: +NORMALIZE_WHITESPACE
+      area_code     sex  estimate        flag      reason
+    0         A  Female       NaN  suppressed  count < 10
+    1         A    Male       NaN  suppressed   secondary
+    2         A   Total     125.0          ok
+    3         B  Female       NaN  suppressed   secondary
+    4         B    Male       NaN  suppressed   secondary
+    5         B   Total     120.0          ok
+    >>> safe.attrs["disclosure"]["secondary_suppressed"]
+    3
+    """
+    (min_count, rounding, flag_cv, suppress_cv, min_n, decimals,
+     count_measures) = _check_options(min_count, rounding, flag_cv, suppress_cv, min_n,
+                                      secondary, decimals, count_measures)
+    if not isinstance(table, pd.DataFrame):
+        raise DesignError(
+            f"protect() takes a pandas DataFrame of estimates (e.g. Estimates.to_frame()); "
+            f"got {type(table).__name__}"
+        )
+    require_columns(table, RESULT_COLUMNS, "result")
+    values = {c: _numeric(table, c) for c in _BLANKED if c in table.columns}
+    prior, reason = _prior_suppression(table)
+    _check_values(table, values, prior, min_n)
+    is_count = _count_rows(table, count_measures)
+    estimate, cv, n = values["estimate"], values["cv"], values["n"]
+
+    primary, primary_reason = _primary(
+        estimate, cv, n, is_count, ~prior, min_count, rounding, suppress_cv, min_n)
+    reason = np.where(primary, primary_reason, reason)
+    suppressed = prior | primary
+
+    dims: list[str] = []
+    relations: dict[str, list[tuple[Any, Any]]] = {}
+    unpaired = 0
+    if secondary:
+        keys, dims, relations = _structure(table, is_count, by, total_label, hierarchy)
+        lines = build_lines(keys, dims, relations)
+        links = _Links(table, is_count)
+        count_at = np.flatnonzero(is_count)
+        while True:
+            extended, unpaired = extend_suppression(lines, suppressed[count_at], estimate[count_at])
+            suppressed[count_at] = extended
+            linked = links(suppressed)
+            suppressed |= linked
+            if not linked[count_at].any():  # a linked count may need partners of its own
+                break
+        reason = np.where(suppressed & ~prior & ~primary, SECONDARY, reason)
+
+    low = ~suppressed & (cv > flag_cv) if flag_cv is not None else np.zeros(len(table), bool)
+    reason = np.where(low, f"cv > {flag_cv:g}" if flag_cv is not None else "", reason)
+    flag = np.where(suppressed, "suppressed", np.where(low, "low_reliability", "ok"))
+
+    out = table.copy()
+    published = ~suppressed
+    for column, column_values in values.items():
+        new = column_values.copy()
+        if column in ("estimate", "se", "ci_lower", "ci_upper"):
+            how = {"ci_lower": "down", "ci_upper": "up"}.get(column, "nearest")
+            if rounding is not None:
+                at = published & is_count
+                new[at] = round_to_base(new[at], rounding, how)
+            if decimals is not None:
+                at = published & ~is_count
+                new[at] = round_to_decimals(new[at], decimals, how)
+        new[suppressed] = np.nan
+        out[column] = _as_column(new, table[column])
+    out["flag"] = flag
+    out["reason"] = reason.astype(str)
+    out.attrs = copy.deepcopy(table.attrs)
+    out.attrs["disclosure"] = {
+        "function": "unmetneed.disclosure.protect",
+        "version": _package_version(),
+        "min_count": min_count,
+        "rounding": rounding,
+        "rounding_rule": "half away from zero; interval bounds outwards",
+        "decimals": decimals,
+        "flag_cv": flag_cv,
+        "suppress_cv": suppress_cv,
+        "min_n": min_n,
+        "secondary": secondary,
+        "count_measures": list(count_measures),
+        "by": list(dims),
+        "total_label": total_label,
+        "hierarchy": {c: [(t, list(comp) if comp is not None else None) for t, comp in r]
+                      for c, r in relations.items() if hierarchy and c in hierarchy},
+        "rows": len(out),
+        "count_rows": int(is_count.sum()),
+        "suppressed": int(suppressed.sum()),
+        "primary_suppressed": int((suppressed & (out["reason"] != SECONDARY).to_numpy()).sum()),
+        "secondary_suppressed": int((out["reason"] == SECONDARY).sum()),
+        "low_reliability": int(low.sum()),
+        "reasons": _reason_counts(out["reason"][suppressed]),
+        "unpaired_lines": unpaired,
+    }
+    return out
+
+
+def _as_column(values: np.ndarray, original: pd.Series) -> Any:
+    """Float values back as a column: integer columns become nullable ``Int64``."""
+    dtype = original.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        finite = values[np.isfinite(values)]
+        if np.array_equal(finite, np.round(finite)):
+            return pd.array(values, dtype="Int64")
+    return values
+
+
+def _reason_counts(reason: pd.Series) -> dict[str, int]:
+    """How many suppressed rows each rule (or reason given in the input) accounts for."""
+    parts = reason[reason != ""].str.split("; ").explode()
+    counts = {str(k): int(v) for k, v in parts.value_counts().items()}
+    rank = {"count": 0, "n": 1, "cv": 2, SECONDARY: 4}
+    return dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0].split(" ")[0], 3), kv[0])))
