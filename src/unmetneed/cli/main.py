@@ -1,7 +1,10 @@
 """Entry point of the ``unmetneed`` command (also ``python -m unmetneed``).
 
-Exit codes: 0 success, 2 invalid input (an :class:`~unmetneed.errors.UnmetneedError`),
-1 unexpected failure (traceback with ``--debug``).
+Commands: ``demo`` (the main job on the embedded synthetic England), ``run
+CONFIG.toml`` (the same on your files), ``validate CONFIG.toml``.
+Exit codes: 0 success, 2 invalid config or input (an
+:class:`~unmetneed.errors.UnmetneedError`), 1 unexpected failure (full
+traceback with ``--debug``).
 """
 
 from __future__ import annotations
@@ -10,10 +13,22 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from unmetneed.errors import UnmetneedError
 
 __all__ = ["main"]
+
+DEFAULT_OUT = "unmetneed-output"
+
+
+def _add_output_options(parser: argparse.ArgumentParser, *, default_out: str | None) -> None:
+    parser.add_argument("--out", default=default_out, help=f"output folder (default ./{DEFAULT_OUT}/)")
+    parser.add_argument("--format", choices=["csv", "parquet"], default=None,
+                        help="also write Parquet tables (CSV is always written)")
+    parser.add_argument("--save-draws", action="store_true", help="write draws.nc (netCDF)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -24,17 +39,71 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo", help="run the main job on the embedded example data and print the results"
-    )
-    demo.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    demo = commands.add_parser("demo", help="run the main job on the embedded synthetic England")
+    _add_output_options(demo, default_out=DEFAULT_OUT)
+    demo.add_argument("--draws", type=int, default=None, help="draws per model (default 200)")
+    run = commands.add_parser("run", help="run the pipeline from a TOML config file")
+    run.add_argument("config", help="path to the config file (see examples/config.toml)")
+    _add_output_options(run, default_out=None)
+    validate = commands.add_parser("validate", help="validate a config file and its inputs, do nothing else")
+    validate.add_argument("config", help="path to the config file")
     return parser
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from unmetneed.cli.demo import run_demo
+def _summary(written: dict[str, Path]) -> str:
+    import pandas as pd
 
-    print(run_demo(level=args.level))
+    lines = [f"wrote {len(written)} files to {Path(next(iter(written.values()))).parent}:"]
+    lines += [f"  {name}" for name in sorted(written)]
+    area = pd.read_csv(written["estimates_by_area.csv"])
+    counts = area[area["measure"] == "count"].groupby("quantity")["estimate"].sum()
+    lines.append("England (sum of published area counts, after disclosure control):")
+    for quantity in ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient"):
+        if quantity in counts:
+            lines.append(f"  {quantity:<15} {counts[quantity]:>14,.0f}")
+    return "\n".join(lines)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from unmetneed.cli.pipeline import DEMO_SETTINGS, demo_inputs, run_pipeline
+
+    settings = replace(
+        DEMO_SETTINGS,
+        draws=args.draws or DEMO_SETTINGS.draws,
+        output_format=args.format or "csv",
+        save_draws=args.save_draws,
+    )
+    written = run_pipeline(demo_inputs(), settings, Path(args.out), progress=not args.quiet,
+                           config={"command": "demo"})
+    print(_summary(written))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from unmetneed.cli.config import load_config
+    from unmetneed.cli.pipeline import Settings, inputs_from_config, run_pipeline
+
+    config = load_config(args.config, out=args.out)
+    inputs = inputs_from_config(config)
+    settings = Settings(
+        formulas=config.formulas, by=config.by, weighting_margins=config.weighting_margins,
+        draws=config.draws, seed=config.seed, level=config.level, benchmark=config.benchmark,
+        disclosure=config.disclosure, output_format=args.format or config.output_format,
+        save_draws=args.save_draws or config.save_draws,
+    )
+    written = run_pipeline(inputs, settings, config.output_dir, progress=not args.quiet,
+                           config=config.raw)
+    print(_summary(written))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from unmetneed.cli.config import load_config
+    from unmetneed.cli.pipeline import inputs_from_config
+
+    config = load_config(args.config)
+    inputs_from_config(config)
+    print(f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)})")
     return 0
 
 
@@ -56,8 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"unmetneed {__version__}")
             return 0
-        if args.command == "demo":
-            return _demo(args)
+        handlers = {"demo": _demo, "run": _run, "validate": _validate}
+        if args.command in handlers:
+            return handlers[args.command](args)
         parser.print_help()
         return 2
     except UnmetneedError as error:

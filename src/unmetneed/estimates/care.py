@@ -171,10 +171,28 @@ class CareModel:
         level: float = 0.9,
     ) -> CareEstimates:
         """Care populations of ``frame`` by ``by`` (see :func:`estimate_care_populations`)."""
+        key = tuple(as_column_list(by))
+        return self.populations_by(frame, groupings=[key], admin=admin, level=level)[key]
+
+    def populations_by(
+        self,
+        frame: PopulationFrame | pd.DataFrame,
+        *,
+        groupings: Sequence[str | Sequence[str] | None],
+        admin: pd.Series | None = None,
+        level: float = 0.9,
+    ) -> dict[tuple[str, ...], CareEstimates]:
+        """Several groupings in one pass over the cells (keys: tuples of column names).
+
+        Examples
+        --------
+        >>> # model.populations_by(frame, groupings=["area_code", "age_band"])  # doctest: +SKIP
+        """
         population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
         cells = population.cells
-        by_columns = as_column_list(by)
-        require_columns(cells, by_columns, "by")
+        keys = [tuple(as_column_list(g)) for g in groupings]
+        for key in keys:
+            require_columns(cells, list(key), "by")
         if admin is not None:
             admin = _check_admin(admin, cells)
         # Effects of levels unseen in fitting are drawn from the same stream every time.
@@ -199,17 +217,13 @@ class CareModel:
                 f"frame levels absent from a model's respondents draw their effects from "
                 f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=2,
             )
-        result, share_over = _accumulate(probabilities, population, by_columns, self.n_draws, admin)
+        datasets, share_over = _accumulate(probabilities, population, keys, self.n_draws, admin)
         if share_over > 0:
             warnings.warn(
                 f"administrative council-funded counts exceed the modelled paid care in "
                 f"{share_over:.1%} of area draws; there self_funded is 0 and the excess comes out "
                 "of unpaid_only and unmet in proportion", BenchmarkWarning, stacklevel=2,
             )
-        respondents = None
-        data = self._respondents
-        if by_columns and set(by_columns) <= set(data.columns):
-            respondents = data.groupby(by_columns, observed=True).size()
         attrs = {
             "models": {name: fit.model.formula.text for name, fit in self.fits.items()},
             "benchmarked_to_admin": admin is not None,
@@ -217,9 +231,17 @@ class CareModel:
             "unseen_levels": unseen,
             "weighted": self.weighted,
         }
-        estimates = CareEstimates(result, by=by_columns, respondents=respondents, level=level, attrs=attrs)
-        estimates.fits = self.fits
-        return estimates
+        data = self._respondents
+        out: dict[tuple[str, ...], CareEstimates] = {}
+        for key, dataset in zip(keys, datasets, strict=True):
+            respondents = None
+            if key and set(key) <= set(data.columns):
+                respondents = data.groupby(list(key), observed=True).size()
+            estimates = CareEstimates(dataset, by=list(key), respondents=respondents, level=level,
+                                      attrs=dict(attrs))
+            estimates.fits = self.fits
+            out[key] = estimates
+        return out
 
 
 def fit_care_model(
@@ -370,50 +392,62 @@ def _check_admin(admin: pd.Series, cells: pd.DataFrame) -> pd.Series:
     return values.astype(np.float64)
 
 
+def _grouping_codes(cells: pd.DataFrame, by: tuple[str, ...]) -> tuple[np.ndarray, int, pd.DataFrame]:
+    if by:
+        coding = code_columns(cells, list(by), "by")
+        return coding.codes, coding.n_levels, coding.levels
+    return np.zeros(len(cells), dtype=np.intp), 1, pd.DataFrame(index=[0])
+
+
 def _accumulate(
     probabilities: Mapping[str, Any],
     population: PopulationFrame,
-    by: list[str],
+    groupings: Sequence[tuple[str, ...]],
     n_draws: int,
     admin: pd.Series | None,
-) -> tuple[xr.Dataset, float]:
+) -> tuple[list[xr.Dataset], float]:
     cells = population.cells
     counts = population.counts
-    if by:
-        coding = code_columns(cells, by, "by")
-        group, n_groups, keys = coding.codes, coding.n_levels, coding.levels
-    else:
-        group, n_groups, keys = np.zeros(len(cells), dtype=np.intp), 1, pd.DataFrame(index=[0])
+    coded = [_grouping_codes(cells, by) for by in groupings]
     size = max(1, CHUNK_ELEMENTS // max(n_draws, 1))
     factors = None
     share_over = 0.0
+    area_codes = None
     if admin is not None:
         area = code_columns(cells, ["area_code"], "area_code")
-        area_totals = _sum_chunks(probabilities, counts, area.codes, area.n_levels, n_draws, size, None, None)
+        (area_totals,) = _sum_chunks(probabilities, counts, [(area.codes, area.n_levels)], n_draws,
+                                     size, None, None)
         factors, share_over = _benchmark_factors(area_totals, area.levels["area_code"], admin)
         area_codes = area.codes
-    else:
-        area_codes = None
-    totals = _sum_chunks(probabilities, counts, group, n_groups, n_draws, size, factors, area_codes)
+    all_totals = _sum_chunks(probabilities, counts, [(c, n) for c, n, _ in coded], n_draws, size,
+                             factors, area_codes)
+    datasets = []
+    for by, (group, n_groups, keys), totals in zip(groupings, coded, all_totals, strict=True):
+        datasets.append(_dataset(list(by), group, n_groups, keys, totals, counts, n_draws))
+    return datasets, share_over
+
+
+def _dataset(by: list[str], group: np.ndarray, n_groups: int, keys: pd.DataFrame,
+             totals: dict[str, np.ndarray], counts: np.ndarray, n_draws: int) -> xr.Dataset:
     pop = np.bincount(group, weights=counts, minlength=n_groups)
+    totals = dict(totals)
     totals["population"] = np.broadcast_to(pop, (n_draws, n_groups)).copy()
     totals["unmet_or_insufficient"] = totals["unmet"] + totals["insufficient"]
     coords: dict[str, Any] = {"draw": np.arange(n_draws)}
-    if by:
-        index = pd.MultiIndex.from_frame(keys) if len(by) > 1 else pd.Index(keys[by[0]])
-        full = pd.MultiIndex.from_product([pd.unique(keys[c]) for c in by]) if len(by) > 1 else index
-        position = full.get_indexer(index)
-        shape = [n_draws] + [len(pd.unique(keys[c])) for c in by]
-        for c in by:
-            coords[c] = np.asarray(pd.unique(keys[c]))
-        variables = {}
-        for name, value in totals.items():
-            dense = np.full((n_draws, int(np.prod(shape[1:]))), np.nan)
-            dense[:, position] = value
-            variables[name] = (["draw", *by], dense.reshape(shape))
-    else:
-        variables = {name: (["draw"], value[:, 0]) for name, value in totals.items()}
-    return xr.Dataset(variables, coords=coords), share_over
+    if not by:
+        return xr.Dataset({name: (["draw"], value[:, 0]) for name, value in totals.items()}, coords=coords)
+    index = pd.MultiIndex.from_frame(keys) if len(by) > 1 else pd.Index(keys[by[0]])
+    full = pd.MultiIndex.from_product([pd.unique(keys[c]) for c in by]) if len(by) > 1 else index
+    position = full.get_indexer(index)
+    shape = [n_draws] + [len(pd.unique(keys[c])) for c in by]
+    for c in by:
+        coords[c] = np.asarray(pd.unique(keys[c]))
+    variables = {}
+    for name, value in totals.items():
+        dense = np.full((n_draws, int(np.prod(shape[1:]))), np.nan)
+        dense[:, position] = value
+        variables[name] = (["draw", *by], dense.reshape(shape))
+    return xr.Dataset(variables, coords=coords)
 
 
 def _cell_parts(probabilities: Mapping[str, Any], start: int, stop: int, counts: np.ndarray) -> dict[str, np.ndarray]:
@@ -438,26 +472,28 @@ def _cell_parts(probabilities: Mapping[str, Any], start: int, stop: int, counts:
 def _sum_chunks(
     probabilities: Mapping[str, Any],
     counts: np.ndarray,
-    group: np.ndarray,
-    n_groups: int,
+    groupings: Sequence[tuple[np.ndarray, int]],
     n_draws: int,
     size: int,
     factors: dict[str, np.ndarray] | None,
     area_codes: np.ndarray | None,
-) -> dict[str, np.ndarray]:
+) -> list[dict[str, np.ndarray]]:
+    """Group totals of every part, per draw, for each grouping, in one pass over the cells."""
     names = ("need", *PARTS, "insufficient")
-    totals = {name: np.zeros((n_draws, n_groups)) for name in names}
+    totals = [{name: np.zeros((n_draws, n)) for name in names} for _, n in groupings]
     n_cells = counts.size
     with single_threaded_blas():
         for start in range(0, n_cells, size):
             stop = min(start + size, n_cells)
             parts = _cell_parts(probabilities, start, stop, counts)
             if factors is not None:
-                _apply_benchmark(parts, factors, area_codes[start:stop])
+                _apply_benchmark(parts, factors, area_codes[start:stop])  # type: ignore[index]
             m = stop - start
-            indicator = sp.csr_matrix((np.ones(m), (np.arange(m), group[start:stop])), shape=(m, n_groups))
-            for name in names:
-                totals[name] += np.asarray((indicator.T @ parts[name].T).T)
+            for (group, n_groups), target in zip(groupings, totals, strict=True):
+                indicator = sp.csr_matrix((np.ones(m), (np.arange(m), group[start:stop])),
+                                          shape=(m, n_groups))
+                for name in names:
+                    target[name] += np.asarray((indicator.T @ parts[name].T).T)
     return totals
 
 

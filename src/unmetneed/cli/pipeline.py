@@ -1,0 +1,354 @@
+"""The main job: weight, model, estimate, diagnose, protect, write.
+
+Used by ``unmetneed demo`` (embedded synthetic England) and ``unmetneed run
+CONFIG.toml`` (the user's files). Same seed and inputs give byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from unmetneed.cli.config import RunConfig, read_table, sha256
+from unmetneed.design import SurveyDesign
+from unmetneed.errors import ConfigError, UnmetneedError, UnmetneedWarning
+from unmetneed.margins import Margins
+from unmetneed.mrp.frame import PopulationFrame
+
+__all__ = ["Inputs", "Settings", "demo_inputs", "inputs_from_config", "run_pipeline"]
+
+AREA_COLUMNS = ["area_code", "area_name"]
+RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "flag"]
+
+
+@dataclass
+class Inputs:
+    population: PopulationFrame
+    area_names: pd.Series
+    surveys: dict[str, SurveyDesign]
+    targets: dict[str, str]
+    admin: pd.Series | None
+    census: dict[str, pd.Series]
+    files: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    description: str = ""
+
+
+@dataclass
+class Settings:
+    formulas: dict[str, str]
+    by: tuple[str, ...]
+    weighting_margins: tuple[str, ...]
+    draws: int
+    seed: int
+    level: float
+    benchmark: bool
+    disclosure: dict[str, Any]
+    output_format: str = "csv"
+    save_draws: bool = False
+
+
+DEMO_SETTINGS = Settings(
+    formulas={}, by=("area_code", "age_band", "sex", "ethnic_group", "disability"),
+    weighting_margins=("age_band", "sex", "disability"), draws=200, seed=20211, level=0.9,
+    benchmark=True,
+    disclosure={"min_count": 10, "rounding": 5, "flag_cv": 0.2, "suppress_cv": 0.5, "min_n": None},
+)
+
+
+def demo_inputs() -> Inputs:
+    """The embedded synthetic England as pipeline inputs."""
+    from unmetneed.datasets import load_synthetic_england, reference_path
+    from unmetneed.datasets.synthetic import MANIFEST
+
+    eng = load_synthetic_england()
+    # The general survey covers private households (as HSE does), so its paid care is
+    # benchmarked to council-funded people supported in the community; care-home
+    # residents are outside its frame (a coverage gap the report states).
+    community = eng.admin[eng.admin["setting"].astype(str) == "community"]
+    admin = community.groupby("area_code", observed=True)["count"].sum().astype(float)
+    carers = eng.census["unpaid_care"]
+    carers = carers[~carers["unpaid_care"].astype(str).str.startswith("Provides no")]
+    manifest = reference_path(MANIFEST)
+    return Inputs(
+        population=eng.population,
+        area_names=eng.areas.set_index("area_code")["area_name"],
+        surveys=dict(eng.surveys),
+        targets={"ascs": "council_funded", "sace": "unpaid_carers"},
+        admin=admin,
+        census={"unpaid_carers": carers.groupby("area_code", observed=True)["count"].sum().astype(float)},
+        files={"synthetic/MANIFEST.json": sha256(manifest)},
+        description="embedded synthetic England (data/reference/synthetic; synthetic data, real council codes)",
+    )
+
+
+def inputs_from_config(config: RunConfig) -> Inputs:
+    """Load and check the inputs a validated config names."""
+    from unmetneed.io import read_survey
+
+    files: dict[str, str] = {}
+    problems: list[str] = []
+    cells = read_table(config.population)
+    files[str(config.population)] = sha256(config.population)
+    if config.population_count not in cells.columns:
+        problems.append(f"inputs.population.count: column {config.population_count!r} not in {config.population.name}")
+    names = None
+    if config.area_names is not None:
+        names_table = read_table(config.area_names)
+        files[str(config.area_names)] = sha256(config.area_names)
+        names = names_table.set_index("area_code")["area_name"]
+    surveys: dict[str, SurveyDesign] = {}
+    targets: dict[str, str] = {}
+    for name, spec in config.surveys.items():
+        try:
+            data = read_survey(spec.path)
+            files[str(spec.path)] = sha256(spec.path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnmetneedWarning)
+                surveys[name] = SurveyDesign(
+                    data, weights=spec.weights, strata=spec.strata, clusters=spec.clusters,
+                    fpc=spec.fpc, nest=spec.nest, lonely_psu=spec.lonely_psu,  # type: ignore[arg-type]
+                )
+        except (UnmetneedError, KeyError) as error:
+            problems.append(f"inputs.surveys.{name}: {error}")
+            continue
+        if spec.target:
+            targets[name] = spec.target
+    admin = None
+    if config.admin is not None:
+        table = read_table(config.admin)
+        files[str(config.admin)] = sha256(config.admin)
+        missing = {config.admin_area, config.admin_count} - set(table.columns)
+        if missing:
+            problems.append(f"inputs.admin: columns {sorted(missing)} not in {config.admin.name}")
+        else:
+            admin = table.groupby(config.admin_area)[config.admin_count].sum().astype(float)
+    census: dict[str, pd.Series] = {}
+    if config.unpaid_carers is not None:
+        table = read_table(config.unpaid_carers)
+        files[str(config.unpaid_carers)] = sha256(config.unpaid_carers)
+        if not {"area_code", "count"} <= set(table.columns):
+            problems.append("inputs.census.unpaid_carers: expected columns area_code and count")
+        else:
+            census["unpaid_carers"] = table.groupby("area_code")["count"].sum().astype(float)
+    if problems:
+        raise ConfigError("inputs could not be used:\n" + "\n".join(f"  - {p}" for p in problems))
+    try:
+        frame = PopulationFrame(cells, count=config.population_count)
+    except UnmetneedError as error:
+        raise ConfigError(f"inputs.population: {error}") from error
+    if names is None:
+        names = pd.Series(dict.fromkeys(cells["area_code"].unique(), pd.NA), dtype="object")
+    return Inputs(frame, names, surveys, targets, admin, census, files, description=str(config.source))
+
+
+class Progress:
+    """Steps on a terminal bar (tqdm) or as plain log lines when not a terminal."""
+
+    def __init__(self, steps: int, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self._last = self.start
+        self._bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=steps, desc="unmetneed", unit="step", file=sys.stderr)
+
+    def step(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._bar is not None:
+            self._bar.set_postfix_str(name)
+            self._bar.update(1)
+        elif self.enabled:
+            print(f"[unmetneed {now - self.start:6.1f}s] {name}", file=sys.stderr, flush=True)
+        self._last = now
+
+    def done(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.perf_counter() - started, 3)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def run_pipeline(
+    inputs: Inputs,
+    settings: Settings,
+    out: Path,
+    *,
+    config: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Run every step and write the outputs; returns the paths written."""
+    from unmetneed import __version__
+    from unmetneed.estimates import fit_care_model
+    from unmetneed.weighting import rake
+
+    out.mkdir(parents=True, exist_ok=True)
+    steps = Progress(7, enabled=progress)
+    timings = steps.timings
+    state: dict[str, Any] = {}
+
+    def timed(name: str, function: Callable[[], Any]) -> Any:
+        steps.step(name)
+        started = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnmetneedWarning)
+            value = function()
+        state.setdefault("warnings", []).extend(
+            f"{name}: {w.message}" for w in caught if issubclass(w.category, UnmetneedWarning)
+        )
+        steps.done(name, started)
+        return value
+
+    general = inputs.surveys["general"]
+    margins = _weighting_margins(inputs.population, settings.weighting_margins, general)
+    weighting = timed("weighting the general survey to census margins",
+                      lambda: rake(general, margins, tol=1e-10, reconcile="scale") if margins else None)
+    model = timed("fitting the chain of multilevel models",
+                  lambda: fit_care_model(inputs.population, general, formulas=settings.formulas or None,
+                                         draws=settings.draws, seed=settings.seed))
+    admin = inputs.admin if settings.benchmark else None
+    results = timed(
+        "poststratifying care populations by area and characteristic",
+        lambda: {key[0]: value for key, value in model.populations_by(
+            inputs.population, groupings=list(settings.by), admin=admin, level=settings.level).items()},
+    )
+    coverage = timed("coverage-gap diagnostics", lambda: _coverage(results[settings.by[0]], inputs, settings))
+    tables = timed("disclosure control", lambda: _tables(results, inputs, settings))
+    written = timed("writing tables", lambda: _write_tables(tables, coverage, results, out, settings))
+    timings_copy = dict(timings)
+    report_path = out / "report.html"
+
+    def write_report() -> Path:
+        from unmetneed.report import write_report as write_html
+
+        return write_html(report_path, results=results, tables=tables, coverage=coverage,
+                          weighting=weighting, model=model, inputs=inputs, settings=settings)
+
+    timed("report", write_report)
+    written["report.html"] = report_path
+    steps.close()
+    provenance = {
+        "package": "unmetneed",
+        "version": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "dependencies": _versions(),
+        "inputs": inputs.description,
+        "input_checksums_sha256": inputs.files,
+        "config": config or {},
+        "settings": {
+            "formulas": {k: f.model.formula.text for k, f in model.fits.items()},
+            "by": list(settings.by), "draws": settings.draws, "seed": settings.seed,
+            "level": settings.level, "benchmark_to_admin": settings.benchmark,
+            "weighting_margins": list(settings.weighting_margins),
+            "disclosure": settings.disclosure,
+        },
+        "outputs_sha256": {name: sha256(path) for name, path in sorted(written.items())
+                           if name != "report.html"},
+        "warnings": state.get("warnings", []),
+        "timings_seconds": {**timings_copy, **{k: v for k, v in timings.items() if k not in timings_copy}},
+    }
+    provenance_path = out / "provenance.json"
+    provenance_path.write_text(json.dumps(provenance, indent=2, default=str) + "\n", encoding="utf-8")
+    written["provenance.json"] = provenance_path
+    return written
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "scipy", "pandas", "xarray", "statsmodels", "formulaic", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _weighting_margins(frame: PopulationFrame, variables: tuple[str, ...], design: SurveyDesign) -> Margins | None:
+    entries = {}
+    data = design.data
+    for variable in variables:
+        if variable not in frame.cells.columns or variable not in data.columns:
+            continue
+        totals = frame.totals(variable)
+        present = set(pd.unique(data[variable].astype(str)))
+        totals.index = totals.index.astype(str)
+        entries[variable] = totals[totals.index.isin(present)] if len(present) < len(totals) else totals
+    return Margins(entries) if entries else None
+
+
+def _coverage(care: Any, inputs: Inputs, settings: Settings) -> Any:
+    try:
+        from unmetneed.coverage import coverage_gaps
+    except ImportError:  # pragma: no cover - the layer ships with the package
+        return None
+    sources = {name: (inputs.surveys[name], target) for name, target in inputs.targets.items()
+               if name in inputs.surveys}
+    if not sources:
+        return None
+    return coverage_gaps(care, sources, census=inputs.census or None, by="area_code")
+
+
+def _tables(results: dict[str, Any], inputs: Inputs, settings: Settings) -> dict[str, pd.DataFrame]:
+    from unmetneed.disclosure import protect
+
+    d = settings.disclosure
+    options = {k: v for k, v in d.items() if v is not None}
+    area_by = settings.by[0]
+    by_area = results[area_by].to_frame()
+    by_area = by_area.merge(inputs.area_names.rename("area_name"), left_on="area_code",
+                            right_index=True, how="left")
+    by_area = by_area[[*AREA_COLUMNS, *RESULT_COLUMNS]]
+    protected_area = protect(by_area, **options)
+    frames = []
+    for by in settings.by[1:]:
+        table = results[by].to_frame().rename(columns={by: "category"})
+        table.insert(0, "characteristic", by)
+        table["category"] = table["category"].astype(str)
+        frames.append(table[["characteristic", "category", *RESULT_COLUMNS]])
+    by_characteristic = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["characteristic", "category", *RESULT_COLUMNS])
+    protected_characteristic = protect(by_characteristic, **options) if frames else by_characteristic
+    return {"by_area": protected_area, "by_characteristic": protected_characteristic}
+
+
+def _write_tables(tables: dict[str, pd.DataFrame], coverage: Any, results: dict[str, Any],
+                  out: Path, settings: Settings) -> dict[str, Path]:
+    written: dict[str, Path] = {}
+    area = tables["by_area"][[*AREA_COLUMNS, *RESULT_COLUMNS]]
+    characteristic = tables["by_characteristic"][["characteristic", "category", *RESULT_COLUMNS]]
+    coverage_table = coverage.to_frame() if coverage is not None else pd.DataFrame()
+    outputs = {
+        "estimates_by_area": area,
+        "estimates_by_characteristic": characteristic,
+        "coverage_gaps": coverage_table,
+    }
+    for name, table in outputs.items():
+        path = out / f"{name}.csv"
+        table.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+        written[path.name] = path
+        if settings.output_format == "parquet":
+            ppath = out / f"{name}.parquet"
+            table.reset_index(drop=True).to_parquet(ppath, index=False)
+            written[ppath.name] = ppath
+    if settings.save_draws:
+        path = out / "draws.nc"
+        first = results[settings.by[0]].draws
+        first.to_netcdf(path)
+        written[path.name] = path
+    return written
