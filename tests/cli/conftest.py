@@ -1,0 +1,35 @@
+"""A small run of the whole pipeline, shared by the command-line and report tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unmetneed.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "config.toml"
+
+
+def small_config(tmp: Path, *, out: str = "out") -> Path:
+    """The example config with few draws and two groupings (fast enough for tests)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace("../data/reference/", f"{(ROOT / 'data' / 'reference').as_posix()}/")
+    for name in ("unpaid_carers_by_area.csv", "council_funded_community_by_area.csv"):
+        text = text.replace(f'path = "{name}"', f'path = "{(ROOT / "examples" / name).as_posix()}"')
+    text = text.replace('by = ["area_code", "age_band", "sex", "ethnic_group", "disability"]',
+                        'by = ["area_code", "ethnic_group"]')
+    text = text.replace("draws = 200", "draws = 20")
+    text = text.replace('dir = "unmetneed-output"', f'dir = "{out}"')
+    path = tmp / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    config = small_config(tmp)
+    assert main(["run", str(config), "--quiet", "--out", str(tmp / "first")]) == 0
+    return tmp / "first"

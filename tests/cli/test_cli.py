@@ -1,0 +1,121 @@
+"""The unmetneed command: validation, exit codes, outputs and reproducibility."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from unmetneed.cli import main
+
+from .conftest import EXAMPLE, small_config
+
+AREA_COLUMNS = ["area_code", "area_name", "quantity", "measure", "estimate", "se", "ci_lower",
+                "ci_upper", "cv", "n", "flag"]
+
+
+def test_example_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(
+        """
+[inputs.population]
+path = "nowhere.csv"
+[inputs.surveys.ascs]
+path = "nowhere.csv"
+weights = "w"
+target = "everyone"
+[models.need]
+formula = "need ~ sex"
+[models.wellbeing]
+formula = "outcome ~ 1 + (1|area_code)"
+[estimates]
+draws = 1
+level = 1.5
+[output]
+format = "xlsx"
+""",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(config)]) == 2
+    err = capsys.readouterr().err
+    for key in ("inputs.population.path", "inputs.surveys.general", "inputs.surveys.ascs.path",
+                "inputs.surveys.ascs.target", "models.need.formula", "models.wellbeing",
+                "estimates.draws", "estimates.level", "estimates.seed", "output.format"):
+        assert key in err, f"{key} not reported:\n{err}"
+
+
+def test_not_toml_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.toml"
+    bad.write_text("this is [not toml", encoding="utf-8")
+    assert main(["validate", str(bad)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_unexpected_failure_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import unmetneed.cli.pipeline as pipeline
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(pipeline, "run_pipeline", boom)
+    assert main(["run", str(small_config(tmp_path))]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected failure: RuntimeError: disk on fire" in err and "--debug" in err
+    assert main(["--debug", "run", str(small_config(tmp_path))]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_outputs_and_their_columns(run_output: Path) -> None:
+    names = {p.name for p in run_output.iterdir()}
+    assert {"estimates_by_area.csv", "estimates_by_characteristic.csv", "coverage_gaps.csv",
+            "report.html", "provenance.json"} <= names
+    area = pd.read_csv(run_output / "estimates_by_area.csv")
+    assert list(area.columns) == AREA_COLUMNS
+    assert area["area_code"].nunique() == 152
+    chars = pd.read_csv(run_output / "estimates_by_characteristic.csv")
+    assert list(chars.columns[:2]) == ["characteristic", "category"]
+    assert chars.loc[chars["characteristic"] == "ethnic_group", "category"].nunique() == 19
+    assert set(area["flag"]) <= {"ok", "low_reliability", "suppressed"}
+    provenance = json.loads((run_output / "provenance.json").read_text())
+    for key in ("version", "python", "dependencies", "input_checksums_sha256", "config",
+                "settings", "timings_seconds"):
+        assert key in provenance
+    assert provenance["settings"]["seed"] == 20211
+    assert all(len(v) == 64 for v in provenance["input_checksums_sha256"].values())
+
+
+def test_rerun_gives_byte_identical_tables(run_output: Path, tmp_path: Path) -> None:
+    config = small_config(tmp_path)
+    second = tmp_path / "second"
+    assert main(["run", str(config), "--quiet", "--out", str(second), "--format", "parquet",
+                 "--save-draws"]) == 0
+    for name in ("estimates_by_area.csv", "estimates_by_characteristic.csv", "coverage_gaps.csv"):
+        assert (second / name).read_bytes() == (run_output / name).read_bytes(), name
+    assert (second / "estimates_by_area.parquet").exists()
+    import xarray as xr
+
+    with xr.open_dataset(second / "draws.nc") as draws:
+        assert draws.sizes["draw"] == 20
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    module = subprocess.run([sys.executable, "-m", "unmetneed", "--version"], capture_output=True, text=True)
+    script = Path(sys.executable).with_name("unmetneed")
+    console = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert module.returncode == console.returncode == 0
+    assert module.stdout == console.stdout
+    bad = subprocess.run([sys.executable, "-m", "unmetneed", "validate", "/nonexistent.toml"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
