@@ -22,6 +22,16 @@ text-align:right}th{background:#f4f6f8}td:first-child,th:first-child{text-align:
 figure{margin:1em 0}figcaption{font-size:.85em;color:#555}.note{color:#555;font-size:.9em}
 """
 
+# Marks the page once every figure has decoded (browsers and tests can check the
+# attribute); a figure that fails to decode is reported on the console.
+CHECK_SCRIPT = (
+    "window.addEventListener('load',function(){var bad=0;"
+    "for(var i=0;i<document.images.length;i++){var im=document.images[i];"
+    "if(!im.complete||im.naturalWidth===0){bad++;console.error('figure failed: '+im.alt);}}"
+    "document.body.setAttribute('data-figures',document.images.length);"
+    "document.body.setAttribute('data-figures-broken',bad);});"
+)
+
 REFERENCES = [
     "Deming, W. E. & Stephan, F. F. (1940). Ann. Math. Statist. 11, 427-444.",
     "Deville, J.-C. & Särndal, C.-E. (1992). Calibration estimators in survey sampling. JASA 87, 376-382.",
@@ -39,7 +49,11 @@ REFERENCES = [
 
 def _table(frame: pd.DataFrame, *, max_rows: int = 40) -> str:
     shown = frame.head(max_rows)
-    return shown.to_html(index=False, border=0, float_format=lambda v: f"{v:,.4g}", na_rep="")
+    return shown.to_html(index=False, border=0, float_format=_number, na_rep="")
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _figure(png: str, caption: str) -> str:
@@ -133,7 +147,8 @@ def write_report(path: Path, *, results: dict[str, Any], tables: dict[str, pd.Da
     parts.append(f"<p>{html.escape(description)}</p>")
     body = "\n".join(parts)
     document = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-                f"<title>unmetneed report</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+                f"<title>unmetneed report</title><style>{CSS}</style></head><body>{body}"
+                f"<script>{CHECK_SCRIPT}</script></body></html>\n")
     path.write_text(document, encoding="utf-8")
     return path
 

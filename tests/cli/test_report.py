@@ -1,0 +1,60 @@
+"""report.html in a real headless browser: loads without console errors, every figure decodes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _browser() -> str | None:
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _headless(browser: str, profile: Path, *extra: str) -> list[str]:
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+            "--virtual-time-budget=10000", *extra]
+
+
+def test_report_in_headless_chromium(run_output: Path, tmp_path: Path) -> None:
+    browser = _browser()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed but CI must test the report: .ci/run installs it")
+        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    report = run_output / "report.html"
+    url = report.as_uri()
+    dom = subprocess.run(_headless(browser, tmp_path / "profile-dom", "--dump-dom", url),
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    figures = int(re.search(r'data-figures="(\d+)"', html).group(1))
+    broken = int(re.search(r'data-figures-broken="(\d+)"', html).group(1))
+    assert broken == 0
+    expected = len(re.findall(r"<img ", report.read_text(encoding="utf-8")))
+    assert figures == expected >= 5
+    for heading in ("Headline estimates by council area", "By characteristic", "coverage gaps",
+                    "Weighting diagnostics", "Model diagnostics", "Data sources and methods",
+                    "Disclosure control"):
+        assert heading in html
+    console_errors = [line for line in dom.stderr.splitlines()
+                      if "CONSOLE" in line and ("ERROR" in line or "error" in line.split("CONSOLE", 1)[1][:40])]
+    assert console_errors == [], console_errors
+    shot = run_output / "report-screenshot.png"
+    subprocess.run(_headless(browser, tmp_path / "profile-shot", f"--screenshot={shot}",
+                             "--window-size=1280,4000", url),
+                   capture_output=True, text=True, timeout=120, check=True)
+    assert shot.stat().st_size > 10_000
+    print(f"report screenshot kept at {shot}")
