@@ -72,25 +72,44 @@ def _errors(blocks: list[Block], totals: list[np.ndarray]) -> np.ndarray:
 def rake_cells(
     cell_weights: np.ndarray, cells: Cells, blocks: list[Block], *, tol: float, max_iter: int
 ) -> Solution:
-    """Iterative proportional fitting of cell weights to categorical blocks."""
+    """Iterative proportional fitting of cell weights to categorical blocks.
+
+    Each sweep measures every margin's error just before adjusting it, so a sweep costs
+    one ``bincount`` per margin; when a whole sweep saw no error above ``tol`` the
+    final weights are checked once more and the loop stops only if they pass.
+    """
     indicators = _indicators(cells, blocks)
-    g = np.ones_like(cell_weights)
+    targets = [b.target if cell_weights.ndim == 1 else b.target[:, None] for b in blocks]
+    scales = [np.where(t != 0, np.abs(t), 1.0) for t in targets]
+    weights = np.array(cell_weights, dtype=np.float64, copy=True)
     errors = np.full(len(blocks), np.inf)
     iterations = 0
-    targets = [b.target if cell_weights.ndim == 1 else b.target[:, None] for b in blocks]
     for iterations in range(1, max_iter + 1):
-        for block, codes, indicator, target in zip(blocks, cells.codes, indicators, targets, strict=True):
-            current = _block_totals(codes, block.size, cell_weights * g, indicator)
+        sweep_error = 0.0
+        for block, codes, indicator, target, scale in zip(
+            blocks, cells.codes, indicators, targets, scales, strict=True
+        ):
+            current = _block_totals(codes, block.size, weights, indicator)
+            sweep_error = max(sweep_error, float(np.max(np.abs(current - target) / scale)))
             with np.errstate(divide="ignore", invalid="ignore"):
                 factor = np.where(current > 0, target / current, 1.0)
-            g = g * factor[codes]
+            weights *= factor[codes]
+        if sweep_error <= tol:
+            totals = [
+                _block_totals(codes, b.size, weights, ind)
+                for b, codes, ind in zip(blocks, cells.codes, indicators, strict=True)
+            ]
+            errors = _errors(blocks, totals)
+            if errors.max() <= tol:
+                break
+    else:
         totals = [
-            _block_totals(codes, b.size, cell_weights * g, ind)
+            _block_totals(codes, b.size, weights, ind)
             for b, codes, ind in zip(blocks, cells.codes, indicators, strict=True)
         ]
         errors = _errors(blocks, totals)
-        if errors.max() <= tol:
-            break
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(cell_weights != 0, weights / cell_weights, 1.0)
     return Solution(g, iterations, float(errors.max()), int(np.argmax(errors)))
 
 
