@@ -79,11 +79,20 @@ def demo_inputs() -> Inputs:
     carers = eng.census["unpaid_care"]
     carers = carers[~carers["unpaid_care"].astype(str).str.startswith("Provides no")]
     manifest = reference_path(MANIFEST)
+    # Compare like with like: the modelled council-funded people live in private
+    # households, so the ASCS source is its community respondents (a domain design
+    # without the stratum fpc, which counts care-home residents too).
+    ascs = eng.surveys["ascs"]
+    community = ascs.data[ascs.data["setting"].astype(str) == "community"]
+    ascs_community = SurveyDesign(community, weights=ascs.weights_col, strata=ascs.strata_col,
+                                  lonely_psu="certainty")
+    surveys = dict(eng.surveys)
+    surveys["ascs_community"] = ascs_community
     return Inputs(
         population=eng.population,
         area_names=eng.areas.set_index("area_code")["area_name"],
-        surveys=dict(eng.surveys),
-        targets={"ascs": "council_funded", "sace": "unpaid_carers"},
+        surveys=surveys,
+        targets={"ascs_community": "council_funded", "sace": "unpaid_carers"},
         admin=admin,
         census={"unpaid_carers": carers.groupby("area_code", observed=True)["count"].sum().astype(float)},
         files={"synthetic/MANIFEST.json": sha256(manifest)},
@@ -301,7 +310,8 @@ def _coverage(care: Any, inputs: Inputs, settings: Settings) -> Any:
                if name in inputs.surveys}
     if not sources:
         return None
-    return coverage_gaps(care, sources, census=inputs.census or None, by="area_code")
+    return coverage_gaps(care, sources, census=inputs.census or None, by="area_code",
+                         population=inputs.population, seed=settings.seed)
 
 
 def _tables(results: dict[str, Any], inputs: Inputs, settings: Settings) -> dict[str, pd.DataFrame]:
