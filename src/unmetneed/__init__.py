@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from unmetneed import datasets, errors, harmonise, io
+from unmetneed import datasets, disclosure, errors, harmonise, io
+from unmetneed.coverage import CoverageReport, coverage_gaps
 from unmetneed.design import Estimates, SurveyDesign
 from unmetneed.estimates import (
     CareEstimates,
@@ -52,6 +53,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CareEstimates",
     "CareModel",
+    "CoverageReport",
     "DrawEstimates",
     "Estimates",
     "Margins",
@@ -64,7 +66,9 @@ __all__ = [
     "__version__",
     "adjust_nonresponse",
     "calibrate",
+    "coverage_gaps",
     "datasets",
+    "disclosure",
     "errors",
     "estimate_care_populations",
     "fit_care_model",
