@@ -172,7 +172,8 @@ class CareModel:
     ) -> CareEstimates:
         """Care populations of ``frame`` by ``by`` (see :func:`estimate_care_populations`)."""
         key = tuple(as_column_list(by))
-        return self.populations_by(frame, groupings=[key], admin=admin, level=level)[key]
+        return self.populations_by(frame, groupings=[key], admin=admin, level=level,
+                                   _stacklevel=3)[key]
 
     def populations_by(
         self,
@@ -181,6 +182,7 @@ class CareModel:
         groupings: Sequence[str | Sequence[str] | None],
         admin: pd.Series | None = None,
         level: float = 0.9,
+        _stacklevel: int = 2,
     ) -> dict[tuple[str, ...], CareEstimates]:
         """Several groupings in one pass over the cells (keys: tuples of column names).
 
@@ -215,14 +217,14 @@ class CareModel:
         if unseen:
             warnings.warn(
                 f"frame levels absent from a model's respondents draw their effects from "
-                f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=2,
+                f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=_stacklevel,
             )
         datasets, share_over = _accumulate(probabilities, population, keys, self.n_draws, admin)
         if share_over > 0:
             warnings.warn(
                 f"administrative council-funded counts exceed the modelled paid care in "
                 f"{share_over:.1%} of area draws; there self_funded is 0 and the excess comes out "
-                "of unpaid_only and unmet in proportion", BenchmarkWarning, stacklevel=2,
+                "of unpaid_only and unmet in proportion", BenchmarkWarning, stacklevel=_stacklevel,
             )
         attrs = {
             "models": {name: fit.model.formula.text for name, fit in self.fits.items()},
