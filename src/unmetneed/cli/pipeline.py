@@ -317,8 +317,12 @@ def _coverage(care: Any, inputs: Inputs, settings: Settings) -> Any:
 def _tables(results: dict[str, Any], inputs: Inputs, settings: Settings) -> dict[str, pd.DataFrame]:
     from unmetneed.disclosure import protect
 
+    from unmetneed.estimates import PARTS
+
     d = settings.disclosure
     options = {k: v for k, v in d.items() if v is not None}
+    # The four parts add up to need: protect that relation too.
+    options["hierarchy"] = {"quantity": {"need": list(PARTS)}}
     area_by = settings.by[0]
     by_area = results[area_by].to_frame()
     by_area = by_area.merge(inputs.area_names.rename("area_name"), left_on="area_code",

@@ -54,12 +54,13 @@ def describe_protection(table: pd.DataFrame) -> str:
     >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
     ...                          clusters="psu", nest=True)
     >>> table = protect(design.total("need", by="area_code").to_frame())
-    >>> print(describe_protection(table))  # doctest: +NORMALIZE_WHITESPACE
+    >>> print(describe_protection(table))  # doctest: +NORMALIZE_WHITESPACE, +ELLIPSIS
     Disclosure control (unmetneed.disclosure.protect, unmetneed ...): counts below 10 and
     estimates with a coefficient of variation (CV) above 50% were suppressed; no cell met
-    these rules. Secondary suppression: every line of counts that adds up to a total (along
-    area_code) holds either no suppressed cell or at least two, so no suppressed value can
-    be recovered by subtraction. Published counts, and their standard errors, are rounded to
+    these rules. Secondary suppression: in every line of counts that adds up to a total
+    (along area_code; totals are taken as published, in the table or elsewhere) no
+    suppressed value can be recovered by subtraction, nor solved exactly from all the totals
+    together (an exact linear audit). Published counts, and their standard errors, are rounded to
     the nearest 5 (halves away from zero); confidence interval bounds are rounded outwards
     to multiples of 5 so they still contain the estimate. Estimates that are not counts are
     not rounded. Estimates with a CV above 20% are flagged low reliability (use with
@@ -96,12 +97,14 @@ def _sentences(info: Mapping[str, Any]) -> list[str]:
     else:
         out.append(head + ("no primary suppression rule was applied"
                            + (f"; {done}." if primary else ".")))
-    if info["secondary"]:
-        along = f" (along {', '.join(info['by'])})" if info["by"] else ""
+    if info["secondary"] and not info["by"]:
+        out.append("Secondary suppression: the table has no additive dimension, so none was needed.")
+    elif info["secondary"]:
         extra = info["secondary_suppressed"]
-        text = (f"Secondary suppression: every line of counts that adds up to a total{along} "
-                "holds either no suppressed cell or at least two, so no suppressed value can be "
-                "recovered by subtraction")
+        text = (f"Secondary suppression: in every line of counts that adds up to a total (along "
+                f"{', '.join(info['by'])}; totals are taken as published, in the table or "
+                "elsewhere) no suppressed value can be recovered by subtraction, nor solved "
+                "exactly from all the totals together (an exact linear audit)")
         if extra:
             text += (f"; {_cells(extra)} {'was' if extra == 1 else 'were'} suppressed for this "
                      "(with the rates and shares that would give a suppressed count back)")
@@ -109,6 +112,12 @@ def _sentences(info: Mapping[str, Any]) -> list[str]:
         if info.get("unpaired_lines"):
             out.append(f"{info['unpaired_lines']:,} line(s) have a single cell, equal to "
                        "their total, which no suppression in this table can hide.")
+        if info.get("recoverable_cells"):
+            out.append(f"{_cells(info['recoverable_cells'])} could not be protected from "
+                       "exact recovery: every other cell of their lines is already suppressed.")
+        if info.get("unaudited_cells"):
+            out.append(f"{_cells(info['unaudited_cells'])} in very large linked groups were "
+                       "checked by the line rule only, not by the exact audit.")
     else:
         out.append("No secondary suppression was applied: suppressed counts may be "
                    "recoverable from totals.")
@@ -128,5 +137,6 @@ def _sentences(info: Mapping[str, Any]) -> list[str]:
         low = info["low_reliability"]
         out.append(f"Estimates with a CV above {_percent(info['flag_cv'])} are flagged low "
                    f"reliability (use with caution): "
-                   f"{f'{low:,}' if low else 'none'} of the {info['rows']:,} rows.")
+                   f"{f'{low:,}' if low else 'none'} of the {info['rows']:,} "
+                   f"row{'' if info['rows'] == 1 else 's'}.")
     return out

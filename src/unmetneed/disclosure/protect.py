@@ -14,7 +14,12 @@ import pandas as pd
 
 from unmetneed._validate import as_column_list, require_columns, row_examples, show
 from unmetneed.disclosure.rounding import round_to_base, round_to_decimals
-from unmetneed.disclosure.secondary import build_lines, extend_suppression, group_codes, one_to_one
+from unmetneed.disclosure.secondary import (
+    KeyCodes,
+    SecondaryReport,
+    build_lines,
+    secondary_suppression,
+)
 from unmetneed.errors import DesignError
 
 __all__ = ["DENOMINATORS", "FLAGS", "RESULT_COLUMNS", "SECONDARY", "protect"]
@@ -207,11 +212,11 @@ def _primary(
 
 
 def _structure(
-    table: pd.DataFrame, is_count: np.ndarray, by: Any, total_label: Hashable | None,
-    hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None,
+    table: pd.DataFrame, codes: KeyCodes, is_count: np.ndarray, by: Any,
+    total_label: Hashable | None, hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None,
 ) -> tuple[pd.DataFrame, list[str], dict[str, list[tuple[Any, Any]]]]:
     """Key columns of the count rows, additive dimensions, and their relations."""
-    key_columns = [c for c in table.columns if c not in _NOT_KEYS]
+    key_columns = list(codes.codes)
     keys = table.loc[is_count, key_columns].reset_index(drop=True)
     hierarchy = dict(hierarchy or {})
     if by is None:
@@ -221,7 +226,7 @@ def _structure(
                 continue
             if pd.api.types.is_float_dtype(table[column].dtype):
                 continue
-            if any(one_to_one(keys, column, kept) for kept in dims):
+            if any(codes.one_to_one(column, kept) for kept in dims):
                 continue  # a label of a kept column (area_name of area_code)
             dims.append(column)
     else:
@@ -254,7 +259,8 @@ def _structure(
             f"({', '.join(map(repr, dims))}); pass the label the table uses for totals, "
             "or total_label=None when it has no total rows"
         )
-    duplicated = keys.duplicated(keep=False).to_numpy()
+    cell = codes.group(key_columns)
+    duplicated = np.bincount(cell, minlength=len(keys))[cell] > 1 if len(keys) else cell > 0
     if duplicated.any():
         raise DesignError(
             f"the count rows are not unique on their keys ({', '.join(map(repr, key_columns))}): "
@@ -304,20 +310,19 @@ class _Links:
     (:data:`DENOMINATORS`) is suppressed.
     """
 
-    def __init__(self, table: pd.DataFrame, is_count: np.ndarray) -> None:
-        self.is_count = is_count
+    def __init__(self, table: pd.DataFrame, codes: KeyCodes, is_count: np.ndarray) -> None:
         self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (codes, source, target)
         if "measure" not in table.columns or not len(table):
             return
-        keys = table[[c for c in table.columns if c not in _NOT_KEYS]]
+        columns = list(codes.codes)
         everything = np.ones(len(table), dtype=bool)
-        same_cell = group_codes(keys, [c for c in keys.columns if c != "measure"])
+        same_cell = codes.group([c for c in columns if c != "measure"])
         self.groups.append((same_cell, is_count, everything))
-        if "quantity" in keys.columns:
-            same_group = group_codes(keys, [c for c in keys.columns if c not in ("measure", "quantity")])
+        if "quantity" in columns:
+            same_group = codes.group([c for c in columns if c not in ("measure", "quantity")])
             for measure, quantity in DENOMINATORS.items():
-                source = is_count & keys["quantity"].isin([quantity]).to_numpy()
-                target = keys["measure"].isin([measure]).to_numpy()
+                source = is_count & table["quantity"].isin([quantity]).to_numpy()
+                target = table["measure"].isin([measure]).to_numpy()
                 if source.any() and target.any():
                     self.groups.append((same_group, source, target))
 
@@ -401,6 +406,11 @@ def protect(
         ``n`` (and ``deff``) are missing. ``attrs["disclosure"]`` records the
         rules and what they did; :func:`describe_protection` words it.
 
+    Warns
+    -----
+    UnmetneedWarning
+        Suppressed cells in linked groups too large for the exact audit.
+
     Raises
     ------
     MissingColumnError
@@ -434,13 +444,28 @@ def protect(
     another table). No line may hold exactly one suppressed cell: such a
     line gets its smallest published non-total cell suppressed (preferring
     cells that repair another such line), over all dimensions in turn until
-    nothing changes. Then the rates and shares of a suppressed count (same
-    keys, other measures) and the ``share_of_need`` rows whose denominator
-    (the ``need`` count) is suppressed are suppressed too, as they would
-    give the count back.
+    nothing changes. That rule is necessary but not sufficient, so an exact
+    linear audit follows: a suppressed cell that all the lines together
+    still determine (:math:`e_i` in the row space of the constraint matrix)
+    gets another partner, and both steps repeat until no suppressed cell is
+    determined. Then the rates and shares of a suppressed count (same keys,
+    other measures) and the ``share_of_need`` rows whose denominator (the
+    ``need`` count) is suppressed are suppressed too, as they would give the
+    count back. ``attrs["disclosure"]`` counts what could not be protected:
+    ``unpaired_lines`` (a line of one cell equals its published total),
+    ``recoverable_cells`` and ``unaudited_cells`` (in linked groups too
+    large for the exact audit, with an :class:`UnmetneedWarning`).
+
+    **Rounding** of published count rows: estimate and SE to the nearest
+    multiple of ``rounding`` (halves away from zero), ``ci_lower`` down and
+    ``ci_upper`` up to a multiple, so the interval still contains the
+    estimate. The CV stays unrounded (it is the quality measure the flags
+    use). Each count is rounded on its own (no controlled rounding), so
+    rounded cells need not add up to their rounded totals.
 
     **Re-protection** is idempotent: rows flagged ``suppressed`` stay
-    suppressed with their reason; published counts are already multiples
+    suppressed with their reason (rows flagged ``low_reliability`` are
+    flagged afresh by ``flag_cv``); published counts are already multiples
     of the base and at least ``min_count``, so ``protect(protect(t))``
     equals ``protect(t)`` with the same options.
 
@@ -522,14 +547,16 @@ def protect(
 
     dims: list[str] = []
     relations: dict[str, list[tuple[Any, Any]]] = {}
-    unpaired = 0
+    report = SecondaryReport(0, 0, 0)
     if secondary:
-        keys, dims, relations = _structure(table, is_count, by, total_label, hierarchy)
-        lines = build_lines(keys, dims, relations)
-        links = _Links(table, is_count)
+        codes = KeyCodes(table[[c for c in table.columns if c not in _NOT_KEYS]])
+        count_codes = codes.subset(is_count)
+        keys, dims, relations = _structure(table, count_codes, is_count, by, total_label, hierarchy)
+        lines = build_lines(keys, count_codes, dims, relations)
+        links = _Links(table, codes, is_count)
         count_at = np.flatnonzero(is_count)
         while True:
-            extended, unpaired = extend_suppression(lines, suppressed[count_at], estimate[count_at])
+            extended, report = secondary_suppression(lines, suppressed[count_at], estimate[count_at])
             suppressed[count_at] = extended
             linked = links(suppressed)
             suppressed |= linked
@@ -581,7 +608,10 @@ def protect(
         "secondary_suppressed": int((out["reason"] == SECONDARY).sum()),
         "low_reliability": int(low.sum()),
         "reasons": _reason_counts(out["reason"][suppressed]),
-        "unpaired_lines": unpaired,
+        "audit": "exact linear recovery from totals" if secondary else None,
+        "unpaired_lines": report.unpaired_lines,
+        "recoverable_cells": report.recoverable_cells,
+        "unaudited_cells": report.unaudited_cells,
     }
     return out
 

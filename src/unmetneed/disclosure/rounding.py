@@ -43,7 +43,8 @@ def round_to_base(values: np.ndarray, base: int, how: Direction = "nearest") -> 
     >>> import numpy as np
     >>> round_to_base(np.array([12.5, 17.4, -12.5, 0.2]), 5)
     array([ 15.,  15., -15.,   0.])
-    >>> round_to_base(np.array([11.0, 15.0]), 5, how="down"), round_to_base(np.array([11.0, 15.0]), 5, how="up")
+    >>> bounds = np.array([11.0, 15.0])
+    >>> round_to_base(bounds, 5, how="down"), round_to_base(bounds, 5, how="up")
     (array([10., 15.]), array([15., 15.]))
     """
     values = np.asarray(values, dtype=np.float64)

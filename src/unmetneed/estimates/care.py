@@ -188,7 +188,10 @@ class CareModel:
 
         Examples
         --------
-        >>> # model.populations_by(frame, groupings=["area_code", "age_band"])  # doctest: +SKIP
+        >>> import unmetneed as um
+        >>> eng = um.datasets.load_synthetic_england()  # doctest: +SKIP
+        >>> model = um.fit_care_model(eng.population, eng.surveys["general"], draws=100)  # doctest: +SKIP
+        >>> tables = model.populations_by(eng.population, groupings=["area_code", "age_band"])  # doctest: +SKIP
         """
         population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
         cells = population.cells
