@@ -15,7 +15,7 @@ import pandas as pd
 
 from unmetneed._validate import column_values
 
-__all__ = ["Coding", "code_columns", "code_series"]
+__all__ = ["Coding", "code_columns", "code_series", "factorize_with_first"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,12 @@ def code_columns(df: pd.DataFrame, columns: Sequence[str], role: str) -> Coding:
         }
     )
     return Coding(codes.astype(np.intp), levels.reset_index(drop=True))
+
+
+def factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``key`` in order of first appearance, and the row where each first appears."""
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.intp)
+    # Reversed assignment: the last write for each code is its first occurrence.
+    first[codes[::-1]] = np.arange(key.size - 1, -1, -1)
+    return np.asarray(codes, dtype=np.intp), first

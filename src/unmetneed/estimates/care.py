@@ -36,7 +36,7 @@ from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import FrameError, UnmetneedWarning
 from unmetneed.estimates.chain import LINKS, link_data
-from unmetneed.mrp.draw_estimates import DrawEstimates, summarise_draws
+from unmetneed.mrp.draw_estimates import DrawEstimates, group_keys, summarise_draws
 from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel
 from unmetneed.mrp.poststratify import cell_probability_draws
@@ -106,7 +106,7 @@ class CareEstimates(DrawEstimates):
                     continue
                 array = values.transpose("draw", *self.by)
                 stats = summarise_draws(array.values.reshape(self.n_draws, -1), level)
-                keys = _keys(array, self.by)
+                keys = group_keys(array, self.by)
                 table = keys.copy()
                 table["quantity"] = quantity
                 table["measure"] = measure
@@ -124,13 +124,6 @@ class CareEstimates(DrawEstimates):
         return out
 
     to_frame = summary
-
-
-def _keys(array: xr.DataArray, by: list[str]) -> pd.DataFrame:
-    if not by:
-        return pd.DataFrame(index=[0])
-    grids = np.meshgrid(*[array[d].values for d in by], indexing="ij")
-    return pd.DataFrame({d: g.ravel() for d, g in zip(by, grids, strict=True)})
 
 
 class CareModel:

@@ -9,7 +9,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from unmetneed._validate import require_columns, row_examples, show
-from unmetneed.design.coding import code_series
+from unmetneed.design.coding import code_series, factorize_with_first
 from unmetneed.errors import ModelError
 from unmetneed.mrp.formula import ModelFormula
 from unmetneed.mrp.laplace import CellData
@@ -111,7 +111,7 @@ def prepare_cells(
         key = key * len(levels[group]) + group_codes
         key, _ = pd.factorize(key)
         key = key.astype(np.int64)
-    cell, first = _factorize_with_first(key)
+    cell, first = factorize_with_first(key)
     n_cells = first.size
     successes = np.bincount(cell, weights=w * y, minlength=n_cells)
     cell_trials = np.bincount(cell, weights=w * n, minlength=n_cells)
@@ -149,10 +149,3 @@ def prepare_cells(
         cell_frame=cell_frame,
         rows_per_cell=np.bincount(cell, minlength=n_cells),
     )
-
-
-def _factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(key)
-    first = np.empty(len(uniques), dtype=np.intp)
-    first[codes[::-1]] = np.arange(key.size - 1, -1, -1)
-    return codes.astype(np.intp), first

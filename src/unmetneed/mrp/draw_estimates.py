@@ -13,7 +13,7 @@ import xarray as xr
 from unmetneed._validate import as_column_list, show
 from unmetneed.errors import FrameError
 
-__all__ = ["DrawEstimates", "summarise_draws"]
+__all__ = ["DrawEstimates", "group_keys", "summarise_draws"]
 
 
 def summarise_draws(values: np.ndarray, level: float) -> dict[str, np.ndarray]:
@@ -90,7 +90,7 @@ class DrawEstimates:
             array = self.draws[quantity].transpose("draw", *self.by)
             values = array.values.reshape(self.n_draws, -1)
             stats = summarise_draws(values, level)
-            keys = _group_keys(array, self.by)
+            keys = group_keys(array, self.by)
             table = keys.copy()
             table["quantity"] = quantity
             for name, column in stats.items():
@@ -185,7 +185,7 @@ class DrawEstimates:
         return f"<div><p>{html.escape(repr(self))}</p>{table}</div>"
 
 
-def _group_keys(array: xr.DataArray, by: list[str]) -> pd.DataFrame:
+def group_keys(array: xr.DataArray, by: list[str]) -> pd.DataFrame:
     if not by:
         return pd.DataFrame(index=[0])
     grids = np.meshgrid(*[array[d].values for d in by], indexing="ij")

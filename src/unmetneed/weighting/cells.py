@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from unmetneed.design.coding import factorize_with_first
 from unmetneed.weighting.blocks import Block
 
 __all__ = ["Cells", "collapse_to_cells"]
@@ -75,7 +76,7 @@ def collapse_to_cells(blocks: list[Block]) -> Cells:
             codes=[np.asarray(c, dtype=np.intp) for c in decoded],
             values=[None] * len(blocks),
         )
-    cell, first = _factorize_with_first(key)
+    cell, first = factorize_with_first(key)
     block_codes: list[np.ndarray | None] = []
     block_values: list[np.ndarray | None] = []
     for block in blocks:
@@ -86,11 +87,3 @@ def collapse_to_cells(blocks: list[Block]) -> Cells:
             block_codes.append(None)
             block_values.append(block.values[first])
     return Cells(cell=cell, n_cells=first.size, codes=block_codes, values=block_values)
-
-
-def _factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(key)
-    first = np.empty(len(uniques), dtype=np.intp)
-    # Reversed assignment: the last write for each code is its first occurrence.
-    first[codes[::-1]] = np.arange(key.size - 1, -1, -1)
-    return np.asarray(codes, dtype=np.intp), first
