@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from unmetneed.errors import MarginsError, MissingColumnError
 from unmetneed.harmonise import CategoryMap, categories, harmonise, list_maps, load_map
+
+COUNCILS = Path(__file__).resolve().parents[2] / "data" / "reference" / "councils.csv"
 
 AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+"]
 
@@ -220,6 +224,8 @@ def test_bad_arguments():
         harmonise(frame, ["18-24"], column="age")  # type: ignore[arg-type]
     with pytest.raises(MissingColumnError, match="applies to column 'age'"):
         harmonise(frame.rename(columns={"age": "years"}), "age_band")
+    with pytest.raises(MarginsError, match=r"'count' has missing or non-numeric values.*\[3\]"):
+        harmonise(frame.assign(count=frame["count"].where(frame.index != 3)), "age_band")
 
 
 def test_maps_are_listed_loaded_and_ordered():
@@ -252,3 +258,16 @@ def test_upper_tier_map_structure():
         if code[:3] in ("E06", "E08", "E09", "W06"):
             assert target == code
     assert len(pairs) == 331
+
+
+def test_councils_file_matches_the_upper_tier_map():
+    councils = pd.read_csv(COUNCILS, dtype=str, keep_default_na=False)
+    assert councils.columns.tolist() == ["area_code", "area_name", "council_type"]
+    assert len(councils) == 152 and councils["area_code"].is_unique
+    assert councils["council_type"].value_counts().to_dict() == {
+        "Unitary authority": 59, "Metropolitan district": 36, "London borough": 33,
+        "County council": 24}
+    upper = load_map("upper_tier_2021")
+    assert {t for t in upper.pairs.values() if t.startswith("E")} == set(councils["area_code"])
+    for code, name in zip(councils["area_code"], councils["area_name"]):
+        assert upper.target_names[code] == name

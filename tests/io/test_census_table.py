@@ -35,7 +35,8 @@ def test_nomis_detailed_is_single_years_in_published_order(nomis_ts007, census):
     assert age.cat.categories[-1] == "Aged 100 years and over"
     assert table["area_code"].tolist()[::101] == [code for code, _ in census.AREAS]
     assert table["area_name"].tolist()[::101] == [name for _, name in census.AREAS]
-    np.testing.assert_array_equal(table["count"].to_numpy().reshape(len(census.AREAS), 101), singles)
+    counts = table["count"].to_numpy().reshape(len(census.AREAS), 101)
+    np.testing.assert_array_equal(counts, singles)
 
 
 def test_nomis_attrs_record_table_hierarchy_and_provenance(nomis_ts007):
@@ -146,7 +147,8 @@ def test_band_not_covered_by_its_years_is_refused(tmp_path, census):
     header = ["date", "geography", "geography code", "Age: Total", "Age: Aged 4 years and under",
               "Age: Aged under 1 year", "Age: Aged 1 year", "Age: Aged 3 years",
               "Age: Aged 4 years"]
-    path = census.write_csv(tmp_path / "t.csv", header, [["2021", "A", "E06000001", 10, 10, 1, 2, 3, 4]])
+    row = ["2021", "A", "E06000001", 10, 10, 1, 2, 3, 4]
+    path = census.write_csv(tmp_path / "t.csv", header, [row])
     with pytest.raises(ReadError, match=r"Aged 4 years and under.*missing \[2, 2\]"):
         read_census_table(path)
 
@@ -168,7 +170,8 @@ def _ts021_nomis(tmp_path: Path, census) -> tuple[Path, np.ndarray]:
     rng = np.random.default_rng(3)
     detailed = rng.integers(0, 900, size=(2, 19))
     header = ["date", "geography", "geography code", "Ethnic group: Total: All usual residents"]
-    rows = [["2021", name, code, int(detailed[i].sum())] for i, (code, name) in enumerate(census.AREAS[:2])]
+    rows = [["2021", name, code, int(detailed[i].sum())]
+            for i, (code, name) in enumerate(census.AREAS[:2])]
     k = 0
     for group, members in groups.items():
         header.append(f"Ethnic group: {group}")
@@ -256,7 +259,8 @@ def test_unrecognised_nomis_category_column_is_named(tmp_path, census):
 def test_missing_file_and_empty_file(tmp_path, census):
     with pytest.raises(ReadError, match="file not found"):
         read_census_table(tmp_path / "nope.csv")
-    path = census.write_csv(tmp_path / "empty.csv", ["date", "geography", "geography code", "Age: Total"],
+    header = ["date", "geography", "geography code", "Age: Total"]
+    path = census.write_csv(tmp_path / "empty.csv", header,
                      [])
     with pytest.raises(ReadError, match="no rows"):
         read_census_table(path)
@@ -314,7 +318,8 @@ def test_custom_dataset_with_two_variables(tmp_path, census):
     header = ["Lower tier local authorities Code", "Lower tier local authorities",
               "Age (B) (3 categories) Code", "Age (B) (3 categories)",
               "Sex (2 categories) Code", "Sex (2 categories)", "Observation"]
-    ages = [(1, "Aged 17 years and under"), (2, "Aged 18 to 64 years"), (3, "Aged 65 years and over")]
+    ages = [(1, "Aged 17 years and under"), (2, "Aged 18 to 64 years"),
+            (3, "Aged 65 years and over")]
     rows = [["E06000001", "Hartlepool", a, al, s, sl, 10 * a + s]
             for a, al in ages for s, sl in [(1, "Female"), (2, "Male")]]
     table = read_census_table(census.write_csv(tmp_path / "custom.csv", header, rows))
@@ -324,7 +329,8 @@ def test_custom_dataset_with_two_variables(tmp_path, census):
     assert total["count"].tolist() == [11 + 12 + 21 + 22 + 31 + 32]
     with pytest.raises(ReadError, match="2 variables"):
         read_census_table(tmp_path / "custom.csv", variable="x")
-    renamed = read_census_table(tmp_path / "custom.csv", variable={"Age (B) (3 categories)": "age_b"})
+    renamed = read_census_table(tmp_path / "custom.csv",
+                                variable={"Age (B) (3 categories)": "age_b"})
     assert renamed.columns.tolist() == ["area_code", "area_name", "age_b", "sex", "count"]
 
 

@@ -97,7 +97,8 @@ def test_any_band_partition_over_single_years_is_recognised(widths):
     categories, bands, start = ["Total"], [], 0
     for k, width in enumerate(widths):
         last = k == len(widths) - 1
-        band = f"Aged {start} years and over" if last else f"Aged {start} to {start + width - 1} years"
+        end = start + width - 1
+        band = f"Aged {start} years and over" if last else f"Aged {start} to {end} years"
         bands.append(band)
         categories.append(band)
         categories.extend(f"Aged {a} years" for a in range(start, start + width))
