@@ -223,3 +223,16 @@ def test_frame_missing_model_variable(fit: um.MultilevelFit) -> None:
     cells = pd.DataFrame({"area": ["A00"], "sex": ["Male"], "count": [10.0]})
     with pytest.raises(KeyError, match="'age'"):
         fit.poststratify(um.PopulationFrame(cells), by="area", draws=10, seed=1)
+
+
+def test_unused_frame_variables_are_summed_first(fit: um.MultilevelFit, frame: um.PopulationFrame) -> None:
+    cells = frame.cells
+    split = pd.concat([cells.assign(tenure="owner", count=cells["count"] * 0.25),
+                       cells.assign(tenure="renter", count=cells["count"] * 0.75)], ignore_index=True)
+    draws = fit.draws(50, seed=8)
+    base = fit.poststratify(frame, by="area", draws=draws, seed=1)
+    wide = fit.poststratify(um.PopulationFrame(split), by="area", draws=draws, seed=1)
+    np.testing.assert_allclose(wide.draws["count"].values, base.draws["count"].values, rtol=1e-12)
+    by_tenure = fit.poststratify(um.PopulationFrame(split), by="tenure", draws=draws, seed=1)
+    np.testing.assert_allclose(by_tenure.draws["prevalence"].sel(tenure="owner").values,
+                               by_tenure.draws["prevalence"].sel(tenure="renter").values, rtol=1e-12)

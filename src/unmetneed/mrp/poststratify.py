@@ -122,9 +122,10 @@ def poststratify(
     from unmetneed._validate import resolve_rng
 
     population = _as_frame(frame)
-    cells = population.cells
     by_columns = as_column_list(by)
-    require_columns(cells, by_columns, "by")
+    require_columns(population.cells, by_columns, "by")
+    population = _collapse(population, fit, by_columns)
+    cells = population.cells
     rng = resolve_rng(seed)
     dataset = fit.draws(draws, seed=rng) if not isinstance(draws, xr.Dataset) else draws
     n_draws = dataset.sizes["draw"]
@@ -185,6 +186,30 @@ def poststratify(
     attrs = {"unseen_levels": unseen, "model": fit.model.formula.text,
              "draws_method": dataset.attrs.get("method", "")}
     return DrawEstimates(result, by=by_columns, respondents=respondents, level=level, attrs=attrs)
+
+
+def _collapse(population: PopulationFrame, fit: MultilevelFit, by: list[str]) -> PopulationFrame:
+    """Sum the frame over variables neither the model nor ``by`` uses.
+
+    Cells that differ only in such variables have the same probability in every
+    draw, so their counts can be added first (a frame with an extra household-type
+    variable shrinks by its number of types) without changing any result.
+    """
+    model_columns = list(fit.model.data.cell_frame.columns)
+    keep = list(dict.fromkeys([*model_columns, *by]))
+    cells = population.cells
+    require_columns(cells, keep, "model")
+    if len(keep) == len(population.variables):
+        return population
+    count = population.count_col
+    grouped = (
+        cells.assign(**{count: population.counts})
+        .groupby(keep, observed=True, sort=False, dropna=False)[count].sum()
+        .reset_index()
+    )
+    if len(grouped) == len(cells):
+        return population
+    return PopulationFrame(grouped, count=count)
 
 
 def _respondents_by(fit: MultilevelFit, by: list[str]) -> pd.Series | None:
