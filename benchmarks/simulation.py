@@ -13,8 +13,8 @@ synthetic England's generator with its own seed, and need prevalence by council
   clusters="psu").mean("need", by="area_code", level=0.9)`` (Taylor SEs, t
   intervals).
 * **no pooling**: a logistic regression with a fixed effect per area plus
-  fixed effects for sex, age band, ethnic group and disability (statsmodels
-  ``GLM``, maximum likelihood, no shrinkage), poststratified to the same frame
+  fixed effects for sex, age band, ethnic group and disability (maximum
+  likelihood by Newton's method on a sparse design, no shrinkage), poststratified to the same frame
   by area; 90% intervals from 200 draws of the coefficients from
   N(beta_hat, cov_hat).
 
@@ -293,8 +293,8 @@ def render(args, rec, truth, reps, n_resp, n_areas_seen, zero_se, timing, wall, 
         f"(df = PSUs − strata). Areas whose respondents all sit in one PSU get SE 0 (a degenerate "
         f"interval of width 0): {np.mean(zero_se):.1f} areas per sample on average.",
         "* **no pooling** — maximum-likelihood logistic regression with a fixed effect per area and "
-        "fixed effects for sex, age band, ethnic group and disability (statsmodels `GLM`, no "
-        "shrinkage), poststratified to the same frame by area; 90% intervals from 200 draws of "
+        "fixed effects for sex, age band, ethnic group and disability (Newton's method on a "
+        "sparse design, no shrinkage), poststratified to the same frame by area; 90% intervals from 200 draws of "
         "N(β̂, cov β̂). Areas with no case at all are quasi-separated (their area effect runs "
         "off), so their estimate is ~0.",
         "", "Areas without respondents in a sample have no direct or no-pooling estimate (left "
