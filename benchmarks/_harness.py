@@ -477,7 +477,7 @@ def write_results(store: dict, machine: dict[str, str], notes: dict[str, list[st
         try:
             others = foreign_sections(path.read_text()) if path.exists() else []
             tmp = path.with_suffix(".md.tmp")
-            tmp.write_text("\n".join(parts + others))
+            tmp.write_text("\n\n".join(p.strip("\n") for p in parts + others) + "\n")
             os.replace(tmp, path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

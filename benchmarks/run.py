@@ -35,7 +35,10 @@ def _print_row(r: H.ToolResult) -> None:
 
 
 def run_workload(workload: str, rows: int, repeats: int, tools: list[str],
-                 timeout: float, when: str, wait_quiet: float) -> list[dict]:
+                 timeout: float, when: str, wait_quiet: float, store: dict,
+                 machine: dict[str, str], write: bool) -> None:
+    """Run the tools one by one; store (and write) each row as it comes, so an
+    interrupted run keeps the rows it measured."""
     print(f"\n== {workload}: {rows:,} rows, {repeats} repeats; tools {', '.join(tools)}", flush=True)
     t0 = time.perf_counter()
     W.ensure_data(workload, rows)
@@ -51,7 +54,15 @@ def run_workload(workload: str, rows: int, repeats: int, tools: list[str],
         _print_row(res)
         print(f"    (wall {time.perf_counter() - t1:.0f} s)", flush=True)
         records.append(H.to_record(res, repeats, when))
-    return records
+        if write:
+            # Re-read the store so rows written meanwhile by another run are kept.
+            fresh = H.load_store()
+            H.update_store(fresh, workload, rows, records, machine)
+            H.write_results(fresh, machine, NOTES, when)
+            store.clear()
+            store.update(fresh)
+        else:
+            H.update_store(store, workload, rows, records, machine)
 
 
 NOTES = {
@@ -124,13 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             tools.append(t)
         rows = args.rows or DEFAULT_ROWS[wl]
-        records = run_workload(wl, rows, args.repeats, tools, args.timeout, when, args.wait_quiet)
-        H.update_store(store, wl, rows, records, machine)
+        run_workload(wl, rows, args.repeats, tools, args.timeout, when, args.wait_quiet,
+                     store, machine, not args.no_write)
         print()
         print(H.render_section(store["sections"][H.section_key(wl, rows)], machine,
                                NOTES.get(wl, [])), flush=True)
         if not args.no_write:
-            H.write_results(store, machine, NOTES, when)
             print(f"  -> {H.RESULTS_MD}", flush=True)
     return 0
 
