@@ -397,6 +397,18 @@ def render_section(sec: dict, machine: dict[str, str], notes: list[str]) -> str:
             lines.append(f"| {r['tool']} | {r.get('version') or '–'} | {r['status']} | – | – | – | – | "
                          f"{why} | – | – | – | – |")
     lines.append("")
+    busy = []
+    for r in recs:
+        try:
+            if r["status"] == "ok" and float(str(r.get("load", "")).split("→")[0]) >= 2.0:
+                busy.append(r["tool"])
+        except ValueError:
+            pass
+    if busy:
+        lines.append(f"Measured while other work shared the 2 cores (load >= 2 at the start): "
+                     f"{', '.join(busy)}; their wall times are inflated, compare `cpu_s` "
+                     f"(for multithreaded tools such as svy cpu_s can exceed the wall time).")
+        lines.append("")
     if len(dates) > 1:
         lines.append("Rows measured at different times: "
                      + ", ".join(f"{r['tool']} {r['run_at']}" for r in recs) + ".")
