@@ -1,47 +1,27 @@
 """calibration, unmetneed: um.calibrate(design, um.Margins({...}), method="linear").
 
-The Margins are built inside the timed call (as a user writes it); the
-design is built in set-up.
+Same data, design and checks as the raking snippet; only the call differs.
 """
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import NotAvailable, import_unmetneed  # noqa: E402
-from _weighting_common import MARGINS, W  # noqa: E402
+from raking_unmetneed import VERSION, extract, load  # noqa: E402,F401
+from raking_unmetneed import setup as _setup  # noqa: E402
 
-VERSION = "unmetneed"
-
-
-def load(data, params):
-    import pandas as pd
-
-    import_unmetneed()
-    df = pd.DataFrame({n: pd.Categorical.from_codes(data[n].astype("int64"), W.labels(n))
-                       for n in MARGINS})
-    df["w"] = data["w"]
-    series = {n: pd.Series(data[f"total__{n}"], index=pd.Index(W.labels(n), name=n))
-              for n in MARGINS}
-    return df, series
+from _common import NotAvailable  # noqa: E402
 
 
 def setup(obj, params):
-    um = import_unmetneed()
-    missing = [name for name in ("calibrate", "Margins") if not hasattr(um, name)]
-    if missing:
-        raise NotAvailable(f"unmetneed has no {', '.join(missing)} yet")
-    df, series = obj
-    return um, um.SurveyDesign(df, weights="w"), series
+    um, design, series = _setup(obj, params)
+    if not hasattr(um, "calibrate"):
+        raise NotAvailable("unmetneed has no calibrate yet")
+    return um, design, series
 
 
 def run(state, params):
     um, design, series = state
-    # Time the cold call, as the peers do it: the design caches integer codes of its
-    # columns after a first call, so clear that cache before every timed call.
+    # Cold call, as the peers compute theirs: clear the design's code cache first.
     design._cache.clear()  # noqa: SLF001 - benchmark only
     return um.calibrate(design, um.Margins(dict(series)), method="linear")
-
-
-def extract(state, result, params):
-    return {"weights": result.design.weights}
