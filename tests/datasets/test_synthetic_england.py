@@ -70,7 +70,7 @@ def test_loader_returns_the_contract(eng):
     assert abs(eng.areas["deprivation"].mean()) < 1e-3
     assert abs(eng.areas["deprivation"].std(ddof=0) - 1) < 1e-3
     assert set(eng.truth) == {"by_area", "by_age_band", "by_sex", "by_ethnic_group",
-                              "by_disability", "england"}
+                              "by_disability", "england", "care_homes_by_area"}
     assert list(eng.truth["by_area"].columns) == ["area_code", "quantity", "value"]
     for variable in ("age_band", "sex", "ethnic_group", "disability"):
         assert list(eng.truth[f"by_{variable}"].columns) == [variable, "quantity", "value"]

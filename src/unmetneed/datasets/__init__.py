@@ -7,6 +7,7 @@ is a whole synthetic England with known truth (see
 
 from unmetneed.datasets.example import load_example_survey, make_example_survey, reference_path
 from unmetneed.datasets.synthetic import (
+    CareHomes,
     SyntheticEngland,
     generate_synthetic_england,
     load_synthetic_england,
@@ -14,6 +15,7 @@ from unmetneed.datasets.synthetic import (
 )
 
 __all__ = [
+    "CareHomes",
     "SyntheticEngland",
     "generate_synthetic_england",
     "load_example_survey",

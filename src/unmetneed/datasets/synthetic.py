@@ -36,6 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unmetneed.datasets._synthetic_care_homes import (
+    HOME_TYPES,
+    RATINGS,
+    SIZE_BANDS,
+    generate_care_homes,
+)
 from unmetneed.datasets._synthetic_inputs import INPUTS_FILE
 from unmetneed.datasets._synthetic_model import (
     AGE_BANDS,
@@ -74,6 +80,7 @@ from unmetneed.mrp import PopulationFrame
 
 __all__ = [
     "SEED",
+    "CareHomes",
     "SyntheticEngland",
     "generate_synthetic_england",
     "load_synthetic_england",
@@ -104,6 +111,11 @@ FILES: dict[str, str] = {
     "truth_by_ethnic_group": "truth_by_ethnic_group.csv",
     "truth_by_disability": "truth_by_disability.csv",
     "truth_england": "truth_england.csv",
+    # care homes (their own seed stream: adding them changed none of the files above)
+    "care_home_register": "synthetic/care_home_register.csv.gz",
+    "care_home_returns": "synthetic/care_home_returns.csv.gz",
+    "care_home_areas": "synthetic/care_home_areas.csv",
+    "truth_care_homes_by_area": "truth_care_homes_by_area.csv",
 }
 TRUTH_TABLES = ("by_area", "by_age_band", "by_sex", "by_ethnic_group", "by_disability", "england")
 _TRUTH_AXES = {"by_area": 0, "by_age_band": 1, "by_sex": 2, "by_ethnic_group": 3,
@@ -131,6 +143,9 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
     "age_group": AGE_GROUPS,
     "cared_for_age_group": AGE_GROUPS,
     "quantity": QUANTITIES,
+    "home_type": HOME_TYPES,
+    "size_band": SIZE_BANDS,
+    "rating": RATINGS,
 }
 _AXES = ("area_code", "age_band", "sex", "ethnic_group", "disability")
 
@@ -150,6 +165,40 @@ _TS039_COLUMNS = (  # (label, leaf index or tuple of leaves for subtotals)
     ("Provides 50 or more hours unpaid care a week", (5,)),
 )
 _ETHNIC_20_CODES = (-8, *range(1, 20))
+
+
+@dataclass(frozen=True, repr=False)
+class CareHomes:
+    """The synthetic care-home register and the provider returns.
+
+    Attributes
+    ----------
+    register : DataFrame
+        One row per care home: ``home_id`` (str), ``area_code`` (str),
+        ``region`` (str, region name), ``home_type`` (``older_people``,
+        ``younger_adults``), ``nursing`` (bool), ``beds`` (int64),
+        ``size_band`` (``1-19``, ``20-49``, ``50+``), ``rating``
+        (``outstanding``, ``good``, ``requires_improvement``, ``inadequate``,
+        ``not_rated``), ``deprivation_decile`` (int64, 1 = most deprived);
+        the category columns are ordered Categoricals.
+    returns : DataFrame
+        The responding homes' provider returns: ``home_id``, ``residents``,
+        ``self_funded``, ``council_funded``, ``nhs_funded``, ``other_funded``
+        (int64; the four parts add up to ``residents``).
+    areas : DataFrame
+        A council covariate as a census table would give it: ``area_code``,
+        ``owner_occupied_share`` (synthetic share of households owning their
+        home).
+    """
+
+    register: pd.DataFrame
+    returns: pd.DataFrame
+    areas: pd.DataFrame
+
+    def __repr__(self) -> str:
+        return (f"<CareHomes: {len(self.register):,} homes, {int(self.register['beds'].sum()):,} "
+                f"beds; {len(self.returns):,} returns covering "
+                f"{int(self.returns['residents'].sum()):,} residents>")
 
 
 @dataclass(frozen=True, repr=False)
@@ -198,6 +247,10 @@ class SyntheticEngland:
     metadata : dict
         Seed, generator version, model and survey parameters, key totals and
         the files with their checksums (the content of ``MANIFEST.json``).
+    care_homes : CareHomes
+        The care-home register, the provider returns of the responding homes
+        and a council covariate (``truth["care_homes_by_area"]`` has
+        ``area_code, residents, self_funded`` over every home).
     """
 
     population: PopulationFrame
@@ -208,6 +261,7 @@ class SyntheticEngland:
     admin: pd.DataFrame
     area_effects: pd.DataFrame
     metadata: dict[str, Any]
+    care_homes: CareHomes
 
     def __repr__(self) -> str:
         england = self.truth["england"].set_index("quantity")["value"]
@@ -351,6 +405,11 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
     tables.update(_census_files(inputs, population.counts, unpaid))
     for name, table in truth.items():
         tables[f"truth_{name}"] = table
+    homes = generate_care_homes(inputs.areas, inputs.adults, population.deprivation, seed)
+    tables["care_home_register"] = homes.register
+    tables["care_home_returns"] = homes.returns
+    tables["care_home_areas"] = homes.areas
+    tables["truth_care_homes_by_area"] = homes.truth
     # care-home residents implied by the model (not a truth quantity; see README)
     n = population.counts.astype(float)
     residents = n * model.need * model.help * model.paid * model.residential
@@ -373,6 +432,7 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
         },
         "model_parameters": PARAMETERS,
         "survey_parameters": SURVEY_PARAMETERS,
+        "care_homes": homes.metadata,
         "licence": "Synthetic data. Council codes, names, regions and adults by age band: "
                    "Contains public sector information licensed under the Open Government "
                    "Licence v3.0.",
@@ -561,7 +621,8 @@ def _verify(root: Path, manifest: dict[str, Any]) -> None:
 
 def _read_tables(root: Path) -> dict[str, pd.DataFrame]:
     text = {"area_code": str, "area_name": str, "region_code": str, "region_name": str,
-            "council_type": str, "stratum": str, "psu": str, "respondent_id": str}
+            "council_type": str, "stratum": str, "psu": str, "respondent_id": str,
+            "home_id": str, "region": str}
     tables = {}
     for name, relative in FILES.items():
         path = root / relative
@@ -720,7 +781,31 @@ def _truth(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                 table[column] = table[column].astype("str")
         table["value"] = table["value"].astype(np.float64)
         out[name] = table
+    homes = tables["truth_care_homes_by_area"].copy()
+    homes["area_code"] = homes["area_code"].astype("str")
+    for column in ("residents", "self_funded"):
+        homes[column] = homes[column].astype(np.int64)
+    out["care_homes_by_area"] = homes
     return out
+
+
+def _care_homes(tables: dict[str, pd.DataFrame]) -> CareHomes:
+    register = tables["care_home_register"].copy()
+    for column in ("home_id", "area_code", "region"):
+        register[column] = register[column].astype("str")
+    for column in ("home_type", "size_band", "rating"):
+        register[column] = _categorical(register[column], column)
+    register["nursing"] = register["nursing"].astype(bool)
+    for column in ("beds", "deprivation_decile"):
+        register[column] = register[column].astype(np.int64)
+    returns = tables["care_home_returns"].copy()
+    returns["home_id"] = returns["home_id"].astype("str")
+    for column in returns.columns[1:]:
+        returns[column] = returns[column].astype(np.int64)
+    areas = tables["care_home_areas"].copy()
+    areas["area_code"] = areas["area_code"].astype("str")
+    areas["owner_occupied_share"] = areas["owner_occupied_share"].astype(np.float64)
+    return CareHomes(register=register, returns=returns, areas=areas)
 
 
 _SURVEY_CATEGORICALS = ("age_band", "sex", "ethnic_group", "disability", "help", "payer",
@@ -780,4 +865,5 @@ def _assemble(tables: dict[str, pd.DataFrame], metadata: dict[str, Any]) -> Synt
         admin=admin,
         area_effects=effects,
         metadata=metadata,
+        care_homes=_care_homes(tables),
     )
