@@ -35,6 +35,7 @@ from unmetneed.mrp import (
     PopulationFrame,
     synthetic_frame,
 )
+from unmetneed.sae import FayHerriot, FayHerriotFit
 from unmetneed.weighting import (
     WeightingReport,
     WeightingResult,
@@ -56,6 +57,8 @@ __all__ = [
     "CoverageReport",
     "DrawEstimates",
     "Estimates",
+    "FayHerriot",
+    "FayHerriotFit",
     "Margins",
     "MultilevelFit",
     "MultilevelModel",

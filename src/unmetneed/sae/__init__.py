@@ -1,0 +1,12 @@
+"""Area-level small-area estimation: the Fay-Herriot model.
+
+``FayHerriot(data, estimate, variance, formula, area).fit()`` shrinks direct
+estimates towards a regression on area covariates (EBLUP), with Prasad-Rao /
+Datta-Lahiri MSE estimates, synthetic predictions for areas without a direct
+estimate and optional benchmarking to a known total.
+"""
+
+from unmetneed.sae.fay_herriot import BenchmarkMethod, FayHerriot, FayHerriotFit, FitMethod
+from unmetneed.sae.mse import MSEComponents
+
+__all__ = ["BenchmarkMethod", "FayHerriot", "FayHerriotFit", "FitMethod", "MSEComponents"]
