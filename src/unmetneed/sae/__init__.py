@@ -6,7 +6,12 @@ Datta-Lahiri MSE estimates, synthetic predictions for areas without a direct
 estimate and optional benchmarking to a known total.
 """
 
-from unmetneed.sae.fay_herriot import BenchmarkMethod, FayHerriot, FayHerriotFit, FitMethod
+from unmetneed.sae.fay_herriot import (
+    BenchmarkMethod,
+    FayHerriot,
+    FayHerriotFit,
+    FitMethod,
+)
 from unmetneed.sae.mse import MSEComponents
 
 __all__ = ["BenchmarkMethod", "FayHerriot", "FayHerriotFit", "FitMethod", "MSEComponents"]

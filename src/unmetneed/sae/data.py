@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,10 +136,13 @@ def prepare_area_data(
     variables = _variables(rhs)
     unknown = [v for v in variables if v not in data.columns]
     if unknown:
-        try:
-            require_columns(data, unknown[:1], "covariate")
-        except MissingColumnError as error:
-            raise MissingColumnError(f"the formula {formula!r} names a {error}") from None
+        columns = [str(c) for c in data.columns]
+        close = difflib.get_close_matches(unknown[0], columns, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise MissingColumnError(
+            f"the formula {formula!r} names {', '.join(map(repr, unknown))}, not a column of the "
+            f"data{hint} (columns: {', '.join(columns[:20])}{', ...' if len(columns) > 20 else ''})"
+        )
     if n is not None:
         require_columns(data, [n], "respondent count (n)")
 

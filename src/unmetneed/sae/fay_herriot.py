@@ -17,7 +17,7 @@ from scipy import stats
 
 from unmetneed._validate import require_columns
 from unmetneed.errors import ModelError
-from unmetneed.sae.data import AreaData, covariate_matrix, prepare_area_data
+from unmetneed.sae.data import covariate_matrix, prepare_area_data
 from unmetneed.sae.fitting import fit_sigma2, gls
 from unmetneed.sae.mse import MSEComponents, eblup, mse_components, synthetic_mse
 
@@ -604,7 +604,7 @@ class FayHerriotFit:
         ['eblup', 'synthetic']
         """
         level = self._level(level)
-        d = self.model._area_data  # noqa: SLF001 - the fit belongs to its model
+        d = self.model._area_data
         final, mse = self._final()
         half = float(stats.norm.ppf(0.5 + level / 2.0)) * np.sqrt(mse)
         table = pd.DataFrame({d.area_col: d.areas.to_numpy()})
@@ -651,7 +651,7 @@ class FayHerriotFit:
         0.95
         """
         full = self.estimates(level=level)
-        d = self.model._area_data  # noqa: SLF001
+        d = self.model._area_data
         se = np.sqrt(full["mse"].to_numpy())
         estimate = full["estimate"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -689,7 +689,7 @@ class FayHerriotFit:
         >>> bool((parts["bias"] >= 0).all())
         True
         """
-        d = self.model._area_data  # noqa: SLF001
+        d = self.model._area_data
         c = self.components
         return pd.DataFrame(
             {
@@ -747,7 +747,7 @@ class FayHerriotFit:
         if not isinstance(new_areas, pd.DataFrame):
             raise ModelError("new_areas must be a pandas DataFrame of covariates, one row per area")
         level = self._level(level)
-        d = self.model._area_data  # noqa: SLF001
+        d = self.model._area_data
         require_columns(new_areas, d.variables, "covariate")
         labels = new_areas[d.area_col].to_numpy() if d.area_col in new_areas.columns else new_areas.index
         X_new = covariate_matrix(d.spec, new_areas.reset_index(drop=True), d.variables, labels)
@@ -781,12 +781,16 @@ class FayHerriotFit:
 
     def _header_lines(self) -> list[str]:
         info = self.info
+        likelihood = "restricted log-likelihood" if self.model.method == "REML" else "log-likelihood"
         lines = [
-            f"areas: {info['areas_with_direct']} with a direct estimate, "
-            f"{info['areas_synthetic']} predicted synthetically",
-            f"sigma2 = {self.sigma2:.6g} (se {self.sigma2_se:.4g}); "
-            f"{'restricted ' if self.model.method == 'REML' else ''}log-likelihood {self.loglik:.6g}; "
-            f"{self.iterations} Fisher-scoring iteration(s)",
+            (
+                f"areas: {info['areas_with_direct']} with a direct estimate, "
+                f"{info['areas_synthetic']} predicted synthetically"
+            ),
+            (
+                f"sigma2 = {self.sigma2:.6g} (se {self.sigma2_se:.4g}); {likelihood} {self.loglik:.6g}; "
+                f"{self.iterations} Fisher-scoring iteration(s)"
+            ),
         ]
         if self.sigma2 == 0.0:
             lines.append("sigma2 is at the boundary 0: the EBLUPs are the synthetic estimates x'beta")
