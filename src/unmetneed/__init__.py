@@ -22,7 +22,9 @@ from unmetneed.coverage import CoverageReport, coverage_gaps
 from unmetneed.design import Estimates, SurveyDesign
 from unmetneed.estimates import (
     CareEstimates,
+    CareHomeFundingEstimates,
     CareModel,
+    estimate_care_home_funding,
     estimate_care_populations,
     fit_care_model,
     residual_estimate,
@@ -53,6 +55,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "CareEstimates",
+    "CareHomeFundingEstimates",
     "CareModel",
     "CoverageReport",
     "DrawEstimates",
@@ -73,6 +76,7 @@ __all__ = [
     "datasets",
     "disclosure",
     "errors",
+    "estimate_care_home_funding",
     "estimate_care_populations",
     "fit_care_model",
     "harmonise",

@@ -20,7 +20,7 @@ The model (every parameter in :data:`CARE_HOME_PARAMETERS`, documented in
   ``logit p_h = c_type + c_size + c_rating + c_region - 0.25 dep_a
   + 2.0 (own_a - mean own) + 0.06 (decile_h - 5.5) + u_a + e_h``,
   ``u_a ~ N(0, 0.30^2)`` (the council effect the covariates do not explain),
-  ``e_h ~ N(0, 0.45^2)``; the offsets ``c`` are solved so that the expected
+  ``e_h ~ N(0, 1.2^2)`` (homes are polarised: some take mostly self-funders, others mostly council-funded residents); the offsets ``c`` are solved so that the expected
   shares equal ONS's published ones (home type, 1-19 beds, outstanding and
   inadequate ratings, South East and North East);
 * the other residents split between council, NHS and other funding;
@@ -73,7 +73,7 @@ CARE_HOME_PARAMETERS: dict[str, Any] = {
     "rating_deprivation": {"outstanding": -0.15, "good": 0.0, "requires_improvement": 0.2,
                            "inadequate": 0.3, "not_rated": 0.0},
     "self_funded": {"deprivation": -0.25, "owner_occupation": 2.0, "decile": 0.06,
-                    "council_sd": 0.30, "home_sd": 0.45},
+                    "council_sd": 0.30, "home_sd": 1.2},
     # ONS, Care homes and estimating the self-funding population, England: 2022 to 2023
     "targets": {"home_type": {"older_people": 0.489, "younger_adults": 0.020},
                 "size_band": {"1-19": 0.120},
@@ -81,7 +81,7 @@ CARE_HOME_PARAMETERS: dict[str, Any] = {
                 "region": {"South East": 0.475, "North East": 0.264}},
     "nhs_share": {"nursing": 0.15, "residential": 0.02},
     "other_share": 0.03,
-    "response": {"intercept": 1.5, "size_band": {"1-19": -0.35, "20-49": 0.0, "50+": 0.3},
+    "response": {"intercept": 1.3, "size_band": {"1-19": -0.35, "20-49": 0.0, "50+": 0.3},
                  "younger_adults": -0.25,
                  "rating": {"outstanding": 0.2, "good": 0.0, "requires_improvement": -0.15,
                             "inadequate": -0.4, "not_rated": -0.5},

@@ -10,6 +10,7 @@ from unmetneed.estimates.care import (
     fit_care_model,
     estimate_care_populations,
 )
+from unmetneed.estimates.care_homes import CareHomeFundingEstimates, estimate_care_home_funding
 from unmetneed.estimates.residual import residual_estimate
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "QUANTITIES",
     "BenchmarkWarning",
     "CareEstimates",
+    "CareHomeFundingEstimates",
     "CareModel",
     "default_formula",
     "fit_care_model",
+    "estimate_care_home_funding",
     "estimate_care_populations",
     "residual_estimate",
 ]

@@ -1,4 +1,4 @@
-"""Readers: census tables, survey microdata, admin counts and remote downloads.
+"""Readers: census tables, survey microdata, admin counts, care homes, remote downloads.
 
 Every reader returns a pandas DataFrame using the library's standard names
 (``area_code``, ``area_name``, ``count``, ...) and records its provenance
@@ -7,6 +7,7 @@ Every reader returns a pandas DataFrame using the library's standard names
 
 from unmetneed.io._labels import parse_interval
 from unmetneed.io.admin import read_admin_counts
+from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
 from unmetneed.io.census import LAYOUTS, read_census_table
 from unmetneed.io.fetch import default_cache_dir, fetch_table
 from unmetneed.io.survey import FORMATS, read_survey
@@ -18,6 +19,8 @@ __all__ = [
     "fetch_table",
     "parse_interval",
     "read_admin_counts",
+    "read_care_home_register",
     "read_census_table",
+    "read_provider_returns",
     "read_survey",
 ]

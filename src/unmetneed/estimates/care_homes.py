@@ -1,0 +1,594 @@
+r"""Care-home residents and self-funders by council: returns weighted to the register.
+
+ONS estimates the self-funding share of care-home residents from the care
+regulator's provider information returns, weighted up to the register of care
+homes. :func:`estimate_care_home_funding` does the same and adds council
+estimates:
+
+1. **Weighting.** The responding homes are the sample, the register the frame.
+   Start weights are register homes / responding homes in the home's stratum
+   (the first ``calibrate_to`` variable, ``region`` by default, with its
+   finite-population correction); they are then calibrated (raking distance)
+   so that the weighted homes *and* beds equal the register's in every
+   category of each ``calibrate_to`` variable.
+2. **Direct estimates.** Ratios :math:`\hat R_d = \sum_{i\in d} w_i y_i /
+   \sum_{i\in d} w_i x_i` (self-funded / residents) with calibration-aware
+   Taylor SEs, by council, region, home type, size band and rating (the
+   ONS-style tables, :meth:`CareHomeFundingEstimates.tables`).
+3. **Council shares.** A Fay-Herriot model of the direct council shares on
+   register covariates (share of beds in older-people and nursing homes, mean
+   deprivation decile, region) and the caller's ``covariates`` (e.g. census
+   owner-occupation), with smoothed (GVF) sampling variances; councils with
+   no returns get the synthetic prediction (``basis = "model_no_returns"``).
+4. **Counts.** Residents = register beds x the council's occupancy ratio
+   (residents / beds among its responding homes); self-funders = residents x
+   share, with delta-method SEs.
+
+The formulas are on the methods page "Care homes" (``docs/methods/care-homes.md``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from unmetneed.design import SurveyDesign
+from unmetneed.errors import DesignError, MissingColumnError, ModelError
+from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
+from unmetneed.margins import Margins
+from unmetneed.sae import FayHerriot
+from unmetneed.weighting import WeightingResult, calibrate
+
+__all__ = ["CareHomeFundingEstimates", "estimate_care_home_funding"]
+
+QUANTITIES = ("residents", "self_funded", "self_funded_share")
+BASES = ("direct", "model", "model_no_returns")
+#: The ONS-style tables: England and one table per register variable.
+TABLE_VARIABLES = ("region", "home_type", "size_band", "rating")
+#: Councils with at least this many responding homes estimate the GVF's design factor.
+GVF_MIN_HOMES = 10
+
+
+def _package_version() -> str:
+    try:
+        return version("unmetneed")
+    except PackageNotFoundError:  # pragma: no cover - source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True, repr=False)
+class CareHomeFundingEstimates:
+    """Care-home residents and self-funders by council, and the ONS-style tables.
+
+    Built by :func:`estimate_care_home_funding`.
+
+    Attributes
+    ----------
+    weighting : WeightingResult
+        The calibrated design of responding homes (``.design``) and the
+        weighting report (``.report``).
+    councils : DataFrame
+        One row per council: register homes and beds, responding homes, the
+        direct share with its Taylor and smoothed (GVF) SEs, the covariates
+        and the model estimate.
+    model : FayHerriotFit or None
+        The Fay-Herriot fit of the council shares.
+    info : mapping
+        Options, the GVF design factor, level and package version.
+    """
+
+    weighting: WeightingResult
+    councils: pd.DataFrame
+    model: Any
+    info: MappingProxyType[str, Any]
+    _table: pd.DataFrame = field(repr=False)
+
+    # -- tables ----------------------------------------------------------------------
+    @property
+    def design(self) -> SurveyDesign:
+        """The calibrated design of responding homes (homes are the units)."""
+        return self.weighting.design
+
+    def to_frame(self) -> pd.DataFrame:
+        """``area_code, quantity, estimate, se, ci_lower, ci_upper, cv, n, basis``.
+
+        One row per council and quantity (``residents``, ``self_funded``,
+        ``self_funded_share``); ``n`` is the number of responding homes;
+        ``basis`` is ``direct`` (every home in the council returned, or the
+        residents' ratio estimate), ``model`` (Fay-Herriot EBLUP) or
+        ``model_no_returns`` (synthetic prediction: no home returned).
+        """
+        table = self._table.copy()
+        table.attrs.update(dict(self.info))
+        return table
+
+    def direct(self, by: str | Sequence[str] | None = None, *,
+               level: float | None = None) -> pd.DataFrame:
+        """Design-based ratio self-funded / residents with Taylor SEs, by any register column.
+
+        Parameters
+        ----------
+        by : str or sequence of str, optional
+            Register columns (``"region"``, ``"home_type"``, ``"size_band"``,
+            ``"rating"``, ``"nursing"``, the area column, ...); England when
+            omitted.
+        level : float, optional
+            Interval level (t intervals on the design's degrees of freedom);
+            default the result's level.
+        """
+        level = float(self.info["level"]) if level is None else level
+        table = self.design.ratio("self_funded", "residents", by=by, level=level).to_frame()
+        table.insert(0 if by is None else len([by] if isinstance(by, str) else by),
+                     "quantity", "self_funded_share")
+        return table
+
+    def tables(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
+        """The ONS-style tables: ``"england"`` and one per register variable.
+
+        Each has the grouping column (none for England), ``quantity``,
+        ``estimate, se, ci_lower, ci_upper, cv, n`` of the self-funded share,
+        plus ``residents`` (the weighted total of residents).
+        """
+        out: dict[str, pd.DataFrame] = {}
+        for name, by in (("england", None), *((v, v) for v in TABLE_VARIABLES)):
+            table = self.direct(by, level=level)
+            residents = self.design.total("residents", by=by).to_frame()
+            table["residents"] = residents["estimate"].to_numpy()
+            out[name] = table
+        return out
+
+    def summary(self) -> str:
+        """A plain-text summary: England, the basis of the council rows, the model."""
+        england = self.direct().iloc[0]
+        share = self._table[self._table["quantity"] == "self_funded_share"]
+        bases = share["basis"].value_counts().reindex(list(BASES), fill_value=0)
+        lines = [
+            "Care-home self-funders (returns weighted to the register)",
+            f"  homes in register {self.info['register_homes']:,}, returns "
+            f"{self.info['responding_homes']:,} ({self.info['response_rate']:.1%})",
+            f"  England self-funded share {england['estimate']:.3f} (se {england['se']:.4f}, "
+            f"{self.info['level']:.0%} CI {england['ci_lower']:.3f}-{england['ci_upper']:.3f})",
+            f"  councils: {len(share)} ({', '.join(f'{k} {v}' for k, v in bases.items())})",
+            f"  GVF design factor {self.info['gvf_factor']:.3f}; model "
+            f"{self.info['formula']}",
+        ]
+        if self.model is not None:
+            lines.append(f"  Fay-Herriot sigma2 {float(self.model.sigma2):.5f} "
+                         f"({self.info['fh_method']})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<CareHomeFundingEstimates>\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<p>{html.escape(line)}</p>" for line in self.summary().splitlines())
+        share = self._table[self._table["quantity"] == "self_funded_share"].head(10)
+        return f"<div>{head}{share.to_html(index=False, border=0, float_format='%.4f')}</div>"
+
+
+# ---------------------------------------------------------------------------------
+
+
+def _check_level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+        raise DesignError(f"level must be a number between 0 and 1 (e.g. 0.9), got {level!r}")
+    return float(level)
+
+
+def _sample(register: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
+    sample = returns.merge(register, on="home_id", how="left", validate="one_to_one")
+    return sample.reset_index(drop=True)
+
+
+def _margins(register: pd.DataFrame, sample: pd.DataFrame,
+             calibrate_to: Sequence[str]) -> tuple[Margins, pd.DataFrame]:
+    """Homes by category of each variable, and beds by category as numeric totals.
+
+    Beds totals for all categories of every variable would repeat the total
+    (collinear constraints): the last category of every variable after the
+    first is left out, which loses no constraint.
+    """
+    entries: dict[Any, Any] = {}
+    sample = sample.copy()
+    for position, variable in enumerate(calibrate_to):
+        values = register[variable]
+        categories = (list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype)
+                      else sorted(values.unique()))
+        homes = values.value_counts().reindex(categories, fill_value=0).astype(float)
+        present = homes[homes > 0]
+        entries[variable] = present
+        kept = list(present.index)
+        if position > 0:
+            kept = kept[:-1]
+        for j, category in enumerate(kept):
+            column = f"_beds_{position}_{j}"
+            sample[column] = np.where(sample[variable].astype(object) == category,
+                                      sample["beds"].to_numpy(dtype=float), 0.0)
+            entries[column] = float(register.loc[values == category, "beds"].sum())
+    return Margins(entries), sample
+
+
+def _design(register: pd.DataFrame, sample: pd.DataFrame, stratum: str) -> SurveyDesign:
+    N = register.groupby(stratum, observed=True).size()
+    n = sample.groupby(stratum, observed=True).size()
+    missing = sorted(set(N.index) - set(n.index), key=str)
+    if missing:
+        raise DesignError(
+            f"no responding homes in {stratum} {missing}; the register's homes there cannot be "
+            f"represented. Pass calibrate_to without {stratum!r} first, or collapse categories"
+        )
+    sample = sample.copy()
+    key = sample[stratum].astype(object)
+    sample["_weight"] = key.map((N / n).to_dict()).astype(float)
+    sample["_fpc"] = key.map(N.astype(float).to_dict()).astype(float)
+    sample["_stratum"] = key.astype(str)
+    return SurveyDesign(sample, weights="_weight", strata="_stratum", fpc="_fpc",
+                        lonely_psu="certainty")
+
+
+def _area_covariates(register: pd.DataFrame, by: str) -> pd.DataFrame:
+    beds = register["beds"].to_numpy(dtype=float)
+    frame = pd.DataFrame({
+        by: register[by].to_numpy(),
+        "beds": beds,
+        "older": beds * (register["home_type"].astype(object) == "older_people").to_numpy(),
+        "nursing_beds": beds * register["nursing"].to_numpy(dtype=bool),
+        "decile_beds": beds * pd.to_numeric(register["deprivation_decile"]).to_numpy(dtype=float),
+    })
+    sums = frame.groupby(by, sort=True).sum()
+    areas = pd.DataFrame(index=sums.index)
+    areas["homes"] = register.groupby(by).size().reindex(sums.index)
+    areas["register_beds"] = sums["beds"]
+    areas["older_beds_share"] = sums["older"] / sums["beds"]
+    areas["nursing_beds_share"] = sums["nursing_beds"] / sums["beds"]
+    if register["deprivation_decile"].notna().all():
+        areas["mean_deprivation_decile"] = sums["decile_beds"] / sums["beds"]
+    region = register.groupby(by)["region"].agg(lambda s: s.mode().iloc[0])
+    areas["region"] = region.reindex(sums.index).astype(str)
+    return areas
+
+
+def _gvf(design: SurveyDesign, councils: pd.DataFrame, by: str,
+         synthetic: pd.Series) -> tuple[pd.Series, float]:
+    r"""Smoothed sampling variances of the direct council shares.
+
+    :math:`\tilde v_a = \hat\phi\,(1 - f_a)\,\tilde p_a(1-\tilde p_a)/m_a` with
+    :math:`m_a = (\sum_{i\in a} w_i x_i)^2 / \sum_{i\in a} w_i^2 x_i^2` (the
+    effective number of homes, weighted by residents), :math:`f_a` the share
+    of the council's register homes that returned, :math:`\tilde p_a` the
+    synthetic share and :math:`\hat\phi` the ratio of the summed Taylor
+    variances to the summed base variances over councils with at least
+    :data:`GVF_MIN_HOMES` responding homes.
+    """
+    data = design.data
+    w = design.weights
+    x = data["residents"].to_numpy(dtype=float)
+    wx = pd.Series(w * x).groupby(data[by].to_numpy()).sum()
+    wx2 = pd.Series((w * x) ** 2).groupby(data[by].to_numpy()).sum()
+    m = (wx ** 2 / wx2).reindex(councils.index)
+    f = (councils["responding_homes"] / councils["homes"]).clip(upper=1.0)
+    p = synthetic.reindex(councils.index).clip(0.005, 0.995)
+    base = (1.0 - f) * p * (1.0 - p) / m
+    use = (councils["responding_homes"] >= GVF_MIN_HOMES) & (base > 0)
+    if not use.any():
+        raise ModelError(
+            f"no council has {GVF_MIN_HOMES} or more responding homes, so the design factor of "
+            "the smoothed variances cannot be estimated"
+        )
+    phi = float(councils.loc[use, "direct_se"].pow(2).sum() / base[use].sum())
+    return phi * base, phi
+
+
+def _synthetic_shares(design: SurveyDesign, register: pd.DataFrame, by: str) -> pd.Series:
+    """Council share implied by region x home-type direct shares and the register's beds."""
+    cells = design.ratio("self_funded", "residents", by=["region", "home_type"]).to_frame()
+    cells["region"] = cells["region"].astype(str)
+    cells["home_type"] = cells["home_type"].astype(str)
+    rate = cells.set_index(["region", "home_type"])["estimate"]
+    key = pd.MultiIndex.from_arrays([register["region"].astype(str),
+                                     register["home_type"].astype(str)])
+    national = float(design.ratio("self_funded", "residents").estimate.iloc[0])
+    share = pd.Series(rate.reindex(key).to_numpy(), index=register.index).fillna(national)
+    beds = register["beds"].to_numpy(dtype=float)
+    num = pd.Series(beds * share.to_numpy()).groupby(register[by].to_numpy()).sum()
+    den = pd.Series(beds).groupby(register[by].to_numpy()).sum()
+    return num / den
+
+
+def _fit_fay_herriot(councils: pd.DataFrame, by: str, formula_terms: list[str],
+                     level: float) -> Any:
+    data = councils.reset_index()
+    model = FayHerriot(data, estimate="fh_direct", variance="fh_variance",
+                       formula="fh_direct ~ " + " + ".join(formula_terms), area=by,
+                       method="REML", level=level, n="responding_homes")
+    return model.fit()
+
+
+def _interval(estimate: np.ndarray, se: np.ndarray, z: float,
+              lower: float = 0.0, upper: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    return (np.clip(estimate - z * se, lower, upper), np.clip(estimate + z * se, lower, upper))
+
+
+def estimate_care_home_funding(
+    register: pd.DataFrame,
+    returns: pd.DataFrame,
+    *,
+    by: str = "area_code",
+    calibrate_to: Sequence[str] = ("region", "home_type", "size_band"),
+    covariates: pd.DataFrame | None = None,
+    level: float = 0.9,
+) -> CareHomeFundingEstimates:
+    r"""Care-home residents and self-funders by council from returns weighted to the register.
+
+    Parameters
+    ----------
+    register : DataFrame
+        The register of care homes in the layout of
+        :func:`unmetneed.io.read_care_home_register` (read again and checked
+        here).
+    returns : DataFrame
+        The responding homes' returns, as :func:`unmetneed.io.read_provider_returns`.
+    by : str, default "area_code"
+        The register column of the small areas (councils).
+    calibrate_to : sequence of str, default ("region", "home_type", "size_band")
+        Register variables whose homes and beds the weights must reproduce in
+        every category. The first one also stratifies the start weights (with
+        its finite-population correction).
+    covariates : DataFrame, optional
+        Council covariates for the model, one row per council: a ``by``
+        column and numeric columns (e.g. census owner-occupation), added to
+        the register's own (beds in older-people homes, beds in nursing
+        homes, mean deprivation decile, region).
+    level : float, default 0.9
+        Interval level.
+
+    Returns
+    -------
+    CareHomeFundingEstimates
+        ``to_frame()``: ``area_code, quantity, estimate, se, ci_lower,
+        ci_upper, cv, n, basis``; ``tables()`` the ONS-style tables;
+        ``direct(by=...)`` design-based shares by any register column.
+
+    Raises
+    ------
+    ReadError, MissingColumnError
+        From the readers: returns of homes not in the register (ids listed),
+        residents > beds, negative counts, repeated home ids, missing columns.
+    DesignError
+        A ``calibrate_to`` or ``by`` column is missing, a stratum has no
+        returns, an invalid ``level``.
+    CalibrationError
+        The weights cannot meet the register's totals.
+    ModelError
+        Covariates missing for a council (listed), or the model cannot be fitted.
+
+    Notes
+    -----
+    Direct council share :math:`\hat p_a = \sum_{i \in s_a} w_i y_i / \sum_{i\in
+    s_a} w_i x_i` (:math:`y` self-funded, :math:`x` residents). The
+    Fay-Herriot model :math:`\hat p_a = \theta_a + e_a`, :math:`\theta_a =
+    z_a^\top\beta + u_a` uses the smoothed variances
+    :math:`\tilde v_a = \hat\phi (1 - f_a) \tilde p_a (1-\tilde p_a)/m_a`
+    (a generalised variance function: a council with one or two returns has a
+    Taylor variance of 0 or an unstable one); the EBLUP's MSE is Datta-Lahiri's.
+    A council whose every home returned is reported directly (SE 0). Residents
+    :math:`\hat N_a = B_a \hat o_a` with :math:`B_a` the register's beds and
+    :math:`\hat o_a` the ratio residents / beds; self-funders :math:`\hat
+    S_a = \hat N_a \hat\theta_a` with :math:`\mathrm{Var} \approx \hat N_a^2
+    \mathrm{mse}(\hat\theta_a) + \hat\theta_a^2 \mathrm{Var}(\hat N_a)`.
+    Intervals are normal (model) or t (direct) and clipped at 0 (and 1 for
+    shares).
+
+    References
+    ----------
+    Office for National Statistics (2023). *Care homes and estimating the
+    self-funding population, England: 2022 to 2023*.
+    Fay, R. E. & Herriot, R. A. (1979). *JASA* 74, 269-277.
+    Datta, G. S. & Lahiri, P. (2000). *Statistica Sinica* 10, 613-627.
+    Rao, J. N. K. & Molina, I. (2015). *Small Area Estimation*, 2nd ed. Wiley.
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> eng = um.datasets.load_synthetic_england()
+    >>> res = um.estimate_care_home_funding(eng.care_homes.register, eng.care_homes.returns,
+    ...                                     covariates=eng.care_homes.areas)
+    >>> table = res.to_frame()
+    >>> sorted(table["quantity"].unique())
+    ['residents', 'self_funded', 'self_funded_share']
+    >>> table["area_code"].nunique()
+    152
+    """
+    level = _check_level(level)
+    if isinstance(calibrate_to, str):
+        calibrate_to = (calibrate_to,)
+    calibrate_to = tuple(calibrate_to)
+    if not calibrate_to:
+        raise DesignError("calibrate_to must name at least one register variable, e.g. 'region'")
+    if not isinstance(register, pd.DataFrame) or not isinstance(returns, pd.DataFrame):
+        raise DesignError("register and returns must be pandas DataFrames (read files with "
+                          "unmetneed.io.read_care_home_register / read_provider_returns)")
+    extra = [c for c in (by, *calibrate_to) if c not in register.columns]
+    if extra:
+        raise MissingColumnError(
+            f"register has no column(s) {extra} (by= / calibrate_to=); it has "
+            f"{list(register.columns)}"
+        )
+    reg = read_care_home_register(register, layout="standard")
+    for column in (by, *calibrate_to):
+        if column not in reg.columns:
+            reg[column] = register[column].to_numpy()
+    ret = read_provider_returns(returns, register=reg, layout="standard")
+    sample = _sample(reg, ret)
+
+    margins, sample = _margins(reg, sample, calibrate_to)
+    design = _design(reg, sample, calibrate_to[0])
+    weighting = calibrate(design, margins, method="raking", tol=1e-10)
+    d = weighting.design
+
+    # council frame: register covariates, direct shares, occupancy
+    councils = _area_covariates(reg, by)
+    direct = d.ratio("self_funded", "residents", by=by, level=level).to_frame().set_index(by)
+    occupancy = d.ratio("residents", "beds", by=by, level=level).to_frame().set_index(by)
+    councils["responding_homes"] = direct["n"].reindex(councils.index).fillna(0).astype(int)
+    councils["direct"] = direct["estimate"].reindex(councils.index)
+    councils["direct_se"] = direct["se"].reindex(councils.index)
+    synthetic = _synthetic_shares(d, reg, by)
+    gvf, phi = _gvf(d, councils, by, synthetic)
+    councils["synthetic_share"] = synthetic.reindex(councils.index)
+    councils["gvf_se"] = np.sqrt(gvf)
+    complete = councils["responding_homes"] >= councils["homes"]
+    none = councils["responding_homes"] == 0
+
+    terms = ["older_beds_share", "nursing_beds_share"]
+    if "mean_deprivation_decile" in councils.columns:
+        terms.append("mean_deprivation_decile")
+    if councils["region"].nunique() > 1:
+        terms.append("C(region)")
+    if covariates is not None:
+        councils, user_terms = _join_covariates(councils, covariates, by)
+        terms.extend(user_terms)
+    fh_rows = ~complete
+    councils["fh_direct"] = np.where(fh_rows & ~none, councils["direct"], np.nan)
+    councils["fh_variance"] = np.where(fh_rows & ~none, gvf, np.nan)
+    fit = _fit_fay_herriot(councils.loc[fh_rows], by, terms, level)
+    fh = fit.estimates(level=level).set_index(by)
+    councils["model_estimate"] = fh["estimate"].reindex(councils.index)
+    councils["model_se"] = np.sqrt(fh["mse"].reindex(councils.index))
+    councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
+
+    # shares
+    share = np.where(complete, councils["direct"], councils["model_estimate"])
+    share_se = np.where(complete, 0.0, councils["model_se"])
+    share = np.clip(share, 0.0, 1.0)
+    basis = np.where(complete, "direct", np.where(none, "model_no_returns", "model"))
+
+    # residents: register beds x occupancy (own ratio; region's for councils without returns)
+    beds = councils["register_beds"].to_numpy(dtype=float)
+    occ = occupancy["estimate"].reindex(councils.index).to_numpy()
+    occ_se = occupancy["se"].reindex(councils.index).to_numpy()
+    if none.any():
+        occ, occ_se = _occupancy_without_returns(d, reg, councils, by, occ, occ_se)
+    occ_se = np.where(complete, 0.0, occ_se)
+    residents = beds * occ
+    residents_se = beds * occ_se
+    self_funded = residents * share
+    self_funded_se = np.sqrt(residents ** 2 * share_se ** 2 + share ** 2 * residents_se ** 2)
+
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    rows = []
+    n = councils["responding_homes"].to_numpy()
+    codes = councils.index.to_numpy()
+    residents_basis = np.where(none, "model_no_returns", "direct")
+    for quantity, est, se, base, upper in (
+        ("residents", residents, residents_se, residents_basis, np.inf),
+        ("self_funded", self_funded, self_funded_se, basis, np.inf),
+        ("self_funded_share", share, share_se, basis, 1.0),
+    ):
+        lower_ci, upper_ci = _interval(est, se, z, 0.0, upper)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cv = np.where(est > 0, se / est, np.nan)
+        rows.append(pd.DataFrame({
+            by: codes, "quantity": quantity, "estimate": est, "se": se,
+            "ci_lower": lower_ci, "ci_upper": upper_ci, "cv": cv, "n": n, "basis": base,
+        }))
+    table = pd.concat(rows, ignore_index=True)
+    table["quantity"] = pd.Categorical(table["quantity"], categories=list(QUANTITIES))
+    table = table.sort_values([by, "quantity"], kind="stable").reset_index(drop=True)
+    table["quantity"] = table["quantity"].astype(str)
+    councils["estimate"] = share
+    councils["se"] = share_se
+    councils["basis"] = basis
+
+    info = {
+        "method": "returns calibrated to the register (raking: homes and beds by "
+                  + ", ".join(calibrate_to) + "); Fay-Herriot (REML) on direct council shares",
+        "by": by,
+        "calibrate_to": list(calibrate_to),
+        "level": level,
+        "interval": "normal (model), clipped to [0, 1] for shares and at 0 for counts",
+        "formula": "share ~ " + " + ".join(terms),
+        "fh_method": "REML, Datta-Lahiri MSE",
+        "gvf_factor": phi,
+        "gvf_min_homes": GVF_MIN_HOMES,
+        "register_homes": int(len(reg)),
+        "responding_homes": int(len(ret)),
+        "response_rate": float(len(ret) / len(reg)),
+        "councils_no_returns": codes[none.to_numpy()].tolist(),
+        "councils_complete": codes[complete.to_numpy()].tolist(),
+        "register_sha256": reg.attrs.get("sha256"),
+        "package_version": _package_version(),
+    }
+    return CareHomeFundingEstimates(weighting=weighting, councils=councils.reset_index(),
+                                    model=fit, info=MappingProxyType(info), _table=table)
+
+
+def _join_covariates(councils: pd.DataFrame, covariates: pd.DataFrame,
+                     by: str) -> tuple[pd.DataFrame, list[str]]:
+    if not isinstance(covariates, pd.DataFrame):
+        raise ModelError("covariates must be a DataFrame with one row per council")
+    if by not in covariates.columns:
+        raise MissingColumnError(f"covariates have no {by!r} column; they have "
+                                 f"{list(covariates.columns)}")
+    keys = covariates[by].astype(str)
+    if keys.duplicated().any():
+        raise ModelError(f"covariates repeat councils {sorted(set(keys[keys.duplicated()]))[:10]}")
+    terms = [c for c in covariates.columns if c != by]
+    if not terms:
+        raise ModelError("covariates has no columns besides the council column")
+    clash = [c for c in terms if c in councils.columns]
+    if clash:
+        raise ModelError(f"covariates columns {clash} clash with the register covariates; "
+                         "rename them")
+    for column in terms:
+        if not pd.api.types.is_numeric_dtype(covariates[column]):
+            raise ModelError(f"covariate {column!r} is not numeric")
+    values = covariates.assign(**{by: keys}).set_index(by)[terms]
+    joined = councils.join(values, how="left")
+    missing = joined[terms].isna().any(axis=1)
+    if missing.any():
+        raise ModelError(
+            f"covariates are missing for councils {sorted(map(str, joined.index[missing]))[:10]}"
+            f"{' ...' if missing.sum() > 10 else ''}; every council in the register needs them"
+        )
+    return joined, terms
+
+
+def _occupancy_without_returns(design: SurveyDesign, register: pd.DataFrame,
+                               councils: pd.DataFrame, by: str, occ: np.ndarray,
+                               occ_se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Occupancy of councils without returns: the region's ratio, with a prediction variance.
+
+    :math:`\mathrm{Var} = \mathrm{Var}(\hat o_r) + s_r^2 \sum_h b_h^2 / B_a^2`,
+    :math:`s_r^2` the weighted variance of home occupancy (residents / beds)
+    in the region.
+    """
+    region = design.ratio("residents", "beds", by="region").to_frame()
+    region["region"] = region["region"].astype(str)
+    region = region.set_index("region")
+    data = design.data
+    rate = data["residents"].to_numpy(dtype=float) / data["beds"].to_numpy(dtype=float)
+    w = design.weights
+    frame = pd.DataFrame({"region": data["region"].astype(str).to_numpy(), "w": w,
+                          "wr": w * rate, "wr2": w * rate ** 2})
+    sums = frame.groupby("region").sum()
+    mean = sums["wr"] / sums["w"]
+    s2 = (sums["wr2"] / sums["w"] - mean ** 2).clip(lower=0.0)
+    beds2 = (register["beds"].astype(float) ** 2).groupby(register[by]).sum()
+    occ, occ_se = occ.copy(), occ_se.copy()
+    for i, code in enumerate(councils.index):
+        if councils["responding_homes"].iloc[i] > 0:
+            continue
+        r = councils["region"].iloc[i]
+        B = councils["register_beds"].iloc[i]
+        occ[i] = region.loc[r, "estimate"]
+        occ_se[i] = np.sqrt(region.loc[r, "se"] ** 2 + s2.loc[r] * beds2.loc[code] / B ** 2)
+    return occ, occ_se
