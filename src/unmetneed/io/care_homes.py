@@ -420,7 +420,7 @@ def read_provider_returns(
     >>> returns = um.io.read_provider_returns(eng.care_homes.returns,
     ...                                       register=eng.care_homes.register)
     >>> len(returns)
-    10475
+    10488
     """
     where = _where(path)
     frame = _load(path, format)
