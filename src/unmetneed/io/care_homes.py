@@ -163,14 +163,14 @@ def _categories(values: pd.Series, column: str, where: str, ids: np.ndarray,
                 categories: tuple[str, ...]) -> pd.Categorical:
     text = values.astype(str).str.strip()
     missing = values.isna().to_numpy()
-    result = pd.Categorical(text.where(~missing), categories=list(categories), ordered=True)
-    bad = result.codes < 0
+    bad = missing | ~text.isin(list(categories)).to_numpy()
     if bad.any():
         unknown = sorted(set(text[bad & ~missing])) + (["<missing>"] if missing.any() else [])
         raise ReadError(
             f"{where}: column {column!r} has unknown categories {preview(unknown)} (homes "
             f"{preview(list(ids[bad]), 5)}); expected one of {list(categories)}"
         )
+    result = pd.Categorical(text.to_numpy(dtype=object), categories=list(categories), ordered=True)
     return result
 
 
@@ -286,7 +286,8 @@ def read_care_home_register(
         ids = _ids(frame["Location ID"], "Location ID", where)
         older = _flag(frame["Service user band - Older People"],
                       "Service user band - Older People", where, ids)
-        ratings = frame["Location Latest Overall Rating"].astype(str).str.strip().str.lower()
+        ratings = (frame["Location Latest Overall Rating"].astype(object).fillna("").astype(str)
+                   .str.strip().str.lower())
         unknown = ~ratings.isin(list(_CQC_RATINGS)).to_numpy()
         if unknown.any():
             raise ReadError(
