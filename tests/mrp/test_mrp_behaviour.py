@@ -236,3 +236,16 @@ def test_unused_frame_variables_are_summed_first(fit: um.MultilevelFit, frame: u
     by_tenure = fit.poststratify(um.PopulationFrame(split), by="tenure", draws=draws, seed=1)
     np.testing.assert_allclose(by_tenure.draws["prevalence"].sel(tenure="owner").values,
                                by_tenure.draws["prevalence"].sel(tenure="renter").values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_groups", [1, 2, 5, 6, 9])
+def test_formula_with_many_random_intercepts(n_groups: int) -> None:
+    from unmetneed.mrp.formula import parse_formula
+
+    groups = [f"g{j}" for j in range(n_groups)]
+    text = "y ~ sex + x + " + " + ".join(f"(1|{g})" for g in groups)
+    parsed = parse_formula(text)
+    assert parsed.fixed == "sex + x"
+    assert parsed.groups == tuple(groups)
+    between = parse_formula("y ~ (1|a) + sex + (1|b) + (1|c) + x + (1|d) + (1|e)")
+    assert between.fixed == "sex + x" and between.groups == ("a", "b", "c", "d", "e")

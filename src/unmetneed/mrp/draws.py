@@ -22,10 +22,27 @@ random-intercept standard deviations :math:`\theta`:
    is within :math:`\chi^2_d(0.995)/2` of its maximum (99.5% of a Gaussian's mass),
    so skewed posteriors (few levels) are covered.
    Each grid point gets weight :math:`\propto \tilde\pi(\psi \mid y)`.
-3. A draw picks a grid point by weight, jitters :math:`z` uniformly within
-   the point's cell (so SD draws are continuous), and draws
-   :math:`(u, \beta) \sim N((\hat u, \hat\beta), H_{(u,\beta)}^{-1})` at that
-   point; random intercepts are :math:`b_g = \theta_g u_g`.
+3. A draw picks a grid point :math:`k` by weight and jitters :math:`z`
+   uniformly within the point's cell, so SD draws are continuous:
+   :math:`\psi = \psi_k + \delta`. The effects are drawn in the scale of
+   the linear predictor, :math:`b_g = \theta_g u_g`, from the conditional
+   posterior *given that* :math:`\psi`: the Gaussian at the grid point,
+   :math:`(b, \beta) \sim N(m_k, P_k^{-1})`, with its mean moved to first
+   order along the jitter,
+
+   .. math::
+
+       m(\psi_k + \delta) \approx m_k + \sum_g \frac{\partial m}{\partial\psi_g}
+       \delta_g, \qquad
+       \frac{\partial m}{\partial\psi_g} = 2 P_k^{-1}
+       \begin{pmatrix} \hat b_g / \theta_g^2 \\ 0 \end{pmatrix},
+
+   which follows from differentiating the mode equation
+   :math:`\nabla\ell(b,\beta) - D(\theta) b = 0` with prior precision
+   :math:`D = \operatorname{diag}(\theta_g^{-2})`. Multiplying standardised
+   effects drawn at :math:`\theta_k` by a jittered SD instead (as versions
+   before 0.3 did) breaks the balance between the intercept and the effects
+   and inflates the spread of predictions.
 
 The result integrates over the uncertainty in the SDs rather than fixing them
 at their estimates; compare with ``rstanarm`` in ``tests/reference/mrp/``.
@@ -182,22 +199,33 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
     groups = fit.model.formula.groups
     choice = rng.choice(len(grid["weights"]), size=n, p=grid["weights"])
     jitter = rng.uniform(-0.5, 0.5, size=(n, len(groups))) * grid["step"]
-    z = grid["keys"][choice] * grid["step"] + jitter
-    sd = np.exp(grid["mode"][None, :] + z @ grid["scale"].T)
-    u = np.empty((n, q))
+    delta = jitter @ grid["scale"].T  # psi offset of each draw from its grid point
+    psi_points = grid["mode"][None, :] + (grid["keys"] * grid["step"]) @ grid["scale"].T
+    sd = np.exp(psi_points[choice] + delta)
+    offsets = cells.offsets
+    # Column of each random intercept's factor, to scale u to b = theta * u.
+    factor_of = np.repeat(np.arange(len(groups)), np.diff(offsets))
+    b = np.empty((n, q))
     beta = np.empty((n, p))
     with single_threaded_blas():
         for k in np.unique(choice):
             rows = np.flatnonzero(choice == k)
             result = grid["results"][k]
-            chol = result.extra["chol_full"]
+            chol = result.extra["chol_full"]  # lower L, L L' = Hessian of (u, beta)
+            theta = np.exp(psi_points[k])
+            to_b = np.concatenate([theta[factor_of], np.ones(p)])
             eps = rng.standard_normal((q + p, rows.size))
             sample = linalg.solve_triangular(chol.T, eps, lower=False, check_finite=False)
             centre = np.concatenate([result.u, result.beta])
-            sample = sample + centre[:, None]
-            u[rows] = sample[:q].T
+            sample = (sample + centre[:, None]) * to_b[:, None]
+            # d(mean)/d(psi_g) in (b, beta): P^-1 (2 b_g / theta_g^2) = T H^-1 (2 u_g).
+            rhs = np.zeros((q + p, len(groups)))
+            for g in range(len(groups)):
+                rhs[offsets[g]:offsets[g + 1], g] = 2.0 * result.u[offsets[g]:offsets[g + 1]]
+            slope = linalg.cho_solve((chol, True), rhs, check_finite=False) * to_b[:, None]
+            sample = sample + slope @ delta[rows].T
+            b[rows] = sample[:q].T
             beta[rows] = sample[q:].T
-    offsets = cells.offsets
     variables: dict[str, Any] = {
         "beta": (("draw", "term"), beta),
         "sd": (("draw", "factor"), sd),
@@ -209,13 +237,14 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
     }
     for g, group in enumerate(groups):
         level_dim = f"level_{group}"
-        variables[f"re_{group}"] = (("draw", level_dim), sd[:, [g]] * u[:, offsets[g]:offsets[g + 1]])
+        variables[f"re_{group}"] = (("draw", level_dim), b[:, offsets[g]:offsets[g + 1]])
         coords[level_dim] = np.asarray(data.levels[group], dtype=object)
     dataset = xr.Dataset(variables, coords=coords)
     dataset.attrs.update(
         {
-            "method": "INLA-style grid over log-SDs (Laplace-integrated u and beta), Gaussian "
-                      "(u, beta) given the SDs; see unmetneed.mrp.draws",
+            "method": "INLA-style grid over log-SDs (Laplace-integrated u and beta), jittered "
+                      "within cells; Gaussian (b, beta) given each drawn SD, mean moved to first "
+                      "order from the grid point; see unmetneed.mrp.draws",
             "sd_prior": f"exponential(rate={SD_PRIOR_RATE}) on each SD (rstanarm decov default)",
             "grid_points": int(len(grid["weights"])),
             "grid_step_z": float(grid["step"]),

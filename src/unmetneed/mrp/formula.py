@@ -69,7 +69,7 @@ def parse_formula(formula: str) -> ModelFormula:
             raise ModelError(f"(1 | {group}) appears twice in {formula!r}")
         groups.append(group)
     fixed = _RANDOM.sub("", right)
-    fixed = re.sub(r"\+\s*\+", "+", fixed)
+    fixed = re.sub(r"\+(\s*\+)+", "+", fixed)  # runs of '+' left by any number of random terms
     fixed = re.sub(r"^\s*\+|\+\s*$", "", fixed.strip()).strip()
     fixed = re.sub(r"\+\s*$", "", fixed).strip()
     if "|" in fixed or "(" in fixed and ")" not in fixed:
