@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ def _check_level(level: Any) -> float:
     return float(level)
 
 
+@functools.cache
 def _package_version() -> str:
     try:
         return version("unmetneed")
@@ -482,10 +484,13 @@ class FayHerriotFit:
         -----
         The MSE of a benchmarked EBLUP is estimated by adding the squared
         adjustment, :math:`\operatorname{mse}(\hat\theta_i^B) =
-        \operatorname{mse}(\hat\theta_i) + (\hat\theta_i^B - \hat\theta_i)^2`
-        (Steorts & Ghosh 2013, second-order unbiased for the difference
-        benchmark; used as the same approximation for the ratio one). The
-        intervals are rebuilt from it; ``unbenchmarked`` keeps the EBLUPs.
+        \operatorname{mse}(\hat\theta_i) + (\hat\theta_i^B - \hat\theta_i)^2`:
+        for the difference benchmark the extra MSE is
+        :math:`E(\hat\theta_i^B - \hat\theta_i)^2` up to :math:`o(m^{-1})`
+        (Steorts & Ghosh 2013), which the realised square estimates without
+        bias, if noisily; the same approximation is used for the ratio
+        benchmark. The intervals are rebuilt from it; ``unbenchmarked`` keeps
+        the EBLUPs.
 
         References
         ----------

@@ -13,7 +13,38 @@ __all__ = ["MSEComponents", "eblup", "mse_components", "synthetic_mse"]
 
 @dataclass(frozen=True)
 class MSEComponents:
-    """The terms of the second-order MSE estimate, one value per area."""
+    """The terms of the second-order MSE estimate, one value per area.
+
+    Read-only arrays for the areas with a direct estimate, in the data's order
+    (``FayHerriotFit.components``; ``FayHerriotFit.mse_components()`` gives the
+    same as a table).
+
+    Attributes
+    ----------
+    g1 : ndarray
+        ``sigma2 psi / (sigma2 + psi)``: the MSE of the BLUP with known parameters.
+    g2 : ndarray
+        ``(1 - gamma)^2 x'(X'V^-1X)^-1 x``: the cost of estimating beta.
+    g3 : ndarray
+        ``psi^2 / (sigma2 + psi)^3 * 2 / sum((sigma2 + psi)^-2)``: the cost of
+        estimating sigma2 (it enters the MSE twice).
+    bias : ndarray
+        ML only: ``-b_ML (1 - gamma)^2`` (zeros under REML).
+    mse : ndarray
+        ``g1 + g2 + 2 g3 + bias``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import unmetneed as um
+    >>> data = pd.DataFrame({"area": list("ABCDEF"),
+    ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
+    ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
+    ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+    >>> parts = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().components
+    >>> bool(abs(parts.g1 + parts.g2 + 2 * parts.g3 - parts.mse).max() < 1e-12)
+    True
+    """
 
     g1: np.ndarray
     g2: np.ndarray

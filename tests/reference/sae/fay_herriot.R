@@ -9,7 +9,7 @@
 # by metafor::rma / blup (Viechtbauer 2010). The Prasad-Rao / Datta-Lahiri MSE
 # has no metafor function, so it is computed here by hand from metafor's
 # estimates, term by term (g1, g2, g3 and the ML bias term), with the formulas
-# of Datta & Lahiri (2000) and Rao & Molina (2015, section 6.2.1):
+# of Datta & Lahiri (2000) and Rao & Molina (2015, chapter 6):
 #   g1 = sigma2 psi / (sigma2 + psi)
 #   g2 = (1 - gamma)^2 x' (X' V^-1 X)^-1 x,      gamma = sigma2 / (sigma2 + psi)
 #   g3 = psi^2 / (sigma2 + psi)^3 * 2 / sum((sigma2 + psi)^-2)
