@@ -7,6 +7,7 @@ benchmark constraint, limits of the EBLUP), never from the code under test.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import re
 from pathlib import Path
 
@@ -401,3 +402,28 @@ def test_top_level_and_subpackage_exports() -> None:
 
     assert um.FayHerriot is unmetneed.sae.FayHerriot
     assert "FayHerriot" in um.__all__ and "FayHerriot" in unmetneed.sae.__all__
+
+
+def test_fit_round_trips_through_pickle() -> None:
+    fit = fit_main(method="ML").benchmark(20.0)
+    again = pickle.loads(pickle.dumps(fit))
+    pd.testing.assert_frame_equal(again.estimates(), fit.estimates())
+    assert again.info == fit.info
+    with pytest.raises(ValueError, match="read-only"):
+        again.eblup[0] = 0.0
+    with pytest.raises(AttributeError, match="immutable"):
+        again.model._method = "REML"
+
+
+def test_inputs_hash_tracks_the_data() -> None:
+    data = main_data()
+    first = fit_main(data).info["inputs_sha256"]
+    assert fit_main(data.copy()).info["inputs_sha256"] == first
+    data.loc[0, "y"] += 1e-9
+    assert fit_main(data).info["inputs_sha256"] != first
+
+
+def test_predict_keeps_the_index_of_new_areas() -> None:
+    new = pd.DataFrame({"x1": [0.0, 1.5], "x2": [3.0, 8.0]}, index=["N1", "N2"])
+    out = fit_main().predict(new)
+    assert list(out.index) == ["N1", "N2"] and "area_code" not in out.columns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from scipy import stats
 
 from unmetneed._validate import require_columns
 from unmetneed.errors import ModelError
-from unmetneed.sae.data import covariate_matrix, prepare_area_data
+from unmetneed.sae.data import AreaData, covariate_matrix, prepare_area_data
 from unmetneed.sae.fitting import fit_sigma2, gls
 from unmetneed.sae.mse import MSEComponents, eblup, mse_components, synthetic_mse
 
@@ -49,6 +50,15 @@ def _package_version() -> str:
         return version("unmetneed")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0+unknown"
+
+
+def _inputs_hash(d: AreaData) -> str:
+    """SHA-256 of what the fit uses: labels, estimates, variances, covariate rows."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, d.areas)).encode("utf-8"))
+    for array in (d.y, d.psi, d.X):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -181,6 +191,13 @@ class FayHerriot:
             raise AttributeError("a FayHerriot model is immutable; build a new one")
         object.__setattr__(self, name, value)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
     # -- specification ---------------------------------------------------------
     @property
     def method(self) -> str:
@@ -302,6 +319,7 @@ class FayHerriot:
             "iterations": vf.iterations,
             "converged": vf.converged,
             "score": vf.score,
+            "inputs_sha256": _inputs_hash(d),
             "unmetneed_version": _package_version(),
         }
         return FayHerriotFit(
@@ -400,6 +418,20 @@ class FayHerriotFit:
     components: MSEComponents
     info: Mapping[str, Any]
     benchmarking: _Benchmark | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        state["info"] = dict(self.info)  # a mappingproxy does not pickle
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            if isinstance(value, np.ndarray):
+                value = _readonly(value)
+            elif isinstance(value, MSEComponents):
+                value = MSEComponents(*(_readonly(a) for a in dataclasses.astuple(value)))
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "info", MappingProxyType(dict(state["info"])))
 
     # -- parameters ----------------------------------------------------------------
     @property
@@ -726,7 +758,8 @@ class FayHerriotFit:
         -------
         DataFrame
             ``[<area>], estimate, se, mse, ci_lower, ci_upper`` (normal
-            intervals), in the order of ``new_areas``. Not benchmarked.
+            intervals), with the rows and index of ``new_areas``. Not
+            benchmarked.
 
         Raises
         ------
@@ -760,7 +793,7 @@ class FayHerriotFit:
         mse = synthetic_mse(X_new, self.sigma2, self.vcov_beta)
         se = np.sqrt(mse)
         half = float(stats.norm.ppf(0.5 + level / 2.0)) * se
-        table = pd.DataFrame(index=range(len(new_areas)))
+        table = pd.DataFrame(index=new_areas.index)
         if d.area_col in new_areas.columns:
             table[d.area_col] = new_areas[d.area_col].to_numpy()
         table["estimate"] = estimate
