@@ -3,7 +3,8 @@
 ``FayHerriot(data, estimate, variance, formula, area).fit()`` shrinks direct
 estimates towards a regression on area covariates (EBLUP), with Prasad-Rao /
 Datta-Lahiri MSE estimates, synthetic predictions for areas without a direct
-estimate and optional benchmarking to a known total.
+estimate and optional benchmarking to a known total. ``smooth_variances``
+replaces noisy direct variances by a generalised variance function.
 """
 
 from unmetneed.sae.fay_herriot import (
@@ -12,6 +13,7 @@ from unmetneed.sae.fay_herriot import (
     FayHerriotFit,
     FitMethod,
 )
+from unmetneed.sae.gvf import smooth_variances
 from unmetneed.sae.mse import MSEComponents
 
-__all__ = ["BenchmarkMethod", "FayHerriot", "FayHerriotFit", "FitMethod", "MSEComponents"]
+__all__ = ["BenchmarkMethod", "FayHerriot", "FayHerriotFit", "FitMethod", "MSEComponents", "smooth_variances"]
