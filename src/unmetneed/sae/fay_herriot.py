@@ -841,8 +841,9 @@ class FayHerriotFit:
         return lines
 
     def _footer(self) -> str:
+        synthetic = "; synthetic areas: sigma2 + x'V(beta)x" if self.info["areas_synthetic"] else ""
         return (
-            f"mse: {self.info['mse']}; {self.model.level:.0%} normal intervals "
+            f"mse: {self.info['mse']}{synthetic}; {self.model.level:.0%} normal intervals "
             "estimate -/+ z sqrt(mse); shrinkage = weight on the direct estimate"
         )
 
