@@ -287,6 +287,13 @@ def _gvf(design: SurveyDesign, councils: pd.DataFrame, by: str,
     return phi * base, phi
 
 
+def _register_effective_homes(register: pd.DataFrame, by: str) -> pd.Series:
+    """Effective number of homes per council with beds as sizes: (sum b)^2 / sum b^2."""
+    beds = register["beds"].astype(float)
+    groups = register[by].to_numpy()
+    return beds.groupby(groups).sum() ** 2 / (beds ** 2).groupby(groups).sum()
+
+
 def _synthetic_shares(design: SurveyDesign, register: pd.DataFrame, by: str) -> pd.Series:
     """Council share implied by region x home-type direct shares and the register's beds."""
     cells = design.ratio("self_funded", "residents", by=["region", "home_type"]).to_frame()
@@ -465,8 +472,23 @@ def estimate_care_home_funding(
     councils["model_se"] = np.sqrt(fh["mse"].reindex(councils.index))
     councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
 
+    if none.any():
+        # the target is the council's finite-population share: add the variance of its
+        # homes around the council mean (the GVF with nothing observed, f = 0)
+        no_returns = none.to_numpy()
+        p = councils["synthetic_share"].clip(0.005, 0.995).to_numpy()
+        m = _register_effective_homes(reg, by).reindex(councils.index).to_numpy()
+        extra = phi * p * (1.0 - p) / m
+        councils["model_se"] = np.where(
+            no_returns, np.sqrt(councils["model_se"].to_numpy() ** 2 + extra),
+            councils["model_se"])
+
+    # councils whose every home returned: their totals are known exactly (unweighted sums)
+    observed = sample.groupby(by)[["self_funded", "residents"]].sum().reindex(councils.index)
+    exact_share = (observed["self_funded"] / observed["residents"]).to_numpy()
+
     # shares
-    share = np.where(complete, councils["direct"], councils["model_estimate"])
+    share = np.where(complete, exact_share, councils["model_estimate"])
     share_se = np.where(complete, 0.0, councils["model_se"])
     share = np.clip(share, 0.0, 1.0)
     basis = np.where(complete, "direct", np.where(none, "model_no_returns", "model"))
@@ -477,6 +499,7 @@ def estimate_care_home_funding(
     occ_se = occupancy["se"].reindex(councils.index).to_numpy()
     if none.any():
         occ, occ_se = _occupancy_without_returns(d, reg, councils, by, occ, occ_se)
+    occ = np.where(complete, observed["residents"].to_numpy() / beds, occ)
     occ_se = np.where(complete, 0.0, occ_se)
     residents = beds * occ
     residents_se = beds * occ_se
