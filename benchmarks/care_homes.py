@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     draws = QUICK_DRAWS if args.quick else DRAWS
-    import unmetneed as um
     from _sections import load1, machine_line, write_section
+
+    import unmetneed as um
 
     eng = um.datasets.load_synthetic_england()
     draw, generator = full_homes(eng)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     scored, direct, groups, times = [], [], [], []
     wall = time.perf_counter()
     for k in range(draws):
-        s, d, g, seconds, res = one_draw(um, eng, draw, generator, rng)
+        s, d, g, seconds, _ = one_draw(um, eng, draw, generator, rng)
         for frame in (s, d, g):
             frame["draw"] = k
         scored.append(s)

@@ -37,11 +37,11 @@ import pandas as pd
 
 __all__ = [
     "CARE_HOME_PARAMETERS",
-    "CareHomeDraw",
     "HOME_TYPES",
     "RATINGS",
     "SIZE_BANDS",
     "STREAM",
+    "CareHomeDraw",
     "draw_response",
     "generate_care_homes",
     "response_probabilities",
@@ -307,7 +307,7 @@ def _summary(homes: pd.DataFrame, responded: np.ndarray) -> dict[str, Any]:
         return round(float(frame["self_funded"].sum() / frame["residents"].sum()), 4)
 
     out: dict[str, Any] = {
-        "homes": int(len(homes)),
+        "homes": len(homes),
         "beds": int(homes["beds"].sum()),
         "residents": int(homes["residents"].sum()),
         "self_funded": int(homes["self_funded"].sum()),

@@ -152,13 +152,12 @@ class CareHomeFundingEstimates:
         bases = share["basis"].value_counts().reindex(list(BASES), fill_value=0)
         lines = [
             "Care-home self-funders (returns weighted to the register)",
-            f"  homes in register {self.info['register_homes']:,}, returns "
-            f"{self.info['responding_homes']:,} ({self.info['response_rate']:.1%})",
-            f"  England self-funded share {england['estimate']:.3f} (se {england['se']:.4f}, "
-            f"{self.info['level']:.0%} CI {england['ci_lower']:.3f}-{england['ci_upper']:.3f})",
+            (f"  homes in register {self.info['register_homes']:,}, returns "
+             f"{self.info['responding_homes']:,} ({self.info['response_rate']:.1%})"),
+            (f"  England self-funded share {england['estimate']:.3f} (se {england['se']:.4f}, "
+             f"{self.info['level']:.0%} CI {england['ci_lower']:.3f}-{england['ci_upper']:.3f})"),
             f"  councils: {len(share)} ({', '.join(f'{k} {v}' for k, v in bases.items())})",
-            f"  GVF design factor {self.info['gvf_factor']:.3f}; model "
-            f"{self.info['formula']}",
+            f"  GVF design factor {self.info['gvf_factor']:.3f}; model {self.info['formula']}",
         ]
         if self.model is not None:
             lines.append(f"  Fay-Herriot sigma2 {float(self.model.sigma2):.5f} "
@@ -542,8 +541,8 @@ def estimate_care_home_funding(
         "fh_method": "REML, Datta-Lahiri MSE",
         "gvf_factor": phi,
         "gvf_min_homes": GVF_MIN_HOMES,
-        "register_homes": int(len(reg)),
-        "responding_homes": int(len(ret)),
+        "register_homes": len(reg),
+        "responding_homes": len(ret),
         "response_rate": float(len(ret) / len(reg)),
         "councils_no_returns": codes[none.to_numpy()].tolist(),
         "councils_complete": codes[complete.to_numpy()].tolist(),
