@@ -68,36 +68,69 @@ def test_by_a_characteristic_and_a_cross(frame, survey) -> None:  # type: ignore
     assert cross.draws["need"].dims == ("draw", "area_code", "sex")
 
 
-def test_benchmarking_moves_only_between_council_and_self(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
+def test_benchmarking_conditions_every_part_on_the_admin_count(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
     council = by_area.draws["council_funded"].mean("draw").to_series()
     admin = (council * 1.2).iloc[:4]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnmetneedWarning)
         bench = estimate(frame, survey, draws=200, seed=3, admin=admin)
     d, base = bench.draws, by_area.draws
-    np.testing.assert_allclose(d["need"].values, base["need"].values, rtol=1e-12)
+    areas = admin.index.tolist()
     for area, value in admin.items():
         np.testing.assert_allclose(d["council_funded"].sel(area_code=area).values, value, rtol=1e-10)
-    paid = (d["council_funded"] + d["self_funded"]).sel(area_code=admin.index.tolist())
-    paid_base = (base["council_funded"] + base["self_funded"]).sel(area_code=admin.index.tolist())
-    ok = (d["self_funded"].sel(area_code=admin.index.tolist()) > 0).values
-    np.testing.assert_allclose(paid.values[ok], paid_base.values[ok], rtol=1e-10)
+    # Parts stay positive and add up; need is their sum.
+    for part in PARTS:
+        assert (d[part].sel(area_code=areas).values > 0).all()
+    np.testing.assert_allclose(sum(d[p] for p in PARTS).values, d["need"].values, rtol=1e-12)
+    # Each part moves by exp(k_j * (log A - log C)) with k_j = Cov(log T_j, log C) / Var(log C)
+    # across draws, the ensemble Kalman update on log totals.
+    for area, value in admin.items():
+        log_c = np.log(base["council_funded"].sel(area_code=area).values)
+        for part in ("self_funded", "unpaid_only", "unmet"):
+            log_t = np.log(base[part].sel(area_code=area).values)
+            gain = np.cov(log_t, log_c, bias=True)[0, 1] / np.var(log_c)
+            expected = np.exp(log_t + gain * (np.log(value) - log_c))
+            np.testing.assert_allclose(d[part].sel(area_code=area).values, expected, rtol=1e-9)
     untouched = [a for a in d["area_code"].values if a not in admin.index]
-    np.testing.assert_allclose(d["council_funded"].sel(area_code=untouched).values,
-                               base["council_funded"].sel(area_code=untouched).values)
+    for part in (*PARTS, "need", "insufficient"):
+        np.testing.assert_allclose(d[part].sel(area_code=untouched).values,
+                                   base[part].sel(area_code=untouched).values)
+    assert bench.to_frame().attrs["benchmarked_to_admin"] is True
 
 
-def test_admin_above_paid_care_warns_and_keeps_need(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
+def test_benchmarking_with_uncertain_counts_keeps_their_spread(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
+    council = by_area.draws["council_funded"].mean("draw").to_series()
+    admin = council.iloc[:3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmetneedWarning)
+        exact = estimate(frame, survey, draws=400, seed=3, admin=admin)
+        loose = estimate(frame, survey, draws=400, seed=3, admin=admin, admin_cv=0.05)
+    for area in admin.index:
+        sd_exact = float(np.log(exact.draws["council_funded"].sel(area_code=area)).std())
+        sd_loose = float(np.log(loose.draws["council_funded"].sel(area_code=area)).std())
+        sd_model = float(np.log(by_area.draws["council_funded"].sel(area_code=area)).std())
+        assert sd_exact < 1e-12
+        # Posterior SD of a Gaussian update: (1/sd_model^2 + 1/cv^2)^-1/2 (with Monte Carlo error).
+        expected = (sd_model**-2 + 0.05**-2) ** -0.5
+        assert sd_loose == pytest.approx(expected, rel=0.2)
+    with pytest.raises(FrameError, match="admin_cv"):
+        estimate(frame, survey, draws=10, admin=admin, admin_cv=-0.1)
+
+
+def test_admin_far_from_the_model_warns(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
     paid = (by_area.draws["council_funded"] + by_area.draws["self_funded"]).max("draw").to_series()
-    admin = paid.iloc[:2] * 3.0
+    admin = paid.iloc[:2] * 30.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", um.mrp.SingularFitWarning)
-        with pytest.warns(BenchmarkWarning, match="exceed the modelled paid care"):
+        with pytest.warns(BenchmarkWarning, match="posterior SDs") as record:
             bench = um.estimate_care_populations(frame, survey, formulas=FORMULAS, draws=200, seed=3, admin=admin)
+    messages = [str(w.message) for w in record if issubclass(w.category, BenchmarkWarning)]
+    assert len(messages) == 1 and str(admin.index[0]) in messages[0]
     d = bench.draws.sel(area_code=admin.index.tolist())
-    np.testing.assert_allclose(d["self_funded"].values, 0.0, atol=1e-9)
-    total = sum(d[p] for p in PARTS)
-    np.testing.assert_allclose(total.values, d["need"].values, rtol=1e-12)
+    for part in PARTS:
+        assert (d[part].values >= 0).all()
+    np.testing.assert_allclose(sum(d[p] for p in PARTS).values, d["need"].values, rtol=1e-12)
+    assert set(bench.to_frame().attrs["admin_far_from_posterior"]) == set(admin.index.astype(str))
 
 
 def test_bad_admin_counts(frame, survey) -> None:  # type: ignore[no-untyped-def]

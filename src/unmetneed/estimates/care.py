@@ -17,6 +17,26 @@ p^{notenough}`:
 
 so ``council_funded + self_funded + unpaid_only + unmet = need`` exactly in
 every draw. Groups are sums over their cells.
+
+**Benchmarking to administrative counts** conditions the draws on the known
+council-funded count :math:`A_a` of area :math:`a`. Per area, the log totals
+of the parts :math:`\ell_j = \log T_j` (:math:`j` = council, self, unpaid,
+unmet) are treated as jointly Gaussian across draws, and each draw is moved by
+the conditional-mean update of an ensemble Kalman step (Evensen 2003) with a
+perturbed observation:
+
+.. math::
+
+    \ell_{j,d}' = \ell_{j,d} + k_j\,(\log A_a + \tau\varepsilon_d - \ell_{C,d}),
+    \qquad k_j = \frac{\operatorname{Cov}(\ell_j, \ell_C)}{\operatorname{Var}(\ell_C) + \tau^2},
+
+with :math:`\tau` = ``admin_cv`` (0: the count is exact, and council_funded
+equals it in every draw). Every cell of the area's part is multiplied by the
+same factor :math:`\exp(\ell' - \ell)`, so no part can become negative, and
+``need`` is the sum of the updated parts. A part moves only as far as the
+draws say it is correlated with the council-funded total: need and paid care
+move with it through the shared links, self-funding moves the other way
+through the who-pays link.
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import FrameError, UnmetneedWarning
 from unmetneed.estimates.chain import LINKS, link_data
+from unmetneed.estimates.groupings import add_grouping_columns, grouping_columns
 from unmetneed.mrp.draw_estimates import DrawEstimates, group_keys, summarise_draws
 from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel
@@ -54,28 +75,52 @@ __all__ = [
 
 PARTS = ("council_funded", "self_funded", "unpaid_only", "unmet")
 QUANTITIES = ("need", *PARTS, "insufficient", "unmet_or_insufficient")
-STANDARD_EFFECTS = ("area_code", "age_band", "ethnic_group", "disability")
+STANDARD_EFFECTS = ("area_code", "age_band", "ethnic_group_5", "ethnic_group", "disability",
+                    "age_band_disability")
 CHUNK_ELEMENTS = 4_000_000  # cells x draws per chunk and per array (32 MB each)
 FLAG_CV = 0.2
 
 
+BENCHMARK_Z = 4.0  # an admin count this many posterior SDs (log scale) away is flagged
+
+
 class BenchmarkWarning(UnmetneedWarning):
-    """Administrative counts exceeded the modelled paid care in some draws."""
+    """Administrative counts far outside the model's posterior (a definition mismatch?)."""
 
 
 def default_formula(outcome: str, frame: PopulationFrame, data: pd.DataFrame) -> str:
-    """``outcome ~ sex + (1|area_code) + (1|age_band) + (1|ethnic_group) + (1|disability)``.
+    """The care chain's default model for one link.
 
-    Standard variables missing from the frame or the survey are left out;
-    numeric area covariates present in both (float columns of the frame, e.g.
-    a deprivation index) are added as fixed effects.
+    ``outcome ~ sex + <area covariates> + (1|area_code) + (1|age_band) +
+    (1|ethnic_group_5) + (1|ethnic_group) + (1|disability) +
+    (1|age_band_disability)``, keeping the terms whose variables the frame and
+    the survey both have. Numeric area covariates present in both (float
+    columns of the frame, e.g. a deprivation index or the owner-occupied
+    share) are fixed effects. ``ethnic_group_5`` (the five broad groups) and
+    ``age_band_disability`` (the age x disability interaction) are derived
+    from ``ethnic_group`` and from ``age_band`` and ``disability`` by
+    :func:`fit_care_model`: a detailed ethnic group with few respondents then
+    borrows strength from its broad group rather than from the grand mean.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import unmetneed as um
+    >>> from unmetneed.estimates import default_formula
+    >>> cells = pd.DataFrame({"area_code": ["A", "B"], "sex": ["Female", "Male"],
+    ...                       "deprivation": [0.1, -0.2], "count": [10, 12]})
+    >>> default_formula("outcome", um.PopulationFrame(cells), cells)
+    'outcome ~ sex + deprivation + (1|area_code)'
     """
     cells = frame.cells
     both = [c for c in cells.columns if c in data.columns and c != frame.count_col]
     fixed = ["sex"] if "sex" in both else []
-    fixed += [c for c in both if pd.api.types.is_float_dtype(cells[c]) and c not in STANDARD_EFFECTS]
+    fixed += [c for c in both if pd.api.types.is_float_dtype(cells[c])
+              and c not in STANDARD_EFFECTS and c not in grouping_columns()]
     random = [f"(1|{g})" for g in STANDARD_EFFECTS if g in both]
-    return f"{outcome} ~ " + " + ".join(fixed + random) if fixed else f"{outcome} ~ 1 + " + " + ".join(random)
+    if fixed:
+        return f"{outcome} ~ " + " + ".join(fixed + random)
+    return f"{outcome} ~ 1 + " + " + ".join(random)
 
 
 class CareEstimates(DrawEstimates):
@@ -161,12 +206,13 @@ class CareModel:
         *,
         by: str | Sequence[str] | None = "area_code",
         admin: pd.Series | None = None,
+        admin_cv: float = 0.0,
         level: float = 0.9,
     ) -> CareEstimates:
         """Care populations of ``frame`` by ``by`` (see :func:`estimate_care_populations`)."""
         key = tuple(as_column_list(by))
-        return self.populations_by(frame, groupings=[key], admin=admin, level=level,
-                                   _stacklevel=3)[key]
+        return self.populations_by(frame, groupings=[key], admin=admin, admin_cv=admin_cv,
+                                   level=level, _stacklevel=3)[key]
 
     def populations_by(
         self,
@@ -174,6 +220,7 @@ class CareModel:
         *,
         groupings: Sequence[str | Sequence[str] | None],
         admin: pd.Series | None = None,
+        admin_cv: float = 0.0,
         level: float = 0.9,
         _stacklevel: int = 2,
     ) -> dict[tuple[str, ...], CareEstimates]:
@@ -187,12 +234,15 @@ class CareModel:
         >>> tables = model.populations_by(eng.population, groupings=["area_code", "age_band"])  # doctest: +SKIP
         """
         population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
+        population = PopulationFrame(add_grouping_columns(population.cells),
+                                     count=population.count_col)
         cells = population.cells
         keys = [tuple(as_column_list(g)) for g in groupings]
         for key in keys:
             require_columns(cells, list(key), "by")
         if admin is not None:
             admin = _check_admin(admin, cells)
+        admin_cv = _check_admin_cv(admin_cv)
         # Effects of levels unseen in fitting are drawn from the same stream every time.
         rng = np.random.default_rng(self._seed_sequence)
         probabilities: dict[str, Any] = {}
@@ -215,17 +265,24 @@ class CareModel:
                 f"frame levels absent from a model's respondents draw their effects from "
                 f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=_stacklevel,
             )
-        datasets, share_over = _accumulate(probabilities, population, keys, self.n_draws, admin)
-        if share_over > 0:
+        datasets, far = _accumulate(probabilities, population, keys, self.n_draws, admin,
+                                    admin_cv, rng)
+        if far:
+            shown = ", ".join(f"{a} (z = {z:+.1f})" for a, z in list(far.items())[:8])
             warnings.warn(
-                f"administrative council-funded counts exceed the modelled paid care in "
-                f"{share_over:.1%} of area draws; there self_funded is 0 and the excess comes out "
-                "of unpaid_only and unmet in proportion", BenchmarkWarning, stacklevel=_stacklevel,
+                f"administrative council-funded counts lie more than {BENCHMARK_Z:g} posterior SDs "
+                f"(log scale) from the model's in {len(far)} area(s): {shown}"
+                f"{' ...' if len(far) > 8 else ''}; check that the counts and the frame cover the "
+                "same people (setting, ages, year) before benchmarking",
+                BenchmarkWarning, stacklevel=_stacklevel,
             )
         attrs = {
             "models": {name: fit.model.formula.text for name, fit in self.fits.items()},
             "benchmarked_to_admin": admin is not None,
-            "share_of_area_draws_admin_above_paid": share_over,
+            "benchmark": (None if admin is None else
+                          f"ensemble Kalman update of the parts' log totals on the admin count, "
+                          f"admin_cv={admin_cv:g}"),
+            "admin_far_from_posterior": far,
             "unseen_levels": unseen,
             "weighted": self.weighted,
         }
@@ -264,6 +321,8 @@ def fit_care_model(
     data = survey.data if isinstance(survey, SurveyDesign) else survey
     if not isinstance(data, pd.DataFrame):
         raise FrameError("survey must be a SurveyDesign or a DataFrame of respondents")
+    data = add_grouping_columns(data)
+    population = PopulationFrame(add_grouping_columns(population.cells), count=population.count_col)
     sequence = _seed_sequence(seed)
     draw_seed, effect_seed = sequence.spawn(2)
     rng = np.random.default_rng(draw_seed)
@@ -300,6 +359,7 @@ def estimate_care_populations(
     *,
     formulas: Mapping[str, str] | None = None,
     admin: pd.Series | None = None,
+    admin_cv: float = 0.0,
     by: str | Sequence[str] | None = "area_code",
     draws: int = 1000,
     seed: int | np.random.Generator | None = None,
@@ -322,12 +382,16 @@ def estimate_care_populations(
         ``not_enough``); the outcome column is ``outcome``. Default:
         :func:`default_formula`.
     admin : Series, optional
-        Council-funded counts indexed by ``area_code``: benchmarking keeps
-        ``need`` and paid help fixed in each draw and moves people between
-        ``council_funded`` and ``self_funded``; where the count exceeds paid
-        help, ``self_funded`` is 0 and the excess comes out of
-        ``unpaid_only`` and ``unmet`` in proportion (a
-        :class:`BenchmarkWarning` gives the share of such draws).
+        Council-funded counts indexed by ``area_code`` (of the people the
+        frame covers). The draws are conditioned on them (module notes): in
+        each area and draw every part is rescaled by how it covaries with the
+        council-funded total across draws, so ``council_funded`` equals the
+        count (when ``admin_cv`` is 0), no part can go below zero, and
+        ``need`` is the sum of the parts. A :class:`BenchmarkWarning` names
+        areas whose count lies more than 4 posterior SDs from the model's.
+    admin_cv : float, default 0.0
+        Relative standard error of the admin counts (e.g. 0.03 for counts
+        known to about 3%); 0 treats them as exact.
     by : str, list of str or None
         Grouping of the output (a frame column, a cross, or None for England).
     draws : int
@@ -370,7 +434,7 @@ def estimate_care_populations(
     """
     model = fit_care_model(frame, survey, formulas=formulas, draws=draws, seed=seed,
                            weighted=weighted)
-    return model.populations(frame, by=by, admin=admin, level=level)
+    return model.populations(frame, by=by, admin=admin, admin_cv=admin_cv, level=level)
 
 
 def _check_admin(admin: pd.Series, cells: pd.DataFrame) -> pd.Series:
@@ -403,26 +467,29 @@ def _accumulate(
     groupings: Sequence[tuple[str, ...]],
     n_draws: int,
     admin: pd.Series | None,
-) -> tuple[list[xr.Dataset], float]:
+    admin_cv: float,
+    rng: np.random.Generator,
+) -> tuple[list[xr.Dataset], dict[str, float]]:
     cells = population.cells
     counts = population.counts
     coded = [_grouping_codes(cells, by) for by in groupings]
     size = max(1, CHUNK_ELEMENTS // max(n_draws, 1))
     factors = None
-    share_over = 0.0
+    far: dict[str, float] = {}
     area_codes = None
     if admin is not None:
         area = code_columns(cells, ["area_code"], "area_code")
         (area_totals,) = _sum_chunks(probabilities, counts, [(area.codes, area.n_levels)], n_draws,
                                      size, None, None)
-        factors, share_over = _benchmark_factors(area_totals, area.levels["area_code"], admin)
+        factors, far = _benchmark_factors(area_totals, area.levels["area_code"], admin, admin_cv,
+                                          rng)
         area_codes = area.codes
     all_totals = _sum_chunks(probabilities, counts, [(c, n) for c, n, _ in coded], n_draws, size,
                              factors, area_codes)
     datasets = []
     for by, (group, n_groups, keys), totals in zip(groupings, coded, all_totals, strict=True):
         datasets.append(_dataset(list(by), group, n_groups, keys, totals, counts, n_draws))
-    return datasets, share_over
+    return datasets, far
 
 
 def _dataset(by: list[str], group: np.ndarray, n_groups: int, keys: pd.DataFrame,
@@ -496,55 +563,56 @@ def _sum_chunks(
 
 
 def _benchmark_factors(
-    area_totals: dict[str, np.ndarray], areas: pd.Series, admin: pd.Series
-) -> tuple[dict[str, np.ndarray], float]:
-    """Per draw and area: how to rescale council, self, unpaid and unmet in each cell."""
+    area_totals: dict[str, np.ndarray], areas: pd.Series, admin: pd.Series, admin_cv: float,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Per draw and area, the factor each part's cells are multiplied by (module notes)."""
     target = admin.reindex(pd.Index(areas)).to_numpy()  # NaN where no admin count
     has = ~np.isnan(target)
-    council = area_totals["council_funded"]
-    self_ = area_totals["self_funded"]
-    unpaid = area_totals["unpaid_only"]
-    unmet = area_totals["unmet"]
-    paid = council + self_
-    t = np.where(has, target, 0.0)[None, :]
+    n_draws, n_areas = area_totals["council_funded"].shape
+    tiny = np.finfo(float).tiny
+    logs = {j: np.log(np.maximum(area_totals[j], tiny)) for j in PARTS}
+    log_c = logs["council_funded"]
+    centred_c = log_c - log_c.mean(axis=0)
+    var_c = (centred_c**2).mean(axis=0)
+    with np.errstate(divide="ignore"):
+        log_a = np.log(np.where(has, target, 1.0))
+    observed = log_a[None, :] + admin_cv * rng.standard_normal((n_draws, n_areas))
+    innovation = observed - log_c
+    factors: dict[str, np.ndarray] = {}
+    for j in PARTS:
+        cov = ((logs[j] - logs[j].mean(axis=0)) * centred_c).mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = np.where(var_c + admin_cv**2 > 0, cov / (var_c + admin_cv**2), 0.0)
+        factor = np.exp(gain[None, :] * innovation)
+        factors[j] = np.where(has[None, :], factor, 1.0)
+    # An admin count of 0: nobody is council-funded there; the other parts stay as drawn.
+    zero = has & (target == 0)
+    factors["council_funded"][:, zero] = 0.0
+    for j in ("self_funded", "unpaid_only", "unmet"):
+        factors[j][:, zero] = 1.0
+    sd = np.sqrt(var_c + admin_cv**2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # admin <= council: scale council down, self takes the rest of paid help.
-        down = np.where(council > 0, t / council, 1.0)
-        # council < admin <= paid: scale self down, council takes the rest.
-        self_scale = np.where(self_ > 0, (paid - t) / self_, 1.0)
-        # admin > paid: self 0, council = paid + excess; unpaid and unmet shrink in proportion.
-        excess = t - paid
-        spare = unpaid + unmet
-        shrink = np.where(spare > 0, 1.0 - np.minimum(excess / spare, 1.0), 1.0)
-    over = (t > paid) & has[None, :]
-    case_down = (t <= council) & has[None, :]
-    case_self = (~case_down) & (~over) & has[None, :]
-    share_over = float(over[:, has].mean()) if has.any() else 0.0
-    return {
-        "case_down": case_down, "case_self": case_self, "over": over,
-        "down": np.nan_to_num(down, nan=1.0, posinf=1.0),
-        "self_scale": np.nan_to_num(self_scale, nan=1.0, posinf=1.0),
-        "shrink": np.nan_to_num(shrink, nan=1.0, posinf=1.0),
-    }, share_over
+        z = (log_a - log_c.mean(axis=0)) / sd
+    flagged = has & ~zero & (np.abs(z) > BENCHMARK_Z)
+    far = {str(a): float(v) for a, v in zip(np.asarray(areas)[flagged], z[flagged], strict=True)}
+    return factors, far
 
 
 def _apply_benchmark(parts: dict[str, np.ndarray], factors: dict[str, np.ndarray], area: np.ndarray) -> None:
-    council, self_ = parts["council_funded"], parts["self_funded"]
-    paid = council + self_
-    down = factors["case_down"][:, area]
-    mid = factors["case_self"][:, area]
-    over = factors["over"][:, area]
-    new_council = np.where(down, council * factors["down"][:, area], council)
-    new_self = np.where(down, paid - new_council, self_)
-    scaled_self = self_ * factors["self_scale"][:, area]
-    new_self = np.where(mid, scaled_self, new_self)
-    new_council = np.where(mid, paid - scaled_self, new_council)
-    shrink = factors["shrink"][:, area]
-    spare = parts["unpaid_only"] + parts["unmet"]
-    moved = spare * (1.0 - shrink)
-    new_council = np.where(over, paid + moved, new_council)
-    new_self = np.where(over, 0.0, new_self)
-    parts["unpaid_only"] = np.where(over, parts["unpaid_only"] * shrink, parts["unpaid_only"])
-    parts["unmet"] = np.where(over, parts["unmet"] * shrink, parts["unmet"])
-    parts["council_funded"] = new_council
-    parts["self_funded"] = new_self
+    helped = parts["council_funded"] + parts["self_funded"] + parts["unpaid_only"]
+    for j in PARTS:
+        parts[j] = parts[j] * factors[j][:, area]
+    new_helped = parts["council_funded"] + parts["self_funded"] + parts["unpaid_only"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(helped > 0, new_helped / helped, 1.0)
+    parts["insufficient"] = parts["insufficient"] * ratio
+    parts["need"] = new_helped + parts["unmet"]
+
+
+def _check_admin_cv(admin_cv: float) -> float:
+    value = float(admin_cv) if isinstance(admin_cv, (int, float, np.floating, np.integer)) else np.nan
+    if not np.isfinite(value) or value < 0 or isinstance(admin_cv, bool):
+        raise FrameError(f"admin_cv={admin_cv!r}: give the admin counts' relative standard error, "
+                         "a number >= 0 (0 = exact counts)")
+    return value

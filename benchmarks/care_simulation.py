@@ -1,0 +1,221 @@
+"""Repeated-sampling check of the care estimates (issue 10) against a known truth.
+
+For each generator in ``care_generators`` (two written from scratch for this
+check, plus the synthetic England's household population) and each replicate,
+a fresh survey is drawn and the five care quantities (need, council_funded,
+self_funded, unpaid_only, unmet) are estimated by council, by ethnic group (19)
+and for the whole population:
+
+* **MRP**: ``um.fit_care_model(frame, survey, draws=D, seed=s)`` with the
+  library's default formulas, then ``populations_by`` the three groupings;
+  point = posterior mean, 90% interval = 5-95% quantiles of the draws.
+* **MRP, benchmarked**: the same draws, ``admin=`` the true council-funded count
+  of every council (the administrative count, exact here).
+* **raked direct**: design weights raked to the frame's margins (council,
+  age band x sex, ethnic group, disability), Horvitz-Thompson totals of each
+  quantity's indicator.
+
+Metrics (per generator, quantity and level): relative bias of the total over
+all councils; mean relative bias over councils and groups; 90% coverage and the
+smallest per-unit coverage; posterior SD of the total against the error SD
+across replicates; relative RMSE of MRP and of the raked direct estimate and
+their ratio (over units with a direct estimate); intervals starting at exactly 0.
+
+    python benchmarks/care_simulation.py                # 20 replicates per generator
+    python benchmarks/care_simulation.py --reps 3 --no-write --generators shire_a
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+CACHE = BENCH_DIR / ".cache" / "care_simulation"
+LEVEL = 0.9
+DRAWS = 400
+QUANTITIES = ("need", "council_funded", "self_funded", "unpaid_only", "unmet")
+LEVELS = {"council": ("area_code",), "ethnic group": ("ethnic_group",), "total": ()}
+
+
+def indicators(survey: pd.DataFrame) -> pd.DataFrame:
+    need = survey["need"].to_numpy() == 1
+    help_ = survey["help"].astype("object").to_numpy()
+    payer = survey["payer"].astype("object").to_numpy()
+    paid = need & (help_ == "paid")
+    council = paid & np.isin(payer, ["council", "both"])
+    return pd.DataFrame({
+        "need": need, "council_funded": council, "self_funded": paid & ~council,
+        "unpaid_only": need & (help_ == "unpaid_only"), "unmet": need & (help_ == "none"),
+    }, index=survey.index).astype(float)
+
+
+def raked_direct(survey: pd.DataFrame, cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    import unmetneed as um
+
+    data = pd.concat([survey, indicators(survey).add_prefix("i_")], axis=1)
+    data = data.assign(age_sex=data["age_band"].astype(str) + "|" + data["sex"].astype(str))
+    frame = cells.assign(age_sex=cells["age_band"].astype(str) + "|" + cells["sex"].astype(str))
+    margins = um.Margins({v: frame.groupby(v, observed=True)["count"].sum()
+                          for v in ("area_code", "age_sex", "ethnic_group", "disability")})
+    for v in ("area_code", "age_sex", "ethnic_group", "disability"):
+        data[v] = data[v].astype(str)
+    design = um.SurveyDesign(data, weights="weight")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raked = um.rake(design, margins, allow_empty=True, reconcile="scale", tol=1e-8).design
+    out = {}
+    for level, by in LEVELS.items():
+        rows = []
+        for q in QUANTITIES:
+            t = raked.total(f"i_{q}", by=list(by) or None, level=LEVEL).to_frame()
+            t["quantity"] = q
+            rows.append(t)
+        out[level] = pd.concat(rows, ignore_index=True)
+    return out
+
+
+def mrp(survey: pd.DataFrame, population, seed: int, admin: pd.Series) -> dict[str, dict]:
+    import unmetneed as um
+
+    frame = um.PopulationFrame(population.cells)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = um.fit_care_model(frame, survey, draws=DRAWS, seed=seed)
+        out = {}
+        for label, bench in (("MRP", None), ("MRP, benchmarked", admin)):
+            tables = model.populations_by(frame, groupings=list(LEVELS.values()), admin=bench,
+                                          level=LEVEL)
+            out[label] = {level: tables[by].to_frame().query("measure == 'count'")
+                          for level, by in LEVELS.items()}
+    return out, model
+
+
+def records_for(method: str, tables: dict, truth: dict, rep: int) -> list[pd.DataFrame]:
+    recs = []
+    for level, by in LEVELS.items():
+        t = tables[level]
+        t = t[t["quantity"].isin(QUANTITIES)]
+        key = by[0] if by else None
+        for q in QUANTITIES:
+            tq = t[t["quantity"] == q]
+            tv = truth[level][q]
+            if key:
+                est = tq.set_index(key).reindex(tv.index)
+            else:
+                est = tq.reset_index(drop=True).reindex([0])
+                est.index = tv.index
+            recs.append(pd.DataFrame({
+                "rep": rep, "method": method, "level": level, "quantity": q,
+                "unit": tv.index.astype(str), "truth": tv.to_numpy(),
+                "estimate": est["estimate"].to_numpy(), "se": est["se"].to_numpy(),
+                "ci_lower": est["ci_lower"].to_numpy(), "ci_upper": est["ci_upper"].to_numpy(),
+            }))
+    return recs
+
+
+def metrics(rec: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (gen, level, q), d in rec.groupby(["generator", "level", "quantity"], sort=False):
+        mrp = d[d["method"] == "MRP"]
+        bench = d[d["method"] == "MRP, benchmarked"]
+        direct = d[d["method"] == "raked direct"]
+        row = {"generator": gen, "level": level, "quantity": q}
+        for label, m in (("mrp", mrp), ("bench", bench)):
+            ok = m["truth"] > 0
+            err = m["estimate"] - m["truth"]
+            cover = (m["ci_lower"] <= m["truth"]) & (m["truth"] <= m["ci_upper"])
+            row[f"{label}_rel_bias"] = float((err[ok] / m["truth"][ok]).mean())
+            row[f"{label}_coverage"] = float(cover.mean())
+            row[f"{label}_min_unit_coverage"] = float(cover.groupby(m["unit"]).mean().min())
+            row[f"{label}_rel_rmse"] = float(np.sqrt(((err[ok] / m["truth"][ok]) ** 2).mean()))
+            row[f"{label}_zero_lower"] = int(((m["ci_lower"] <= 0) & (m["truth"] > 0)).sum())
+            if level == "total":
+                row[f"{label}_sd_ratio"] = float(m["se"].mean() / err.std(ddof=1))
+        both = mrp.merge(direct, on=["rep", "unit"], suffixes=("", "_d"))
+        both = both[np.isfinite(both["estimate_d"]) & (both["truth"] > 0)]
+        e_m = (both["estimate"] - both["truth"]) / both["truth"]
+        e_d = (both["estimate_d"] - both["truth"]) / both["truth"]
+        row["direct_rel_rmse"] = float(np.sqrt((e_d ** 2).mean()))
+        row["rmse_ratio"] = float(np.sqrt((e_m ** 2).mean()) / np.sqrt((e_d ** 2).mean()))
+        per_unit = both.assign(sq_m=(both["estimate"] - both["truth"]) ** 2,
+                               sq_d=(both["estimate_d"] - both["truth"]) ** 2).groupby("unit")
+        ratio = np.sqrt(per_unit["sq_m"].mean() / per_unit["sq_d"].mean())
+        row["rmse_ratio_median_unit"] = float(ratio.median())
+        row["rmse_ratio_max_unit"] = float(ratio.max())
+        row["direct_rel_bias"] = float(e_d.mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def truth_tables(population) -> dict:
+    return {level: population.truth_by(list(by)) for level, by in LEVELS.items()}
+
+
+def run(generator_name: str, reps: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    import care_generators as cg
+
+    gen = cg.GENERATORS[generator_name]()
+    pop = gen.population
+    truth = truth_tables(pop)
+    admin = truth["council"]["council_funded"]
+    records = []
+    info = {"respondents": [], "seconds": [], "sd": []}
+    for r in range(reps):
+        t0 = time.perf_counter()
+        survey = gen.survey(seed + r)
+        est, model = mrp(survey, pop, seed + r, admin)
+        for method, tables in est.items():
+            records += records_for(method, tables, truth, r)
+        direct = records_for("raked direct", raked_direct(survey, pop.cells), truth, r)
+        for d in direct:  # a domain without respondents has a weighted total of 0
+            d.loc[d["estimate"].isna(), ["estimate", "se", "ci_lower", "ci_upper"]] = 0.0
+        records += direct
+        info["respondents"].append(len(survey))
+        info["seconds"].append(time.perf_counter() - t0)
+        info["sd"].append({k: f.variance_components.to_dict() for k, f in model.fits.items()})
+        print(f"{generator_name} rep {r + 1}/{reps}: n={len(survey):,} "
+              f"{info['seconds'][-1]:.1f} s", flush=True)
+    rec = pd.concat(records, ignore_index=True)
+    rec["generator"] = generator_name
+    return rec, info
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=7000)
+    ap.add_argument("--generators", default="shire_a,shire_b,synthetic_england")
+    ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args(argv)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    recs, infos = [], {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    for name in args.generators.split(","):
+        rec, info = run(name, args.reps, args.seed)
+        recs.append(rec)
+        infos[name] = info
+        rec.to_csv(CACHE / f"records_{name}{args.tag}.csv", index=False)
+    rec = pd.concat(recs, ignore_index=True)
+    table = metrics(rec)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 40)
+    print(table.round(3).to_string())
+    table.to_csv(CACHE / f"metrics{args.tag}.csv", index=False)
+    (CACHE / f"info{args.tag}.json").write_text(json.dumps(infos, indent=1, default=float))
+    print(f"wall {time.perf_counter() - t0:.0f} s, cpu {time.process_time() - c0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
