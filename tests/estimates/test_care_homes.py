@@ -169,3 +169,13 @@ def test_bad_input_names_the_culprit(homes):
         um.estimate_care_home_funding(register, returns, covariates=covariates)
     with pytest.raises(ValueError, match="level"):
         um.estimate_care_home_funding(register, returns, level=90)
+
+
+def test_optional_register_columns_may_be_absent(homes):
+    register = homes.register.drop(columns=["deprivation_decile", "rating"])
+    res = um.estimate_care_home_funding(register, homes.returns,
+                                        calibrate_to=("home_type", "size_band"))
+    assert "mean_deprivation_decile" not in res.info["formula"]
+    assert res.info["calibrate_to"] == ["home_type", "size_band"]
+    assert res.to_frame()["area_code"].nunique() == 152
+    assert set(res.tables()["rating"]["rating"].astype(str)) == {"not_rated"}
