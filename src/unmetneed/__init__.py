@@ -29,6 +29,7 @@ from unmetneed.estimates import (
     fit_care_model,
     residual_estimate,
 )
+from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
 from unmetneed.margins import Margins
 from unmetneed.mrp import (
     DrawEstimates,
@@ -83,6 +84,8 @@ __all__ = [
     "io",
     "poststratify",
     "rake",
+    "read_care_home_register",
+    "read_provider_returns",
     "residual_estimate",
     "synthetic_frame",
     "trim",
