@@ -13,7 +13,8 @@ from unmetneed.coverage import coverage_gaps
 from .conftest import DRAWS, as_series, sources, srs_design
 
 COLUMNS = ["area_code", "source", "target", "covered", "covered_se", "target_estimate", "uncovered",
-           "uncovered_lower", "uncovered_upper", "coverage", "coverage_lower", "coverage_upper"]
+           "uncovered_lower", "uncovered_upper", "over_count", "coverage", "coverage_lower",
+           "coverage_upper", "flag"]
 
 
 def test_table_has_the_contract_columns(report) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +50,10 @@ def test_target_uncovered_and_coverage_follow_their_definitions(report, care) ->
     ascs = table[table["source"] == "ascs"].set_index("area_code")
     mean = care.draws["council_funded"].mean("draw").to_series()
     np.testing.assert_allclose(ascs["target_estimate"], mean.reindex(ascs.index), rtol=1e-12)
-    np.testing.assert_allclose(table["uncovered"], table["target_estimate"] - table["covered"], rtol=1e-12)
+    gap = table["target_estimate"] - table["covered"]
+    np.testing.assert_allclose(table["uncovered"], gap.clip(lower=0), rtol=1e-12)
+    np.testing.assert_allclose(table["over_count"], (-gap).clip(lower=0), rtol=1e-12)
+    assert (table["flag"] == np.where(gap < 0, "over_count", "ok")).all()
     np.testing.assert_allclose(table["coverage"], table["covered"] / table["target_estimate"], rtol=1e-12)
     assert (table["uncovered_lower"] <= table["uncovered"]).all()
     assert (table["uncovered"] <= table["uncovered_upper"]).all()
@@ -178,3 +182,20 @@ def test_inputs_are_not_changed(care, inputs) -> None:  # type: ignore[no-untype
     coverage_gaps(care, {"ascs": (inputs.ascs, "council_funded")}, seed=1)
     pd.testing.assert_frame_equal(inputs.ascs.data, before)
     assert "__unmetneed_covered__" not in inputs.ascs.data.columns
+
+
+def test_an_over_count_is_flagged_never_a_negative_uncovered(care, inputs) -> None:  # type: ignore[no-untyped-def]
+    # A source that counts everyone twice covers more than its target everywhere.
+    design = srs_design(inputs)
+    doubled = um.SurveyDesign(design.data.assign(weight=design.data["weight"] * 2.0), weights="weight")
+    table = coverage_gaps(care, {"double": (doubled, "population")}, seed=1).to_frame()
+    assert (table["coverage"] > 1).all()
+    assert (table["flag"] == "over_count").all()
+    assert (table["uncovered"] == 0).all() and (table["uncovered_lower"] >= 0).all()
+    np.testing.assert_allclose(table["over_count"], table["covered"] - table["target_estimate"], rtol=1e-12)
+
+
+def test_se_noise_of_an_exact_total_is_zero(report) -> None:  # type: ignore[no-untyped-def]
+    # ASCS strata are areas sampled from lists of known size: their totals are exact.
+    ascs = report.to_frame().query("source == 'ascs'")
+    assert (ascs["covered_se"] == 0).all()

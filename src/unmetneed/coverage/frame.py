@@ -31,11 +31,17 @@ from unmetneed.errors import (
     UnmetneedError,
 )
 
-__all__ = ["COVERAGE_COLUMNS", "Source", "check_sources", "coverage_tables", "resolve_census"]
+__all__ = ["COVERAGE_COLUMNS", "COVERAGE_FLAGS", "Source", "check_sources", "coverage_tables", "resolve_census"]
 
 COVERAGE_COLUMNS = ["source", "target", "covered", "covered_se", "target_estimate", "uncovered",
-                    "uncovered_lower", "uncovered_upper", "coverage", "coverage_lower",
-                    "coverage_upper"]
+                    "uncovered_lower", "uncovered_upper", "over_count", "coverage",
+                    "coverage_lower", "coverage_upper", "flag"]
+#: ``flag`` of a coverage row: the source counts no more than its target (``ok``),
+#: or more (``over_count``: the excess is in ``over_count``, ``uncovered`` is 0).
+COVERAGE_FLAGS = ("ok", "over_count")
+# A design SE this small relative to the total is floating-point noise of an
+# exactly known total (a stratum sampled completely, or its fpc count): it is 0.
+_EXACT_SE = 1e-9
 _ONES = "__unmetneed_covered__"
 
 
@@ -211,7 +217,17 @@ def _covered(source: Source, by: list[str], groups: GroupedDraws) -> tuple[np.nd
         covered, covered_se = estimate.fillna(0.0).to_numpy(), se.fillna(0.0).to_numpy()
     else:
         covered, covered_se = overall.estimate.to_numpy(), overall.se.to_numpy()
-    return covered, covered_se, float(overall.estimate.iloc[0]), float(overall.se.iloc[0])
+    overall_covered = overall.estimate.to_numpy(dtype=np.float64)
+    overall_se = _exact_zero(overall.se.to_numpy(dtype=np.float64), overall_covered)
+    return (covered, _exact_zero(covered_se, covered), float(overall_covered[0]),
+            float(overall_se[0]))
+
+
+def _exact_zero(se: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """SEs that are rounding noise of an exactly known total (3.6e-14) become 0."""
+    se = np.asarray(se, dtype=np.float64).copy()
+    se[np.abs(se) <= _EXACT_SE * np.maximum(1.0, np.abs(total))] = 0.0
+    return se
 
 
 def _interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -236,20 +252,26 @@ def _rows(
     with np.errstate(divide="ignore", invalid="ignore"):
         share_draws = covered_draws / target
         coverage = np.where(target_estimate > 0, covered / target_estimate, np.nan)
-    uncovered_lower, uncovered_upper = _interval(target - covered_draws, level)
+    # Nobody can be uncovered a negative number of times: a source that counts more
+    # than the modelled target has an over-count (its own column and flag), and
+    # uncovered is 0 there, in the point estimate and in every draw.
+    uncovered_lower, uncovered_upper = _interval(np.maximum(target - covered_draws, 0.0), level)
     coverage_lower, coverage_upper = _interval(share_draws, level)
+    excess = covered - target_estimate
     return {
         "source": source.name,
         "target": source.target,
         "covered": covered,
         "covered_se": se,
         "target_estimate": target_estimate,
-        "uncovered": target_estimate - covered,
+        "uncovered": np.maximum(-excess, 0.0),
         "uncovered_lower": uncovered_lower,
         "uncovered_upper": uncovered_upper,
+        "over_count": np.maximum(excess, 0.0),
         "coverage": coverage,
         "coverage_lower": coverage_lower,
         "coverage_upper": coverage_upper,
+        "flag": np.where(excess > 0, "over_count", "ok"),
     }
 
 

@@ -108,10 +108,16 @@ def coverage_gaps(
     Per group :math:`g`, a source with weights :math:`w_i` covers
     :math:`\hat C_g = \sum_{i \in g} w_i` (the design-based total of a
     column of ones, with its design SE) of its target :math:`T_g`;
-    ``uncovered`` is :math:`\bar T_g - \hat C_g` and ``coverage``
+    ``uncovered`` is :math:`\max(0, \bar T_g - \hat C_g)`, ``over_count``
+    :math:`\max(0, \hat C_g - \bar T_g)` and ``coverage``
     :math:`\hat C_g / \bar T_g` (:math:`\bar T_g` the posterior mean, or the
-    census count). Intervals are equal-tailed quantiles of
-    :math:`T^{(d)}_g - C^{(d)}_g` and :math:`C^{(d)}_g / T^{(d)}_g` over the
+    census count); a row whose source counts more than its target is flagged
+    ``over_count`` (the source includes people the target does not, or the
+    model under-estimates the target there), so a coverage above 1 never
+    goes unexplained and ``uncovered`` is never negative. A design SE that
+    is rounding noise of an exactly known total (below 1e-9 of it) is 0.
+    Intervals are equal-tailed quantiles of
+    :math:`\max(0, T^{(d)}_g - C^{(d)}_g)` and :math:`C^{(d)}_g / T^{(d)}_g` over the
     draws :math:`d` of ``care``, paired with independent normal draws
     :math:`C^{(d)}_g = \max(0, \hat C_g + \mathrm{se}(\hat C_g) z^{(d)})`
     (the source and the survey behind ``care`` are independent samples).

@@ -100,8 +100,9 @@ class CoverageReport:
 
         Columns ``[by...], source, target, covered, covered_se,
         target_estimate, uncovered, uncovered_lower, uncovered_upper,
-        coverage, coverage_lower, coverage_upper``; the interval level is in
-        ``attrs["level"]``.
+        over_count, coverage, coverage_lower, coverage_upper, flag``
+        (``flag`` is ``over_count`` where the source counts more than its
+        target, else ``ok``); the interval level is in ``attrs["level"]``.
         """
         return self._table(self._coverage, interval="equal-tailed quantiles of paired draws")
 
@@ -175,6 +176,8 @@ class CoverageReport:
                 f"({_share(row['coverage_lower'])} to {_share(row['coverage_upper'])}); misses "
                 f"{_count(row['uncovered'])} ({_count(row['uncovered_lower'])} to "
                 f"{_count(row['uncovered_upper'])})"
+                + (f"; over-count {_count(row['over_count'])} (the source counts more than "
+                   "the target)" if row["flag"] == "over_count" else "")
             )
             if self.by:
                 part = self._coverage[self._coverage["source"] == row["source"]]

@@ -76,6 +76,16 @@ def _cell_support(fit: MultilevelFit, population: PopulationFrame | None) -> pd.
     cells = population.cells
     absent = [k for k in keys if k not in cells.columns]
     if absent:
+        # Groupings the care model derives itself (ethnic_group_5 from ethnic_group,
+        # age_band_disability from both) are derived here the same way.
+        try:
+            from unmetneed.estimates.groupings import add_grouping_columns
+        except ImportError:  # pragma: no cover - older estimates layer
+            pass
+        else:
+            cells = add_grouping_columns(cells)
+            absent = [k for k in keys if k not in cells.columns]
+    if absent:
         raise FrameError(
             f"population lacks {absent}, variables of the need model "
             f"({fit.model.formula.text}); pass the frame the care estimates were made with"
