@@ -179,3 +179,13 @@ def test_optional_register_columns_may_be_absent(homes):
     assert res.info["calibrate_to"] == ["home_type", "size_band"]
     assert res.to_frame()["area_code"].nunique() == 152
     assert set(res.tables()["rating"]["rating"].astype(str)) == {"not_rated"}
+
+
+def test_result_is_frozen_and_to_frame_is_a_copy(result):
+    with pytest.raises(AttributeError):
+        result.model = None
+    with pytest.raises(TypeError):
+        result.info["level"] = 0.5
+    table = result.to_frame()
+    table["estimate"] = 0.0
+    assert (result.to_frame()["estimate"] > 0).any()
