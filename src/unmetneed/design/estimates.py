@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -65,6 +65,9 @@ class Estimates:
         level: float,
         info: Mapping[str, Any],
         deff: np.ndarray | None = None,
+        vcov: np.ndarray | Callable[[], np.ndarray] | None = None,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         _check_level(level)
         self._keys = keys.reset_index(drop=True)
@@ -75,6 +78,14 @@ class Estimates:
         self.df = float(df)
         self.level = float(level)
         self.info: Mapping[str, Any] = MappingProxyType(dict(info))
+        self._vcov_source = vcov
+        self._extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+        self._bounds = (
+            None
+            if bounds is None
+            else (np.asarray(bounds[0], dtype=np.float64), np.asarray(bounds[1], dtype=np.float64))
+        )
+        self._vcov: np.ndarray | None = None
 
     # -- accessors -----------------------------------------------------------
     def _index(self) -> pd.Index:
@@ -118,6 +129,144 @@ class Estimates:
             raise DesignError("design effects were not computed; call the estimator with deff=True")
         return pd.Series(self._deff, index=self._index(), name="deff")
 
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of all the estimates (R ``vcov(svyby(..., covmat=TRUE))``).
+
+        Rows and columns follow the rows of :meth:`to_frame`. Estimates of
+        different domains are correlated through the PSUs they share; the
+        matrix accounts for it (linearisation over the whole design, or the
+        replicates).
+
+        Raises
+        ------
+        DesignError
+            The estimator that made this result keeps no covariance.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> est = design.mean("need", by="sex")
+        >>> v = est.vcov()
+        >>> bool(abs(v.iloc[0, 0] - est.se.iloc[0] ** 2) < 1e-15)
+        True
+        """
+        return pd.DataFrame(self._vcov_matrix(), index=self._index(), columns=self._index())
+
+    def _vcov_matrix(self) -> np.ndarray:
+        if self._vcov is None:
+            source = self._vcov_source
+            if source is None:
+                raise DesignError(
+                    "this result keeps no covariance matrix; it comes from an estimator "
+                    "that reports standard errors only"
+                )
+            matrix = source() if callable(source) else source
+            self._vcov = np.asarray(matrix, dtype=np.float64).reshape(len(self), len(self))
+        return self._vcov
+
+    def contrast(
+        self,
+        contrasts: Mapping[str, Mapping[Any, float]] | np.ndarray | Any,
+        *,
+        level: float | None = None,
+    ) -> Estimates:
+        r"""Linear combinations of the estimates, as R's ``svycontrast``.
+
+        Parameters
+        ----------
+        contrasts : dict, 1-D or 2-D array
+            ``{"name": {row: coefficient, ...}, ...}`` where ``row`` is a label
+            of :attr:`estimate`'s index (a tuple for several key columns);
+            rows not named get 0. A 1-D array of one coefficient per row is one
+            contrast; a 2-D array has one contrast per row.
+        level : float, optional
+            Interval level (default: this result's).
+
+        Returns
+        -------
+        Estimates
+            One row per contrast (column ``contrast``); ``vcov()`` gives their
+            covariance :math:`C V C^	op`; ``n`` is the sum of the respondents
+            of the rows with a non-zero coefficient.
+
+        Notes
+        -----
+        :math:`\hat\gamma = C\hat	heta`, :math:`\hat V(\hat\gamma) = C \hat V C^	op`
+        with :math:`\hat V` from :meth:`vcov`. Degrees of freedom are kept.
+
+        Raises
+        ------
+        DesignError
+            A named row does not exist, or the array has the wrong length.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> est = design.mean("need", by="sex")
+        >>> diff = est.contrast({"F - M": {"Female": 1, "Male": -1}})
+        >>> diff.to_frame()["contrast"].tolist()
+        ['F - M']
+        """
+        matrix, names = self._contrast_matrix(contrasts)
+        cov = self._vcov_matrix()
+        estimate = matrix @ self._estimate
+        gamma_cov = matrix @ cov @ matrix.T
+        n = (np.abs(matrix) > 0).astype(np.int64) @ self._n
+        info = dict(self.info)
+        info.update({"statistic": "contrast", "of": self.info.get("statistic")})
+        return Estimates(
+            pd.DataFrame({"contrast": names}),
+            estimate,
+            np.sqrt(np.maximum(np.diag(gamma_cov), 0.0)),
+            n,
+            df=self.df,
+            level=self.level if level is None else level,
+            info=info,
+            vcov=gamma_cov,
+        )
+
+    def _contrast_matrix(self, contrasts: Any) -> tuple[np.ndarray, list[str]]:
+        k = len(self)
+        if isinstance(contrasts, Mapping):
+            index = self._index()
+            labels = list(index)
+            names = [str(name) for name in contrasts]
+            matrix = np.zeros((len(names), k))
+            for r, (name, coefficients) in enumerate(contrasts.items()):
+                if not isinstance(coefficients, Mapping):
+                    raise DesignError(
+                        f"contrast {name!r} must map row labels to coefficients, "
+                        f"e.g. {{{labels[0]!r}: 1}}; got {type(coefficients).__name__}"
+                    )
+                for label, value in coefficients.items():
+                    hits = [i for i, lab in enumerate(labels) if lab == label]
+                    if not hits:
+                        shown = ", ".join(repr(x) for x in labels[:10])
+                        raise DesignError(
+                            f"contrast {name!r} names row {label!r}, which is not among the "
+                            f"estimates' rows ({shown}{', ...' if k > 10 else ''})"
+                        )
+                    matrix[r, hits[0]] = float(value)
+            return matrix, names
+        array = np.asarray(contrasts, dtype=np.float64)
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2 or array.shape[1] != k:
+            raise DesignError(
+                f"contrast coefficients must have one value per estimate ({k}); "
+                f"got shape {np.asarray(contrasts).shape}"
+            )
+        names = [f"contrast{i + 1}" for i in range(array.shape[0])] if array.shape[0] > 1 else [
+            "contrast"
+        ]
+        return array, names
+
     def ci(self, level: float | None = None) -> pd.DataFrame:
         """t intervals ``estimate +/- t(df, (1+level)/2) * se``.
 
@@ -126,6 +275,19 @@ class Estimates:
         """
         level = self.level if level is None else level
         _check_level(level)
+        if self._bounds is not None:
+            if level != self.level:
+                raise DesignError(
+                    f"these intervals ({self.info.get('interval')}) were computed at "
+                    f"level={self.level}; call the estimator again with level={level}"
+                )
+            out = pd.DataFrame(
+                {"ci_lower": self._bounds[0], "ci_upper": self._bounds[1]}, index=self._index()
+            )
+            out.attrs.update(
+                {"level": level, "df": self.df, "distribution": self.info.get("interval")}
+            )
+            return out
         if self.df > 0:
             quantile = stats.t.ppf(0.5 + level / 2.0, self.df)
         else:
@@ -151,8 +313,12 @@ class Estimates:
         table["n"] = self._n
         if self._deff is not None:
             table["deff"] = self._deff
+        for name, values in self._extra.items():
+            table[name] = values
         table.attrs.update(dict(self.info))
-        table.attrs.update({"level": level, "df": self.df, "interval": "t"})
+        table.attrs.update(
+            {"level": level, "df": self.df, "interval": self.info.get("interval", "t")}
+        )
         return table
 
     # -- display ---------------------------------------------------------------
@@ -165,9 +331,10 @@ class Estimates:
         return text
 
     def _footer(self) -> str:
+        kind = self.info.get("interval", "t")
         return (
             f"variance: {self.info.get('variance', '?')}; "
-            f"{self.level:.0%} t intervals on {self.df:g} degrees of freedom"
+            f"{self.level:.0%} {kind} intervals on {self.df:g} degrees of freedom"
         )
 
     def summary(self) -> str:

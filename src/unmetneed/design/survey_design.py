@@ -132,6 +132,7 @@ class SurveyDesign:
         self._structure = structure
         self._replicates: ReplicateWeights | None = None
         self._calibration: CalibrationRecord | None = None
+        self._subset: np.ndarray | None = None
         self._cache: dict[Any, Any] = {}
         self._frozen = True
 
@@ -424,6 +425,127 @@ class SurveyDesign:
         )
         return base._replace(replicates=replicates)
 
+    # -- subsets and new variables (R subset(), update()) -------------------------------
+    def subset(self, rows: np.ndarray | pd.Series | str) -> SurveyDesign:
+        """The design restricted to a domain, as R's ``subset(design, ...)``.
+
+        Rows outside keep their place in the design with weight 0 (also in
+        every replicate), so estimates are domain estimates and variances use
+        the whole design's strata and PSUs: exactly R's domain estimation.
+
+        Parameters
+        ----------
+        rows : boolean array or Series, or str
+            A mask with one value per row (missing counts as False, as R), or a
+            :meth:`pandas.DataFrame.query` expression on the data.
+
+        Returns
+        -------
+        SurveyDesign
+            A new design; :attr:`degf` counts the subset's PSUs and strata, as
+            R's ``degf`` of a subset design.
+
+        Raises
+        ------
+        DesignError
+            A mask of the wrong length or type, an invalid query, or no rows.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> women = design.subset("sex == 'Female'")
+        >>> m1 = women.mean("need").estimate.iloc[0]
+        >>> m2 = design.mean("need", by="sex").estimate["Female"]
+        >>> bool(abs(m1 - m2) < 1e-12)
+        True
+        """
+        mask = self._row_mask(rows)
+        inside = self._in_design & mask
+        if not (inside & (self._weights != 0)).any():
+            raise DesignError(
+                f"subset {rows if isinstance(rows, str) else 'mask'!s} selects no row with "
+                "a non-zero weight"
+            )
+        weights = np.where(inside, self._weights, 0.0)
+        replicates = self._replicates
+        if replicates is not None:
+            replicates = ReplicateWeights(
+                weights=np.asfortranarray(replicates.weights * inside[:, None]),
+                scale=replicates.scale,
+                rscales=replicates.rscales,
+                mse=replicates.mse,
+                method=replicates.method,
+                rho=replicates.rho,
+            )
+        return self._replace(weights=weights, replicates=replicates, subset=inside)
+
+    def _row_mask(self, rows: np.ndarray | pd.Series | str) -> np.ndarray:
+        if isinstance(rows, str):
+            try:
+                selected = self._data.eval(rows)
+            except Exception as exc:  # pandas raises many types for a bad query
+                raise DesignError(f"subset query {rows!r} could not be evaluated: {exc}") from exc
+            rows = selected
+        if isinstance(rows, pd.Series):
+            if not rows.index.equals(self._data.index):
+                raise DesignError("subset mask Series must have the data's index")
+            rows = rows.to_numpy()
+        mask = np.asarray(rows)
+        if mask.shape != (self.n,):
+            raise DesignError(
+                f"subset mask must have one value per row ({self.n}); got shape {mask.shape}"
+            )
+        if mask.dtype == object:
+            mask = pd.array(mask, dtype="boolean").to_numpy(dtype=bool, na_value=False)
+        if mask.dtype != bool:
+            raise DesignError(f"subset mask must be boolean; got dtype {mask.dtype}")
+        return mask
+
+    def assign(self, **columns: Any) -> SurveyDesign:
+        """A new design with added or replaced variables, as R's ``update(design, ...)``.
+
+        Parameters
+        ----------
+        **columns
+            Column name to values (array, Series on the data's index, scalar)
+            or to a function of the data frame, as :meth:`pandas.DataFrame.assign`.
+
+        Returns
+        -------
+        SurveyDesign
+            The same design (weights, strata, PSUs, replicates, calibration)
+            with the new data; this design is unchanged.
+
+        Raises
+        ------
+        DesignError
+            A column that defines the design (weights, strata, clusters, fpc).
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> older = design.assign(old=lambda d: (d["age_band"] == "85+").astype(float))
+        >>> "old" in older.data.columns and "old" not in design.data.columns
+        True
+        """
+        fixed = {c for c in (self._weights_col, self._strata_col, self._clusters_col, self._fpc_col) if c}
+        clash = sorted(fixed & set(columns))
+        if clash:
+            raise DesignError(
+                f"assign() cannot replace the design column(s) {clash}; build a new "
+                "SurveyDesign to change weights, strata, clusters or fpc"
+            )
+        data = self._data.assign(**columns)
+        if len(data) != self.n:
+            raise DesignError("assigned columns must keep one value per row")
+        return self._replace(data=data)
+
     # -- coding (cached: the design is immutable) ------------------------------------
     def _domains(self, by: By) -> Coding:
         columns = as_column_list(by)
@@ -431,6 +553,14 @@ class SurveyDesign:
         if key not in self._cache:
             if not columns:
                 coding = Coding(np.zeros(self.n, dtype=np.intp), pd.DataFrame(index=[0]))
+            elif self._subset is not None:
+                # Levels of the rows in the subset only (R's svyby drops groups
+                # whose rows all have zero weight); rows outside have weight 0
+                # and code 0, so they contribute nothing.
+                inside = code_columns(self._data.loc[self._subset], columns, "by")
+                codes = np.zeros(self.n, dtype=np.intp)
+                codes[self._subset] = inside.codes
+                coding = Coding(codes, inside.levels)
             else:
                 coding = code_columns(self._data, columns, "by")
             self._cache[key] = coding
@@ -449,29 +579,97 @@ class SurveyDesign:
     def _numeric(self, column: str, role: str) -> np.ndarray:
         key = ("numeric", column)
         if key not in self._cache:
-            self._cache[key] = numeric_column(self._data, column, role)
+            self._cache[key] = self._variables(column, role, False)[0][:, 0]
         return self._cache[key]
+
+    @property
+    def _in_design(self) -> np.ndarray:
+        """Rows of the design (all, or those of a :meth:`subset`)."""
+        if self._subset is None:
+            return np.ones(self.n, dtype=bool)
+        return self._subset
+
+    def _variables(
+        self, variables: str | Sequence[str], role: str, na_rm: bool
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Numeric columns (missing as 0) and the rows holding all of them."""
+        names = as_column_list(variables)
+        if not names:
+            raise DesignError(f"give at least one {role} column")
+        require_columns(self._data, names, role)
+        inside = self._in_design
+        values = np.empty((self.n, len(names)))
+        missing = np.zeros(self.n, dtype=bool)
+        for j, name in enumerate(names):
+            series = self._data[name]
+            if isinstance(series.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(series.dtype)
+                or pd.api.types.is_bool_dtype(series.dtype)
+            ):
+                raise DesignError(
+                    f"{role} column {name!r} is not numeric (dtype {series.dtype}); "
+                    "use proportion() for a categorical variable, or convert it with "
+                    "pd.to_numeric"
+                )
+            x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            gone = np.isnan(x)
+            if np.isinf(x).any():
+                raise DesignError(
+                    f"{role} column {name!r} has infinite values in "
+                    f"{row_examples(np.isinf(x), self._data.index)}"
+                )
+            if not na_rm and (gone & inside).any():
+                raise DesignError(
+                    f"{role} column {name!r} has missing values in "
+                    f"{row_examples(gone & inside, self._data.index)}; pass na_rm=True to "
+                    "leave those rows out as R's na.rm=TRUE does (the design stays whole), "
+                    "or impute them"
+                )
+            missing |= gone
+            values[:, j] = np.where(gone, 0.0, x)
+        return values, ~missing, names
 
     # -- estimators ---------------------------------------------------------------------
     def mean(
-        self, variable: str, *, by: By = None, level: float = 0.95, deff: bool = False
+        self,
+        variable: str | Sequence[str],
+        *,
+        by: By = None,
+        level: float = 0.95,
+        deff: bool = False,
+        na_rm: bool = False,
     ) -> Estimates:
-        r"""Weighted mean of a numeric variable, overall or by domain.
+        r"""Weighted mean of numeric variables, overall or by domain (R ``svymean``).
 
         Parameters
         ----------
-        variable : str
-            Numeric column (bool is read as 0/1).
+        variable : str or list of str
+            Numeric column(s) (bool is read as 0/1). With several, the result
+            has a ``variable`` column and :meth:`Estimates.vcov` gives the
+            covariance of every pair (R ``svymean(~a + b)``, ``svyby(...,
+            covmat=TRUE)``).
         by : str or list of str, optional
             Domain column(s); estimates for every observed combination.
         level : float, default 0.95
             Interval level (t intervals on :attr:`degf` degrees of freedom).
         deff : bool, default False
-            Add the design effect (Kish's, as R ``svymean(..., deff=TRUE)``).
+            Add the design effect (Kish's, as R ``svymean(..., deff=TRUE)``);
+            one variable without ``na_rm`` only.
+        na_rm : bool, default False
+            As R's ``na.rm=TRUE``: rows missing any of the variables leave as
+            a domain (the design, its strata and PSUs stay whole). Without it a
+            missing value is an error naming the column.
 
         Returns
         -------
         Estimates
+
+        Raises
+        ------
+        DesignError
+            A non-numeric variable, missing values without ``na_rm=True``.
+        MissingColumnError
+            A variable or ``by`` column is not in the data.
 
         Notes
         -----
@@ -486,25 +684,24 @@ class SurveyDesign:
         ...                          clusters="psu", nest=True)
         >>> design.mean("need", by="sex").to_frame()["sex"].tolist()
         ['Female', 'Male']
+        >>> both = design.assign(male=lambda d: (d["sex"] == "Male").astype(float))
+        >>> both.mean(["need", "male"]).vcov().shape
+        (2, 2)
         """
-        y = self._numeric(variable, "variable")
-        domains = self._domains(by)
-        stat = RatioStatistic(
-            num_column=domains.codes,
-            num=y,
-            n_columns=domains.n_levels,
-            den_column=domains.codes,
-            den=np.ones_like(y),
-            n_dens=domains.n_levels,
-            column_den=np.arange(domains.n_levels),
-        )
-        extra = self._mean_deff(stat, y, domains) if deff else None
-        return self._estimates(stat, domains, domains.levels, "mean", variable, by, level, extra)
+        return self._linear("mean", variable, by, level, deff, na_rm)
 
     def total(
-        self, variable: str, *, by: By = None, level: float = 0.95, deff: bool = False
+        self,
+        variable: str | Sequence[str],
+        *,
+        by: By = None,
+        level: float = 0.95,
+        deff: bool = False,
+        na_rm: bool = False,
     ) -> Estimates:
-        r"""Weighted total of a numeric variable, overall or by domain.
+        r"""Weighted total of numeric variables, overall or by domain (R ``svytotal``).
+
+        Parameters are those of :meth:`mean`.
 
         Notes
         -----
@@ -519,11 +716,52 @@ class SurveyDesign:
         >>> design.total("need", by="sex").to_frame().shape[0]
         2
         """
-        y = self._numeric(variable, "variable")
+        return self._linear("total", variable, by, level, deff, na_rm)
+
+    def _linear(
+        self,
+        statistic: str,
+        variable: str | Sequence[str],
+        by: By,
+        level: float,
+        deff: bool,
+        na_rm: bool,
+    ) -> Estimates:
+        from unmetneed.design import linear
+
+        single = isinstance(variable, str)
+        values, keep, names = self._variables(variable, "variable", na_rm)
         domains = self._domains(by)
-        stat = RatioStatistic(num_column=domains.codes, num=y, n_columns=domains.n_levels)
-        extra = self._total_deff(stat, y, domains) if deff else None
-        return self._estimates(stat, domains, domains.levels, "total", variable, by, level, extra)
+        build = linear.mean_statistics if statistic == "mean" else linear.total_statistics
+        if single:
+            stat = build(values, keep, domains.codes, domains.n_levels)[0]
+            extra = None
+            if deff:
+                if not keep.all():
+                    raise DesignError(
+                        "deff=True is not available with na_rm=True when rows are missing; "
+                        "compute the design effect on a subset() without missing values"
+                    )
+                y = values[:, 0]
+                extra = (self._mean_deff if statistic == "mean" else self._total_deff)(
+                    stat, y, domains
+                )
+            return self._estimates(
+                stat, domains, domains.levels, statistic, names[0], by, level, extra, keep
+            )
+        if deff:
+            raise DesignError("deff=True takes one variable at a time; call mean() per variable")
+        stats = build(values, keep, domains.codes, domains.n_levels)
+        k = len(names)
+        family = linear.estimate_family(
+            self, stats, linear.domain_major(domains.n_levels, k)
+        )
+        keys = linear.expand_keys(domains.levels, names)
+        respondents = np.repeat(self._respondents(domains, keep), k)
+        return self._make_estimates(
+            keys, family.theta, family.variance, respondents, statistic, ", ".join(names), by,
+            level, vcov=family.covariance,
+        )
 
     def ratio(
         self, numerator: str, denominator: str, *, by: By = None, level: float = 0.95
@@ -608,14 +846,22 @@ class SurveyDesign:
         return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra)
 
     # -- shared machinery -------------------------------------------------------------------
-    def _variance(self, stat: RatioStatistic, theta: np.ndarray, domains: Coding) -> np.ndarray:
+    def _variance(
+        self, stat: RatioStatistic, theta: np.ndarray, domains: Coding
+    ) -> tuple[np.ndarray, Any]:
+        """Variances and a function giving the full covariance."""
+        from unmetneed.design.variance import design_covariance
+
         if self._replicates is not None:
             r = self._replicates
             replicate_theta = stat.replicate_estimates(r.weights)
             # Each estimate on its own, as R's svyby: a replicate with no rows in one
             # domain is dropped for that domain only.
-            return replicate_variance(
+            variance = replicate_variance(
                 theta, replicate_theta, r.scale, r.rscales, r.mse, by_estimate=True
+            )
+            return variance, lambda: design_covariance(
+                self, theta=theta, replicates=replicate_theta
             )
         s = self._structure
         totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
@@ -632,10 +878,14 @@ class SurveyDesign:
                 else stat.column_den
             )
             present = counts[column_domain] > 0
-        return stratified_variance(totals, s, present)
+        variance = stratified_variance(totals, s, present)
+        return variance, lambda: design_covariance(self, theta=theta, totals=totals)
 
-    def _respondents(self, domains: Coding) -> np.ndarray:
-        return np.bincount(domains.codes[self._weights != 0], minlength=domains.n_levels)
+    def _respondents(self, domains: Coding, keep: np.ndarray | None = None) -> np.ndarray:
+        rows = self._weights != 0
+        if keep is not None:
+            rows = rows & keep
+        return np.bincount(domains.codes[rows], minlength=domains.n_levels)
 
     def _estimates(
         self,
@@ -647,11 +897,29 @@ class SurveyDesign:
         by: By,
         level: float,
         deff: np.ndarray | None,
+        keep: np.ndarray | None = None,
     ) -> Estimates:
         theta = stat.estimate(self._weights)
-        variance = self._variance(stat, theta, domains)
-        respondents = self._respondents(domains)
+        variance, covariance = self._variance(stat, theta, domains)
+        respondents = self._respondents(domains, keep)
         per_column = stat.n_columns // domains.n_levels
+        return self._make_estimates(
+            keys, theta, variance, np.repeat(respondents, per_column), statistic, variable, by,
+            level, deff=deff, vcov=covariance,
+        )
+
+    def _make_estimates(
+        self,
+        keys: pd.DataFrame,
+        theta: np.ndarray,
+        variance: np.ndarray,
+        respondents: np.ndarray,
+        statistic: str,
+        variable: str,
+        by: By,
+        level: float,
+        **options: Any,
+    ) -> Estimates:
         info = {
             "statistic": statistic,
             "variable": variable,
@@ -659,15 +927,16 @@ class SurveyDesign:
             "variance": self.variance_method,
             "lonely_psu": self.lonely_psu,
         }
+        info.update(options.pop("info", {}))
         return Estimates(
             keys,
             theta,
             np.sqrt(variance),
-            np.repeat(respondents, per_column),
-            df=self.degf,
+            respondents,
+            df=options.pop("df", self.degf),
             level=level,
             info=info,
-            deff=deff,
+            **options,
         )
 
     # -- design effects (R svymean/svytotal deff=TRUE, sampling without replacement) ----
@@ -697,7 +966,7 @@ class SurveyDesign:
     def _mean_deff(self, stat: RatioStatistic, y: np.ndarray, domains: Coding) -> np.ndarray:
         rss, theta = self._residual_ss(y, domains)
         svyvar, nobs, size = self._srs_variance_parts(stat, rss, domains)
-        variance = self._variance(stat, theta, domains)
+        variance = self._variance(stat, theta, domains)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return variance / (svyvar / nobs * (size - nobs) / size)
 
@@ -710,7 +979,7 @@ class SurveyDesign:
             column_den=np.arange(stat.n_columns),
         )
         svyvar, nobs, size = self._srs_variance_parts(mean_stat, rss, domains)
-        variance = self._variance(stat, stat.estimate(self._weights), domains)
+        variance = self._variance(stat, stat.estimate(self._weights), domains)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return variance / (svyvar * size**2 * (size - nobs) / (size * nobs))
 
@@ -719,7 +988,7 @@ class SurveyDesign:
         _, v = stat.totals(self._weights)
         rss = v[stat.column_den] * p * (1.0 - p)
         svyvar, nobs, size = self._srs_variance_parts(stat, rss, domains)
-        variance = self._variance(stat, p, domains)
+        variance = self._variance(stat, p, domains)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return variance / (svyvar / nobs * (size - nobs) / size)
 
