@@ -1,0 +1,175 @@
+"""The design-based analysis functions agree with R ``survey`` 4.1.1.
+
+Expected values: ``tests/reference/design/analysis.json``, written by
+``tests/reference/design/analysis.R`` from ``data/analysis_clus.csv`` (see the
+README there). The tests never need R. Each function is checked on the
+stratified clustered design with fpc (``taylor``) and on its JKn replicate
+version (``jkn``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import unmetneed as um
+
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference" / "design"
+REFERENCE = json.loads((REFERENCE_DIR / "analysis.json").read_text(encoding="utf-8"))
+QUANTILES = tuple(REFERENCE["quantiles"])
+
+# The issue's tolerances (relative).
+RTOL_ESTIMATE = 1e-10
+RTOL_SE = 1e-8
+RTOL_CI = 1e-8
+RTOL_P = 1e-6
+
+DESIGNS = ["taylor", "jkn"]
+DOMAINS = ["D1", "D2", "D3", "D4", "D5"]
+
+
+@lru_cache(maxsize=None)
+def _data() -> pd.DataFrame:
+    df = pd.read_csv(REFERENCE_DIR / REFERENCE["data"])
+    df["dom"] = pd.Categorical(df["dom"], categories=DOMAINS)
+    df["sex"] = pd.Categorical(df["sex"], categories=["Female", "Male"])
+    df["cat4"] = pd.Categorical(df["cat4"], categories=["none", "paid", "self", "unpaid"])
+    df["r3"] = pd.Categorical(df["r3"], categories=["r1", "r2", "r3"])
+    return df
+
+
+@lru_cache(maxsize=None)
+def _design(kind: str) -> um.SurveyDesign:
+    taylor = um.SurveyDesign(
+        _data().copy(), weights="w", strata="stratum", clusters="psu", fpc="fpc_psu", nest=True
+    )
+    return taylor if kind == "taylor" else taylor.replicate("jkn")
+
+
+def ref(kind: str, key: str) -> Any:
+    return REFERENCE[kind][key]
+
+
+def close(actual: Any, expected: Any, rtol: float, atol: float = 0.0) -> None:
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray([np.nan if v is None else v for v in np.ravel(expected)], dtype=np.float64)
+    np.testing.assert_allclose(a.ravel(), e, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_degf(kind: str) -> None:
+    assert _design(kind).degf == ref(kind, "degf")
+
+
+# -- mean / total of several variables, vcov, na_rm ----------------------------------
+@pytest.mark.parametrize("kind", DESIGNS)
+@pytest.mark.parametrize("statistic", ["mean", "total"])
+def test_several_variables(kind: str, statistic: str) -> None:
+    expected = ref(kind, f"{statistic}_multi")
+    est = getattr(_design(kind), statistic)(["y", "x"])
+    assert est.to_frame()["variable"].tolist() == ["y", "x"]
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+    close(est.vcov().to_numpy(), expected["vcov"], RTOL_SE)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_several_variables_by_domain_covariance(kind: str) -> None:
+    expected = ref(kind, "mean_multi_by")
+    est = _design(kind).mean(["y", "x"], by="dom")
+    frame = est.to_frame()
+    # R orders coef(svyby) variable-major: D1:y .. D5:y, D1:x .. D5:x
+    order = [f"{d}:{v}" for d, v in zip(frame["dom"], frame["variable"], strict=True)]
+    position = [expected["names"].index(name) for name in order]
+    close(est.estimate, np.asarray(expected["estimate"])[position], RTOL_ESTIMATE)
+    vcov = np.asarray(expected["vcov"])[np.ix_(position, position)]
+    close(est.se, np.sqrt(np.diag(vcov)), RTOL_SE)
+    close(est.vcov().to_numpy(), vcov, RTOL_SE, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_total_by_domain_covariance(kind: str) -> None:
+    expected = ref(kind, "total_by")
+    est = _design(kind).total("y", by="dom")
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+    close(est.vcov().to_numpy(), expected["vcov"], RTOL_SE, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+@pytest.mark.parametrize("statistic", ["mean", "total"])
+def test_na_rm(kind: str, statistic: str) -> None:
+    expected = ref(kind, f"{statistic}_na")
+    est = getattr(_design(kind), statistic)("y_na", na_rm=True)
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+    assert int(est.n.iloc[0]) == int(_data()["y_na"].notna().sum())
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_na_rm_several_variables_drops_incomplete_rows(kind: str) -> None:
+    expected = ref(kind, "mean_na_multi")
+    est = _design(kind).mean(["y_na", "x_na"], na_rm=True)
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+    close(est.vcov().to_numpy(), expected["vcov"], RTOL_SE)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_na_rm_by_domain(kind: str) -> None:
+    expected = ref(kind, "mean_na_by")
+    est = _design(kind).mean("y_na", by="dom", na_rm=True)
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+
+
+def test_missing_values_without_na_rm_name_the_column() -> None:
+    with pytest.raises(um.errors.DesignError, match=r"'y_na' has missing values.*na_rm=True"):
+        _design("taylor").mean("y_na")
+
+
+# -- contrasts and subsets ---------------------------------------------------------
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_contrast(kind: str) -> None:
+    expected = ref(kind, "contrast")
+    est = _design(kind).mean("y", by="dom")
+    con = est.contrast(
+        {"d1_minus_d2": {"D1": 1, "D2": -1}, "average": dict.fromkeys(DOMAINS, 0.2)}
+    )
+    close(con.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(con.se, expected["se"], RTOL_SE)
+    close(con.vcov().to_numpy(), expected["vcov"], RTOL_SE)
+    as_array = est.contrast(np.array([[1, -1, 0, 0, 0], [0.2] * 5]))
+    close(as_array.estimate, expected["estimate"], RTOL_ESTIMATE)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_subset(kind: str) -> None:
+    design = _design(kind)
+    sub = design.subset("sex == 'Female'")
+    expected = ref(kind, "subset_mean")
+    est = sub.mean("y")
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+    assert sub.degf == ref(kind, "subset_degf")
+    by = sub.mean("y", by="dom")
+    expected_by = ref(kind, "subset_mean_by")
+    close(by.estimate, expected_by["estimate"], RTOL_ESTIMATE)
+    close(by.se, expected_by["se"], RTOL_SE)
+    close(by.vcov().to_numpy(), expected_by["vcov"], RTOL_SE, atol=1e-14)
+    mask = (_data()["sex"] == "Female").to_numpy()
+    close(design.subset(mask).mean("y").estimate, expected["estimate"], RTOL_ESTIMATE)
+
+
+def test_assign_returns_a_new_design() -> None:
+    design = _design("taylor")
+    doubled = design.assign(y2=lambda d: 2 * d["y"])
+    assert "y2" not in design.data.columns
+    close(doubled.mean("y2").estimate, 2 * design.mean("y").estimate.to_numpy(), 1e-14)
