@@ -1,7 +1,9 @@
-"""A small run of the whole pipeline, shared by the command-line and report tests."""
+"""A small run of the whole pipeline, shared by the command-line, report and leak tests."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,11 @@ from unmetneed.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "config.toml"
+# The fewest draws published tables accept (quality flags need a spread).
+TEST_DRAWS = 100
 
 
-def small_config(tmp: Path, *, out: str = "out") -> Path:
+def small_config(tmp: Path, *, out: str = "out", draws: int = TEST_DRAWS) -> Path:
     """The example config with few draws and two groupings (fast enough for tests)."""
     text = EXAMPLE.read_text(encoding="utf-8")
     text = text.replace("../data/reference/", f"{(ROOT / 'data' / 'reference').as_posix()}/")
@@ -20,7 +24,7 @@ def small_config(tmp: Path, *, out: str = "out") -> Path:
         text = text.replace(f'path = "{name}"', f'path = "{(ROOT / "examples" / name).as_posix()}"')
     text = text.replace('by = ["area_code", "age_band", "sex", "ethnic_group", "disability"]',
                         'by = ["area_code", "ethnic_group"]')
-    text = text.replace("draws = 200", "draws = 20")
+    text = text.replace("draws = 200", f"draws = {draws}")
     text = text.replace('dir = "unmetneed-output"', f'dir = "{out}"')
     path = tmp / "config.toml"
     path.write_text(text, encoding="utf-8")
@@ -28,8 +32,17 @@ def small_config(tmp: Path, *, out: str = "out") -> Path:
 
 
 @pytest.fixture(scope="session")
-def run_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_console(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One run with the draws saved: its output folder and what it printed."""
     tmp = tmp_path_factory.mktemp("run")
     config = small_config(tmp)
-    assert main(["run", str(config), "--quiet", "--out", str(tmp / "first")]) == 0
-    return tmp / "first"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["run", str(config), "--quiet", "--save-draws", "--out", str(tmp / "first")])
+    assert code == 0
+    return tmp / "first", printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def run_output(run_console: tuple[Path, str]) -> Path:
+    return run_console[0]

@@ -12,10 +12,10 @@ import pytest
 
 from unmetneed.cli import main
 
-from .conftest import EXAMPLE, small_config
+from .conftest import EXAMPLE, TEST_DRAWS, small_config
 
 AREA_COLUMNS = ["area_code", "area_name", "quantity", "measure", "estimate", "se", "ci_lower",
-                "ci_upper", "cv", "n", "flag"]
+                "ci_upper", "cv", "n", "flag", "reason"]
 
 
 def test_example_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,8 +79,8 @@ def test_unexpected_failure_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_outputs_and_their_columns(run_output: Path) -> None:
     names = {p.name for p in run_output.iterdir()}
-    assert {"estimates_by_area.csv", "estimates_by_characteristic.csv", "coverage_gaps.csv",
-            "report.html", "provenance.json"} <= names
+    assert {"estimates_by_area.csv", "estimates_by_characteristic.csv", "estimates_england.csv",
+            "coverage_gaps.csv", "report.html", "provenance.json", "summary.txt"} <= names
     area = pd.read_csv(run_output / "estimates_by_area.csv")
     assert list(area.columns) == AREA_COLUMNS
     assert area["area_code"].nunique() == 152
@@ -101,13 +101,14 @@ def test_rerun_gives_byte_identical_tables(run_output: Path, tmp_path: Path) -> 
     second = tmp_path / "second"
     assert main(["run", str(config), "--quiet", "--out", str(second), "--format", "parquet",
                  "--save-draws"]) == 0
-    for name in ("estimates_by_area.csv", "estimates_by_characteristic.csv", "coverage_gaps.csv"):
+    for name in ("estimates_by_area.csv", "estimates_by_characteristic.csv", "estimates_england.csv",
+                 "coverage_gaps.csv"):
         assert (second / name).read_bytes() == (run_output / name).read_bytes(), name
     assert (second / "estimates_by_area.parquet").exists()
     import xarray as xr
 
-    with xr.open_dataset(second / "draws.nc") as draws:
-        assert draws.sizes["draw"] == 20
+    with xr.open_dataset(second / "internal" / "draws_area_code.nc") as draws:
+        assert draws.sizes["draw"] == TEST_DRAWS
 
 
 def test_python_dash_m_is_the_same_command() -> None:
@@ -119,3 +120,65 @@ def test_python_dash_m_is_the_same_command() -> None:
     bad = subprocess.run([sys.executable, "-m", "unmetneed", "validate", "/nonexistent.toml"],
                          capture_output=True, text=True)
     assert bad.returncode == 2
+
+
+@pytest.mark.parametrize("draws", ["0", "1", "99"])
+def test_fewer_than_100_draws_are_refused(draws: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--quiet", "--draws", draws, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"draws={draws}" in err and "at least 100" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_pointing_at_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "report.txt"
+    target.write_text("mine", encoding="utf-8")
+    assert main(["demo", "--quiet", "--out", str(target)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "mine"
+
+
+def test_a_folder_that_is_not_an_output_is_not_replaced(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("x", encoding="utf-8")
+    assert main(["demo", "--quiet", "--out", str(folder)]) == 2
+    assert "not an unmetneed output" in capsys.readouterr().err
+    assert (folder / "thesis.tex").exists()
+
+
+def test_the_output_folder_is_replaced_as_one_set(tmp_path: Path) -> None:
+    from unmetneed.cli.pipeline import _replace_folder, _staging_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "provenance.json").write_text("{}", encoding="utf-8")
+    (out / "draws.nc").write_text("stale", encoding="utf-8")
+    staging = _staging_folder(out)
+    assert staging.parent == out.parent and staging.name.startswith(".out.partial-")
+    (staging / "provenance.json").write_text('{"new": 1}', encoding="utf-8")
+    _replace_folder(staging, out)
+    assert sorted(p.name for p in out.iterdir()) == ["provenance.json"]  # the stale file is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old copy left
+
+
+def test_a_failed_run_leaves_the_previous_output_untouched(monkeypatch: pytest.MonkeyPatch,
+                                                           run_output: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import unmetneed.cli.pipeline as pipeline
+
+    out = tmp_path / "out"
+    shutil.copytree(run_output, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_write_tables", killed)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", str(small_config(tmp_path)), "--quiet", "--out", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "out"]

@@ -27,7 +27,8 @@ def _add_output_options(parser: argparse.ArgumentParser, *, default_out: str | N
     parser.add_argument("--out", default=default_out, help=f"output folder (default ./{DEFAULT_OUT}/)")
     parser.add_argument("--format", choices=["csv", "parquet"], default=None,
                         help="also write Parquet tables (CSV is always written)")
-    parser.add_argument("--save-draws", action="store_true", help="write draws.nc (netCDF)")
+    parser.add_argument("--save-draws", action="store_true",
+                        help="also write the unprotected draws (netCDF) to internal/, not for publication")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -41,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser("demo", help="run the main job on the embedded synthetic England")
     _add_output_options(demo, default_out=DEFAULT_OUT)
-    demo.add_argument("--draws", type=int, default=None, help="draws per model (default 200)")
+    demo.add_argument("--draws", type=int, default=None, help="draws per model (default 200; at least 100)")
     run = commands.add_parser("run", help="run the pipeline from a TOML config file")
     run.add_argument("config", help="path to the config file (see examples/config.toml)")
     _add_output_options(run, default_out=None)
@@ -51,16 +52,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _summary(written: dict[str, Path]) -> str:
-    import pandas as pd
-
-    lines = [f"wrote {len(written)} files to {Path(next(iter(written.values()))).parent}:"]
+    folder = Path(written["provenance.json"]).parent
+    lines = [f"wrote {len(written)} files to {folder}:"]
     lines += [f"  {name}" for name in sorted(written)]
-    area = pd.read_csv(written["estimates_by_area.csv"])
-    counts = area[area["measure"] == "count"].groupby("quantity")["estimate"].sum()
-    lines.append("England (sum of published area counts, after disclosure control):")
-    for quantity in ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient"):
-        if quantity in counts:
-            lines.append(f"  {quantity:<15} {counts[quantity]:>14,.0f}")
+    # The same published England figures as estimates_england.csv and report.html.
+    lines.append(Path(written["summary.txt"]).read_text(encoding="utf-8").rstrip("\n"))
     return "\n".join(lines)
 
 
@@ -69,7 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = replace(
         DEMO_SETTINGS,
-        draws=args.draws or DEMO_SETTINGS.draws,
+        draws=DEMO_SETTINGS.draws if args.draws is None else args.draws,
         output_format=args.format or "csv",
         save_draws=args.save_draws,
     )

@@ -20,14 +20,20 @@ import numpy as np
 import pandas as pd
 
 from unmetneed.cli.config import RunConfig, read_table, sha256
+from unmetneed.cli.publish import build_publication
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import ConfigError, UnmetneedError, UnmetneedWarning
 from unmetneed.margins import Margins
 from unmetneed.mrp.frame import PopulationFrame
 
-__all__ = ["Inputs", "Settings", "demo_inputs", "inputs_from_config", "run_pipeline"]
+__all__ = ["INTERNAL", "MIN_PUBLISHED_DRAWS", "Inputs", "Settings", "demo_inputs", "england_summary",
+           "inputs_from_config", "run_pipeline"]
 
 AREA_COLUMNS = ["area_code", "area_name"]
+#: Published tables need a spread of draws: the CVs behind flags and suppression.
+MIN_PUBLISHED_DRAWS = 100
+#: Sub-folder of the output for files that are not for publication (draws).
+INTERNAL = "internal"
 RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "flag"]
 
 
@@ -199,12 +205,74 @@ def run_pipeline(
     config: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> dict[str, Path]:
-    """Run every step and write the outputs; returns the paths written."""
+    """Run every step and write the outputs; returns the paths written.
+
+    The run writes into a new folder beside ``out`` and renames it into place only
+    when every file is written, so ``out`` always holds one consistent set (the
+    previous run's, or this one's) and no stale file survives. Fewer than
+    :data:`MIN_PUBLISHED_DRAWS` draws are refused.
+    """
+    if settings.draws < MIN_PUBLISHED_DRAWS:
+        raise ConfigError(
+            f"draws={settings.draws}: published tables need at least {MIN_PUBLISHED_DRAWS} draws "
+            "(with fewer the posterior SDs, hence the CVs that flag and suppress estimates, are "
+            f"not reliable; one draw gives se = 0); use --draws {MIN_PUBLISHED_DRAWS} or more"
+        )
+    staging = _staging_folder(out)
+    try:
+        written = _run_into(staging, inputs, settings, config=config, progress=progress)
+        _replace_folder(staging, out)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {name: out / path.relative_to(staging) for name, path in written.items()}
+
+
+def _staging_folder(out: Path) -> Path:
+    """A new folder beside ``out`` that the run writes into (renamed into place at the end)."""
+    import tempfile
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {str(out)!r} is a file; give a folder path with --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / "provenance.json").is_file():
+        raise ConfigError(
+            f"output folder {str(out)!r} exists, is not empty and is not an unmetneed output "
+            "(no provenance.json); the run replaces its output folder as a whole, so give a new "
+            "or empty folder"
+        )
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+        staging.chmod(0o755)  # mkdtemp makes it private; the output folder is an ordinary one
+        return staging
+    except OSError as error:
+        raise ConfigError(f"cannot write beside the output folder {str(out)!r}: {error}") from error
+
+
+def _replace_folder(staging: Path, out: Path) -> None:
+    """Swap the finished staging folder in for ``out`` (renames; the old set is removed after)."""
+    import shutil
+
+    out = Path(out)
+    old = None
+    if out.exists():
+        old = staging.with_name(staging.name.replace(".partial-", ".previous-"))
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str, Any] | None,
+              progress: bool) -> dict[str, Path]:
     from unmetneed import __version__
     from unmetneed.estimates import fit_care_model
     from unmetneed.weighting import rake
 
-    out.mkdir(parents=True, exist_ok=True)
     steps = Progress(7, enabled=progress)
     timings = steps.timings
     state: dict[str, Any] = {}
@@ -231,23 +299,28 @@ def run_pipeline(
     admin = inputs.admin if settings.benchmark else None
     results = timed(
         "poststratifying care populations by area and characteristic",
-        lambda: {key[0]: value for key, value in model.populations_by(
-            inputs.population, groupings=list(settings.by), admin=admin, level=settings.level).items()},
+        lambda: model.populations_by(inputs.population, groupings=[None, *settings.by], admin=admin,
+                                     level=settings.level),
     )
-    coverage = timed("coverage-gap diagnostics", lambda: _coverage(results[settings.by[0]], inputs, settings))
-    tables = timed("disclosure control", lambda: _tables(results, inputs, settings))
-    written = timed("writing tables", lambda: _write_tables(tables, coverage, results, out, settings))
+    coverage = timed("coverage-gap diagnostics",
+                     lambda: _coverage(results[(settings.by[0],)], inputs, settings))
+    publication = timed("disclosure control", lambda: build_publication(
+        results, coverage, inputs.area_names, settings.by, settings.disclosure))
+    written = timed("writing tables", lambda: _write_tables(publication, results, out, settings))
     timings_copy = dict(timings)
     report_path = out / "report.html"
 
     def write_report() -> Path:
         from unmetneed.report import write_report as write_html
 
-        return write_html(report_path, results=results, tables=tables, coverage=coverage,
+        return write_html(report_path, publication=publication, coverage=coverage,
                           weighting=weighting, model=model, inputs=inputs, settings=settings)
 
     timed("report", write_report)
     written["report.html"] = report_path
+    summary_path = out / "summary.txt"
+    summary_path.write_text(england_summary(publication) + "\n", encoding="utf-8")
+    written["summary.txt"] = summary_path
     steps.close()
     provenance = {
         "package": "unmetneed",
@@ -266,7 +339,15 @@ def run_pipeline(
             "disclosure": settings.disclosure,
         },
         "outputs_sha256": {name: sha256(path) for name, path in sorted(written.items())
-                           if name != "report.html"},
+                           if not name.startswith(INTERNAL + "/")},
+        "internal_not_for_publication": {
+            "folder": INTERNAL,
+            "note": "unprotected model draws for reproduction and checking only: they hold the "
+                    "values of suppressed cells and must not be published",
+            "files_sha256": {name: sha256(path) for name, path in sorted(written.items())
+                             if name.startswith(INTERNAL + "/")},
+        },
+        "disclosure": publication.rules,
         "warnings": state.get("warnings", []),
         "timings_seconds": {**timings_copy, **{k: v for k, v in timings.items() if k not in timings_copy}},
     }
@@ -314,55 +395,56 @@ def _coverage(care: Any, inputs: Inputs, settings: Settings) -> Any:
                          population=inputs.population, seed=settings.seed)
 
 
-def _tables(results: dict[str, Any], inputs: Inputs, settings: Settings) -> dict[str, pd.DataFrame]:
-    from unmetneed.disclosure import protect
-
-    from unmetneed.estimates import PARTS
-
-    d = settings.disclosure
-    options = {k: v for k, v in d.items() if v is not None}
-    # The four parts add up to need: protect that relation too.
-    options["hierarchy"] = {"quantity": {"need": list(PARTS)}}
-    area_by = settings.by[0]
-    by_area = results[area_by].to_frame()
-    by_area = by_area.merge(inputs.area_names.rename("area_name"), left_on="area_code",
-                            right_index=True, how="left")
-    by_area = by_area[[*AREA_COLUMNS, *RESULT_COLUMNS]]
-    protected_area = protect(by_area, **options)
-    frames = []
-    for by in settings.by[1:]:
-        table = results[by].to_frame().rename(columns={by: "category"})
-        table.insert(0, "characteristic", by)
-        table["category"] = table["category"].astype(str)
-        frames.append(table[["characteristic", "category", *RESULT_COLUMNS]])
-    by_characteristic = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["characteristic", "category", *RESULT_COLUMNS])
-    protected_characteristic = protect(by_characteristic, **options) if frames else by_characteristic
-    return {"by_area": protected_area, "by_characteristic": protected_characteristic}
+def england_summary(publication: Any) -> str:
+    """The console summary: England's published counts (the figures of estimates_england.csv)."""
+    england = publication.england
+    counts = england[england["measure"] == "count"].set_index("quantity")
+    lines = ["England (published figures: disclosure-controlled, rounded; as in estimates_england.csv "
+             "and report.html):"]
+    for quantity in counts.index:
+        row = counts.loc[quantity]
+        lines.append(f"  {quantity:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to "
+                     f"{row['ci_upper']:,.0f})")
+    return "\n".join(lines)
 
 
-def _write_tables(tables: dict[str, pd.DataFrame], coverage: Any, results: dict[str, Any],
-                  out: Path, settings: Settings) -> dict[str, Path]:
+def _csv(table: pd.DataFrame, path: Path) -> None:
+    # Published tables are already at published precision: %.15g only avoids
+    # binary noise such as 0.30000000000000004.
+    table.to_csv(path, index=False, float_format="%.15g", lineterminator="\n")
+
+
+def _write_tables(publication: Any, results: dict[tuple[str, ...], Any], out: Path,
+                  settings: Settings) -> dict[str, Path]:
     written: dict[str, Path] = {}
-    area = tables["by_area"][[*AREA_COLUMNS, *RESULT_COLUMNS]]
-    characteristic = tables["by_characteristic"][["characteristic", "category", *RESULT_COLUMNS]]
-    coverage_table = coverage.to_frame() if coverage is not None else pd.DataFrame()
     outputs = {
-        "estimates_by_area": area,
-        "estimates_by_characteristic": characteristic,
-        "coverage_gaps": coverage_table,
+        "estimates_by_area": publication.by_area,
+        "estimates_by_characteristic": publication.by_characteristic,
+        "estimates_england": publication.england,
+        "coverage_gaps": publication.coverage,
     }
     for name, table in outputs.items():
         path = out / f"{name}.csv"
-        table.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+        _csv(table, path)
         written[path.name] = path
         if settings.output_format == "parquet":
             ppath = out / f"{name}.parquet"
             table.reset_index(drop=True).to_parquet(ppath, index=False)
             written[ppath.name] = ppath
     if settings.save_draws:
-        path = out / "draws.nc"
-        first = results[settings.by[0]].draws
-        first.to_netcdf(path)
-        written[path.name] = path
+        internal = out / INTERNAL
+        internal.mkdir()
+        readme = internal / "README.txt"
+        readme.write_text(
+            "NOT FOR PUBLICATION.\n\nThese files hold the unprotected model draws of every cell, "
+            "including the cells disclosure control suppressed in the published tables. They are "
+            "kept to reproduce and check a run. Publish only the files outside this folder.\n",
+            encoding="utf-8",
+        )
+        written[f"{INTERNAL}/README.txt"] = readme
+        for key, estimates in results.items():
+            name = "draws_" + ("england" if not key else "_".join(key)) + ".nc"
+            path = internal / name
+            estimates.draws.to_netcdf(path)
+            written[f"{INTERNAL}/{name}"] = path
     return written

@@ -1,8 +1,14 @@
-"""Build ``report.html``: one self-contained file, figures embedded."""
+"""Build ``report.html`` from the run's protected tables: one self-contained file.
+
+The page is rendered by Jinja2 (``templates/report.html.j2``, autoescaped) from a
+:class:`~unmetneed.cli.publish.Publication` and nothing else that holds
+estimates: England totals, the per-council table, the charts and the coverage
+figures are the published (disclosure-controlled) numbers of the CSVs. Model
+and weighting diagnostics describe the fit, not the estimates.
+"""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
@@ -11,30 +17,50 @@ import pandas as pd
 
 from unmetneed.report.figures import dot_interval, histogram
 
-__all__ = ["write_report"]
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
-color:#222;line-height:1.45;padding:0 1em}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .5em;
-text-align:right}th{background:#f4f6f8}td:first-child,th:first-child{text-align:left}
-figure{margin:1em 0}figcaption{font-size:.85em;color:#555}.note{color:#555;font-size:.9em}
-"""
+__all__ = ["DEFINITIONS", "write_report"]
 
 # Marks the page once every figure has decoded (browsers and tests can check the
-# attribute); a figure that fails to decode is reported on the console.
-CHECK_SCRIPT = (
+# attribute); a figure that fails to decode is reported on the console. The
+# search box filters the per-council table.
+SCRIPT = (
     "window.addEventListener('load',function(){var bad=0;"
     "for(var i=0;i<document.images.length;i++){var im=document.images[i];"
     "if(!im.complete||im.naturalWidth===0){bad++;console.error('figure failed: '+im.alt);}}"
     "document.body.setAttribute('data-figures',document.images.length);"
     "document.body.setAttribute('data-figures-broken',bad);});"
+    "document.getElementById('council-search').addEventListener('input',function(e){"
+    "var q=e.target.value.toLowerCase();var rows=document.querySelectorAll('#councils tbody tr');"
+    "for(var i=0;i<rows.length;i++){rows[i].style.display="
+    "rows[i].textContent.toLowerCase().indexOf(q)>=0?'':'none';}});"
 )
+
+DEFINITIONS = [
+    ("need", "Adults who need help with at least one everyday activity (washing, dressing, "
+             "eating, moving around the home...), whether or not they get it."),
+    ("council_funded", "Adults in need whose paid care is arranged and funded (wholly or partly) "
+                       "by their council."),
+    ("self_funded", "Adults in need who pay for their own care."),
+    ("unpaid_only", "Adults in need helped only by family, friends or neighbours (unpaid carers)."),
+    ("unmet", "Adults in need who get no help at all."),
+    ("insufficient", "Adults who get help but say it is not enough."),
+    ("unmet_or_insufficient", "Unmet plus insufficient: no help, or not enough help."),
+    ("count", "Estimated number of adults, rounded."),
+    ("per 1,000 adults", "The count divided by the area's (or group's) adult population in the "
+                         "census, times 1,000; worked out from the rounded count."),
+    ("interval", "The range the true figure lies in with the stated probability, given the data "
+                 "and the model (an equal-tailed posterior interval)."),
+    ("CV", "Coefficient of variation: the standard error as a share of the estimate. The larger "
+           "it is, the less precise the figure."),
+    ("flag", "ok: reliable enough to use; low reliability: CV above the flag limit, use with "
+             "care; suppressed: withheld by disclosure control (too small, too unreliable, or "
+             "it would reveal another withheld figure)."),
+    ("coverage", "The share of a target population a data source counts (for example, the "
+                 "council-funded people the Adult Social Care Survey represents). Above 1 means "
+                 "the source counts more people than the target holds: an over-count, flagged."),
+]
 
 REFERENCES = [
     "Deming, W. E. & Stephan, F. F. (1940). Ann. Math. Statist. 11, 427-444.",
-    "Deville, J.-C. & Särndal, C.-E. (1992). Calibration estimators in survey sampling. JASA 87, 376-382.",
     "Lumley, T. (2010). Complex Surveys: A Guide to Analysis Using R. Wiley.",
     "Gelman, A. & Little, T. C. (1997). Poststratification into many categories using hierarchical "
     "logistic regression. Survey Methodology 23, 127-135.",
@@ -44,120 +70,338 @@ REFERENCES = [
     "(INLA). JRSS B 71, 319-392.",
     "Schouten, B., Cobben, F. & Bethlehem, J. (2009). Indicators for the representativeness of survey "
     "response. Survey Methodology 35, 101-113.",
+    "Okabe, M. & Ito, K. (2008). Color Universal Design: how to make figures and presentations that "
+    "are friendly to colorblind people (the palette of the figures).",
 ]
 
-
-def _table(frame: pd.DataFrame, *, max_rows: int = 40) -> str:
-    shown = frame.head(max_rows)
-    return shown.to_html(index=False, border=0, float_format=_number, na_rep="")
-
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+HEADLINE = ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient")
+FLAG_TEXT = {"ok": "ok", "low_reliability": "low reliability", "suppressed": "suppressed",
+             "over_count": "over-count"}
+# SDs of random effects below this are reported as effectively zero.
+TINY_SD = 1e-3
 
 
-def _figure(png: str, caption: str) -> str:
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{png}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+def _count(value: Any) -> str:
+    return "" if value is None or not np.isfinite(float(value)) else f"{float(value):,.0f}"
 
 
-def write_report(path: Path, *, results: dict[str, Any], tables: dict[str, pd.DataFrame],
-                 coverage: Any, weighting: Any, model: Any, inputs: Any, settings: Any) -> Path:
-    """Write the report and return its path."""
-    by_area = tables["by_area"]
-    parts: list[str] = []
-    parts.append("<h1>Unmet need for adult social care and self-funders</h1>")
-    parts.append(f'<p class="note">Inputs: {html.escape(inputs.description)}. '
-                 f"{settings.draws} draws, seed {settings.seed}, {settings.level:.0%} intervals. "
-                 "Estimates are posterior means; intervals equal-tailed.</p>")
+def _rate(value: Any) -> str:
+    return "" if value is None or not np.isfinite(float(value)) else f"{float(value):,.1f}"
 
-    # Headline estimates by area.
-    parts.append("<h2>Headline estimates by council area</h2>")
-    england = results[settings.by[0]].draws
-    totals = {q: float(england[q].sum(dim=settings.by[0]).mean()) for q in
-              ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient")}
-    parts.append(_table(pd.DataFrame({"quantity": list(totals), "England (posterior mean)": list(totals.values())})))
+
+def _share(value: Any) -> str:
+    return "" if value is None or not np.isfinite(float(value)) else f"{float(value):.1%}"
+
+
+def _cv(value: Any) -> str:
+    return "" if value is None or not np.isfinite(float(value)) else f"{float(value):.2f}"
+
+
+def _fmt(measure: str) -> Any:
+    return {"count": _count, "rate_per_1000": _rate, "share_of_need": _share}.get(measure, _rate)
+
+
+def _estimate_cells(row: pd.Series, measure: str) -> list[str]:
+    """Estimate, interval, CV and flag of a published row (suppressed shown as such)."""
+    if row["flag"] == "suppressed":
+        return ["suppressed", "suppressed", "", FLAG_TEXT["suppressed"]]
+    fmt = _fmt(measure)
+    return [fmt(row["estimate"]), f"{fmt(row['ci_lower'])} to {fmt(row['ci_upper'])}", _cv(row["cv"]),
+            FLAG_TEXT.get(row["flag"], str(row["flag"]))]
+
+
+def _table(caption: str, columns: list[str], rows: list[list[str]], id: str | None = None) -> dict[str, Any]:
+    return {"caption": caption, "columns": columns, "rows": rows, "id": id}
+
+
+def _figure(png: str, *, alt: str, caption: str) -> dict[str, str]:
+    return {"png": png, "alt": alt, "caption": caption}
+
+
+def _england_table(england: pd.DataFrame, level: float) -> dict[str, Any]:
+    rows = []
+    for quantity in pd.unique(england["quantity"]):
+        part = england[england["quantity"] == quantity].set_index("measure")
+        for measure, label in (("count", "people"), ("rate_per_1000", "per 1,000 adults"),
+                               ("share_of_need", "share of need")):
+            if measure in part.index:
+                row = part.loc[measure]
+                rows.append([quantity, label, *_estimate_cells(row, measure)])
+    return _table(f"England: published totals with {level:.0%} intervals (the same figures as "
+                  "estimates_england.csv and the console summary).",
+                  ["quantity", "measure", "estimate", f"{level:.0%} interval", "CV", "flag"], rows)
+
+
+def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -> dict[str, Any]:
+    counts = by_area[by_area["measure"] == "count"].set_index(["area_code", "quantity"])
+    rates = by_area[by_area["measure"] == "rate_per_1000"].set_index(["area_code", "quantity"])
+    names = by_area.drop_duplicates("area_code").set_index("area_code")["area_name"]
+    rows = []
+    for code, name in names.items():
+        row = [f"{name if isinstance(name, str) else ''} ({code})"]
+        for quantity in quantities:
+            count = counts.loc[(code, quantity)]
+            rate = rates.loc[(code, quantity)]
+            if count["flag"] == "suppressed":
+                row += ["suppressed", "suppressed"]
+                continue
+            mark = " (low reliability)" if count["flag"] == "low_reliability" else ""
+            row.append(f"{_count(count['estimate'])} ({_count(count['ci_lower'])} to "
+                       f"{_count(count['ci_upper'])}){mark}")
+            row.append(_rate(rate["estimate"]) if rate["flag"] != "suppressed" else "suppressed")
+        rows.append(row)
+    columns = ["council (code)"]
+    for quantity in quantities:
+        columns += [f"{quantity}: people ({level:.0%} interval)", f"{quantity}: per 1,000"]
+    return _table(f"Every council: published counts with {level:.0%} intervals and rates per 1,000 "
+                  "adults; 'suppressed' marks figures withheld by disclosure control. Use the search "
+                  "box to find a council.", columns, rows, id="councils")
+
+
+def _area_figures(by_area: pd.DataFrame, level: float) -> list[dict[str, str]]:
+    figures = []
     for quantity, label in (("unmet", "Unmet need (no help at all)"), ("self_funded", "Self-funders")):
-        rows = by_area[(by_area["quantity"] == quantity) & (by_area["measure"] == "rate_per_1000")].dropna(subset=["estimate"])
-        if len(rows):
-            parts.append(_figure(dot_interval(rows, label="area_name" if rows["area_name"].notna().all() else "area_code",
-                                              title=f"{label} per 1,000 adults, by council",
-                                              xlabel="per 1,000 adults"),
-                                 f"{label} per 1,000 adults by council area, sorted, with intervals "
-                                 "(red: low reliability)"))
+        rows = by_area[(by_area["quantity"] == quantity) & (by_area["measure"] == "rate_per_1000")].copy()
+        if not len(rows):
+            continue
+        rows["label"] = rows["area_name"].where(rows["area_name"].notna(), rows["area_code"])
+        suppressed = int((rows["flag"] == "suppressed").sum())
+        png = dot_interval(rows, label="label", title=f"{label} per 1,000 adults, by council",
+                           xlabel="per 1,000 adults", level=level)
+        figures.append(_figure(
+            png,
+            alt=(f"Dot-and-interval chart of {label.lower()} per 1,000 adults for {len(rows)} councils, "
+                 f"sorted from lowest to highest; {suppressed} councils are suppressed and listed at "
+                 "the top with a grey cross."),
+            caption=(f"{label} per 1,000 adults by council, sorted, with {level:.0%} intervals. Blue "
+                     "circles: reliable; orange diamonds: low reliability; grey crosses: suppressed "
+                     f"({suppressed} councils, listed first)."),
+        ))
+    return figures
 
-    # By characteristic.
-    parts.append("<h2>By characteristic</h2>")
-    chars = tables["by_characteristic"]
-    for characteristic in settings.by[1:]:
-        rows = chars[(chars["characteristic"] == characteristic) & (chars["quantity"] == "unmet")
-                     & (chars["measure"] == "rate_per_1000")].dropna(subset=["estimate"])
-        if len(rows):
-            parts.append(_figure(dot_interval(rows, label="category", title=f"Unmet need per 1,000 adults by {characteristic}",
-                                              xlabel="per 1,000 adults"),
-                                 f"Unmet need by {characteristic} (all categories, with quality flags)"))
-    flags = chars.groupby(["characteristic", "flag"]).size().unstack(fill_value=0).reset_index()
-    parts.append("<p>Quality flags by characteristic (rows of the published table):</p>" + _table(flags))
 
-    # Coverage.
-    parts.append("<h2>Who each data source misses (coverage gaps)</h2>")
-    if coverage is not None:
-        table = coverage.to_frame()
-        summary = table.groupby(["source", "target"])[["covered", "target_estimate", "uncovered"]].sum().reset_index()
-        summary["coverage"] = summary["covered"] / summary["target_estimate"]
-        parts.append(_table(summary))
-        rows = table[table["source"] == table["source"].iloc[0]].rename(
+def _characteristic_parts(chars: pd.DataFrame, characteristics: list[str], level: float) -> tuple[list, list]:
+    figures, tables = [], []
+    for characteristic in characteristics:
+        part = chars[chars["characteristic"] == characteristic]
+        rows = part[(part["quantity"] == "unmet") & (part["measure"] == "rate_per_1000")]
+        if len(rows):
+            png = dot_interval(rows, label="category", title=f"Unmet need per 1,000 adults by {characteristic}",
+                               xlabel="per 1,000 adults", level=level)
+            figures.append(_figure(
+                png,
+                alt=(f"Dot-and-interval chart of unmet need per 1,000 adults for the {len(rows)} "
+                     f"categories of {characteristic}, sorted, suppressed categories marked."),
+                caption=f"Unmet need per 1,000 adults by {characteristic}, with {level:.0%} intervals and flags.",
+            ))
+        body = []
+        for category in pd.unique(part["category"]):
+            cells = [str(category)]
+            for quantity in HEADLINE:
+                row = part[(part["category"] == category) & (part["quantity"] == quantity)
+                           & (part["measure"] == "rate_per_1000")]
+                if not len(row):
+                    continue
+                r = row.iloc[0]
+                cells.append("suppressed" if r["flag"] == "suppressed" else
+                             f"{_rate(r['estimate'])} ({_rate(r['ci_lower'])} to {_rate(r['ci_upper'])})"
+                             + (" (low reliability)" if r["flag"] == "low_reliability" else ""))
+            body.append(cells)
+        present = [q for q in HEADLINE if q in set(part["quantity"])]
+        tables.append(_table(
+            f"Per 1,000 adults by {characteristic}, with {level:.0%} intervals (counts are in "
+            "estimates_by_characteristic.csv).", [characteristic, *present], body))
+    return figures, tables
+
+
+def _coverage_parts(publication: Any, level: float) -> tuple[dict | None, list, str]:
+    overall = publication.coverage_england
+    table = publication.coverage
+    if overall is None or not len(overall):
+        return None, [], ""
+    rows = []
+    for _, r in overall.iterrows():
+        if r["flag"] == "suppressed":
+            rows.append([r["source"], r["target"], _count(r["covered"]), "suppressed", "suppressed",
+                         "suppressed", "suppressed", "suppressed"])
+            continue
+        rows.append([r["source"], r["target"], _count(r["covered"]), _count(r["target_estimate"]),
+                     _count(r["uncovered"]), _count(r["over_count"]),
+                     f"{_share(r['coverage'])} ({_share(r['coverage_lower'])} to {_share(r['coverage_upper'])})",
+                     FLAG_TEXT.get(r["flag"], r["flag"])])
+    summary = _table(
+        f"England: how many of each target population each source counts, with {level:.0%} intervals.",
+        ["source", "target", "counted by the source", "target population", "not counted",
+         "over-count", "coverage", "flag"], rows)
+    figures = []
+    for source in pd.unique(table["source"]):
+        part = table[table["source"] == source].rename(
             columns={"coverage": "estimate", "coverage_lower": "ci_lower", "coverage_upper": "ci_upper"})
-        parts.append(_figure(dot_interval(rows, label="area_code", title=f"Coverage of {rows['source'].iloc[0]} by area",
-                                          xlabel="covered / target"),
-                             "Share of the target population the source covers, by area"))
-        excluded = getattr(coverage, "excluded", None)
-        if isinstance(excluded, pd.DataFrame) and len(excluded):
-            parts.append("<p>Groups excluded from council data by design:</p>" + _table(excluded.head(20)))
-    else:
-        parts.append("<p>No coverage sources were given.</p>")
+        part = part.assign(label=part["area_name"].where(part["area_name"].notna(), part["area_code"]))
+        target = part["target"].iloc[0]
+        over = int((part["flag"] == "over_count").sum())
+        suppressed = int((part["flag"] == "suppressed").sum())
+        png = dot_interval(part, label="label", title=f"Coverage of {target} by {source}, by council",
+                           xlabel=f"share of {target} that {source} counts (1 = all)", level=level,
+                           reference=1.0)
+        figures.append(_figure(
+            png,
+            alt=(f"Dot-and-interval chart of the share of {target} that {source} counts, for "
+                 f"{len(part)} councils, sorted; a dashed line marks full coverage (1); {over} councils "
+                 f"have an over-count and {suppressed} are suppressed."),
+            caption=(f"Coverage of {target} by {source}, by council, with {level:.0%} intervals. Pink "
+                     f"squares: over-count (the source counts more than the target; {over} councils); "
+                     f"grey crosses: suppressed because the target count is ({suppressed})."),
+        ))
+    text = ("Coverage is the share of a target population a source counts. Where a source counts "
+            "more than the modelled target, the excess is reported as an over-count (and 'not "
+            "counted' is 0), never as a negative number; it means the source includes people the "
+            "target does not (a different setting, age range or year) or that the model "
+            "under-estimates the target there.")
+    return summary, figures, text
 
-    # Weighting diagnostics.
-    parts.append("<h2>Weighting diagnostics</h2>")
+
+def _excluded_table(excluded: pd.DataFrame) -> dict[str, Any]:
+    rows = [[r["quantity"], r["who"], _count(r["count"]), _share(r["share_of_need"])]
+            for _, r in excluded.iterrows()]
+    return _table("England: people in need whom council data (council records, the ASCS and SACE) "
+                  "leave out by design; sums and differences of the published England counts.",
+                  ["group", "who", "people", "share of need"], rows)
+
+
+def _model_parts(model: Any) -> tuple[dict[str, Any], list[str], str]:
+    rows, notes = [], []
+    for name, fit in model.fits.items():
+        singular = bool(getattr(fit, "singular", False))
+        for factor, sd in fit.variance_components.items():
+            sd = float(sd)
+            effects = fit.random_effects[factor]
+            pooled = float((effects["sd"] / sd).mean()) if sd > TINY_SD else float("nan")
+            if sd <= TINY_SD:
+                meaning = "effectively zero: no variation by this factor beyond the other terms"
+            elif pooled > 0.9:
+                meaning = "strongly pooled: groups have little data, estimates lean on the average"
+            elif pooled > 0.5:
+                meaning = "partly pooled"
+            else:
+                meaning = "well informed by the data"
+            rows.append([name, str(factor), "below 0.001" if sd <= TINY_SD else f"{sd:.3f}",
+                         "" if not np.isfinite(pooled) else f"{pooled:.2f}", meaning])
+        if singular:
+            zero = [str(f) for f, s in fit.variance_components.items() if float(s) <= TINY_SD]
+            notes.append(f"The {name} model is singular: the SD of {', '.join(zero) or 'a factor'} is "
+                         "estimated at (or next to) zero. This is common and harmless for prediction: "
+                         "that factor adds nothing once the others are in the model, so its groups "
+                         "share one effect.")
+    table = _table("Random-effect standard deviations of each model (log-odds scale) and how much the "
+                   "group effects are pooled towards the average.",
+                   ["model", "grouping factor", "SD", "mean posterior SD / SD", "what it means"], rows)
+    text = ("Each link of the chain is a multilevel logistic regression. A grouping factor's SD "
+            "says how much the log-odds vary between its groups; the ratio of a group's posterior "
+            "SD to that SD says how much the group's own data inform its effect (near 1: hardly at "
+            "all, so the estimate leans on the average of all groups, which is how small areas "
+            "borrow strength).")
+    return table, notes, text
+
+
+def write_report(path: Path, *, publication: Any, coverage: Any, weighting: Any, model: Any,
+                 inputs: Any, settings: Any) -> Path:
+    """Write the report from the run's protected tables and return its path."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    level = settings.level
+    by_area = publication.by_area
+    quantities = [q for q in HEADLINE if q in set(by_area["quantity"])]
+    char_figures, char_tables = _characteristic_parts(publication.by_characteristic,
+                                                      list(settings.by[1:]), level)
+    coverage_overall, coverage_figures, coverage_text = _coverage_parts(publication, level)
+    models, model_notes, model_text = _model_parts(model)
+    context: dict[str, Any] = {
+        "inputs": inputs.description, "draws": settings.draws, "seed": settings.seed,
+        "level_text": f"{level:.0%}", "rounding": publication.rules.get("rounding") or 1,
+        "definitions": DEFINITIONS,
+        "england": _england_table(publication.england, level),
+        "area_figures": _area_figures(by_area, level),
+        "councils": _council_table(by_area, quantities, level),
+        "characteristic_figures": char_figures, "characteristic_tables": char_tables,
+        "coverage_overall": coverage_overall, "coverage_figures": coverage_figures,
+        "coverage_text": coverage_text, "excluded": _excluded_table(publication.excluded_england),
+        "models": models, "model_notes": model_notes, "model_text": model_text,
+        "methods": _methods(model, settings), "references": REFERENCES,
+        "disclosure": _disclosure(publication), "script": SCRIPT,
+        "weighting_summary": None, "weighting_text": "", "margin_fit": None, "weighting_figures": [],
+    }
     if weighting is not None:
         report = weighting.report
-        parts.append(f"<pre>{html.escape(report.summary())}</pre>")
-        parts.append(_table(report.margin_fit))
-        parts.append(_figure(histogram(weighting.design.weights, title="Weights after raking", xlabel="weight"),
-                             "Distribution of the general survey's weights after raking"))
-    # Model diagnostics.
-    parts.append("<h2>Model diagnostics</h2>")
-    rows = []
-    for name, fit in model.fits.items():
-        for factor, sd in fit.variance_components.items():
-            pooled = fit.random_effects[factor]["sd"].mean() / sd if sd > 0 else 1.0
-            rows.append({"model": name, "factor": factor, "sd": sd, "mean conditional sd / sd (shrinkage)": pooled,
-                         "singular": bool(fit.singular)})
-    parts.append(_table(pd.DataFrame(rows), max_rows=60))
-    # Methods and disclosure.
-    parts.append("<h2>Data sources and methods</h2>")
-    parts.append("<p>The general-population survey is raked to census margins; a chain of multilevel "
-                 "logistic models (need; any help given need; paid given help; council funding given paid; "
-                 "help not enough given help) is fitted by the Laplace approximation and its draws, which "
-                 "integrate over the random-effect standard deviations, are poststratified to the census "
-                 "cells. Council-funded counts are benchmarked to administrative data. Methods: "
-                 "docs/methods/.</p><ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in REFERENCES) + "</ul>")
-    parts.append("<h2>Disclosure control</h2>")
-    description = by_area.attrs.get("disclosure_text") or _disclosure_text(by_area)
-    parts.append(f"<p>{html.escape(description)}</p>")
-    body = "\n".join(parts)
-    document = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-                f"<title>unmetneed report</title><style>{CSS}</style></head><body>{body}"
-                f"<script>{CHECK_SCRIPT}</script></body></html>\n")
+        fit = report.margin_fit
+        context["weighting_summary"] = report.summary()
+        context["weighting_text"] = (
+            "The general survey's weights are raked to the census margins below as a check of how "
+            "far its respondents are from the population (large adjustments or extreme weights "
+            "signal an unrepresentative sample). The raked weights are a diagnostic: the models "
+            "below are fitted to the respondents, and the census enters through "
+            "poststratification.")
+        context["margin_fit"] = _table(
+            "Census margins the general survey was raked to, and how closely the raked weights "
+            "meet them.", [str(c) for c in fit.columns],
+            [[_cell(v) for v in row] for row in fit.itertuples(index=False)])
+        context["weighting_figures"] = [_figure(
+            histogram(weighting.design.weights, title="Weights after raking", xlabel="weight"),
+            alt="Histogram of the general survey's raked weights on a log count scale.",
+            caption="Distribution of the general survey's weights after raking (log scale of counts).")]
+    environment = Environment(
+        loader=FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined, keep_trailing_newline=True,
+    )
+    document = environment.get_template("report.html.j2").render(**context)
     path.write_text(document, encoding="utf-8")
     return path
 
 
-def _disclosure_text(table: pd.DataFrame) -> str:
-    try:
-        from unmetneed.disclosure import describe_protection
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return ""
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
 
-        return describe_protection(table)
-    except (ImportError, KeyError, ValueError, TypeError):
-        rules = table.attrs.get("disclosure", {})
-        return f"Disclosure rules applied: {rules}" if rules else "No disclosure control recorded."
+
+def _methods(model: Any, settings: Any) -> list[str]:
+    weighted = getattr(model, "weighted", False)
+    return [
+        "A chain of multilevel logistic models is fitted to the general-population survey's "
+        f"respondents ({'with' if weighted else 'without'} their survey weights): need; any help "
+        "given need; paid help given help; council funding given paid help; help not enough given "
+        "help. The models are fitted by the Laplace approximation (as lme4's glmer) and their "
+        "draws, which integrate over the random-effect standard deviations, are poststratified "
+        "to every census cell of every council and added up.",
+        ("Council-funded counts are benchmarked to the councils' administrative counts: the "
+         "four parts of need are adjusted together in every draw so that council_funded meets "
+         "the administrative count." if settings.benchmark else
+         "The estimates are not benchmarked to administrative counts."),
+        "Coverage gaps compare each council data source (weighted counts of its respondents) "
+        "with the population it should represent. The formulas and references are in the "
+        "package documentation (docs/methods/).",
+    ]
+
+
+def _disclosure(publication: Any) -> list[str]:
+    rules = publication.rules
+    counts = publication.by_area
+    suppressed = int((counts["flag"] == "suppressed").sum())
+    text = [
+        f"Counts are rounded to the nearest {rules.get('rounding') or 1} and suppressed below "
+        f"{rules.get('min_count')}; any figure with a CV above {rules.get('suppress_cv')} is "
+        f"suppressed and above {rules.get('flag_cv')} flagged low reliability. Secondary "
+        "suppression makes sure no suppressed count can be worked out from the published "
+        "totals: areas add up to England, the categories of each characteristic add up to "
+        "England, and need is the sum of council-funded, self-funded, unpaid-only and unmet. "
+        "Rates per 1,000 and shares of need are worked out from the rounded counts, so they "
+        "give nothing finer back.",
+        f"In the council table {suppressed} of {len(counts)} figures are suppressed.",
+    ]
+    described = counts.attrs.get("disclosure_text")
+    if described:
+        text.append(described)
+    return text

@@ -1,0 +1,204 @@
+"""No suppressed figure leaks: not in report.html, the CSVs or the console, not as a difference.
+
+The run keeps its unprotected draws (``internal/``, not for publication); from them
+the test computes every suppressed cell's value and looks for any rendering of it
+in everything the run publishes. A rendering that is also the rendering of some
+published figure (another cell that happens to round the same way) proves nothing
+and is left out. Then every additive line of the published tables (areas adding
+up to England, categories of a characteristic adding up to England, need = its
+four parts, unmet_or_insufficient = unmet + insufficient) must hold either no or
+at least two suppressed cells, so no suppressed cell is the difference of
+published figures; and coverage rows must be suppressed with their target.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+ENGLAND = "E92000001"
+PARTS = ["council_funded", "self_funded", "unpaid_only", "unmet"]
+# A number as a reader sees it: not part of a word, a code or a checksum (sha256, E06000001, 9f3a...).
+NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?![\w])")
+PUBLISHED = ["estimates_by_area.csv", "estimates_by_characteristic.csv", "estimates_england.csv",
+             "coverage_gaps.csv", "report.html", "summary.txt", "provenance.json"]
+
+
+def renderings(value: float) -> set[str]:
+    """Ways a number is commonly written, kept when they carry 3+ significant digits."""
+    out = set()
+    for text in (f"{value:.0f}", f"{value:,.0f}", f"{value:.1f}", f"{value:,.1f}", f"{value:.2f}",
+                 f"{value:.3f}", f"{value:.4g}", f"{value:.6g}", f"{value:.10g}", f"{value:.1%}"[:-1],
+                 f"{5 * round(value / 5):.0f}", f"{10 * round(value / 10):.0f}"):
+        digits = text.replace(",", "").replace("-", "").replace(".", "").lstrip("0")
+        if len(digits) >= 3:
+            out.add(text)
+    return out
+
+
+def unprotected(folder: Path, key: str, draws_name: str) -> pd.DataFrame:
+    """Every cell's value from the draws: count, rate_per_1000 and share_of_need."""
+    with xr.open_dataset(folder / "internal" / draws_name) as draws:
+        draws = draws.load()
+    frames = []
+    population = draws["population"].isel(draw=0)
+    for quantity in [v for v in draws.data_vars if v != "population"]:
+        count = draws[quantity]
+        values = {"count": count, "rate_per_1000": 1000 * count / population,
+                  "share_of_need": count / draws["need"]}
+        for measure, array in values.items():
+            mean = array.mean("draw").to_series()
+            se = array.std("draw", ddof=1).to_series()
+            frames.append(pd.DataFrame({key: mean.index.astype(str), "quantity": quantity,
+                                        "measure": measure, "value": mean.to_numpy(),
+                                        "value_se": se.to_numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def published(run_console: tuple[Path, str]) -> dict[str, str]:
+    folder, console = run_console
+    texts = {name: (folder / name).read_text(encoding="utf-8") for name in PUBLISHED}
+    # Embedded figures are base64 and the style sheet has colours (#333): neither holds
+    # numbers a reader sees.
+    report = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", texts["report.html"])
+    texts["report.html"] = re.sub(r"<(style|script)>.*?</\1>", "", report, flags=re.S)
+    texts["console"] = console
+    return texts
+
+
+@pytest.fixture(scope="module")
+def suppressed_values(run_output: Path) -> pd.DataFrame:
+    area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
+    truth = unprotected(run_output, "area_code", "draws_area_code.nc")
+    rows = area[area["flag"] == "suppressed"].merge(truth, on=["area_code", "quantity", "measure"])
+    chars = pd.read_csv(run_output / "estimates_by_characteristic.csv", dtype={"category": str})
+    truth = unprotected(run_output, "ethnic_group", "draws_ethnic_group.nc").rename(
+        columns={"ethnic_group": "category"})
+    more = chars[chars["flag"] == "suppressed"].merge(truth, on=["category", "quantity", "measure"])
+    return pd.concat([rows, more], ignore_index=True)
+
+
+def test_draws_are_internal_and_marked_not_for_publication(run_output: Path) -> None:
+    import json
+
+    assert not (run_output / "draws.nc").exists()
+    readme = (run_output / "internal" / "README.txt").read_text(encoding="utf-8")
+    assert "NOT FOR PUBLICATION" in readme
+    provenance = json.loads((run_output / "provenance.json").read_text(encoding="utf-8"))
+    internal = provenance["internal_not_for_publication"]
+    assert "must not be published" in internal["note"]
+    assert set(internal["files_sha256"]) == {f"internal/{p.name}" for p in (run_output / "internal").iterdir()}
+    listed = set(provenance["outputs_sha256"])
+    on_disk = {p.name for p in run_output.iterdir() if p.is_file()} - {"provenance.json"}
+    assert listed == on_disk, "provenance lists every published file"
+
+
+def test_no_rendering_of_a_suppressed_value_is_published(suppressed_values: pd.DataFrame,
+                                                        published: dict[str, str],
+                                                        run_output: Path) -> None:
+    assert len(suppressed_values) > 0, "the run must suppress something for the test to bite"
+    # Renderings of the figures that are published: a suppressed value that rounds to the
+    # same text as another cell's published figure proves nothing.
+    allowed: set[str] = set()
+    for name in PUBLISHED[:4]:
+        table = pd.read_csv(run_output / name)
+        for column in table.select_dtypes("number").columns:
+            for value in table[column].dropna().to_numpy(dtype=float):
+                allowed |= renderings(value)
+    tokens = {name: set(NUMBER.findall(text)) for name, text in published.items()}
+    leaks = []
+    for _, row in suppressed_values.iterrows():
+        for value in (row["value"], row["value_se"]):
+            if not np.isfinite(value):
+                continue
+            for text in renderings(float(value)) - allowed:
+                for name, found in tokens.items():
+                    if text in found:
+                        leaks.append((row.get("area_code", row.get("category")), row["quantity"],
+                                      row["measure"], text, name))
+    assert leaks == [], leaks[:20]
+
+
+def _lines_with_one_suppressed(table: pd.DataFrame, key: str, england: pd.DataFrame) -> list:
+    counts = table[table["measure"] == "count"]
+    bad = []
+    # Groups add up to the published England figure of each quantity.
+    for quantity, part in counts.groupby("quantity"):
+        assert england.loc[quantity, "flag"] != "suppressed"
+        if (part["flag"] == "suppressed").sum() == 1:
+            bad.append((key, quantity))
+    # Hierarchies within each group.
+    relations = {"need": PARTS, "unmet_or_insufficient": ["unmet", "insufficient"]}
+    for group, part in counts.groupby(key):
+        flags = part.set_index("quantity")["flag"]
+        for total, components in relations.items():
+            if total in flags.index:
+                if (flags.reindex([total, *components]) == "suppressed").sum() == 1:
+                    bad.append((group, total))
+    return bad
+
+
+def test_no_suppressed_count_is_a_difference_of_published_figures(run_output: Path) -> None:
+    england = pd.read_csv(run_output / "estimates_england.csv")
+    england = england[england["measure"] == "count"].set_index("quantity")
+    area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
+    assert _lines_with_one_suppressed(area, "area_code", england) == []
+    chars = pd.read_csv(run_output / "estimates_by_characteristic.csv", dtype={"category": str})
+    for _, part in chars.groupby("characteristic"):
+        assert _lines_with_one_suppressed(part, "category", england) == []
+    # England's hierarchy too.
+    relations = {"need": PARTS, "unmet_or_insufficient": ["unmet", "insufficient"]}
+    for total, components in relations.items():
+        assert (england.loc[[total, *components], "flag"] == "suppressed").sum() == 0
+
+
+def test_coverage_is_suppressed_with_its_target(run_output: Path) -> None:
+    area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
+    coverage = pd.read_csv(run_output / "coverage_gaps.csv", dtype={"area_code": str})
+    counts = area[area["measure"] == "count"].set_index(["area_code", "quantity"])
+    care = coverage[coverage["target"].isin(counts.index.get_level_values("quantity"))]
+    assert len(care)
+    flags = counts["flag"].reindex(pd.MultiIndex.from_arrays([care["area_code"], care["target"]]))
+    hidden = care[(flags == "suppressed").to_numpy()]
+    assert (hidden["flag"] == "suppressed").all()
+    assert hidden[["target_estimate", "uncovered", "over_count", "coverage", "coverage_lower",
+                   "coverage_upper"]].isna().all().all()
+    shown = care[(flags != "suppressed").to_numpy()]
+    published = counts["estimate"].reindex(pd.MultiIndex.from_arrays([shown["area_code"], shown["target"]]))
+    np.testing.assert_array_equal(shown["target_estimate"].to_numpy(), published.to_numpy())
+
+
+def test_rates_come_from_the_rounded_counts(run_output: Path) -> None:
+    area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
+    with xr.open_dataset(run_output / "internal" / "draws_area_code.nc") as draws:
+        population = draws["population"].isel(draw=0).to_series()
+    population.index = population.index.astype(str)
+    counts = area[(area["measure"] == "count") & (area["flag"] != "suppressed")].set_index(
+        ["area_code", "quantity"])["estimate"]
+    rates = area[(area["measure"] == "rate_per_1000") & (area["flag"] != "suppressed")]
+    from_counts = (1000 * counts.reindex(pd.MultiIndex.from_arrays([rates["area_code"], rates["quantity"]]))
+                   .to_numpy() / population.reindex(rates["area_code"]).to_numpy())
+    np.testing.assert_allclose(rates["estimate"].to_numpy(), np.round(from_counts, 1), atol=0.051)
+    # rate x population gives back the published (rounded) count, never a finer one.
+    back = rates["estimate"].to_numpy() * population.reindex(rates["area_code"]).to_numpy() / 1000
+    rounded = counts.reindex(pd.MultiIndex.from_arrays([rates["area_code"], rates["quantity"]])).to_numpy()
+    tolerance = 0.05 * population.reindex(rates["area_code"]).to_numpy() / 1000 + 1e-6
+    assert (np.abs(back - rounded) <= tolerance).all()
+    assert (counts % 5 == 0).all()
+
+
+def test_england_totals_are_the_same_everywhere(run_console: tuple[Path, str]) -> None:
+    folder, console = run_console
+    england = pd.read_csv(folder / "estimates_england.csv")
+    counts = england[england["measure"] == "count"].set_index("quantity")["estimate"]
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    for quantity, value in counts.items():
+        text = f"{value:,.0f}"
+        assert re.search(rf"{quantity}\s+{re.escape(text)}", console), (quantity, text)
+        assert text in report, (quantity, text)
