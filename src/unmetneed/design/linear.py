@@ -124,15 +124,17 @@ def svyvar_values(
 ) -> np.ndarray:
     r"""R's ``svyvar`` as a mean: :math:`u_i = (y_i - \hat{\bar y}_d)^2\, n_d / (n_d - 1)`.
 
-    ``n_d`` counts the domain's rows with non-zero weight (Taylor) or all its
-    rows (replicate designs), as R's two methods do.
+    ``n_d`` counts, as R's two methods do, the domain's rows with non-zero
+    weight whether or not they miss ``y`` (Taylor: ``svyvar.survey.design``
+    counts before ``na.rm``), or the domain's rows holding ``y`` (replicate
+    designs).
     """
     w = design._weights * keep
     size = np.bincount(codes, weights=w, minlength=n_domains)
     with np.errstate(divide="ignore", invalid="ignore"):
         ybar = np.bincount(codes, weights=w * y, minlength=n_domains) / size
     if design.replicates is None:
-        rows = keep & (design._weights != 0)
+        rows = design._in_design & (design._weights != 0)
     else:
         rows = keep
     n = np.bincount(codes[rows], minlength=n_domains).astype(np.float64)

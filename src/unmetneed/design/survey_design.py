@@ -33,6 +33,11 @@ from unmetneed.errors import DesignError, LonelyPSUWarning
 __all__ = ["SurveyDesign"]
 
 LonelyPSU = Literal["fail", "adjust", "certainty", "average", "remove"]
+CIMethod = Literal["mean", "logit", "likelihood", "asin", "beta", "xlogit"]
+QuantileRule = Literal[
+    "math", "school", "shahvaish", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7", "hf8", "hf9"
+]
+QuantileInterval = Literal["mean", "beta", "xlogit", "asin", "score", "quantile"]
 ReplicateMethod = Literal["jk1", "jkn", "brr", "fay", "bootstrap"]
 REPLICATE_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap")
 By = str | Sequence[str] | None
@@ -627,7 +632,7 @@ class SurveyDesign:
                 )
             missing |= gone
             values[:, j] = np.where(gone, 0.0, x)
-        return values, ~missing, names
+        return values, ~missing & inside, names
 
     # -- estimators ---------------------------------------------------------------------
     def mean(
@@ -798,17 +803,46 @@ class SurveyDesign:
         return self._estimates(stat, domains, domains.levels, "ratio", name, by, level, None)
 
     def proportion(
-        self, variable: str, *, by: By = None, level: float = 0.95, deff: bool = False
+        self,
+        variable: str,
+        *,
+        by: By = None,
+        level: float = 0.95,
+        deff: bool = False,
+        ci: CIMethod = "mean",
     ) -> Estimates:
         r"""Proportion in each category of a variable, overall or by domain.
 
         Every category of a pandas Categorical is reported, including ones no
         respondent chose (estimate 0); otherwise the sorted observed values.
 
+        Parameters
+        ----------
+        variable : str
+            Category column (a 0/1 column gives the categories 0 and 1).
+        by : str or list of str, optional
+            Domain column(s).
+        level : float, default 0.95
+        deff : bool, default False
+            Add Kish's design effect (R ``svymean(..., deff=TRUE)``).
+        ci : {"mean", "logit", "likelihood", "asin", "beta", "xlogit"}
+            Interval method of R's ``svyciprop(method=)`` for each category's
+            proportion; ``"mean"`` is the Wald t interval. Degrees of freedom
+            are the design's (R ``svyciprop(..., df = degf(design))``); the
+            ``"beta"`` effective size uses each domain's rows and degrees of
+            freedom, as R's ``svyby(..., svyciprop)``.
+
+        Returns
+        -------
+        Estimates
+            Intervals other than ``"mean"`` are stored at ``level``; they are
+            not symmetric, so ``to_frame(level=...)`` at another level raises.
+
         Notes
         -----
         The mean of the indicator of each category :math:`k`,
-        :math:`\hat p_{dk} = \sum_i w_i [i\in d][c_i = k] / \hat N_d`.
+        :math:`\hat p_{dk} = \sum_i w_i [i\in d][c_i = k] / \hat N_d`. Interval
+        formulas: :mod:`unmetneed.design.proportion_ci`.
 
         Examples
         --------
@@ -819,7 +853,13 @@ class SurveyDesign:
         >>> table = design.proportion("help").to_frame()
         >>> round(float(table["estimate"].sum()), 12)
         1.0
+        >>> beta = design.proportion("need", by="area_code", ci="beta").to_frame()
+        >>> bool((beta["ci_lower"] >= 0).all())
+        True
         """
+        from unmetneed.design import proportion_ci
+
+        check_choice(ci, "ci", proportion_ci.CI_METHODS)
         series = column_values(self._data, variable, "variable")
         key = ("categories", variable)
         if key not in self._cache:
@@ -843,7 +883,225 @@ class SurveyDesign:
             ordered=isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered,
         )
         extra = self._proportion_deff(stat, domains) if deff else None
-        return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra)
+        if ci == "mean":
+            return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra)
+        from unmetneed.design.proportion_intervals import proportion_bounds
+
+        theta = stat.estimate(self._weights)
+        variance, covariance = self._variance(stat, theta, domains)
+        bounds = proportion_bounds(
+            self, ci, stat, theta, variance, domains, category, k, level, bool(as_column_list(by))
+        )
+        respondents = np.repeat(self._respondents(domains), k)
+        return self._make_estimates(
+            keys, theta, variance, respondents, "proportion", variable, by, level,
+            deff=extra, vcov=covariance, bounds=bounds, info={"interval": ci},
+        )
+
+    def quantile(
+        self,
+        variable: str,
+        q: float | Sequence[float] = (0.25, 0.5, 0.75),
+        *,
+        by: By = None,
+        rule: QuantileRule = "math",
+        interval: QuantileInterval = "mean",
+        level: float = 0.95,
+        na_rm: bool = False,
+    ) -> Estimates:
+        r"""Quantiles with confidence intervals, as R's ``svyquantile``.
+
+        Parameters
+        ----------
+        variable : str
+            Numeric column.
+        q : float or sequence of float, default (0.25, 0.5, 0.75)
+            Probabilities in [0, 1].
+        by : str or list of str, optional
+            Domains (R ``svyby(~x, ~d, design, svyquantile, ...)``).
+        rule : {"math", "school", "shahvaish", "hf1", ..., "hf9"}
+            R's ``qrule``.
+        interval : {"mean", "beta", "xlogit", "asin", "score", "quantile"}
+            R's ``interval.type``; ``"score"`` on Taylor designs only,
+            ``"quantile"`` (replicate quantiles) on replicate designs only.
+        level : float, default 0.95
+        na_rm : bool, default False
+            Rows missing the variable leave as a domain.
+
+        Returns
+        -------
+        Estimates
+            One row per domain and probability, with a ``quantile`` column;
+            ``se`` is the interval width over :math:`2t`, as R reports it. The
+            interval uses the design's degrees of freedom (R
+            ``svyquantile(..., df = degf(design))``).
+
+        Raises
+        ------
+        DesignError
+            ``q`` outside [0, 1], an unknown rule or interval, a non-numeric
+            variable.
+
+        Notes
+        -----
+        See :mod:`unmetneed.design.quantiles` for the rules and intervals.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> old = design.assign(band=lambda d: d["age_band"].cat.codes.astype(float))
+        >>> old.quantile("band", q=0.5, by="sex").to_frame()["quantile"].tolist()
+        [0.5, 0.5]
+        """
+        from unmetneed.design import quantiles
+        from unmetneed.design.variance import domain_degf
+
+        probabilities = _check_probabilities(q)
+        check_choice(rule, "rule", quantiles.QUANTILE_RULES)
+        allowed = (
+            quantiles.TAYLOR_INTERVALS if self._replicates is None
+            else quantiles.REPLICATE_INTERVALS
+        )
+        if interval not in allowed:
+            kind = "Taylor" if self._replicates is None else "replicate"
+            raise DesignError(
+                f"interval={interval!r} is not available on a {kind} design; use one of "
+                f"{', '.join(repr(a) for a in allowed)}"
+            )
+        if not isinstance(variable, str):
+            raise DesignError("quantile() takes one variable; call it once per variable")
+        values, keep, _ = self._variables(variable, "variable", na_rm)
+        domains = self._domains(by)
+        if as_column_list(by):
+            rows_df = domain_degf(self, domains.codes, domains.n_levels, keep)
+        else:
+            rows_df = np.full(domains.n_levels, float(self.degf if keep.all() else
+                              domain_degf(self, domains.codes, 1, keep)[0]))
+        table = quantiles.quantile_table(
+            self, values[:, 0], keep, domains.codes, domains.n_levels, probabilities,
+            rule=rule, interval=interval, level=level, domain_df=rows_df, df=float(self.degf),
+        )
+        k = len(probabilities)
+        keys = domains.levels.loc[np.repeat(domains.levels.index, k)].reset_index(drop=True)
+        keys["quantile"] = np.tile(np.asarray(probabilities, dtype=np.float64), domains.n_levels)
+        respondents = np.repeat(self._respondents(domains, keep), k)
+        return Estimates(
+            keys,
+            table["estimate"].ravel(),
+            table["se"].ravel(),
+            respondents,
+            df=self.degf,
+            level=level,
+            info={
+                "statistic": "quantile",
+                "variable": variable,
+                "by": as_column_list(by),
+                "variance": self.variance_method,
+                "interval": f"{interval} ({rule} rule)",
+                "rule": rule,
+            },
+            bounds=(table["ci_lower"].ravel(), table["ci_upper"].ravel()),
+        )
+
+    def var(
+        self, variable: str, *, by: By = None, level: float = 0.95, na_rm: bool = False
+    ) -> Estimates:
+        r"""Population variance of a numeric variable, as R's ``svyvar``.
+
+        Parameters
+        ----------
+        variable : str
+            Numeric column.
+        by : str or list of str, optional
+            Domains (R ``svyby(~y, ~d, design, svyvar)``).
+        level : float, default 0.95
+        na_rm : bool, default False
+            Rows missing the variable leave as a domain.
+
+        Returns
+        -------
+        Estimates
+
+        Notes
+        -----
+        :math:`\hat S^2_d = \frac{n_d}{n_d - 1} \sum_i w_i [i\in d](y_i - \hat{\bar y}_d)^2
+        / \sum_i w_i [i \in d]`, with :math:`n_d` the domain's respondents. Its
+        Taylor variance is that of the mean of
+        :math:`\frac{n_d}{n_d-1}(y_i - \hat{\bar y}_d)^2` (the mean held fixed,
+        as R); replicate designs re-estimate the mean in every replicate.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> v = design.var("need").estimate.iloc[0]
+        >>> p = design.mean("need").estimate.iloc[0]
+        >>> bool(abs(v - p * (1 - p) * design.n / (design.n - 1)) < 1e-12)
+        True
+        """
+        from unmetneed.design import linear
+
+        if not isinstance(variable, str):
+            raise DesignError("var() takes one variable; call it once per variable")
+        values, keep, names = self._variables(variable, "variable", na_rm)
+        y = values[:, 0]
+        domains = self._domains(by)
+        codes, n_levels = domains.codes, domains.n_levels
+        u = linear.svyvar_values(self, y, keep, codes, n_levels)
+        stat = linear.mean_statistics(u[:, None], keep, codes, n_levels)[0]
+        if self._replicates is None:
+            return self._estimates(
+                stat, domains, domains.levels, "variance", variable, by, level, None, keep
+            )
+        r = self._replicates
+        theta = stat.estimate(self._weights)
+        reps = linear.replicate_svyvar(self, y, keep, codes, n_levels)
+        variance = replicate_variance(theta, reps, r.scale, r.rscales, r.mse, by_estimate=True)
+        from unmetneed.design.variance import design_covariance
+
+        return self._make_estimates(
+            domains.levels, theta, variance, self._respondents(domains, keep), "variance",
+            variable, by, level,
+            vcov=lambda: design_covariance(self, theta=theta, replicates=reps),
+        )
+
+    def table(self, columns: str | Sequence[str], *, na_rm: bool = True) -> pd.DataFrame:
+        """Weighted counts of a cross-classification, as R's ``svytable``.
+
+        Parameters
+        ----------
+        columns : str or list of str
+            Category columns; every category of a Categorical is kept (zero
+            counts included), otherwise the observed values.
+        na_rm : bool, default True
+            Leave out rows missing any of the columns (R's ``xtabs``).
+
+        Returns
+        -------
+        DataFrame
+            One row per combination (first column slowest): the columns and
+            ``count``, the sum of the weights.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> t = design.table(["sex", "help"])
+        >>> list(t.columns)
+        ['sex', 'help', 'count']
+        >>> bool(abs(t["count"].sum() - design.weights.sum()) < 1e-6)
+        True
+        """
+        from unmetneed.design.tables import weighted_table
+
+        return weighted_table(self, as_column_list(columns), na_rm=na_rm)
 
     # -- shared machinery -------------------------------------------------------------------
     def _variance(
@@ -991,6 +1249,20 @@ class SurveyDesign:
         variance = self._variance(stat, p, domains)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return variance / (svyvar / nobs * (size - nobs) / size)
+
+
+def _check_probabilities(q: float | Sequence[float]) -> list[float]:
+    values = [q] if isinstance(q, (int, float, np.number)) else list(q)
+    out = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise DesignError(f"q must be numbers in [0, 1]; got {value!r}")
+        if not (0.0 <= float(value) <= 1.0):
+            raise DesignError(f"q={value!r} is outside [0, 1]; give probabilities, e.g. q=0.5")
+        out.append(float(value))
+    if not out:
+        raise DesignError("q must hold at least one probability")
+    return out
 
 
 # -- construction checks ----------------------------------------------------------------

@@ -177,6 +177,34 @@ run <- function(des, replicate) {
                                 ci = TRUE, df = df, vartype = c("se", "ci")))
     out$quantile_by[[it]] <- quant_by_out(b)
   }
+  if (replicate) {
+    # svyquantile.svyrep.design calls woodruffCI without method = interval.type
+    # (survey 4.1.1), so its "beta", "xlogit" and "asin" intervals are the
+    # "mean" ones. The intervals as defined: woodruffCI(..., method = ) directly.
+    direct <- function(des_d, method) {
+      x <- des_d$variables$y
+      w <- weights(des_d, "sampling")
+      rows <- t(sapply(Q, function(p) {
+        qhat <- survey:::qrule_math(x, w, p)
+        ci <- survey:::woodruffCI(x, qhat, p, des_d, survey:::qrule_math, 0.05, df, method = method)
+        c(qhat, ci, diff(ci) / (2 * qt(0.975, df)))
+      }))
+      list(quantile = unname(rows[, 1]), ci_lower = unname(rows[, 2]), ci_upper = unname(rows[, 3]),
+           se = unname(rows[, 4]))
+    }
+    out$quantile_intervals_direct <- list()
+    out$quantile_by_direct <- list()
+    for (it in c("beta", "xlogit", "asin")) {
+      out$quantile_intervals_direct[[it]] <- direct(des, it)
+      per <- lapply(levels(d$dom), function(l) direct(des[des$variables$dom == l, ], it))
+      out$quantile_by_direct[[it]] <- list(
+        dom = levels(d$dom),
+        quantile = do.call(rbind, lapply(per, `[[`, "quantile")),
+        se = do.call(rbind, lapply(per, `[[`, "se")),
+        ci_lower = do.call(rbind, lapply(per, `[[`, "ci_lower")),
+        ci_upper = do.call(rbind, lapply(per, `[[`, "ci_upper")))
+    }
+  }
   out$quantile_by_hf7 <- quant_by_out(svyby(~y, ~dom, des, svyquantile, quantiles = Q, qrule = "hf7",
                                             ci = TRUE, df = df, vartype = c("se", "ci")))
   out$quantile_na <- quant_out(svyquantile(~y_na, des, quantiles = Q, na.rm = TRUE, ci = TRUE, df = df))
