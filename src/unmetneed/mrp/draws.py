@@ -55,7 +55,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
-from scipy import linalg
 
 from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import resolve_rng
@@ -211,18 +210,20 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
         for k in np.unique(choice):
             rows = np.flatnonzero(choice == k)
             result = grid["results"][k]
-            chol = result.extra["chol_full"]  # lower L, L L' = Hessian of (u, beta)
+            # Factor of the Hessian of (u, beta): L L' = H (dense, or block Cholesky through
+            # the Schur complement for many levels); L^-T eps ~ N(0, H^-1) either way.
+            factor = result.extra["factor_full"]
             theta = np.exp(psi_points[k])
             to_b = np.concatenate([theta[factor_of], np.ones(p)])
             eps = rng.standard_normal((q + p, rows.size))
-            sample = linalg.solve_triangular(chol.T, eps, lower=False, check_finite=False)
+            sample = factor.sample(eps)
             centre = np.concatenate([result.u, result.beta])
             sample = (sample + centre[:, None]) * to_b[:, None]
             # d(mean)/d(psi_g) in (b, beta): P^-1 (2 b_g / theta_g^2) = T H^-1 (2 u_g).
             rhs = np.zeros((q + p, len(groups)))
             for g in range(len(groups)):
                 rhs[offsets[g]:offsets[g + 1], g] = 2.0 * result.u[offsets[g]:offsets[g + 1]]
-            slope = linalg.cho_solve((chol, True), rhs, check_finite=False) * to_b[:, None]
+            slope = factor.solve(rhs) * to_b[:, None]
             sample = sample + slope @ delta[rows].T
             b[rows] = sample[:q].T
             beta[rows] = sample[q:].T

@@ -18,8 +18,7 @@ import numpy as np
 from scipy import linalg, optimize
 
 from unmetneed.errors import ModelError
-
-from unmetneed.mrp.laplace import CellData, LaplaceProblem, PirlsResult
+from unmetneed.mrp.laplace import Algebra, CellData, LaplaceProblem, PirlsResult
 
 __all__ = ["FitState", "fit_laplace", "numerical_hessian"]
 
@@ -119,9 +118,13 @@ def _initial_beta(data: CellData) -> np.ndarray:
     return beta
 
 
-def fit_laplace(data: CellData, *, max_iter: int = 500) -> FitState:
-    """Minimise the Laplace deviance over (theta >= 0, beta) with its exact gradient."""
-    problem = LaplaceProblem(data)
+def fit_laplace(data: CellData, *, max_iter: int = 500, algebra: Algebra = "auto") -> FitState:
+    """Minimise the Laplace deviance over (theta >= 0, beta) with its exact gradient.
+
+    ``algebra`` chooses how the PIRLS systems are factorised (see
+    :class:`~unmetneed.mrp.laplace.LaplaceProblem`); the estimates do not depend on it.
+    """
+    problem = LaplaceProblem(data, algebra=algebra)
     n_theta = len(data.n_levels)
     beta0 = _initial_beta(data)
     theta0 = np.ones(n_theta)

@@ -21,19 +21,23 @@ approximation to the deviance is
 
 the objective of ``lme4::glmer(nAGQ = 1)`` (Bates et al. 2015).
 :math:`Z^\top W Z` is a cross-tabulation of :math:`W = n\mu(1-\mu)` per pair of
-factors (``bincount``), so only the :math:`q \times q` matrix is dense, never
-:math:`n \times q`.
+factors (``bincount``), never an :math:`n \times q` matrix. The systems are
+factorised densely (:math:`q \times q`) for a few hundred levels, or through a
+Schur complement that keeps the largest factor's block diagonal when it has
+many levels (:mod:`unmetneed.mrp.factor`, :func:`choose_algebra`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
-from scipy import linalg
 from scipy.special import expit
 
-__all__ = ["CellData", "LaplaceProblem", "PirlsResult"]
+from unmetneed.mrp.factor import DenseFactor, SchurFactor, SchurLayout
+
+__all__ = ["SCHUR_MIN_LEVELS", "CellData", "LaplaceProblem", "PirlsResult", "choose_algebra"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +63,21 @@ class CellData:
         return self.X.shape[1]
 
 
+Factor = DenseFactor | SchurFactor
+
+
+class _Extra(dict):
+    """``PirlsResult.extra``; ``"chol_full"`` (a dense Cholesky of the joint Hessian) is
+    made on first use from ``"factor_full"``, for callers written before the factor API."""
+
+    def __missing__(self, key: str):  # type: ignore[no-untyped-def]
+        if key == "chol_full" and "factor_full" in self:
+            value = self["factor_full"].dense_cholesky()
+            self[key] = value
+            return value
+        raise KeyError(key)
+
+
 @dataclass(eq=False)
 class PirlsResult:
     u: np.ndarray
@@ -67,27 +86,63 @@ class PirlsResult:
     mu: np.ndarray
     loglik: float  # conditional log-likelihood (no binomial coefficients)
     logdet: float  # log|H| of the random-effect block
-    chol: np.ndarray  # Cholesky factor (lower) of the system that was solved
+    factor: Factor  # factor of the random-effect block H (solve, sample, log|H|, selected inverse)
     converged: bool
     iterations: int
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=_Extra)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, _Extra):
+            self.extra = _Extra(self.extra)
 
     @property
     def deviance(self) -> float:
         return -2.0 * self.loglik + float(self.u @ self.u) + self.logdet
 
+    @property
+    def chol(self) -> np.ndarray:
+        """Dense lower Cholesky of the random-effect block (q^3 for the Schur factor: avoid)."""
+        return self.factor.dense_cholesky()
+
+
+Algebra = Literal["auto", "dense", "schur"]
+# The Schur complement (one factor's block diagonal, the rest dense) pays from about
+# this many levels of the largest factor on; below it one dense Cholesky of the q x q
+# system is as fast and keeps results bit-for-bit as before (benchmarks/RESULTS.md,
+# ## mrp_many_levels).
+SCHUR_MIN_LEVELS = 400
+
+
+def choose_algebra(n_levels: tuple[int, ...], algebra: Algebra = "auto") -> str:
+    """``"schur"`` when the largest factor has at least SCHUR_MIN_LEVELS levels, else ``"dense"``."""
+    if algebra not in ("auto", "dense", "schur"):
+        raise ValueError(f"algebra={algebra!r}: choose one of 'auto', 'dense', 'schur'")
+    if algebra != "auto":
+        return algebra
+    return "schur" if n_levels and max(n_levels) >= SCHUR_MIN_LEVELS else "dense"
+
 
 class LaplaceProblem:
-    """Evaluate the Laplace deviance and its pieces for given parameters."""
+    """Evaluate the Laplace deviance and its pieces for given parameters.
 
-    def __init__(self, data: CellData) -> None:
+    ``algebra`` picks how the PIRLS systems are factorised (:mod:`unmetneed.mrp.factor`):
+    ``"dense"`` (one q x q Cholesky), ``"schur"`` (the largest factor's diagonal block
+    eliminated first; linear in its levels) or ``"auto"`` (:func:`choose_algebra`).
+    """
+
+    def __init__(self, data: CellData, *, algebra: Algebra = "auto") -> None:
         self.data = data
+        self.algebra = choose_algebra(data.n_levels, algebra)
         self._offsets = data.offsets
         self._pairs = [
             (a, b) for a in range(len(data.codes)) for b in range(a + 1)
         ]
         # Global column index of each cell's level for every factor.
         self._index = [data.codes[g] + self._offsets[g] for g in range(len(data.codes))]
+        self._layouts: dict[bool, SchurLayout] = {}
+        if self.algebra == "schur":
+            self._big = int(np.argmax(data.n_levels))
+            self._small = [g for g in range(len(data.codes)) if g != self._big]
 
     # -- building blocks ----------------------------------------------------------
     def _lambda(self, theta: np.ndarray) -> np.ndarray:
@@ -102,7 +157,9 @@ class LaplaceProblem:
 
     def _loglik(self, eta: np.ndarray) -> float:
         d = self.data
-        return float(np.sum(d.successes * eta - d.trials * np.logaddexp(0.0, eta)))
+        # log(1 + e^eta), stably; four times faster than np.logaddexp(0, eta).
+        softplus = np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0.0)
+        return float(np.sum(d.successes * eta - d.trials * softplus))
 
     def _zt(self, values: np.ndarray) -> np.ndarray:
         """:math:`Z^\\top v`: sums of a cell vector by each factor's levels."""
@@ -111,18 +168,102 @@ class LaplaceProblem:
             [np.bincount(c, weights=values, minlength=k) for c, k in zip(d.codes, d.n_levels, strict=True)]
         )
 
-    def _ztwz(self, w: np.ndarray) -> np.ndarray:
+    def _ztwz(self, w: np.ndarray, factors: list[int] | None = None) -> np.ndarray:
+        """Dense :math:`Z^\\top W Z` of the given factors (all by default), in their order."""
         d = self.data
-        q = d.q
-        out = np.zeros((q, q))
-        for a, b in self._pairs:
-            ka, kb = d.n_levels[a], d.n_levels[b]
-            block = np.bincount(d.codes[a] * kb + d.codes[b], weights=w, minlength=ka * kb).reshape(ka, kb)
-            oa, ob = self._offsets[a], self._offsets[b]
-            out[oa:oa + ka, ob:ob + kb] = block
-            if a != b:
-                out[ob:ob + kb, oa:oa + ka] = block.T
+        factors = list(range(len(d.codes))) if factors is None else factors
+        sizes = [d.n_levels[g] for g in factors]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        out = np.zeros((offsets[-1], offsets[-1]))
+        for i, a in enumerate(factors):
+            for j in range(i + 1):
+                b = factors[j]
+                ka, kb = d.n_levels[a], d.n_levels[b]
+                block = np.bincount(d.codes[a] * kb + d.codes[b], weights=w, minlength=ka * kb).reshape(ka, kb)
+                oa, ob = offsets[i], offsets[j]
+                out[oa:oa + ka, ob:ob + kb] = block
+                if i != j:
+                    out[ob:ob + kb, oa:oa + ka] = block.T
         return out
+
+    # -- the PIRLS systems --------------------------------------------------------------
+    def _layout(self, joint: bool) -> SchurLayout:
+        """Pattern of the Schur path's sparse block for the u (or joint) system, built once."""
+        if joint not in self._layouts:
+            d = self.data
+            q, p = d.q, d.p
+            big = slice(int(self._offsets[self._big]), int(self._offsets[self._big + 1]))
+            rest = np.concatenate([np.arange(0, big.start), np.arange(big.stop, q)])
+            where = np.full(q, -1)
+            where[rest] = np.arange(rest.size)
+            columns = [where[self._index[g]] for g in self._small]
+            if joint:
+                columns += [np.full(d.X.shape[0], rest.size + j) for j in range(p)]
+                rest = np.concatenate([rest, q + np.arange(p)])
+            self._layouts[joint] = SchurLayout.build(q + p if joint else q, big, rest,
+                                                     d.codes[self._big], columns)
+        return self._layouts[joint]
+
+    def factorize(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> Factor:
+        r"""Factor the Hessian of :math:`-\ell + \|u\|^2/2` in u (and beta when ``joint``) for cell weights w."""
+        if self.algebra == "dense":
+            return DenseFactor(self._dense_hessian(theta, w, joint=joint))
+        d = self.data
+        lay = self._layout(joint)
+        big, small = self._big, self._small
+        theta_big = theta[big]
+        diag = theta_big**2 * np.bincount(d.codes[big], weights=w, minlength=d.n_levels[big]) + 1.0
+        weights = [w] * len(small)
+        if joint:
+            weights += [w * d.X[:, j] for j in range(d.p)]
+        values = np.bincount(np.concatenate(lay.positions), weights=np.concatenate(weights),
+                             minlength=lay.nnz)
+        lam_small = np.repeat(theta[small], [d.n_levels[g] for g in small])
+        lam_rest = np.concatenate([lam_small, np.ones(d.p)]) if joint else lam_small
+        values *= theta_big * lam_rest[lay.cols]
+        block = lam_small[:, None] * self._ztwz(w, small) * lam_small[None, :]
+        block[np.diag_indices(lam_small.size)] += 1.0
+        if joint:
+            zwx = np.column_stack([self._zt_factors(w * d.X[:, j], small) for j in range(d.p)])
+            zwx *= lam_small[:, None]
+            xwx = d.X.T @ (w[:, None] * d.X)
+            block = np.block([[block, zwx], [zwx.T, xwx]])
+        return SchurFactor(lay, diag, values, block)
+
+    def _zt_factors(self, values: np.ndarray, factors: list[int]) -> np.ndarray:
+        d = self.data
+        return np.concatenate([np.bincount(d.codes[g], weights=values, minlength=d.n_levels[g]) for g in factors])
+
+    def _dense_hessian(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> np.ndarray:
+        d = self.data
+        q, p = d.q, d.p
+        lam = self._lambda(theta)
+        h_uu = lam[:, None] * self._ztwz(w) * lam[None, :]
+        h_uu[np.diag_indices(q)] += 1.0
+        if not joint:
+            return h_uu
+        zwx = np.column_stack([self._zt(w * d.X[:, j]) for j in range(p)]) * lam[:, None]
+        xwx = d.X.T @ (w[:, None] * d.X)
+        return np.block([[h_uu, zwx], [zwx.T, xwx]])
+
+    def _score(self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Cell weights W and the gradient of :math:`\\ell - \\|u\\|^2/2` in u (and beta)."""
+        d = self.data
+        mu = expit(eta)
+        w = d.trials * mu * (1.0 - mu)
+        resid = d.successes - d.trials * mu
+        grad_u = self._lambda(theta) * self._zt(resid) - u
+        if joint:
+            return w, np.concatenate([grad_u, d.X.T @ resid])
+        return w, grad_u
+
+    def system(
+        self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        r"""Dense Hessian and gradient of :math:`-\ell + \|u\|^2/2` in u (and beta when ``joint``)."""
+        w, gradient = self._score(theta, eta, u, joint=joint)
+        return self._dense_hessian(theta, w, joint=joint), gradient
 
     # -- PIRLS for u (beta fixed) or (u, beta) jointly ----------------------------------
     def pirls(
@@ -139,22 +280,20 @@ class LaplaceProblem:
         """Conditional modes; with ``joint=True`` also the fixed effects (lme4's nAGQ=0 step).
 
         ``full=True`` also factors the joint (u, beta) Hessian at the end
-        (for the conditional covariance of the fixed effects and for draws).
+        (for the conditional covariance of the fixed effects and for draws):
+        ``extra["factor_full"]`` and its log-determinant ``extra["logdet_full"]``.
         """
         d = self.data
-        q, p = d.q, d.p
-        lam = self._lambda(theta)
+        q = d.q
         u = np.zeros(q) if u0 is None else u0.copy()
         beta = beta.copy()
         eta = self.linear_predictor(beta, theta, u)
         pdev = -2.0 * self._loglik(eta) + u @ u
         converged = False
         iteration = 0
-        chol = np.eye(q)
         for iteration in range(1, max_iter + 1):
-            hessian, gradient = self.system(theta, eta, u, joint=joint)
-            chol = linalg.cholesky(hessian, lower=True, check_finite=False)
-            step = linalg.cho_solve((chol, True), gradient, check_finite=False)
+            w, gradient = self._score(theta, eta, u, joint=joint)
+            step = self.factorize(theta, w, joint=joint).solve(gradient)
             decrement = float(gradient @ step)
             # Step halving on the penalised deviance.
             t = 1.0
@@ -173,16 +312,47 @@ class LaplaceProblem:
                 converged = True
                 break
         # Factor at the final point, for the log-determinant.
-        system, _ = self.system(theta, eta, u, joint=joint or full)
-        chol_u = linalg.cholesky(system[:q, :q], lower=True, check_finite=False)
-        logdet = 2.0 * float(np.sum(np.log(np.diag(chol_u))))
-        extra: dict = {}
-        if joint or full:
-            chol_full = linalg.cholesky(system, lower=True, check_finite=False)
-            extra["logdet_full"] = 2.0 * float(np.sum(np.log(np.diag(chol_full))))
-            extra["chol_full"] = chol_full
         mu = expit(eta)
-        return PirlsResult(u, beta, eta, mu, self._loglik(eta), logdet, chol_u, converged, iteration, extra)
+        w = d.trials * mu * (1.0 - mu)
+        factor_u = self.factorize(theta, w, joint=False)
+        extra = _Extra()
+        if joint or full:
+            factor_full = self.factorize(theta, w, joint=True)
+            extra["logdet_full"] = factor_full.logdet
+            extra["factor_full"] = factor_full
+            if isinstance(factor_full, DenseFactor):
+                extra["chol_full"] = factor_full.cholesky
+        return PirlsResult(u, beta, eta, mu, self._loglik(eta), factor_u.logdet, factor_u, converged,
+                           iteration, extra)
+
+    def _inverse_at_cells(self, factor: Factor) -> dict[tuple[int, int], np.ndarray]:
+        r""":math:`(H^{-1})_{j_a(c), j_b(c)}` for every cell c and pair of factors a >= b.
+
+        Only entries on the sparsity pattern of H are needed (a cell's own levels), which
+        the Schur factor supplies without forming :math:`H^{-1}`.
+        """
+        d = self.data
+        out: dict[tuple[int, int], np.ndarray] = {}
+        if isinstance(factor, DenseFactor):
+            h_inv = factor.inverse()
+            for a, b in self._pairs:
+                out[a, b] = h_inv[self._index[a], self._index[b]]
+            return out
+        lay = factor.layout
+        diag_big, cross = factor.selected_inverse()
+        s_inv = factor.schur_inverse()
+        where = np.full(d.q, -1)
+        where[lay.rest] = np.arange(lay.rest.size)
+        small_position = {g: k for k, g in enumerate(self._small)}
+        for a, b in self._pairs:
+            if a == self._big and b == self._big:
+                out[a, b] = diag_big[d.codes[a]]
+            elif a == self._big or b == self._big:
+                other = b if a == self._big else a
+                out[a, b] = cross[lay.positions[small_position[other]]]
+            else:
+                out[a, b] = s_inv[where[self._index[a]], where[self._index[b]]]
+        return out
 
     def gradient(self, theta: np.ndarray, beta: np.ndarray, result: PirlsResult) -> np.ndarray:
         r"""Exact gradient of the Laplace deviance in :math:`(\theta, \beta)` at a PIRLS optimum.
@@ -192,6 +362,9 @@ class LaplaceProblem:
         :math:`\Lambda` and through :math:`W(\mu)`, whose change includes that of the
         conditional modes (:math:`du/d\phi = -H^{-1}\,\partial F/\partial\phi`, implicit
         differentiation of the PIRLS equations :math:`F = -\Lambda Z^\top r + u = 0`).
+        Both traces need :math:`H^{-1}` only at each cell's own levels:
+        :math:`\operatorname{tr}(H^{-1}\Lambda_g' A\Lambda) = \sum_c w_c \sum_b \theta_b
+        (H^{-1})_{j_g(c) j_b(c)}` for :math:`A = Z^\top W Z`.
         """
         d = self.data
         q, p, n_theta = d.q, d.p, len(d.n_levels)
@@ -202,14 +375,18 @@ class LaplaceProblem:
         dw = w * (1.0 - 2.0 * mu)  # dW/deta
         resid = d.successes - d.trials * mu
         zr = self._zt(resid)
-        a = self._ztwz(w)
-        h_inv = linalg.cho_solve((result.chol, True), np.eye(q), check_finite=False)
-        # Leverages s_c = z_c' Lambda H^{-1} Lambda z_c.
+        inv = self._inverse_at_cells(result.factor)
+        # Leverages s_c = z_c' Lambda H^{-1} Lambda z_c, and per factor
+        # t_g(c) = sum_b theta_b H^{-1}[j_g(c), j_b(c)] for the trace through Lambda.
         lev = np.zeros(eta.size)
+        per_factor = [np.zeros(eta.size) for _ in range(n_theta)]
         for ga, gb in self._pairs:
-            block = h_inv[self._offsets[ga]:self._offsets[ga + 1], self._offsets[gb]:self._offsets[gb + 1]]
+            entry = inv[ga, gb]
             factor = theta[ga] * theta[gb] * (1.0 if ga == gb else 2.0)
-            lev += factor * block[d.codes[ga], d.codes[gb]]
+            lev += factor * entry
+            per_factor[ga] += theta[gb] * entry
+            if ga != gb:
+                per_factor[gb] += theta[ga] * entry
         grad = np.empty(n_theta + p)
         # Right-hand sides of du/dphi and the direct derivatives of eta.
         rhs = np.empty((q, n_theta + p))
@@ -226,38 +403,17 @@ class LaplaceProblem:
             direct[:, n_theta + j] = d.X[:, j]
             rhs[:, n_theta + j] = lam * self._zt(w * d.X[:, j])
             grad[n_theta + j] = -2.0 * float(d.X[:, j] @ resid)
-        du = -linalg.cho_solve((result.chol, True), rhs, check_finite=False)
+        du = -result.factor.solve(rhs)
         result.extra["du"] = du  # sensitivities of the modes: warm starts for nearby points
         b_du = lam[:, None] * du
         deta = direct.copy()
         for g in range(n_theta):
             deta += b_du[self._offsets[g]:self._offsets[g + 1]][d.codes[g]]
         grad += (dw * lev) @ deta
-        # Through Lambda: 2 * sum over the block of diag(H^{-1} Lambda A).
-        diag = np.einsum("ik,ki->i", h_inv * lam[None, :], a)
+        # Through Lambda: 2 tr(H^-1 Lambda_g' A Lambda) per factor.
         for g in range(n_theta):
-            grad[g] += 2.0 * float(diag[self._offsets[g]:self._offsets[g + 1]].sum())
+            grad[g] += 2.0 * float(w @ per_factor[g])
         return grad
-
-    def system(
-        self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        r"""Hessian and gradient of :math:`-\ell + \|u\|^2/2` in u (and beta when ``joint``)."""
-        d = self.data
-        q, p = d.q, d.p
-        lam = self._lambda(theta)
-        mu = expit(eta)
-        w = d.trials * mu * (1.0 - mu)
-        resid = d.successes - d.trials * mu
-        grad_u = lam * self._zt(resid) - u
-        h_uu = lam[:, None] * self._ztwz(w) * lam[None, :]
-        h_uu[np.diag_indices(q)] += 1.0
-        if not joint:
-            return h_uu, grad_u
-        zwx = np.column_stack([self._zt(w * d.X[:, j]) for j in range(p)]) * lam[:, None]
-        xwx = d.X.T @ (w[:, None] * d.X)
-        hessian = np.block([[h_uu, zwx], [zwx.T, xwx]])
-        return hessian, np.concatenate([grad_u, d.X.T @ resid])
 
     def deviance(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray | None = None) -> tuple[float, PirlsResult]:
         """Laplace deviance :math:`D(\\theta, \\beta)` (PIRLS over u, warm-started at ``u0``)."""
