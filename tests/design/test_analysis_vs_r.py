@@ -300,3 +300,56 @@ def test_quantile_by_domain_interpolating_rule(kind: str) -> None:
 def test_quantile_na_rm(kind: str) -> None:
     est = _design(kind).quantile("y_na", q=QUANTILES, na_rm=True)
     _check_quantiles(est, ref(kind, "quantile_na"))
+
+
+# -- svyglm ------------------------------------------------------------------------
+GLM_CASES = {
+    "gaussian": ("y ~ x + dom + sex", "gaussian"),
+    "binomial": ("bin ~ x + dom", "binomial"),
+    "quasibinomial": ("bin ~ x + dom", "quasibinomial"),
+    "poisson": ("count ~ x + sex", "poisson"),
+    "quasipoisson": ("count ~ x + sex", "quasipoisson"),
+    "gaussian_na": ("y_na ~ x_na + sex", "gaussian"),
+    "gaussian_subset": ("y ~ x", "gaussian"),
+}
+
+
+def _newdata(case: str) -> pd.DataFrame:
+    raw = REFERENCE["newdata"]
+    frame = pd.DataFrame(
+        {
+            "x": raw["x"],
+            "x_na": raw["x"],
+            "sex": pd.Categorical(raw["sex"], categories=["Female", "Male"]),
+            "dom": pd.Categorical(raw["dom"], categories=DOMAINS),
+        }
+    )
+    return frame
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+@pytest.mark.parametrize("case", list(GLM_CASES))
+def test_glm(kind: str, case: str) -> None:
+    formula, family = GLM_CASES[case]
+    design = _design(kind)
+    if case == "gaussian_subset":
+        design = design.subset("sex == 'Male'")
+    fit = design.glm(formula, family=family)
+    expected = ref(kind, "glm")[case]
+    frame = fit.to_frame()
+    assert len(frame) == len(expected["terms"])
+    close(frame["estimate"], expected["estimate"], RTOL_ESTIMATE)
+    close(frame["se"], expected["se"], RTOL_SE)
+    close(fit.vcov().to_numpy(), expected["vcov"], RTOL_SE, atol=1e-18)
+    close(frame["statistic"], expected["statistic"], RTOL_SE)
+    close(frame["p_value"], expected["p_value"], RTOL_P)
+    close(frame["ci_lower"], expected["ci_lower"], RTOL_CI)
+    close(frame["ci_upper"], expected["ci_upper"], RTOL_CI)
+    assert fit.df_resid == expected["df_resid"]
+    newdata = _newdata(case)
+    link = fit.predict(newdata, se=True)
+    close(link["estimate"], expected["predict_link"], RTOL_ESTIMATE)
+    close(link["se"], expected["predict_link_se"], RTOL_SE)
+    response = fit.predict(newdata, se=True, type="response")
+    close(response["estimate"], expected["predict_response"], RTOL_ESTIMATE)
+    close(response["se"], expected["predict_response_se"], RTOL_SE)

@@ -20,6 +20,7 @@ from unmetneed._validate import (
 from unmetneed.design.calibration import CalibrationRecord
 from unmetneed.design.coding import Coding, code_columns, code_series
 from unmetneed.design.estimates import Estimates
+from unmetneed.design.glm import GLMResult
 from unmetneed.design.replicate import (
     ReplicateWeights,
     make_replicate_weights,
@@ -37,6 +38,7 @@ CIMethod = Literal["mean", "logit", "likelihood", "asin", "beta", "xlogit"]
 QuantileRule = Literal[
     "math", "school", "shahvaish", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7", "hf8", "hf9"
 ]
+GLMFamily = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
 QuantileInterval = Literal["mean", "beta", "xlogit", "asin", "score", "quantile"]
 ReplicateMethod = Literal["jk1", "jkn", "brr", "fay", "bootstrap"]
 REPLICATE_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap")
@@ -1005,6 +1007,58 @@ class SurveyDesign:
             },
             bounds=(table["ci_lower"].ravel(), table["ci_upper"].ravel()),
         )
+
+    def glm(
+        self, formula: str, *, family: GLMFamily = "gaussian", level: float = 0.95
+    ) -> GLMResult:
+        r"""A design-based generalised linear model, as R's ``svyglm``.
+
+        Parameters
+        ----------
+        formula : str
+            ``"y ~ x + C(g)"`` in formulaic's syntax (R's for the usual
+            terms); categorical columns get treatment contrasts against their
+            first level, as R. Rows missing any variable are left out (R's
+            ``na.action = na.omit``) and the rest analysed as a domain.
+        family : {"gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"}
+        level : float, default 0.95
+            Level of the intervals in ``to_frame()``.
+
+        Returns
+        -------
+        GLMResult
+            ``params``, ``bse``, ``vcov()``, ``df_resid``, ``to_frame()``,
+            ``predict(newdata, se=True)``.
+
+        Raises
+        ------
+        DesignError
+            An unknown family, a response outside the family's range, a rank
+            deficient model matrix.
+        MissingColumnError
+            The formula names a column that is not in the data.
+
+        Notes
+        -----
+        See :mod:`unmetneed.design.glm`: R's iterations and stopping rule, the
+        sandwich (Binder 1983) for Taylor designs, refits for replicates.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> fit = design.glm("need ~ sex + age_band", family="quasibinomial")
+        >>> fit.to_frame()["term"].iloc[0]
+        'Intercept'
+        >>> fit.df_resid == design.degf + 1 - len(fit.params)
+        True
+        """
+        from unmetneed.design.glm import FAMILIES, fit_glm
+
+        check_choice(family, "family", FAMILIES)
+        return fit_glm(self, formula, family, level)
 
     def var(
         self, variable: str, *, by: By = None, level: float = 0.95, na_rm: bool = False

@@ -113,9 +113,9 @@ glm_out <- function(g, newdata) {
        statistic = unname(ct[, 3]), p_value = unname(ct[, 4]),
        ci_lower = unname(ci[, 1]), ci_upper = unname(ci[, 2]),
        df_resid = sc(g$df.residual), vcov = unname(vcov(g)),
-       predict_link = unname(as.vector(coef(pl))), predict_link_se = unname(as.vector(SE(pl))),
+       predict_link = unname(as.vector(coef(pl))), predict_link_se = unname(sqrt(as.vector(attr(pl, "var")))),
        predict_response = unname(as.vector(coef(pr))),
-       predict_response_se = unname(as.vector(SE(pr))))
+       predict_response_se = unname(sqrt(as.vector(attr(pr, "var")))))
 }
 newdata <- data.frame(x = c(2, 3.5, 5), sex = factor(c("Female", "Male", "Male"), levels = c("Female", "Male")),
                       dom = factor(c("D1", "D3", "D5"), levels = levels(d$dom)))

@@ -1,0 +1,437 @@
+r"""Design-based generalised linear models, as R's ``svyglm``.
+
+The coefficients solve the weighted score equations
+:math:`\sum_i w_i x_i (y_i - \mu_i)\, \mu'(\eta_i)/V(\mu_i) = 0` (pseudo
+maximum likelihood). The fit iterates exactly as R's ``glm.fit``: weights
+rescaled to mean 1 over the design's rows, the family's starting values
+(gaussian :math:`\mu = y`; binomial :math:`\mu = (w y + 1/2)/(w + 1)`; poisson
+:math:`\mu = y + 0.1`), Fisher scoring by weighted least squares (QR), and
+R's stopping rule :math:`|D - D_{old}|/(|D| + 0.1) < 10^{-8}` (at most 25
+iterations), so the coefficients equal R's to rounding rather than to the
+convergence tolerance.
+
+Variance. Taylor designs: the sandwich of R's ``svy.varcoef``: influence
+values :math:`z_i = \{w^{(W)}_i r^{(W)}_i x_i^\top\} A^{-1}`, with
+:math:`w^{(W)}` the working weights of the last iteration, :math:`r^{(W)}` the
+working residuals and :math:`A = X^\top W^{(W)} X`, summed by PSU and combined
+by :func:`~unmetneed.design.variance.stratified_covariance` (calibrated
+designs use the calibration residuals). Replicate designs: every replicate is
+refitted from the full-sample coefficients with its weights normalised to sum
+1 and the same stopping rule (R's ``svyglm.svyrep.design``), and the
+covariance is the replicate covariance of the coefficients.
+
+Degrees of freedom (``df_resid``), as R: the design's degrees of freedom plus
+one minus the number of coefficients; on Taylor designs counted on the rows
+the model uses (R subsets the design to them), on replicate designs on the
+whole (sub)design. The quasi families give the same coefficients and
+sandwich variances as binomial and poisson; only the name differs, as in R.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from unmetneed.design.replicate import replicate_variance
+from unmetneed.design.variance import MatrixInfluence, psu_totals, stratified_covariance
+from unmetneed.errors import DesignError, MissingColumnError
+
+if TYPE_CHECKING:
+    from unmetneed.design.survey_design import SurveyDesign
+
+__all__ = ["FAMILIES", "GLMResult", "fit_glm"]
+
+Family = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
+FAMILIES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
+EPSILON = 1e-8
+MAX_ITER = 25
+_THRESH = 30.0
+_EPS = float(np.finfo(float).eps)
+
+
+# -- families (R's C code for the logit link) --------------------------------------------
+class _Link:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def link(self, mu: np.ndarray) -> np.ndarray:
+        if self.kind == "identity":
+            return mu
+        if self.kind == "log":
+            return np.log(mu)
+        return np.log(mu / (1.0 - mu))
+
+    def inverse(self, eta: np.ndarray) -> np.ndarray:
+        if self.kind == "identity":
+            return eta
+        if self.kind == "log":
+            return np.maximum(np.exp(eta), _EPS)
+        e = np.exp(np.clip(eta, -_THRESH, _THRESH))
+        tmp = np.where(eta < -_THRESH, _EPS, np.where(eta > _THRESH, 1.0 / _EPS, e))
+        return tmp / (1.0 + tmp)
+
+    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+        if self.kind == "identity":
+            return np.ones_like(eta)
+        if self.kind == "log":
+            return np.maximum(np.exp(eta), _EPS)
+        e = np.exp(np.clip(eta, -_THRESH, _THRESH))
+        value = e / ((1.0 + e) * (1.0 + e))
+        return np.where((eta > _THRESH) | (eta < -_THRESH), _EPS, value)
+
+
+def _variance(family: str, mu: np.ndarray) -> np.ndarray:
+    if family == "gaussian":
+        return np.ones_like(mu)
+    if family in ("binomial", "quasibinomial"):
+        return mu * (1.0 - mu)
+    return mu
+
+
+def _dev_resids(family: str, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+    if family == "gaussian":
+        return wt * (y - mu) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if family in ("binomial", "quasibinomial"):
+            a = np.where(y != 0, y * np.log(y / mu), 0.0)
+            b = np.where(1 - y != 0, (1 - y) * np.log((1 - y) / (1 - mu)), 0.0)
+            return 2.0 * wt * (a + b)
+        r = np.where(y > 0, y * np.log(y / mu) - (y - mu), mu)
+        return 2.0 * wt * r
+
+
+def _link_of(family: str) -> _Link:
+    return _Link({"gaussian": "identity", "poisson": "log", "quasipoisson": "log"}.get(family, "logit"))
+
+
+def _mustart(family: str, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+    if family == "gaussian":
+        return y.copy()
+    if family in ("binomial", "quasibinomial"):
+        if ((y < 0) | (y > 1)).any():
+            raise DesignError(
+                f"family={family!r} needs a response between 0 and 1 (a proportion or 0/1); "
+                f"got values from {y.min():g} to {y.max():g}"
+            )
+        yy = np.where(wt == 0, 0.0, y)
+        return (wt * yy + 0.5) / (wt + 1.0)
+    if (y < 0).any():
+        raise DesignError(f"family={family!r} needs a non-negative response (counts)")
+    return y + 0.1
+
+
+@dataclass
+class _Fit:
+    coef: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    working_weights: np.ndarray  # w^2 of the last iteration (R's glm$weights)
+    r_factor: np.ndarray  # R of the QR of sqrt(W) X (last iteration)
+    iterations: int
+    converged: bool
+
+
+def _irls(
+    x: np.ndarray,
+    y: np.ndarray,
+    wt: np.ndarray,
+    family: str,
+    start: np.ndarray | None = None,
+) -> _Fit:
+    """R's ``glm.fit`` (no offset), step for step."""
+    link = _link_of(family)
+    if start is None:
+        eta = link.link(_mustart(family, y, wt))
+    else:
+        eta = x @ start
+    mu = link.inverse(eta)
+    devold = float(np.sum(_dev_resids(family, y, mu, wt)))
+    coef = np.full(x.shape[1], np.nan) if start is None else start.copy()
+    converged = False
+    w2 = np.zeros(y.size)
+    r_factor = np.eye(x.shape[1])
+    iteration = 0
+    for iteration in range(1, MAX_ITER + 1):  # noqa: B007 - R reports the count
+        mu_eta = link.mu_eta(eta)
+        good = (wt > 0) & (mu_eta != 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = eta + (y - mu) / mu_eta
+            w = np.sqrt(wt * mu_eta**2 / _variance(family, mu))
+        w = np.where(good, w, 0.0)
+        z = np.where(good, z, 0.0)
+        q, r = np.linalg.qr(x * w[:, None])
+        new = np.linalg.solve(r, q.T @ (z * w))
+        eta = x @ new
+        mu = link.inverse(eta)
+        dev = float(np.sum(_dev_resids(family, y, mu, wt)))
+        w2, r_factor, coef = w * w, r, new
+        if abs(dev - devold) / (abs(dev) + 0.1) < EPSILON:
+            converged = True
+            break
+        devold = dev
+    return _Fit(coef, eta, mu, w2, r_factor, iteration, converged)
+
+
+# -- the result -------------------------------------------------------------------------
+class GLMResult:
+    """A fitted design-based GLM (R ``svyglm``): coefficients, sandwich SEs, t tests.
+
+    Attributes
+    ----------
+    params, bse : Series
+        Coefficients and standard errors, indexed by term (formulaic's names).
+    df_resid : float
+        Residual degrees of freedom for the t tests and intervals, as R.
+    family, formula : str
+    n : int
+        Rows used (non-missing, in the design or subset, non-zero weight).
+    """
+
+    def __init__(
+        self,
+        terms: list[str],
+        coef: np.ndarray,
+        cov: np.ndarray,
+        *,
+        df_resid: float,
+        family: str,
+        formula: str,
+        n: int,
+        spec: Any,
+        info: Mapping[str, Any],
+        level: float = 0.95,
+    ) -> None:
+        self._terms = list(terms)
+        self._coef = coef
+        self._cov = cov
+        self.df_resid = float(df_resid)
+        self.family = family
+        self.formula = formula
+        self.n = int(n)
+        self.level = level
+        self._spec = spec
+        self.info = dict(info)
+
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series(self._coef, index=self._terms, name="estimate")
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._cov)), index=self._terms, name="se")
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the coefficients (R ``vcov(svyglm)``)."""
+        return pd.DataFrame(self._cov, index=self._terms, columns=self._terms)
+
+    def to_frame(self, level: float | None = None) -> pd.DataFrame:
+        """term, estimate, se, statistic (t), p_value, ci_lower, ci_upper.
+
+        p-values and intervals use t on :attr:`df_resid` degrees of freedom
+        (R ``summary.svyglm`` and ``confint.svyglm``).
+        """
+        level = self.level if level is None else level
+        se = np.sqrt(np.diag(self._cov))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = self._coef / se
+        if self.df_resid > 0:
+            p = 2 * stats.t.sf(np.abs(t), self.df_resid)
+            a = stats.norm.cdf(stats.t.ppf((1.0 - level) / 2.0, self.df_resid))
+            low, high = stats.norm.ppf(a), stats.norm.ppf(1.0 - a)
+        else:
+            p = np.full_like(t, np.nan)
+            low = high = np.nan
+        frame = pd.DataFrame(
+            {
+                "term": self._terms,
+                "estimate": self._coef,
+                "se": se,
+                "statistic": t,
+                "p_value": p,
+                "ci_lower": self._coef + se * low,
+                "ci_upper": self._coef + se * high,
+            }
+        )
+        frame.attrs.update(self.info)
+        frame.attrs.update({"level": level, "df": self.df_resid, "distribution": "t"})
+        return frame
+
+    def predict(
+        self,
+        newdata: pd.DataFrame,
+        *,
+        se: bool = True,
+        type: Literal["link", "response"] = "link",  # noqa: A002 - R's argument name
+    ) -> pd.DataFrame:
+        """Predictions for new rows, as R's ``predict.svyglm``.
+
+        Parameters
+        ----------
+        newdata : DataFrame
+            The formula's right-hand-side columns.
+        se : bool, default True
+            Add standard errors: :math:`\\sqrt{x^\\top V x}` on the link scale,
+            times :math:`|\\mu'(\\eta)|` on the response scale.
+        type : {"link", "response"}
+
+        Returns
+        -------
+        DataFrame
+            ``estimate`` (and ``se``), on ``newdata``'s index.
+        """
+        if type not in ("link", "response"):
+            raise DesignError(f"type={type!r} is not a valid choice; use 'link' or 'response'")
+        try:
+            matrix = self._spec.get_model_matrix(newdata)
+        except Exception as error:  # formulaic raises several types
+            raise DesignError(f"newdata does not fit the formula {self.formula!r}: {error}") from error
+        x = np.asarray(matrix, dtype=np.float64)
+        eta = x @ self._coef
+        link = _link_of(self.family)
+        out = pd.DataFrame(index=newdata.index)
+        out["estimate"] = eta if type == "link" else link.inverse(eta)
+        if se:
+            var = np.einsum("ij,jk,ik->i", x, self._cov, x)
+            s = np.sqrt(var)
+            out["se"] = s if type == "link" else np.abs(link.mu_eta(eta)) * s
+        return out
+
+    def summary(self) -> str:
+        with pd.option_context("display.width", 120):
+            body = self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.6g}")
+        return (
+            f"survey GLM ({self.family}): {self.formula}\n{body}\n"
+            f"variance: {self.info.get('variance', '?')}; t on {self.df_resid:g} residual df; "
+            f"{self.n} rows"
+        )
+
+    def __repr__(self) -> str:
+        return f"<GLMResult>\n{self.summary()}"
+
+    def _repr_html_(self) -> str:
+        table = self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.6g}", border=0)
+        title = html.escape(f"survey GLM ({self.family}): {self.formula}")
+        foot = html.escape(f"t on {self.df_resid:g} residual df; {self.n} rows")
+        return f"<div><strong>{title}</strong>{table}<small>{foot}</small></div>"
+
+
+# -- fitting ---------------------------------------------------------------------------------
+def _matrices(design: SurveyDesign, formula: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], Any]:
+    from formulaic import Formula, model_matrix
+
+    if not isinstance(formula, str) or "~" not in formula:
+        raise DesignError(f"formula must be a string 'y ~ x + ...'; got {formula!r}")
+    try:
+        required = Formula(formula).required_variables
+    except Exception as error:
+        raise DesignError(f"formula {formula!r} could not be parsed: {error}") from error
+    data = design._data
+    import difflib
+
+    for name in sorted(required):
+        if name not in data.columns and name not in ("np", "C", "I", "center", "scale", "log"):
+            close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise MissingColumnError(
+                f"formula {formula!r} names {name!r}, which is not a column of the data{hint}"
+            )
+    try:
+        matrices = model_matrix(formula, data, na_action="drop")
+    except Exception as error:
+        raise DesignError(f"formula {formula!r} could not be evaluated: {error}") from error
+    lhs, rhs = matrices.lhs, matrices.rhs
+    if lhs.shape[1] != 1:
+        raise DesignError(
+            f"formula {formula!r} must have one numeric response; its left side gives "
+            f"{lhs.shape[1]} columns (is the response categorical?)"
+        )
+    rows = data.index.get_indexer(rhs.index)
+    y = np.asarray(lhs, dtype=np.float64)[:, 0]
+    x = np.asarray(rhs, dtype=np.float64)
+    return rows, y, x, list(rhs.columns), rhs.model_spec
+
+
+def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95) -> GLMResult:
+    """Fit ``formula`` on ``design`` (see the module notes)."""
+    from unmetneed.design.variance import domain_degf
+
+    rows, y, x, terms, spec = _matrices(design, formula)
+    inside = design._in_design
+    w_all = design._weights
+    # rows the model uses: complete and in the (sub)design
+    use = inside[rows]
+    rows, y, x = rows[use], y[use], x[use]
+    if rows.size == 0:
+        raise DesignError(f"formula {formula!r} leaves no complete rows in the design")
+    n_design = int(inside.sum())
+    scale = n_design / float(w_all[inside].sum())
+    wt = w_all[rows] * scale
+    r = design.replicates
+    fit = _irls(x, y, wt, family)
+    if not fit.converged:
+        import warnings
+
+        from unmetneed.errors import ConvergenceWarning
+
+        warnings.warn(
+            f"the fit of {formula!r} did not converge in {MAX_ITER} iterations (R's glm.fit "
+            "rule); the coefficients are the last iterate",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if not np.all(np.isfinite(fit.coef)):
+        raise DesignError(f"the fit of {formula!r} gave non-finite coefficients {fit.coef}")
+    p = x.shape[1]
+    if np.linalg.matrix_rank(fit.r_factor) < p:
+        raise DesignError(
+            f"the model matrix of {formula!r} is rank deficient (aliased terms); drop a term"
+        )
+    link = _link_of(family)
+    if r is None:
+        rinv = np.linalg.inv(fit.r_factor)
+        a_inv = rinv @ rinv.T
+        residual = (y - fit.mu) / link.mu_eta(fit.eta)
+        estfun = x * (residual * fit.working_weights)[:, None]
+        z = np.zeros((design.n, p))
+        z[rows] = estfun @ a_inv
+        totals = psu_totals(design, MatrixInfluence(z), fit.coef)
+        cov = stratified_covariance(totals, design.structure)
+        keep = np.zeros(design.n, dtype=bool)
+        keep[rows] = True
+        df_design = domain_degf(design, np.zeros(design.n, dtype=np.intp), 1, keep)[0]
+    else:
+        betas = np.empty((r.n_replicates, p))
+        for k in range(r.n_replicates):
+            wk = np.asarray(r.weights[rows, k])
+            total = wk.sum()
+            betas[k] = _irls(x, y, wk / total, family, start=fit.coef).coef if total > 0 else np.nan
+        cov = np.atleast_2d(
+            replicate_variance(fit.coef, betas.T, r.scale, r.rscales, r.mse, covariance=True)
+        )
+        df_design = float(design.degf)
+    info = {
+        "statistic": "glm",
+        "family": family,
+        "formula": formula,
+        "variance": design.variance_method,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+    }
+    return GLMResult(
+        terms,
+        fit.coef,
+        cov,
+        df_resid=df_design + 1 - p,
+        family=family,
+        formula=formula,
+        n=int(np.count_nonzero(w_all[rows])),
+        spec=spec,
+        info=info,
+        level=level,
+    )
