@@ -1,26 +1,32 @@
-"""Run configuration: read a TOML file, validate everything at once, load the inputs.
+"""Run configuration: read a TOML file, validate it against a typed schema, load the inputs.
 
-Every problem is reported together, each with its key path (``models.need.formula``)
-and what was expected, before any work starts. See ``examples/config.toml``.
+The schema (pydantic models, one per section) refuses unknown keys at every level
+with a "did you mean" suggestion, and every problem is reported together, each
+with its key path (``models.need.formula``) and what was expected, before any work
+starts. See ``examples/config.toml``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from unmetneed.errors import ConfigError
+from unmetneed.errors import ConfigError, UnmetneedError
 
-__all__ = ["RunConfig", "load_config", "sha256"]
+__all__ = ["ConfigSchema", "MIN_DRAWS", "RunConfig", "load_config", "sha256"]
 
 LINK_NAMES = ("need", "help", "paid", "council", "not_enough")
 STANDARD_BY = ("area_code", "age_band", "sex", "ethnic_group", "disability")
 SOURCE_TARGETS = ("council_funded", "need", "unpaid_carers")
+#: Published tables need a spread of draws (the CVs behind flags and suppression).
+MIN_DRAWS = 100
 
 
 @dataclass(frozen=True)
@@ -70,39 +76,221 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Checker:
-    def __init__(self, data: dict[str, Any], base: Path) -> None:
-        self.data = data
-        self.base = base
-        self.problems: list[str] = []
+# -- the typed schema: every section refuses keys it does not know ----------------
+class _Section(BaseModel):
+    # strict: no silent coercion ("5" is not 5, true is not 1); ints are accepted where
+    # a number is expected (flag_cv = 1).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    def get(self, path: str, kind: type | tuple[type, ...], *, required: bool = False,
-            default: Any = None, expected: str = "") -> Any:
-        node: Any = self.data
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                if required:
-                    self.problems.append(f"{path}: missing; expected {expected or kind}")
-                return default
-            node = node[part]
-        if not isinstance(node, kind) or (isinstance(node, bool) and kind in (int, float, (int, float))):
-            self.problems.append(f"{path}: got {node!r}; expected {expected or kind}")
-            return default
-        return node
 
-    def path(self, key: str, *, required: bool = False) -> Path | None:
-        value = self.get(key, str, required=required, expected="a file path (relative to the config)")
-        if value is None:
+class PopulationSchema(_Section):
+    path: str
+    count: str = "count"
+    area_names: str | None = None
+
+
+class SurveySchema(_Section):
+    path: str
+    weights: str
+    strata: str | None = None
+    clusters: str | None = None
+    fpc: str | None = None
+    nest: bool = False
+    lonely_psu: Literal["fail", "adjust", "certainty", "average", "remove"] = "fail"
+    target: Literal["council_funded", "need", "unpaid_carers"] | None = None
+
+
+class AdminSchema(_Section):
+    path: str
+    area: str = "area_code"
+    count: str = "count"
+
+
+class CensusTableSchema(_Section):
+    path: str
+
+
+class CensusSchema(_Section):
+    unpaid_carers: CensusTableSchema | None = None
+
+
+class InputsSchema(_Section):
+    population: PopulationSchema
+    surveys: dict[str, SurveySchema]
+    admin: AdminSchema | None = None
+    census: CensusSchema | None = None
+
+
+class ModelSchema(_Section):
+    formula: str
+
+
+class ModelsSchema(_Section):
+    need: ModelSchema | None = None
+    help: ModelSchema | None = None
+    paid: ModelSchema | None = None
+    council: ModelSchema | None = None
+    not_enough: ModelSchema | None = None
+
+
+class EstimatesSchema(_Section):
+    by: list[str] = Field(default_factory=lambda: list(STANDARD_BY))
+    draws: int = Field(default=1000, ge=MIN_DRAWS)
+    seed: int = Field(ge=0)
+    level: float = Field(default=0.9, gt=0, lt=1)
+    benchmark_to_admin: bool | None = None
+
+
+class WeightingSchema(_Section):
+    margins: list[str] = Field(default_factory=lambda: ["age_band", "sex"])
+
+
+class DisclosureSchema(_Section):
+    min_count: float = Field(default=10, ge=0)
+    rounding: int = Field(default=5, ge=1)
+    flag_cv: float = Field(default=0.2, ge=0)
+    suppress_cv: float = Field(default=0.5, ge=0)
+    min_n: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _flag_below_suppress(self) -> DisclosureSchema:
+        if self.flag_cv > self.suppress_cv:
+            raise ValueError(f"flag_cv = {self.flag_cv:g} is above suppress_cv = {self.suppress_cv:g}; "
+                             "the CV that flags must not exceed the CV that suppresses")
+        return self
+
+
+class OutputSchema(_Section):
+    dir: str = "unmetneed-output"
+    format: Literal["csv", "parquet"] = "csv"
+    save_draws: bool = False
+
+
+class ConfigSchema(_Section):
+    """The whole run configuration (``examples/config.toml`` shows every key)."""
+
+    inputs: InputsSchema
+    models: ModelsSchema = Field(default_factory=ModelsSchema)
+    estimates: EstimatesSchema
+    weighting: WeightingSchema = Field(default_factory=WeightingSchema)
+    disclosure: DisclosureSchema = Field(default_factory=DisclosureSchema)
+    output: OutputSchema = Field(default_factory=OutputSchema)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> X and ``dict[str, X]`` -> X (the class that holds the next keys)."""
+    while True:
+        origin = get_origin(annotation)
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if origin is None or not args:
+            return annotation
+        annotation = args[-1] if origin is dict else args[0]
+
+
+def _is_schema(value: Any) -> bool:
+    return get_origin(value) is None and isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema class that holds the key at ``loc`` (for "did you mean")."""
+    model: Any = ConfigSchema
+    for part in loc[:-1]:
+        optional = [a for a in get_args(model) if a is not type(None)]
+        if get_origin(model) is not dict and optional and get_origin(model) is not None:
+            model = optional[0]
+        if get_origin(model) is dict:
+            model = get_args(model)[-1]  # ``part`` is a key of the table (a survey's name)
+            continue
+        if not _is_schema(model) or part not in model.model_fields:
             return None
-        path = (self.base / value).resolve()
-        if not path.is_file():
-            self.problems.append(f"{key}: file {value!r} not found (looked at {path})")
-            return None
-        return path
+        model = model.model_fields[part].annotation
+    model = _unwrap(model)
+    return model if _is_schema(model) else None
+
+
+def _schema_problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        path = ".".join(str(part) if not isinstance(part, int) else f"[{part}]" for part in loc)
+        path = path.replace(".[", "[")
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            holder = _model_at(loc)
+            known = sorted(holder.model_fields) if holder is not None else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{path}: unknown key{hint} (known keys here: {', '.join(known)})")
+        elif kind == "missing":
+            problems.append(f"{path}: missing")
+        elif kind == "literal_error":
+            problems.append(f"{path}: got {item.get('input')!r}; {item['msg'].lower()}")
+        elif kind == "value_error":
+            problems.append(f"{path or 'config'}: {item['msg'].removeprefix('Value error, ')}")
+        else:
+            problems.append(f"{path}: got {item.get('input')!r}; {item['msg'].lower()}")
+    return problems
+
+
+def _resolve(base: Path, value: str | None, key: str, problems: list[str]) -> Path | None:
+    if value is None:
+        return None
+    path = (base / value).resolve()
+    if not path.is_file():
+        problems.append(f"{key}: file {value!r} not found (looked at {path})")
+        return None
+    return path
+
+
+def _semantic_problems(data: dict[str, Any]) -> list[str]:
+    """Checks on the raw table that do not depend on it passing the schema."""
+    problems = []
+    inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
+    surveys = inputs.get("surveys") if isinstance(inputs.get("surveys"), dict) else None
+    if surveys is not None and "general" not in surveys:
+        problems.append("inputs.surveys.general: missing; the general-population survey with "
+                        "need, help, payer and help_enough is required")
+    for name, spec in (surveys or {}).items():
+        if name != "general" and isinstance(spec, dict) and "target" not in spec:
+            problems.append(f"inputs.surveys.{name}.target: missing; expected one of "
+                            f"{list(SOURCE_TARGETS)} (what this survey's population is compared with)")
+    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    for name, spec in models.items():
+        formula = spec.get("formula") if isinstance(spec, dict) else None
+        if isinstance(formula, str):
+            if "~" not in formula or formula.split("~")[0].strip() != "outcome":
+                problems.append(f"models.{name}.formula: got {formula!r}; expected "
+                                "'outcome ~ terms + (1|group) ...' (the response is named outcome)")
+            else:
+                try:
+                    from unmetneed.mrp.formula import parse_formula
+
+                    parse_formula(formula)
+                except UnmetneedError as error:
+                    problems.append(f"models.{name}.formula: {error}")
+    estimates = data.get("estimates") if isinstance(data.get("estimates"), dict) else {}
+    by = estimates.get("by")
+    if isinstance(by, list) and by and by[0] != "area_code":
+        problems.append("estimates.by: the first grouping must be 'area_code' (estimates_by_area.csv)")
+    if estimates.get("benchmark_to_admin") is True and "admin" not in inputs:
+        problems.append("estimates.benchmark_to_admin: true needs inputs.admin.path")
+    if isinstance(surveys, dict) and any(isinstance(s, dict) and s.get("target") == "unpaid_carers"
+                                         for s in surveys.values()):
+        census = inputs.get("census") if isinstance(inputs.get("census"), dict) else {}
+        if "unpaid_carers" not in census:
+            problems.append("inputs.census.unpaid_carers.path: needed because a survey's target is "
+                            "'unpaid_carers'")
+    return problems
 
 
 def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig:
-    """Read and validate a run configuration.
+    """Read and validate a run configuration against the typed schema.
+
+    Every key is checked (unknown keys are refused at every level, with the
+    closest known key suggested), every file is looked for, and every problem
+    is reported together. Paths, ``output.dir`` included, resolve against the
+    config file's folder; ``out`` (the ``--out`` option) against the working
+    directory.
 
     Raises
     ------
@@ -119,108 +307,63 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); TOML files are UTF-8: "
+                          "re-save it with UTF-8 encoding") from error
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    check = _Checker(data, path.parent)
-    known_sections = {"inputs", "models", "estimates", "weighting", "disclosure", "output"}
-    for section in data:
-        if section not in known_sections:
-            check.problems.append(f"{section}: unknown section; expected one of {sorted(known_sections)}")
-
-    population = check.path("inputs.population.path", required=True)
-    count = check.get("inputs.population.count", str, default="count")
-    area_names = check.path("inputs.population.area_names")
-    surveys: dict[str, SurveyInput] = {}
-    survey_tables = check.get("inputs.surveys", dict, required=True, expected="a table of surveys")
-    if survey_tables is not None and "general" not in survey_tables:
-        check.problems.append("inputs.surveys.general: missing; the general-population survey with "
-                              "need, help, payer and help_enough is required")
-    for name in (survey_tables or {}):
-        key = f"inputs.surveys.{name}"
-        spath = check.path(f"{key}.path", required=True)
-        weights = check.get(f"{key}.weights", str, required=True, expected="the weight column name")
-        target = check.get(f"{key}.target", str)
-        if name != "general" and target is None:
-            check.problems.append(f"{key}.target: missing; expected one of {list(SOURCE_TARGETS)} "
-                                  "(what this survey's population is compared with)")
-        if target is not None and target not in SOURCE_TARGETS:
-            check.problems.append(f"{key}.target: got {target!r}; expected one of {list(SOURCE_TARGETS)}")
-        lonely = check.get(f"{key}.lonely_psu", str, default="fail")
-        if lonely not in ("fail", "adjust", "certainty", "average", "remove"):
-            check.problems.append(f"{key}.lonely_psu: got {lonely!r}; expected fail, adjust, certainty, average or remove")
-        if spath is not None and weights is not None:
-            surveys[name] = SurveyInput(
-                path=spath, weights=weights,
-                strata=check.get(f"{key}.strata", str), clusters=check.get(f"{key}.clusters", str),
-                fpc=check.get(f"{key}.fpc", str), nest=bool(check.get(f"{key}.nest", bool, default=False)),
-                lonely_psu=lonely, target=target,
-            )
-    admin = check.path("inputs.admin.path")
-    admin_area = check.get("inputs.admin.area", str, default="area_code")
-    admin_count = check.get("inputs.admin.count", str, default="count")
-    carers = check.path("inputs.census.unpaid_carers.path")
-    if any(s.target == "unpaid_carers" for s in surveys.values()) and carers is None:
-        check.problems.append("inputs.census.unpaid_carers.path: needed because a survey's target is "
-                              "'unpaid_carers'")
-
-    formulas: dict[str, str] = {}
-    models = check.get("models", dict, default={})
-    for name in models or {}:
-        if name not in LINK_NAMES:
-            check.problems.append(f"models.{name}: unknown model; expected one of {list(LINK_NAMES)}")
-            continue
-        formula = check.get(f"models.{name}.formula", str, required=True, expected="a formula string")
-        if formula is not None:
-            if "~" not in formula or not formula.split("~")[0].strip() == "outcome":
-                check.problems.append(f"models.{name}.formula: got {formula!r}; expected "
-                                      "'outcome ~ terms + (1|group) ...' (the response is named outcome)")
-            else:
-                formulas[name] = formula
-    by = check.get("estimates.by", list, default=list(STANDARD_BY))
-    for i, b in enumerate(by or []):
-        if not isinstance(b, str):
-            check.problems.append(f"estimates.by[{i}]: got {b!r}; expected a column name")
-    if by and by[0] != "area_code":
-        check.problems.append("estimates.by: the first grouping must be 'area_code' (estimates_by_area.csv)")
-    draws = check.get("estimates.draws", int, default=1000, expected="a positive integer")
-    if isinstance(draws, int) and draws < 2:
-        check.problems.append(f"estimates.draws: got {draws}; expected at least 2")
-    seed = check.get("estimates.seed", int, required=True, expected="an integer (runs must be reproducible)")
-    level = check.get("estimates.level", float, default=0.9, expected="a number in (0, 1)")
-    if isinstance(level, float) and not 0 < level < 1:
-        check.problems.append(f"estimates.level: got {level}; expected a number in (0, 1)")
-    benchmark = check.get("estimates.benchmark_to_admin", bool, default=admin is not None)
-    if benchmark and admin is None:
-        check.problems.append("estimates.benchmark_to_admin: true needs inputs.admin.path")
-    margins = check.get("weighting.margins", list, default=["age_band", "sex"])
-    disclosure = {
-        "min_count": check.get("disclosure.min_count", int, default=10),
-        "rounding": check.get("disclosure.rounding", int, default=5),
-        "flag_cv": check.get("disclosure.flag_cv", float, default=0.2),
-        "suppress_cv": check.get("disclosure.suppress_cv", float, default=0.5),
-        "min_n": check.get("disclosure.min_n", int, default=None),
-    }
-    for key, value in disclosure.items():
-        if isinstance(value, (int, float)) and value < 0:
-            check.problems.append(f"disclosure.{key}: got {value}; expected a non-negative number")
-    output_dir = out if out is not None else check.get("output.dir", str, default="unmetneed-output")
-    output_format = check.get("output.format", str, default="csv")
-    if output_format not in ("csv", "parquet"):
-        check.problems.append(f"output.format: got {output_format!r}; expected 'csv' or 'parquet'")
-    save_draws = check.get("output.save_draws", bool, default=False)
-
-    if check.problems:
+    problems: list[str] = []
+    schema: ConfigSchema | None = None
+    try:
+        schema = ConfigSchema.model_validate(data)
+    except ValidationError as error:
+        problems += _schema_problems(error)
+    problems += _semantic_problems(data)
+    base = path.parent
+    if schema is not None:
+        inp = schema.inputs
+        population = _resolve(base, inp.population.path, "inputs.population.path", problems)
+        area_names = _resolve(base, inp.population.area_names, "inputs.population.area_names", problems)
+        surveys = {}
+        for name, spec in inp.surveys.items():
+            spath = _resolve(base, spec.path, f"inputs.surveys.{name}.path", problems)
+            surveys[name] = SurveyInput(path=spath, weights=spec.weights, strata=spec.strata,  # type: ignore[arg-type]
+                                        clusters=spec.clusters, fpc=spec.fpc, nest=spec.nest,
+                                        lonely_psu=spec.lonely_psu, target=spec.target)
+        admin = _resolve(base, inp.admin.path if inp.admin else None, "inputs.admin.path", problems)
+        carers = _resolve(base, inp.census.unpaid_carers.path if inp.census and inp.census.unpaid_carers
+                          else None, "inputs.census.unpaid_carers.path", problems)
+    else:
+        # Still report missing files of the keys that are there.
+        inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
+        pop = inputs.get("population") if isinstance(inputs.get("population"), dict) else {}
+        if isinstance(pop.get("path"), str):
+            _resolve(base, pop["path"], "inputs.population.path", problems)
+        for name, spec in (inputs.get("surveys") or {}).items() if isinstance(inputs.get("surveys"), dict) else []:
+            if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+                _resolve(base, spec["path"], f"inputs.surveys.{name}.path", problems)
+    if problems or schema is None:
+        unique = list(dict.fromkeys(problems))
         raise ConfigError(
-            f"{path}: {len(check.problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in check.problems)
+            f"{path}: {len(unique)} problem(s):\n" + "\n".join(f"  - {p}" for p in unique)
         )
+    estimates = schema.estimates
+    benchmark = estimates.benchmark_to_admin if estimates.benchmark_to_admin is not None else admin is not None
+    formulas = {name: spec.formula for name, spec in schema.models if spec is not None}
+    disclosure = schema.disclosure.model_dump()
+    output_dir = Path(out) if out is not None else (base / schema.output.dir).resolve()
     return RunConfig(
-        source=path.resolve(), population=population, population_count=count,  # type: ignore[arg-type]
-        area_names=area_names, surveys=surveys, admin=admin, admin_area=admin_area,
-        admin_count=admin_count, unpaid_carers=carers, formulas=formulas, by=tuple(by),
-        weighting_margins=tuple(margins), draws=draws, seed=seed, level=level, benchmark=bool(benchmark),
-        disclosure=disclosure, output_dir=Path(output_dir), output_format=output_format,
-        save_draws=bool(save_draws), raw=data,
+        source=path.resolve(), population=population,  # type: ignore[arg-type]
+        population_count=schema.inputs.population.count, area_names=area_names, surveys=surveys,
+        admin=admin, admin_area=schema.inputs.admin.area if schema.inputs.admin else "area_code",
+        admin_count=schema.inputs.admin.count if schema.inputs.admin else "count",
+        unpaid_carers=carers, formulas=formulas, by=tuple(estimates.by),
+        weighting_margins=tuple(schema.weighting.margins), draws=estimates.draws, seed=estimates.seed,
+        level=estimates.level, benchmark=bool(benchmark), disclosure=disclosure, output_dir=output_dir,
+        output_format=schema.output.format, save_draws=schema.output.save_draws, raw=data,
     )
 
 

@@ -77,16 +77,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import Settings, inputs_from_config, run_pipeline
+    from unmetneed.cli.pipeline import inputs_from_config, run_pipeline, settings_from_config
 
     config = load_config(args.config, out=args.out)
     inputs = inputs_from_config(config)
-    settings = Settings(
-        formulas=config.formulas, by=config.by, weighting_margins=config.weighting_margins,
-        draws=config.draws, seed=config.seed, level=config.level, benchmark=config.benchmark,
-        disclosure=config.disclosure, output_format=args.format or config.output_format,
-        save_draws=args.save_draws or config.save_draws,
-    )
+    settings = settings_from_config(config, output_format=args.format, save_draws=args.save_draws)
     written = run_pipeline(inputs, settings, config.output_dir, progress=not args.quiet,
                            config=config.raw)
     print(_summary(written))
@@ -95,11 +90,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import inputs_from_config
+    from unmetneed.cli.pipeline import inputs_from_config, preflight, settings_from_config
 
     config = load_config(args.config)
-    inputs_from_config(config)
-    print(f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)})")
+    inputs = inputs_from_config(config)
+    # Every check run makes before fitting any model: passing here means run gets past them.
+    preflight(inputs, settings_from_config(config))
+    print(f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)}; inputs "
+          "loaded and checked)")
     return 0
 
 

@@ -27,7 +27,7 @@ from unmetneed.margins import Margins
 from unmetneed.mrp.frame import PopulationFrame
 
 __all__ = ["INTERNAL", "MIN_PUBLISHED_DRAWS", "Inputs", "Settings", "demo_inputs", "england_summary",
-           "inputs_from_config", "run_pipeline"]
+           "inputs_from_config", "preflight", "run_pipeline", "settings_from_config"]
 
 AREA_COLUMNS = ["area_code", "area_name"]
 #: Published tables need a spread of draws: the CVs behind flags and suppression.
@@ -112,15 +112,30 @@ def inputs_from_config(config: RunConfig) -> Inputs:
 
     files: dict[str, str] = {}
     problems: list[str] = []
-    cells = read_table(config.population)
+    cells = _read_input(config.population, "inputs.population.path")
     files[str(config.population)] = sha256(config.population)
-    if config.population_count not in cells.columns:
-        problems.append(f"inputs.population.count: column {config.population_count!r} not in {config.population.name}")
+    raw_census = _looks_like_census_table(cells)
+    if raw_census:
+        problems.append(
+            f"inputs.population.path: {config.population.name} looks like a published census table "
+            f"({raw_census}), not a population frame (one row per area x characteristics with a "
+            f"{config.population_count!r} column). Convert it first: "
+            "unmetneed.io.read_census_table(path) gives the tidy table (area_code, <variable>, count); "
+            "save that, or build the frame of several tables with unmetneed.synthetic_frame"
+        )
+    elif config.population_count not in cells.columns:
+        problems.append(f"inputs.population.count: column {config.population_count!r} not in "
+                        f"{config.population.name} (its columns: {', '.join(map(str, cells.columns[:12]))})")
     names = None
     if config.area_names is not None:
-        names_table = read_table(config.area_names)
+        names_table = _read_input(config.area_names, "inputs.population.area_names")
         files[str(config.area_names)] = sha256(config.area_names)
-        names = names_table.set_index("area_code")["area_name"]
+        missing = [c for c in ("area_code", "area_name") if c not in names_table.columns]
+        if missing:
+            problems.append(f"inputs.population.area_names: {config.area_names.name} lacks the column(s) "
+                            f"{missing}; it needs area_code and area_name")
+        else:
+            names = names_table.set_index("area_code")["area_name"]
     surveys: dict[str, SurveyDesign] = {}
     targets: dict[str, str] = {}
     for name, spec in config.surveys.items():
@@ -140,16 +155,22 @@ def inputs_from_config(config: RunConfig) -> Inputs:
             targets[name] = spec.target
     admin = None
     if config.admin is not None:
-        table = read_table(config.admin)
+        table = _read_input(config.admin, "inputs.admin.path")
         files[str(config.admin)] = sha256(config.admin)
         missing = {config.admin_area, config.admin_count} - set(table.columns)
+        repeated = table.duplicated(keep=False)
         if missing:
             problems.append(f"inputs.admin: columns {sorted(missing)} not in {config.admin.name}")
+        elif repeated.any():
+            problems.append(f"inputs.admin: {config.admin.name} has {int(repeated.sum())} rows that "
+                            f"repeat another row exactly (first at line {int(repeated.idxmax()) + 2}); "
+                            "a duplicated row would be counted twice: remove the copies")
         else:
             admin = table.groupby(config.admin_area)[config.admin_count].sum().astype(float)
+            admin.index = admin.index.astype(str)
     census: dict[str, pd.Series] = {}
     if config.unpaid_carers is not None:
-        table = read_table(config.unpaid_carers)
+        table = _read_input(config.unpaid_carers, "inputs.census.unpaid_carers.path")
         files[str(config.unpaid_carers)] = sha256(config.unpaid_carers)
         if not {"area_code", "count"} <= set(table.columns):
             problems.append("inputs.census.unpaid_carers: expected columns area_code and count")
@@ -164,6 +185,100 @@ def inputs_from_config(config: RunConfig) -> Inputs:
     if names is None:
         names = pd.Series(dict.fromkeys(cells["area_code"].unique(), pd.NA), dtype="object")
     return Inputs(frame, names, surveys, targets, admin, census, files, description=str(config.source))
+
+
+def _read_input(path: Path, key: str) -> pd.DataFrame:
+    try:
+        return read_table(path)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{key}: {path.name} could not be read as a table "
+                          f"({type(error).__name__}: {error}); expected a CSV or Parquet file") from error
+
+
+def _looks_like_census_table(table: pd.DataFrame) -> str:
+    """Why ``table`` looks like a raw Nomis / ONS census download ("" when it does not)."""
+    columns = [str(c) for c in table.columns]
+    lower = [c.lower() for c in columns]
+    if {"geography", "geography code"} <= set(lower):
+        return "columns 'geography' and 'geography code', one column per category"
+    if "observation" in lower and any(c.endswith(" code") for c in lower):
+        return "an ONS custom-dataset layout with an 'Observation' column"
+    return ""
+
+
+def preflight(inputs: Inputs, settings: Settings) -> None:
+    """Every check ``run`` makes on the inputs before any model, all reported together.
+
+    ``unmetneed validate`` runs it too, so a config that validates gets past them.
+    """
+    problems: list[str] = []
+    cells = inputs.population.cells
+    frame_areas = set(cells["area_code"].astype(str)) if "area_code" in cells.columns else set()
+    general = inputs.surveys.get("general")
+    items = ["need", "help", "payer", "help_enough"]
+    if general is not None:
+        data = general.data
+        missing = [c for c in items if c not in data.columns]
+        if missing:
+            problems.append(f"inputs.surveys.general: the care item column(s) {missing} the models need "
+                            f"are not in the data (columns: {', '.join(map(str, data.columns[:15]))})")
+        for i, column in enumerate(settings.weighting_margins):
+            where = [n for n, t in (("population frame", cells), ("general survey", data)) if column not in t]
+            if where:
+                problems.append(f"weighting.margins[{i}]: {column!r} is not a column of the "
+                                f"{' or the '.join(where)}; name a variable both have")
+        shared = [c for c in ("age_band", "sex", "ethnic_group", "disability", "area_code")
+                  if c in data.columns and c in cells.columns]
+        for column in shared:
+            unknown = sorted(set(data[column].dropna().astype(str)) - set(cells[column].dropna().astype(str)))
+            if unknown:
+                known = sorted(set(cells[column].dropna().astype(str)))[:8]
+                problems.append(f"inputs.surveys.general: column {column!r} has categories the population "
+                                f"frame lacks: {unknown[:8]} (frame categories: {known}); use the same "
+                                "labels in both (see unmetneed.harmonise)")
+        for name, formula in settings.formulas.items():
+            from unmetneed.mrp.formula import parse_formula
+
+            try:
+                parsed = parse_formula(formula)
+            except UnmetneedError as error:
+                problems.append(f"models.{name}.formula: {error}")
+                continue
+            variables = _formula_variables(parsed)
+            for variable in variables:
+                where = [n for n, t in (("population frame", cells), ("general survey", data))
+                         if variable not in t]
+                if where:
+                    problems.append(f"models.{name}.formula: {variable!r} is not a column of the "
+                                    f"{' or the '.join(where)}")
+    for i, column in enumerate(settings.by):
+        if column not in cells.columns:
+            problems.append(f"estimates.by[{i}]: {column!r} is not a column of the population frame")
+    for name, design in inputs.surveys.items():
+        if name in inputs.targets and "area_code" not in design.data.columns:
+            problems.append(f"inputs.surveys.{name}: no 'area_code' column, needed to compare it with "
+                            "its target by council")
+    if inputs.admin is not None:
+        unknown = sorted(set(inputs.admin.index.astype(str)) - frame_areas)
+        if unknown:
+            problems.append(f"inputs.admin: council codes not in the population frame: {unknown[:8]}"
+                            f"{' ...' if len(unknown) > 8 else ''} ({len(unknown)}); use the frame's "
+                            "2021 upper-tier codes")
+    for key, counts in inputs.census.items():
+        codes = set(counts.index.astype(str))
+        if codes != frame_areas:
+            extra, lacking = sorted(codes - frame_areas), sorted(frame_areas - codes)
+            problems.append(f"inputs.census.{key}: council codes differ from the population frame's "
+                            f"(not in the frame: {extra[:5]}; missing: {lacking[:5]})")
+    if settings.draws < MIN_PUBLISHED_DRAWS:
+        problems.append(f"estimates.draws: {settings.draws}; published tables need at least "
+                        f"{MIN_PUBLISHED_DRAWS}")
+    if problems:
+        raise ConfigError("inputs do not fit the run:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _formula_variables(parsed: Any) -> list[str]:
+    return list(dict.fromkeys([*parsed.fixed_variables, *parsed.groups]))
 
 
 class Progress:
@@ -218,6 +333,7 @@ def run_pipeline(
             "(with fewer the posterior SDs, hence the CVs that flag and suppress estimates, are "
             f"not reliable; one draw gives se = 0); use --draws {MIN_PUBLISHED_DRAWS} or more"
         )
+    preflight(inputs, settings)
     staging = _staging_folder(out)
     try:
         written = _run_into(staging, inputs, settings, config=config, progress=progress)
@@ -228,6 +344,17 @@ def run_pipeline(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return {name: out / path.relative_to(staging) for name, path in written.items()}
+
+
+def settings_from_config(config: RunConfig, *, output_format: str | None = None,
+                         save_draws: bool = False) -> Settings:
+    """The run settings a validated config gives."""
+    return Settings(
+        formulas=config.formulas, by=config.by, weighting_margins=config.weighting_margins,
+        draws=config.draws, seed=config.seed, level=config.level, benchmark=config.benchmark,
+        disclosure=config.disclosure, output_format=output_format or config.output_format,
+        save_draws=save_draws or config.save_draws,
+    )
 
 
 def _staging_folder(out: Path) -> Path:
