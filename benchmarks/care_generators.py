@@ -269,24 +269,15 @@ class SyntheticEngland:
     """The shipped synthetic England, household population, fresh general surveys."""
 
     def __init__(self) -> None:
-        from unmetneed.datasets import synthetic as syn
-        from unmetneed.datasets._synthetic_model import (
-            build_population,
-            care_model,
-            draw_area_effects,
-        )
+        from simulation import generator  # the shipped generator, rebuilt from its seed
 
-        inputs = syn._default_inputs()  # noqa: SLF001
-        streams = np.random.SeedSequence(syn.SEED).spawn(7)
-        rngs = [np.random.default_rng(s) for s in streams]
-        population = build_population(inputs, rngs[0])
-        effects = draw_area_effects(len(inputs.areas), rngs[1])
-        model = care_model(population.deprivation, effects, inputs.areas["area_code"])
+        inputs, population, model = generator()
         self.inputs, self.population_raw, self.model = inputs, population, model
         n = population.counts.astype(float)
         resident = model.need * model.help * model.paid * model.residential
         house = n * (1 - resident)
-        from unmetneed.datasets._synthetic_model import AGE_BANDS, DISABILITY as DIS, ETHNIC_GROUPS
+        from unmetneed.datasets._synthetic_model import AGE_BANDS, ETHNIC_GROUPS
+        from unmetneed.datasets._synthetic_model import DISABILITY as DIS
         from unmetneed.datasets._synthetic_model import SEXES as SX
 
         index = pd.MultiIndex.from_product(
