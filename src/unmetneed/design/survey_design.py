@@ -18,6 +18,7 @@ from unmetneed._validate import (
     show,
 )
 from unmetneed.design.calibration import CalibrationRecord
+from unmetneed.design.chisq import ChisqResult
 from unmetneed.design.coding import Coding, code_columns, code_series
 from unmetneed.design.estimates import Estimates
 from unmetneed.design.glm import GLMResult
@@ -38,6 +39,7 @@ CIMethod = Literal["mean", "logit", "likelihood", "asin", "beta", "xlogit"]
 QuantileRule = Literal[
     "math", "school", "shahvaish", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7", "hf8", "hf9"
 ]
+ChisqStatistic = Literal["F", "Chisq", "Wald", "adjWald", "lincom", "saddlepoint"]
 GLMFamily = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
 QuantileInterval = Literal["mean", "beta", "xlogit", "asin", "score", "quantile"]
 ReplicateMethod = Literal["jk1", "jkn", "brr", "fay", "bootstrap"]
@@ -1059,6 +1061,54 @@ class SurveyDesign:
 
         check_choice(family, "family", FAMILIES)
         return fit_glm(self, formula, family, level)
+
+    def chisq(
+        self, row: str, column: str, *, statistic: ChisqStatistic = "F"
+    ) -> ChisqResult:
+        r"""Test of association between two categorical variables, as R's ``svychisq``.
+
+        Parameters
+        ----------
+        row, column : str
+            Category columns (rows missing either are left out as a domain).
+        statistic : {"F", "Chisq", "Wald", "adjWald", "lincom", "saddlepoint"}
+            ``"F"``: Rao-Scott second-order correction (R's default);
+            ``"Chisq"``: first-order; ``"Wald"``/``"adjWald"``: Wald tests of
+            the interior cells; ``"saddlepoint"``/``"lincom"``: Pearson's
+            :math:`X^2` against its asymptotic distribution, a linear
+            combination of :math:`\chi^2_1`, by a saddlepoint approximation or
+            exactly.
+
+        Returns
+        -------
+        ChisqResult
+            ``statistic``, ``ndf``, ``ddf``, ``p_value``, ``to_frame()``.
+
+        Raises
+        ------
+        DesignError
+            A row or column of the table with no respondents (an unused
+            category), fewer than two levels, an unknown statistic.
+
+        Notes
+        -----
+        See :mod:`unmetneed.design.chisq` for the formulas and for R's
+        truncation of the denominator degrees of freedom.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> test = design.chisq("sex", "help")
+        >>> list(test.to_frame().columns)
+        ['row', 'column', 'method', 'statistic', 'ndf', 'ddf', 'p_value']
+        """
+        from unmetneed.design.chisq import CHISQ_STATISTICS, chisq_test
+
+        check_choice(statistic, "statistic", CHISQ_STATISTICS)
+        return chisq_test(self, row, column, statistic)
 
     def var(
         self, variable: str, *, by: By = None, level: float = 0.95, na_rm: bool = False
