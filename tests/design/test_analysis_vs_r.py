@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ DESIGNS = ["taylor", "jkn"]
 DOMAINS = ["D1", "D2", "D3", "D4", "D5"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data() -> pd.DataFrame:
     df = pd.read_csv(REFERENCE_DIR / REFERENCE["data"])
     df["dom"] = pd.Categorical(df["dom"], categories=DOMAINS)
@@ -45,7 +45,7 @@ def _data() -> pd.DataFrame:
     return df
 
 
-@lru_cache(maxsize=None)
+@cache
 def _design(kind: str) -> um.SurveyDesign:
     taylor = um.SurveyDesign(
         _data().copy(), weights="w", strata="stratum", clusters="psu", fpc="fpc_psu", nest=True
@@ -402,6 +402,6 @@ def test_lincom_exact_distribution_matches_closed_forms() -> None:
     x = 4.0
     from scipy import integrate
 
-    density = lambda s: stats.chi2.pdf(s, 1) * stats.chi2.sf((x - s) / 2.0, 1)  # noqa: E731
+    density = lambda s: stats.chi2.pdf(s, 1) * stats.chi2.sf((x - s) / 2.0, 1)
     direct = integrate.quad(density, 0, x, limit=200)[0] + stats.chi2.sf(x, 1)
     assert pchisqsum(x, np.array([1.0, 2.0]), exact=True) == pytest.approx(direct, rel=1e-7)

@@ -37,7 +37,7 @@ from unmetneed._blas import single_threaded_blas
 from unmetneed.design.statistics import RatioStatistic
 from unmetneed.design.taylor import group_sums
 
-__all__ = ["CalibrationRecord", "RAKING_SWEEPS"]
+__all__ = ["RAKING_SWEEPS", "CalibrationRecord"]
 
 RAKING_SWEEPS = 10  # R survey's svyrecvar uses ten backfitting sweeps
 

@@ -157,7 +157,7 @@ def _irls(
     w2 = np.zeros(y.size)
     r_factor = np.eye(x.shape[1])
     iteration = 0
-    for iteration in range(1, MAX_ITER + 1):  # noqa: B007 - R reports the count
+    for iteration in range(1, MAX_ITER + 1):
         mu_eta = link.mu_eta(eta)
         good = (wt > 0) & (mu_eta != 0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -267,7 +267,7 @@ class GLMResult:
         newdata: pd.DataFrame,
         *,
         se: bool = True,
-        type: Literal["link", "response"] = "link",  # noqa: A002 - R's argument name
+        type: Literal["link", "response"] = "link",
     ) -> pd.DataFrame:
         """Predictions for new rows, as R's ``predict.svyglm``.
 

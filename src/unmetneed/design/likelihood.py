@@ -42,7 +42,11 @@ def likelihood_bounds(
     k: int,
     level: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    from unmetneed.design.proportion_intervals import _linkinv, _mu_eta, logit_coefficients
+    from unmetneed.design.proportion_intervals import (
+        _linkinv,
+        _mu_eta,
+        logit_coefficients,
+    )
 
     if design.replicates is not None:
         raise DesignError(

@@ -34,8 +34,8 @@ from scipy import stats
 
 from unmetneed.design.coding import Coding
 from unmetneed.design.proportion_ci import transformed_interval
-from unmetneed.design.statistics import RatioStatistic
 from unmetneed.design.replicate import replicate_variance
+from unmetneed.design.statistics import RatioStatistic
 from unmetneed.errors import DesignError
 
 if TYPE_CHECKING:

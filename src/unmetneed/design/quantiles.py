@@ -329,7 +329,13 @@ def _score_interval(
         zero = np.zeros(design.n, dtype=np.intp)
         member_f = member.astype(np.float64)
 
-        def score(theta: float, limit: float, member_f: np.ndarray = member_f) -> float:
+        def score(
+            theta: float,
+            limit: float,
+            member: np.ndarray = member,
+            member_f: np.ndarray = member_f,
+            zero: np.ndarray = zero,
+        ) -> float:
             u = ((x > theta) - (1 - prob)) * member_f
             stat = mean_statistics(u[:, None], member, zero, 1)
             family = estimate_family(design, stat)

@@ -98,8 +98,8 @@ import numpy as np
 from unmetneed.errors import DesignError, UnmetneedWarning
 
 __all__ = [
-    "ReplicateWeights",
     "ReplicateMethod",
+    "ReplicateWeights",
     "hadamard",
     "make_replicate_weights",
     "replicate_degf",

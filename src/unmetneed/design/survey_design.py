@@ -29,7 +29,11 @@ from unmetneed.design.replicate import (
     replicate_variance,
 )
 from unmetneed.design.statistics import RatioStatistic
-from unmetneed.design.taylor import LONELY_PSU_POLICIES, PSUStructure, stratified_variance
+from unmetneed.design.taylor import (
+    LONELY_PSU_POLICIES,
+    PSUStructure,
+    stratified_variance,
+)
 from unmetneed.errors import DesignError, LonelyPSUWarning
 
 __all__ = ["SurveyDesign"]
@@ -1152,7 +1156,7 @@ class SurveyDesign:
 
         if not isinstance(variable, str):
             raise DesignError("var() takes one variable; call it once per variable")
-        values, keep, names = self._variables(variable, "variable", na_rm)
+        values, keep, _ = self._variables(variable, "variable", na_rm)
         y = values[:, 0]
         domains = self._domains(by)
         codes, n_levels = domains.codes, domains.n_levels

@@ -199,4 +199,4 @@ def group_totals(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndar
     return np.asarray(indicator @ values)
 
 
-__all__ += ["design_variance", "group_totals", "psu_totals", "stack_totals", "group_sums"]
+__all__ += ["design_variance", "group_sums", "group_totals", "psu_totals", "stack_totals"]
