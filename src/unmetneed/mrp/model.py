@@ -215,6 +215,7 @@ class MultilevelFit:
         groups = self.model.formula.groups
         fixed_vars = list(self.model.data.cell_frame.columns.difference(groups, sort=False))
         require_columns(frame, [*fixed_vars, *groups], "model")
+        _check_fixed_categories(self.model.data.cell_frame, frame, fixed_vars, self.model.formula.text)
         try:
             X = np.asarray(self.model.data.spec.get_model_matrix(frame[fixed_vars].copy()), dtype=np.float64)  # type: ignore[attr-defined]
         except Exception as error:
@@ -316,3 +317,36 @@ class MultilevelFit:
             f"<div><p>{head}</p><b>Fixed effects</b>{self.fixed_effects.to_html(border=0, float_format=lambda v: f'{v:.5f}')}"
             f"<b>Random intercepts (SD)</b>{self.variance_components.to_frame().to_html(border=0, float_format=lambda v: f'{v:.5f}')}</div>"
         )
+
+
+def _check_fixed_categories(fitted: pd.DataFrame, frame: pd.DataFrame, variables: list[str],
+                            formula: str) -> None:
+    """Refuse categories of a fixed effect that fitting never saw.
+
+    Treatment coding would give them no column, so they would silently take the
+    reference level's value (sex "X", or "female" for "Female", predicted as "F").
+    """
+    for variable in variables:
+        seen = fitted[variable]
+        if pd.api.types.is_numeric_dtype(seen.dtype) and not pd.api.types.is_bool_dtype(seen.dtype):
+            continue
+        if isinstance(seen.dtype, pd.CategoricalDtype):
+            known = pd.Index(seen.cat.categories)
+        else:
+            known = pd.Index(pd.unique(seen.dropna()))
+        values = frame[variable]
+        present = pd.Index(pd.unique(values.dropna()))
+        unknown = present.difference(known, sort=False)
+        if len(unknown):
+            shown = ", ".join(repr(v) for v in list(unknown[:8]))
+            raise ModelError(
+                f"fixed effect {variable!r} of {formula!r} has categories not seen in fitting: "
+                f"[{shown}]{' ...' if len(unknown) > 8 else ''} (fitted categories: "
+                f"{[*known[:8]]}); treatment coding would give them the reference level's value. "
+                f"Recode them to fitted categories (e.g. with unmetneed.harmonise) or refit with them"
+            )
+        if values.isna().any():
+            raise ModelError(
+                f"fixed effect {variable!r} of {formula!r} is missing in {int(values.isna().sum())} "
+                "row(s) of the new data; fill or drop them first"
+            )

@@ -81,7 +81,7 @@ def dot_interval(table: pd.DataFrame, *, label: str, title: str, xlabel: str,
     labels = [f"{v} (suppressed)" if f == "suppressed" else str(v)
               for v, f in zip(ordered[label], ordered["flag"], strict=True)]
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_ylim(-0.8, rows - 0.2)
+    ax.set_ylim(rows - 0.2, -0.8)  # suppressed groups first, at the top; then lowest to highest
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", color="#e6e6e6")

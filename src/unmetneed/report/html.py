@@ -171,8 +171,8 @@ def _area_figures(by_area: pd.DataFrame, level: float) -> list[dict[str, str]]:
         figures.append(_figure(
             png,
             alt=(f"Dot-and-interval chart of {label.lower()} per 1,000 adults for {len(rows)} councils, "
-                 f"sorted from lowest to highest; {suppressed} councils are suppressed and listed at "
-                 "the top with a grey cross."),
+                 f"sorted from lowest (top) to highest (bottom); {suppressed} councils are suppressed "
+                 "and listed first, at the top, with a grey cross."),
             caption=(f"{label} per 1,000 adults by council, sorted, with {level:.0%} intervals. Blue "
                      "circles: reliable; orange diamonds: low reliability; grey crosses: suppressed "
                      f"({suppressed} councils, listed first)."),
