@@ -368,7 +368,13 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """CSV (optionally gzip) or Parquet by extension."""
+    """CSV (optionally gzip) or Parquet by extension; CSVs must be whole, rectangular tables.
+
+    Codes stay strings ("E06000001", "01"), "NA" is not missing, and truncated,
+    ragged, HTML or repeated-header files are refused (:func:`unmetneed.io._common.read_csv_checked`).
+    """
+    from unmetneed.io._common import read_csv_checked
+
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path)
+    return read_csv_checked(path)

@@ -236,8 +236,25 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
                 problems.append(f"inputs.surveys.general: column {column!r} has categories the population "
                                 f"frame lacks: {unknown[:8]} (frame categories: {known}); use the same "
                                 "labels in both (see unmetneed.harmonise)")
+        # Fixed effects cannot predict categories the survey lacks (the default formulas
+        # have sex as a fixed effect): the model would refuse them after fitting.
+        from unmetneed.mrp.formula import parse_formula
+
+        fixed = {"sex"}
+        for formula in settings.formulas.values():
+            try:
+                fixed |= set(parse_formula(formula).fixed_variables)
+            except UnmetneedError:
+                pass
+        for column in sorted(fixed & set(data.columns) & set(cells.columns)):
+            if pd.api.types.is_numeric_dtype(cells[column].dtype):
+                continue
+            absent = sorted(set(cells[column].dropna().astype(str)) - set(data[column].dropna().astype(str)))
+            if absent:
+                problems.append(f"inputs.population: column {column!r} (a fixed effect of the models) has "
+                                f"categories the general survey lacks: {absent[:8]}; use the survey's "
+                                f"labels {sorted(set(data[column].dropna().astype(str)))[:8]}")
         for name, formula in settings.formulas.items():
-            from unmetneed.mrp.formula import parse_formula
 
             try:
                 parsed = parse_formula(formula)

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from unmetneed.errors import ReadError
 
-__all__ = ["check_choice", "sha256_of", "as_path", "is_url", "preview"]
+__all__ = ["check_choice", "sha256_of", "as_path", "is_url", "preview", "read_csv_checked"]
 
 _URL_PREFIXES = ("http://", "https://", "ftp://")
 
@@ -58,3 +59,72 @@ def preview(values: Sequence[Any], limit: int = 10) -> str:
     shown = ", ".join(repr(v) for v in values[:limit])
     more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
     return f"[{shown}{more}]"
+
+
+def _looks_numeric_code(values: pd.Series) -> bool:
+    """Digits with a leading zero ("01", "007"): codes, not numbers."""
+    text = values.str.lstrip("-")
+    return bool(text.str.match(r"0\d").any())
+
+
+def read_csv_checked(
+    path: Path,
+    *,
+    usecols: Sequence[str] | None = None,
+    na_values: Sequence[str] = ("",),
+) -> pd.DataFrame:
+    """Read a CSV file that must be a whole, rectangular table.
+
+    Refuses what ``pandas.read_csv`` lets through silently: a file that is not a
+    table (an HTML error page saved as .csv, a file with no rows), repeated
+    column names (pandas renames them ``x.1``), rows with more or fewer fields
+    than the header (a file cut mid-line), and whole rows repeated at the end
+    (a copy appended twice). Only ``na_values`` are missing (by default empty
+    cells: the label "NA" stays a label); columns whose values are all numbers
+    become numeric unless a value has a leading zero ("01"), which keeps the
+    column as string codes.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(2048)
+    if path.suffix.lower() not in (".gz", ".bz2", ".zip", ".xz", ".zst"):
+        start = head.lstrip().lower()
+        if start.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+            raise ReadError(
+                f"{path.name} is not a CSV table: it starts like an HTML/XML page ({head[:40]!r}); "
+                "a download probably saved an error page; fetch the file again"
+            )
+    try:
+        header = pd.read_csv(path, nrows=0, dtype=str).columns
+        raw_header = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False)
+    except Exception as err:
+        raise ReadError(f"could not read {str(path)!r} as CSV: {err}") from err
+    names = [str(v) for v in raw_header.iloc[0].tolist()] if len(raw_header) else list(header)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ReadError(f"{path.name}: column name(s) {repeated} appear more than once in the header; "
+                        "rename them so every column has its own name")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=list(na_values),
+                        usecols=list(usecols) if usecols is not None else None,
+                        on_bad_lines="error", engine="c")
+    except Exception as err:
+        raise ReadError(f"could not read {str(path)!r} as CSV (is it cut short or ragged?): {err}") from err
+    if frame.shape[1] <= 1 and frame.shape[0] == 0:
+        raise ReadError(f"{path.name} has no rows of data (header {list(frame.columns)[:5]}); "
+                        "it is empty or not a CSV table")
+    if len(frame) and len(frame.columns) > 1:
+        last = frame.iloc[-1]
+        if last.isna().iloc[1:].all() and frame.iloc[:-1].notna().iloc[:, 1:].any(axis=None):
+            raise ReadError(f"{path.name}: the last row has only its first field ({last.iloc[0]!r}); "
+                            "the file looks cut short: fetch it again")
+    for column in frame.columns:
+        values = frame[column]
+        present = values.dropna()
+        if not len(present) or _looks_numeric_code(present):
+            continue
+        numbers = pd.to_numeric(present, errors="coerce")
+        if numbers.notna().all():
+            frame[column] = pd.to_numeric(values)
+    if usecols is not None:
+        frame = frame[list(usecols)]
+    return frame

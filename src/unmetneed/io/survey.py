@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from unmetneed.errors import MissingColumnError, ReadError
-from unmetneed.io._common import as_path, check_choice, preview, sha256_of
+from unmetneed.io._common import as_path, check_choice, preview, read_csv_checked, sha256_of
 
 __all__ = ["read_survey", "FORMATS"]
 
@@ -119,6 +119,7 @@ def read_survey(
     format: Format | None = None,
     columns: Sequence[str] | None = None,
     value_labels: bool = True,
+    na_values: Sequence[str] = ("",),
 ) -> pd.DataFrame:
     """Read survey microdata from CSV, Parquet, Stata or SPSS into a DataFrame.
 
@@ -138,6 +139,10 @@ def read_survey(
         codes no respondent has). A column with values that have no label keeps
         its codes (listed in ``attrs["partially_labelled"]``), so no value is
         lost. False keeps codes everywhere.
+    na_values : sequence of str, default ("",)
+        CSV only: the texts that mean missing. By default only empty cells, so
+        a label such as ``"NA"`` (not applicable) stays a label; pass
+        ``na_values=("", "NA")`` to treat it as missing.
 
     Returns
     -------
@@ -149,7 +154,9 @@ def read_survey(
     Raises
     ------
     ReadError
-        Unknown format or a file that cannot be parsed.
+        Unknown format or a file that cannot be parsed; a CSV that is not a
+        table (an HTML page, no rows), has repeated column names, ragged rows
+        or a last row cut short.
     MissingColumnError
         A requested column does not exist.
     ImportError
@@ -157,6 +164,8 @@ def read_survey(
 
     Notes
     -----
+    CSV columns whose values are all numbers become numeric, except codes
+    with a leading zero (``"01"``, ``"02"``), which stay strings.
     Stata and SPSS files are read with pyreadstat; user-defined missing values
     (SPSS) and extended missing values (Stata ``.a``-``.z``) become missing.
     Two codes that share a label become distinct categories ``"label [code]"``.
@@ -178,6 +187,8 @@ def read_survey(
         raise ReadError(f"value_labels must be True or False, got {value_labels!r}")
     if isinstance(columns, str):
         raise ReadError(f"columns= must be a list of column names, got the string {columns!r}")
+    if isinstance(na_values, str) or not all(isinstance(v, str) for v in na_values):
+        raise ReadError(f"na_values must be a list of strings, e.g. ('', 'NA'); got {na_values!r}")
     file = as_path(path)
     kind = format if format is not None else _format_from_suffix(file)
     labels: dict[str, dict[Any, str]] = {}
@@ -186,9 +197,7 @@ def read_survey(
         if kind == "csv":
             available = list(pd.read_csv(file, nrows=0).columns)
             usecols = _check_columns(columns, available, file)
-            frame = pd.read_csv(file, usecols=usecols)
-            if usecols is not None:
-                frame = frame[usecols]
+            frame = read_csv_checked(file, usecols=usecols, na_values=na_values)
         elif kind == "parquet":
             try:
                 import pyarrow.parquet as pq
