@@ -95,7 +95,7 @@ def prepare_cells(
         if len(group_levels) < 2:
             raise ModelError(
                 f"grouping factor {group!r} has a single level ({show(group_levels[0])}); a "
-                "random intercept needs at least two: drop (1|{group}) from the formula"
+                f"random intercept needs at least two: drop (1|{group}) from the formula"
             )
         levels[group] = group_levels
         codes.append(group_codes)
