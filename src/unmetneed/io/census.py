@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -468,6 +468,7 @@ def read_census_table(
     on_inconsistent: OnInconsistent = "raise",
     known_hash: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    known_areas: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     r"""Read a published Census 2021 table into a tidy frame.
 
@@ -522,6 +523,11 @@ def read_census_table(
         Checksum of a remote file, passed to :func:`fetch_table`.
     cache_dir : str or os.PathLike, optional
         Cache folder for remote files, passed to :func:`fetch_table`.
+    known_areas : iterable of str, optional
+        The area codes the table must hold, no more and no fewer (e.g. the
+        2021 upper-tier councils). A file cut at a line boundary is a valid
+        CSV that silently lacks its last areas; with ``known_areas`` it raises
+        :class:`~unmetneed.errors.ReadError` naming the missing areas.
 
     Returns
     -------
@@ -591,10 +597,14 @@ def read_census_table(
     else:
         path = as_path(path_or_url)
         source = str(path)
+    if known_areas is not None and isinstance(known_areas, str):
+        raise ReadError("known_areas must be a collection of area codes, not one string")
     table, layout = _read_csv(path, source)
     parsed = _parse_nomis(table) if layout == "nomis_bulk" else _parse_custom(table)
     if len(parsed.count) == 0:
         raise ReadError(f"{source!r} has a header but no rows")
+    if known_areas is not None:
+        _check_areas(parsed.area_codes, known_areas, source)
     names = dict(zip(parsed.variables, _output_names(parsed.variables, variable)))
     hierarchies = {v: build_hierarchy(names[v], parsed.categories[v]) for v in parsed.variables}
 
@@ -652,6 +662,23 @@ def read_census_table(
         else inconsistencies.to_dict("records"),
     }
     return out
+
+
+def _check_areas(codes: Sequence[str], known_areas: Iterable[str], source: str) -> None:
+    """Every known area and no other: a file cut at a line boundary loses whole areas."""
+    known = list(dict.fromkeys(map(str, known_areas)))
+    present = set(map(str, codes))
+    unknown = [c for c in dict.fromkeys(map(str, codes)) if c not in set(known)]
+    missing = [c for c in known if c not in present]
+    if unknown:
+        raise ReadError(f"{source!r} has area codes not in known_areas: {preview(unknown, 8)}; check "
+                        "the geography (2021 boundaries?) or the codes")
+    if missing:
+        raise ReadError(
+            f"{source!r} has {len(present)} of the {len(known)} known areas; missing "
+            f"{preview(missing, 8)}. Was the file cut short (a partial download)? Fetch it again, "
+            "or pass the areas it is meant to hold as known_areas"
+        )
 
 
 def _inconsistency_message(table: pd.DataFrame, source: str) -> str:

@@ -62,7 +62,7 @@ def dot_interval(table: pd.DataFrame, *, label: str, title: str, xlabel: str,
     ordered = pd.concat([hidden, shown], ignore_index=True)
     rows = len(ordered)
     height = max(2.2, 0.19 * rows + 1.3)
-    fig, ax = plt.subplots(figsize=(8.0, height))
+    fig, ax = plt.subplots(figsize=(6.5, height))
     y = np.arange(rows)
     published = ordered["flag"] != "suppressed"
     ax.hlines(y[published], ordered.loc[published, "ci_lower"], ordered.loc[published, "ci_upper"],
@@ -85,7 +85,9 @@ def dot_interval(table: pd.DataFrame, *, label: str, title: str, xlabel: str,
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", color="#e6e6e6")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.95)
+    # Beside the axes, so it never hides a group's dot.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.95,
+              borderaxespad=0.0)
     return _png(fig)
 
 

@@ -146,7 +146,7 @@ def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -
                 row += ["suppressed", "suppressed"]
                 continue
             mark = " (low reliability)" if count["flag"] == "low_reliability" else ""
-            row.append(f"{_count(count['estimate'])} ({_count(count['ci_lower'])} to "
+            row.append(f"{_count(count['estimate'])} ({_count(count['ci_lower'])}\u2013"
                        f"{_count(count['ci_upper'])}){mark}")
             row.append(_rate(rate["estimate"]) if rate["flag"] != "suppressed" else "suppressed")
         rows.append(row)
