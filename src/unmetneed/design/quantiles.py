@@ -125,8 +125,8 @@ class Sorted:
         if rule in ("school", "hf2"):
             return np.where(wlow == 0, (qlow + qup) / 2, qup)
         with np.errstate(divide="ignore", invalid="ignore"):
-            gamma = wlow / (wup + wlow)
-        return qlow * (1 - gamma) + qup * gamma
+            gamma = wlow / (wup + wlow)  # 0/0 (NaN, as R) for a one-row domain
+            return qlow * (1 - gamma) + qup * gamma
 
     def _hf3(self, p: np.ndarray) -> np.ndarray:
         # R aggregates the weights of equal values first (rowsum(w, x)): the

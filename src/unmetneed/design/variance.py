@@ -138,9 +138,25 @@ def design_covariance(
     r = design.replicates
     if r is not None:
         assert replicates is not None
-        return np.atleast_2d(
-            replicate_variance(theta, replicates, r.scale, r.rscales, r.mse, covariance=True)
-        )
+        reps = np.atleast_2d(replicates)
+        valid = ~np.isnan(reps)
+        if valid.all():
+            return np.atleast_2d(
+                replicate_variance(theta, reps, r.scale, r.rscales, r.mse, covariance=True)
+            )
+        # A replicate with no rows in a domain is NaN for that domain only: each
+        # pair uses the replicates valid for both, each estimate centred on its
+        # own valid replicates, so the diagonal equals the variances of R's svyby
+        # (R's covmat=TRUE drops such a replicate for every estimate instead).
+        rs = np.asarray(r.rscales, dtype=np.float64)
+        filled = np.where(valid, reps, 0.0)
+        if r.mse:
+            centre = np.asarray(theta, dtype=np.float64)
+        else:
+            use = valid & (rs > 0)[None, :]
+            centre = np.where(use, filled, 0.0).sum(axis=1) / np.maximum(use.sum(axis=1), 1)
+        dev = np.where(valid, filled - centre[:, None], 0.0)
+        return r.scale * ((dev * rs[None, :]) @ dev.T)
     assert totals is not None
     return stratified_covariance(totals, design.structure)
 
