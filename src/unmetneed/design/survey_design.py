@@ -983,11 +983,10 @@ class SurveyDesign:
             raise DesignError("quantile() takes one variable; call it once per variable")
         values, keep, _ = self._variables(variable, "variable", na_rm)
         domains = self._domains(by)
-        if as_column_list(by):
+        rows_df = np.full(domains.n_levels, float(self.degf))
+        if interval == "beta" and (as_column_list(by) or not keep.all()):
+            # the beta interval's effective size uses each (sub)domain's own df, as R
             rows_df = domain_degf(self, domains.codes, domains.n_levels, keep)
-        else:
-            rows_df = np.full(domains.n_levels, float(self.degf if keep.all() else
-                              domain_degf(self, domains.codes, 1, keep)[0]))
         table = quantiles.quantile_table(
             self, values[:, 0], keep, domains.codes, domains.n_levels, probabilities,
             rule=rule, interval=interval, level=level, domain_df=rows_df, df=float(self.degf),

@@ -192,11 +192,16 @@ def domain_degf(design: SurveyDesign, codes: np.ndarray, n_domains: int, active:
         s = design.structure
         inset = active & (design._weights != 0)
         d = codes[inset].astype(np.int64)
-        psu_pairs = np.unique(d * s.n_psus + s.psu[inset])
-        stratum_pairs = np.unique(d * s.n_strata + s.stratum[inset])
-        psus = np.bincount(psu_pairs // s.n_psus, minlength=n_domains)
-        strata = np.bincount(stratum_pairs // s.n_strata, minlength=n_domains)
-        return (psus - strata).astype(np.float64)
+        counts = []
+        for group, size in ((s.psu, s.n_psus), (s.stratum, s.n_strata)):
+            key = d * size + group[inset]
+            if n_domains * size <= 4 * max(key.size, 1) + (1 << 20):
+                present = np.bincount(key, minlength=n_domains * size) > 0
+                counts.append(present.reshape(n_domains, size).sum(axis=1))
+            else:
+                pairs = np.unique(key)
+                counts.append(np.bincount(pairs // size, minlength=n_domains))
+        return (counts[0] - counts[1]).astype(np.float64)
     out = np.empty(n_domains)
     # One rank per domain: each is O(rows x R) on the domain's rows only.
     order = np.argsort(codes[active], kind="stable")
