@@ -13,6 +13,7 @@ published figures; and coverage rows must be suppressed with their target.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def unprotected(folder: Path, key: str, draws_name: str) -> pd.DataFrame:
 def published(run_console: tuple[Path, str]) -> dict[str, str]:
     folder, console = run_console
     texts = {name: (folder / name).read_text(encoding="utf-8") for name in PUBLISHED}
+    # Provenance numbers that are not figures: run times, checksums.
+    provenance = json.loads(texts["provenance.json"])
+    for key in ("timings_seconds", "input_checksums_sha256", "outputs_sha256",
+                "internal_not_for_publication"):
+        provenance.pop(key, None)
+    texts["provenance.json"] = json.dumps(provenance)
     # Embedded figures are base64 and the style sheet has colours (#333): neither holds
     # numbers a reader sees.
     report = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", texts["report.html"])
@@ -85,8 +92,6 @@ def suppressed_values(run_output: Path) -> pd.DataFrame:
 
 
 def test_draws_are_internal_and_marked_not_for_publication(run_output: Path) -> None:
-    import json
-
     assert not (run_output / "draws.nc").exists()
     readme = (run_output / "internal" / "README.txt").read_text(encoding="utf-8")
     assert "NOT FOR PUBLICATION" in readme
@@ -202,3 +207,15 @@ def test_england_totals_are_the_same_everywhere(run_console: tuple[Path, str]) -
         text = f"{value:,.0f}"
         assert re.search(rf"{quantity}\s+{re.escape(text)}", console), (quantity, text)
         assert text in report, (quantity, text)
+
+
+def test_an_se_of_zero_means_exactly_known(run_output: Path) -> None:
+    area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
+    truth = unprotected(run_output, "area_code", "draws_area_code.nc")
+    rows = area[area["flag"] != "suppressed"].merge(truth, on=["area_code", "quantity", "measure"])
+    zero = rows[rows["se"] == 0]
+    assert (zero["value_se"] == 0).all(), zero[["area_code", "quantity", "measure", "value_se"]].head()
+    coverage = pd.read_csv(run_output / "coverage_gaps.csv", dtype={"area_code": str})
+    # The example config's ASCS and SACE strata are councils sampled from lists of known
+    # size (an fpc each): their weighted counts are exact, and only theirs.
+    assert set(coverage.loc[coverage["covered_se"] == 0, "source"]) <= {"ascs", "sace"}

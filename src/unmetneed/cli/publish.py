@@ -112,7 +112,8 @@ def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: st
             scale = 1000.0 / population.reindex(groups).to_numpy(dtype=float)
             values = count * scale[:, None]
             out.loc[rows, "estimate"] = round_to_decimals(values[:, 0], RATE_DECIMALS)
-            out.loc[rows, "se"] = round_to_decimals(values[:, 1], RATE_DECIMALS)
+            out.loc[rows, "se"] = _positive(values[:, 1], round_to_decimals(values[:, 1], RATE_DECIMALS),
+                                            RATE_DECIMALS)
             out.loc[rows, "ci_lower"] = round_to_decimals(values[:, 2], RATE_DECIMALS, "down")
             out.loc[rows, "ci_upper"] = round_to_decimals(values[:, 3], RATE_DECIMALS, "up")
         else:
@@ -121,12 +122,18 @@ def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: st
                 share = round_to_decimals(count[:, 0] / denominator, SHARE_DECIMALS)
             original = unprotected.loc[rows, ["se", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
             out.loc[rows, "estimate"] = share
-            out.loc[rows, "se"] = round_to_decimals(original[:, 0], SHARE_DECIMALS)
+            out.loc[rows, "se"] = _positive(original[:, 0], round_to_decimals(original[:, 0], SHARE_DECIMALS),
+                                            SHARE_DECIMALS)
             # The interval still contains the point after rounding.
             out.loc[rows, "ci_lower"] = np.fmin(round_to_decimals(original[:, 1], SHARE_DECIMALS, "down"), share)
             out.loc[rows, "ci_upper"] = np.fmax(round_to_decimals(original[:, 2], SHARE_DECIMALS, "up"), share)
     out["cv"] = round_to_decimals(out["cv"].to_numpy(dtype=float), CV_DECIMALS)
     return out
+
+
+def _positive(se: np.ndarray, rounded: np.ndarray, decimals: int) -> np.ndarray:
+    """A positive SE is never published as 0 (0 means exactly known): the last digit instead."""
+    return np.where((se > 0) & (rounded == 0), 10.0**-decimals, rounded)
 
 
 def _protect_with_england(table: pd.DataFrame, england: pd.DataFrame, key: str, options: dict[str, Any],
