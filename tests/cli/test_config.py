@@ -125,3 +125,28 @@ def test_a_latin1_config_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, out = _validate(config, capsys)
     assert code == 2
     assert "not UTF-8" in out, out
+
+
+def test_a_fixed_effect_typo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _edit(tmp_path, "[models]", '[models.need]\nformula = "outcome ~ sexx + (1|area_code)"')
+    code, out = _validate(config, capsys)
+    assert code == 2
+    assert "models.need.formula: 'sexx' is not a column of the population frame or the general survey" in out, out
+
+
+def test_a_population_file_that_is_not_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "population.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00")
+    config = _edit(tmp_path, f"{SYNTHETIC.as_posix()}/population.csv.gz", bad.as_posix())
+    code, out = _validate(config, capsys)
+    assert code == 2
+    assert "inputs.population.path: population.csv could not be read as a table" in out, out
+
+
+def test_area_names_without_area_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = tmp_path / "areas.csv"
+    names.write_text("code,area_name\nE06000001,Hartlepool\n", encoding="utf-8")
+    config = _edit(tmp_path, f"{SYNTHETIC.as_posix()}/areas.csv", names.as_posix())
+    code, out = _validate(config, capsys)
+    assert code == 2
+    assert "inputs.population.area_names: areas.csv lacks the column(s) ['area_code']" in out, out
