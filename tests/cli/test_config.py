@@ -150,3 +150,11 @@ def test_area_names_without_area_code(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out = _validate(config, capsys)
     assert code == 2
     assert "inputs.population.area_names: areas.csv lacks the column(s) ['area_code']" in out, out
+
+
+def test_output_dir_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    from unmetneed.cli.config import load_config
+
+    config = small_config(tmp_path, out="results")
+    assert load_config(config).output_dir == (tmp_path / "results").resolve()
+    assert load_config(config, out="elsewhere").output_dir == Path("elsewhere")

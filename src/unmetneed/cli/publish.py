@@ -157,6 +157,11 @@ def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_n
     area = by[0]
     england_estimates = results[()]
     england = england_estimates.to_frame().reset_index(drop=True)
+    # England rests on every respondent: the sum of the areas' respondents.
+    area_table = results[(area,)].to_frame()
+    respondents = area_table.loc[(area_table["quantity"] == "need") & (area_table["measure"] == "count"), "n"]
+    if respondents.notna().any():
+        england["n"] = int(respondents.fillna(0).sum())
     hierarchy = _hierarchy(set(england["quantity"]))
 
     def one(key: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -148,11 +148,12 @@ def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -
             mark = " (low reliability)" if count["flag"] == "low_reliability" else ""
             row.append(f"{_count(count['estimate'])} ({_count(count['ci_lower'])}\u2013"
                        f"{_count(count['ci_upper'])}){mark}")
-            row.append(_rate(rate["estimate"]) if rate["flag"] != "suppressed" else "suppressed")
+            row.append(f"{_rate(rate['estimate'])} ({_rate(rate['ci_lower'])}\u2013{_rate(rate['ci_upper'])})"
+                       if rate["flag"] != "suppressed" else "suppressed")
         rows.append(row)
     columns = ["council (code)"]
     for quantity in quantities:
-        columns += [f"{quantity}: people ({level:.0%} interval)", f"{quantity}: per 1,000"]
+        columns += [f"{quantity}: people ({level:.0%} interval)", f"{quantity}: per 1,000 (interval)"]
     return _table(f"Every council: published counts with {level:.0%} intervals and rates per 1,000 "
                   "adults; 'suppressed' marks figures withheld by disclosure control. Use the search "
                   "box to find a council.", columns, rows, id="councils")
