@@ -92,6 +92,12 @@ class DenseFactor:
         return self.cholesky
 
 
+# Columns of factors with at most this many levels (and the fixed effects) are held
+# densely in B: most levels of the large factor meet most of their levels, and a dense
+# product B_n' D^-1 B_n is one BLAS call. Wider factors (councils) stay sparse.
+NARROW_LEVELS = 64
+
+
 @dataclass(frozen=True, eq=False)
 class SchurLayout:
     """Where each column of a system goes: the large factor's levels, then the rest.
@@ -99,9 +105,11 @@ class SchurLayout:
     ``big`` are the system's columns of the large factor (``n_big`` of them,
     consecutive), ``rest`` the other columns in their order. The sparse block
     :math:`B` (``n_big`` x ``len(rest)``) has its nonzeros at ``(rows, cols)``
-    (sorted by row, then column: CSR order, ``indptr``); ``positions[k]`` maps
-    every cell to its nonzero for the k-th other column block (each small
-    factor, then each fixed effect), so a cross-tabulation is one ``bincount``.
+    (sorted by row, then column: CSR order, ``indptr``); ``collect`` (nonzeros x
+    cells, sparse) sums cell weights into them, ``positions[k]`` is each cell's
+    nonzero for the k-th other column block (each small factor, then each fixed
+    effect). ``narrow`` marks the rest columns held densely (see NARROW_LEVELS);
+    ``wide_pairs`` lists, row by row, the pairs of nonzeros in wide columns.
     """
 
     size: int
@@ -111,6 +119,14 @@ class SchurLayout:
     cols: np.ndarray
     indptr: np.ndarray
     positions: tuple[np.ndarray, ...]
+    collect: sparse.csr_matrix
+    narrow: np.ndarray  # (len(rest),) bool
+    narrow_entry: np.ndarray  # nonzeros in narrow columns
+    narrow_flat: np.ndarray  # their flat index in the (n_big x n_narrow) dense block
+    wide_entry: np.ndarray  # nonzeros in wide columns (CSR order)
+    wide_indptr: np.ndarray
+    wide_cols: np.ndarray  # their index among the wide columns
+    wide_pairs: tuple[np.ndarray, np.ndarray]  # nonzero pairs (wide x wide, same row)
 
     @property
     def n_big(self) -> int:
@@ -122,18 +138,43 @@ class SchurLayout:
 
     @classmethod
     def build(cls, size: int, big: slice, rest: np.ndarray, big_code: np.ndarray,
-              rest_columns: list[np.ndarray]) -> SchurLayout:
-        """``rest_columns[k]``: each cell's position in ``rest`` for the k-th block."""
+              rest_columns: list[np.ndarray], cell_values: list[np.ndarray | None],
+              narrow: np.ndarray) -> SchurLayout:
+        """``rest_columns[k]``: each cell's position in ``rest`` for the k-th block;
+        ``cell_values[k]``: what a cell adds there per unit weight (None: 1)."""
         n_big = big.stop - big.start
         s = rest.size
+        n_cells = big_code.size
         keys = [big_code.astype(np.int64) * s + col for col in rest_columns]
         unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
         rows, cols = np.divmod(unique, s)
-        n_cells = big_code.size
         positions = tuple(inverse[k * n_cells:(k + 1) * n_cells] for k in range(len(keys)))
         counts = np.bincount(rows, minlength=n_big)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        return cls(size, big, rest, rows, cols.astype(np.int64), indptr, positions)
+        data = np.concatenate([np.ones(n_cells) if v is None else np.asarray(v, dtype=float)
+                               for v in cell_values])
+        collect = sparse.csr_matrix(
+            (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells))
+        narrow_position = np.cumsum(narrow) - 1
+        wide_position = np.cumsum(~narrow) - 1
+        is_narrow = narrow[cols]
+        narrow_entry = np.flatnonzero(is_narrow)
+        narrow_flat = rows[narrow_entry] * int(narrow.sum()) + narrow_position[cols[narrow_entry]]
+        wide_entry = np.flatnonzero(~is_narrow)
+        wide_counts = np.bincount(rows[wide_entry], minlength=n_big)
+        wide_indptr = np.concatenate([[0], np.cumsum(wide_counts)])
+        # All ordered pairs of wide nonzeros within a row (one per row for a nested factor).
+        pair_a, pair_b = [], []
+        for width in np.unique(wide_counts[wide_counts > 0]):
+            starts = wide_indptr[:-1][wide_counts == width]
+            a, b = np.meshgrid(np.arange(width), np.arange(width), indexing="ij")
+            pair_a.append((starts[:, None] + a.ravel()[None, :]).ravel())
+            pair_b.append((starts[:, None] + b.ravel()[None, :]).ravel())
+        pairs = (np.concatenate(pair_a) if pair_a else np.zeros(0, np.int64),
+                 np.concatenate(pair_b) if pair_b else np.zeros(0, np.int64))
+        return cls(size, big, rest, rows, cols.astype(np.int64), indptr, positions, collect,
+                   narrow, narrow_entry, narrow_flat, wide_entry, wide_indptr,
+                   wide_position[cols[wide_entry]], pairs)
 
 
 class SchurFactor:
@@ -147,18 +188,37 @@ class SchurFactor:
     kind = "schur"
 
     def __init__(self, layout: SchurLayout, d: np.ndarray, values: np.ndarray, dense: np.ndarray) -> None:
-        self.layout = layout
+        lay = self.layout = layout
         self.d = d
         self.values = values
         self.block_c = dense
-        n_big, s = layout.n_big, layout.rest.size
-        self.b = sparse.csr_matrix((values, layout.cols, layout.indptr), shape=(n_big, s))
-        # M = D^-1 B
-        self.m = sparse.csr_matrix((values / d[layout.rows], layout.cols, layout.indptr), shape=(n_big, s))
-        schur = dense - (self.b.T @ self.m).toarray()
-        self.schur_cholesky = linalg.cholesky(schur, lower=True, check_finite=False)
+        n_big = lay.n_big
+        self.m_data = values / d[lay.rows]  # M = D^-1 B on B's pattern
+        # B' D^-1 B = B' M in three parts: narrow x narrow (dense, BLAS), wide x narrow
+        # (sparse x dense) and wide x wide (pairs of nonzeros within a row).
+        narrow, wide = np.flatnonzero(lay.narrow), np.flatnonzero(~lay.narrow)
+        n_narrow = narrow.size
+        b_narrow = np.zeros(n_big * n_narrow)
+        b_narrow[lay.narrow_flat] = values[lay.narrow_entry]
+        b_narrow = b_narrow.reshape(n_big, n_narrow)
+        m_narrow = b_narrow / d[:, None]
+        correction = np.zeros(dense.shape)
+        correction[np.ix_(narrow, narrow)] = b_narrow.T @ m_narrow
+        if wide.size:
+            b_wide = sparse.csr_matrix((values[lay.wide_entry], lay.wide_cols, lay.wide_indptr),
+                                       shape=(n_big, wide.size))
+            cross = np.asarray(b_wide.T @ m_narrow)
+            correction[np.ix_(wide, narrow)] = cross
+            correction[np.ix_(narrow, wide)] = cross.T
+            a, b = lay.wide_pairs
+            wv, wm = values[lay.wide_entry], self.m_data[lay.wide_entry]
+            ww = np.bincount(lay.wide_cols[a] * wide.size + lay.wide_cols[b], weights=wv[a] * wm[b],
+                             minlength=wide.size**2).reshape(wide.size, wide.size)
+            correction[np.ix_(wide, wide)] = ww
+        self.schur_cholesky = linalg.cholesky(dense - correction, lower=True, check_finite=False)
         self._schur_inverse: np.ndarray | None = None
         self._selected: tuple[np.ndarray, np.ndarray] | None = None
+        self._m_matrix: sparse.csr_matrix | None = None
 
     @property
     def size(self) -> int:
@@ -167,6 +227,27 @@ class SchurFactor:
     @property
     def logdet(self) -> float:
         return float(np.sum(np.log(self.d))) + 2.0 * float(np.sum(np.log(np.diag(self.schur_cholesky))))
+
+    @property
+    def m(self) -> sparse.csr_matrix:
+        """:math:`M = D^{-1}B` as a sparse matrix (for products with several columns)."""
+        if self._m_matrix is None:
+            lay = self.layout
+            self._m_matrix = sparse.csr_matrix((self.m_data, lay.cols, lay.indptr),
+                                               shape=(lay.n_big, lay.rest.size))
+        return self._m_matrix
+
+    def _m_times(self, y: np.ndarray) -> np.ndarray:
+        lay = self.layout
+        if y.ndim == 1:
+            return np.bincount(lay.rows, weights=self.m_data * y[lay.cols], minlength=lay.n_big)
+        return np.asarray(self.m @ y)
+
+    def _mt_times(self, v: np.ndarray) -> np.ndarray:
+        lay = self.layout
+        if v.ndim == 1:
+            return np.bincount(lay.cols, weights=self.m_data * v[lay.rows], minlength=lay.rest.size)
+        return np.asarray(self.m.T @ v)
 
     def _split(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return v[self.layout.big], v[self.layout.rest]
@@ -180,9 +261,9 @@ class SchurFactor:
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """:math:`H^{-1}` rhs (a vector or columns)."""
         v1, v2 = self._split(np.asarray(rhs, dtype=float))
-        y2 = linalg.cho_solve((self.schur_cholesky, True), v2 - self.m.T @ v1, check_finite=False)
+        y2 = linalg.cho_solve((self.schur_cholesky, True), v2 - self._mt_times(v1), check_finite=False)
         d = self.d if v1.ndim == 1 else self.d[:, None]
-        y1 = v1 / d - self.m @ y2
+        y1 = v1 / d - self._m_times(y2)
         return self._join(y1, y2)
 
     def sample(self, eps: np.ndarray) -> np.ndarray:
@@ -190,7 +271,7 @@ class SchurFactor:
         e1, e2 = self._split(eps)
         x2 = linalg.solve_triangular(self.schur_cholesky.T, e2, lower=False, check_finite=False)
         root = np.sqrt(self.d) if e1.ndim == 1 else np.sqrt(self.d)[:, None]
-        x1 = e1 / root - self.m @ x2
+        x1 = e1 / root - self._m_times(x2)
         return self._join(x1, x2)
 
     def schur_inverse(self) -> np.ndarray:
@@ -209,8 +290,8 @@ class SchurFactor:
         """
         if self._selected is None:
             lay = self.layout
-            p_pattern = (self.m @ self.schur_inverse())[lay.rows, lay.cols]
-            diag = 1.0 / self.d + np.bincount(lay.rows, weights=p_pattern * self.m.data, minlength=lay.n_big)
+            p_pattern = np.asarray(self.m @ self.schur_inverse())[lay.rows, lay.cols]
+            diag = 1.0 / self.d + np.bincount(lay.rows, weights=p_pattern * self.m_data, minlength=lay.n_big)
             self._selected = (diag, -p_pattern)
         return self._selected
 
@@ -236,7 +317,7 @@ class SchurFactor:
         out = np.zeros((self.size, self.size))
         big = np.arange(lay.big.start, lay.big.stop)
         out[big, big] = self.d
-        b = self.b.toarray()
+        b = sparse.csr_matrix((self.values, lay.cols, lay.indptr), shape=(lay.n_big, lay.rest.size)).toarray()
         out[np.ix_(big, lay.rest)] = b
         out[np.ix_(lay.rest, big)] = b.T
         out[np.ix_(lay.rest, lay.rest)] = self.block_c

@@ -29,13 +29,15 @@ many levels (:mod:`unmetneed.mrp.factor`, :func:`choose_algebra`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit
 
-from unmetneed.mrp.factor import DenseFactor, SchurFactor, SchurLayout
+from unmetneed.mrp.factor import NARROW_LEVELS, DenseFactor, SchurFactor, SchurLayout
 
 __all__ = ["SCHUR_MIN_LEVELS", "CellData", "LaplaceProblem", "PirlsResult", "choose_algebra"]
 
@@ -85,15 +87,31 @@ class PirlsResult:
     eta: np.ndarray
     mu: np.ndarray
     loglik: float  # conditional log-likelihood (no binomial coefficients)
-    logdet: float  # log|H| of the random-effect block
-    factor: Factor  # factor of the random-effect block H (solve, sample, log|H|, selected inverse)
     converged: bool
     iterations: int
     extra: dict = field(default_factory=_Extra)
+    # Factor of the random-effect block H (solve, sample, log|H|, selected inverse), made
+    # on first use: the draws' grid needs only the joint system's.
+    make_factor: Callable[[], Factor] | None = field(default=None, repr=False)
+    _factor: Factor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.extra, _Extra):
             self.extra = _Extra(self.extra)
+
+    @property
+    def factor(self) -> Factor:
+        if self._factor is None:
+            if self.make_factor is None:
+                raise ValueError("this PIRLS result carries no factor")
+            self._factor = self.make_factor()
+            self.make_factor = None
+        return self._factor
+
+    @property
+    def logdet(self) -> float:
+        """log|H| of the random-effect block."""
+        return self.factor.logdet
 
     @property
     def deviance(self) -> float:
@@ -139,10 +157,23 @@ class LaplaceProblem:
         ]
         # Global column index of each cell's level for every factor.
         self._index = [data.codes[g] + self._offsets[g] for g in range(len(data.codes))]
+        # Z' as a sparse (q x cells) matrix: Z'V for several cell vectors in one product.
+        n_cells = data.X.shape[0]
+        self._zt_sparse = sparse.csr_matrix(
+            (np.ones(n_cells * len(data.codes)), (np.concatenate(self._index) if self._index else np.zeros(0, int),
+                                                    np.tile(np.arange(n_cells), len(data.codes)))),
+            shape=(data.q, n_cells),
+        )
         self._layouts: dict[bool, SchurLayout] = {}
         if self.algebra == "schur":
             self._big = int(np.argmax(data.n_levels))
             self._small = [g for g in range(len(data.codes)) if g != self._big]
+            # The dense block involves only the other factors and X: cells that differ only
+            # in the large factor's level are summed first (one bincount), then cross-tabulated.
+            keys = np.column_stack([data.codes[g] for g in self._small] + [data.X])
+            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+            small_codes = {g: unique[:, k].astype(np.intp) for k, g in enumerate(self._small)}
+            self._merged = (inverse.ravel(), small_codes, np.ascontiguousarray(unique[:, len(self._small):]))
 
     # -- building blocks ----------------------------------------------------------
     def _lambda(self, theta: np.ndarray) -> np.ndarray:
@@ -168,6 +199,10 @@ class LaplaceProblem:
             [np.bincount(c, weights=values, minlength=k) for c, k in zip(d.codes, d.n_levels, strict=True)]
         )
 
+    def _zt_columns(self, values: np.ndarray) -> np.ndarray:
+        """:math:`Z^\\top V` for a (cells x k) matrix V."""
+        return np.asarray(self._zt_sparse @ values)
+
     def _ztwz(self, w: np.ndarray, factors: list[int] | None = None) -> np.ndarray:
         """Dense :math:`Z^\\top W Z` of the given factors (all by default), in their order."""
         d = self.data
@@ -179,11 +214,14 @@ class LaplaceProblem:
             for j in range(i + 1):
                 b = factors[j]
                 ka, kb = d.n_levels[a], d.n_levels[b]
-                block = np.bincount(d.codes[a] * kb + d.codes[b], weights=w, minlength=ka * kb).reshape(ka, kb)
                 oa, ob = offsets[i], offsets[j]
+                if i == j:  # a factor meets itself only on its own level: a diagonal block
+                    diag = np.bincount(d.codes[a], weights=w, minlength=ka)
+                    out[np.arange(oa, oa + ka), np.arange(oa, oa + ka)] = diag
+                    continue
+                block = np.bincount(d.codes[a] * kb + d.codes[b], weights=w, minlength=ka * kb).reshape(ka, kb)
                 out[oa:oa + ka, ob:ob + kb] = block
-                if i != j:
-                    out[ob:ob + kb, oa:oa + ka] = block.T
+                out[ob:ob + kb, oa:oa + ka] = block.T
         return out
 
     # -- the PIRLS systems --------------------------------------------------------------
@@ -197,54 +235,74 @@ class LaplaceProblem:
             where = np.full(q, -1)
             where[rest] = np.arange(rest.size)
             columns = [where[self._index[g]] for g in self._small]
+            values: list[np.ndarray | None] = [None] * len(self._small)
+            narrow = np.repeat([d.n_levels[g] <= NARROW_LEVELS for g in self._small],
+                               [d.n_levels[g] for g in self._small])
             if joint:
                 columns += [np.full(d.X.shape[0], rest.size + j) for j in range(p)]
+                values += [d.X[:, j] for j in range(p)]
                 rest = np.concatenate([rest, q + np.arange(p)])
+                narrow = np.concatenate([narrow, np.ones(p, dtype=bool)])
             self._layouts[joint] = SchurLayout.build(q + p if joint else q, big, rest,
-                                                     d.codes[self._big], columns)
+                                                     d.codes[self._big], columns, values, narrow)
         return self._layouts[joint]
 
     def factorize(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> Factor:
         r"""Factor the Hessian of :math:`-\ell + \|u\|^2/2` in u (and beta when ``joint``) for cell weights w."""
         if self.algebra == "dense":
-            return DenseFactor(self._dense_hessian(theta, w, joint=joint))
+            return DenseFactor(self._dense_block(theta, w, None, joint=joint))
         d = self.data
         lay = self._layout(joint)
         big, small = self._big, self._small
         theta_big = theta[big]
         diag = theta_big**2 * np.bincount(d.codes[big], weights=w, minlength=d.n_levels[big]) + 1.0
-        weights = [w] * len(small)
-        if joint:
-            weights += [w * d.X[:, j] for j in range(d.p)]
-        values = np.bincount(np.concatenate(lay.positions), weights=np.concatenate(weights),
-                             minlength=lay.nnz)
         lam_small = np.repeat(theta[small], [d.n_levels[g] for g in small])
         lam_rest = np.concatenate([lam_small, np.ones(d.p)]) if joint else lam_small
-        values *= theta_big * lam_rest[lay.cols]
-        block = lam_small[:, None] * self._ztwz(w, small) * lam_small[None, :]
-        block[np.diag_indices(lam_small.size)] += 1.0
-        if joint:
-            zwx = np.column_stack([self._zt_factors(w * d.X[:, j], small) for j in range(d.p)])
-            zwx *= lam_small[:, None]
-            xwx = d.X.T @ (w[:, None] * d.X)
-            block = np.block([[block, zwx], [zwx.T, xwx]])
+        values = (lay.collect @ w) * (theta_big * lam_rest[lay.cols])
+        merged, codes, X = self._merged
+        w_merged = np.bincount(merged, weights=w, minlength=X.shape[0])
+        block = self._dense_block(theta, w_merged, small, joint=joint, codes=codes, X=X)
         return SchurFactor(lay, diag, values, block)
 
-    def _zt_factors(self, values: np.ndarray, factors: list[int]) -> np.ndarray:
+    def _dense_block(self, theta: np.ndarray, w: np.ndarray, factors: list[int] | None, *,
+                     joint: bool, codes: dict[int, np.ndarray] | None = None,
+                     X: np.ndarray | None = None) -> np.ndarray:
+        """The system's matrix for the given factors (all: None) and, when ``joint``, the fixed
+        effects; filled block by block (a factor's own block is diagonal, every block has one
+        scale :math:`\\theta_a\\theta_b`). ``codes``/``X`` replace the cells' (merged cells)."""
         d = self.data
-        return np.concatenate([np.bincount(d.codes[g], weights=values, minlength=d.n_levels[g]) for g in factors])
+        factors = list(range(len(d.codes))) if factors is None else factors
+        codes = dict(enumerate(d.codes)) if codes is None else codes
+        X = d.X if X is None else X
+        sizes = [d.n_levels[g] for g in factors]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        q = int(offsets[-1])
+        p = d.p if joint else 0
+        out = np.zeros((q + p, q + p))
+        wxt = X.T * w if joint else None  # (p, C): contiguous rows for bincount
+        for i, a in enumerate(factors):
+            code_a, k_a, o_a = codes[a], d.n_levels[a], offsets[i]
+            own = np.bincount(code_a, weights=w, minlength=k_a)
+            index = np.arange(o_a, o_a + k_a)
+            out[index, index] = theta[a] ** 2 * own + 1.0
+            for j in range(i):
+                b = factors[j]
+                k_b, o_b = d.n_levels[b], offsets[j]
+                block = np.bincount(code_a * k_b + codes[b], weights=w, minlength=k_a * k_b)
+                block = block.reshape(k_a, k_b) * (theta[a] * theta[b])
+                out[o_a:o_a + k_a, o_b:o_b + k_b] = block
+                out[o_b:o_b + k_b, o_a:o_a + k_a] = block.T
+            if joint:
+                for j in range(p):
+                    column = theta[a] * np.bincount(code_a, weights=wxt[j], minlength=k_a)
+                    out[o_a:o_a + k_a, q + j] = column
+                    out[q + j, o_a:o_a + k_a] = column
+        if joint:
+            out[q:, q:] = wxt @ X
+        return out
 
     def _dense_hessian(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> np.ndarray:
-        d = self.data
-        q, p = d.q, d.p
-        lam = self._lambda(theta)
-        h_uu = lam[:, None] * self._ztwz(w) * lam[None, :]
-        h_uu[np.diag_indices(q)] += 1.0
-        if not joint:
-            return h_uu
-        zwx = np.column_stack([self._zt(w * d.X[:, j]) for j in range(p)]) * lam[:, None]
-        xwx = d.X.T @ (w[:, None] * d.X)
-        return np.block([[h_uu, zwx], [zwx.T, xwx]])
+        return self._dense_block(theta, w, None, joint=joint)
 
     def _score(self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -314,16 +372,22 @@ class LaplaceProblem:
         # Factor at the final point, for the log-determinant.
         mu = expit(eta)
         w = d.trials * mu * (1.0 - mu)
-        factor_u = self.factorize(theta, w, joint=False)
         extra = _Extra()
+        result = PirlsResult(u, beta, eta, mu, self._loglik(eta), converged, iteration, extra)
         if joint or full:
-            factor_full = self.factorize(theta, w, joint=True)
+            if self.algebra == "dense":
+                hessian = self._dense_hessian(theta, w, joint=True)
+                factor_full: Factor = DenseFactor(hessian)
+                result.make_factor = lambda: DenseFactor(hessian[:q, :q])
+                extra["chol_full"] = factor_full.cholesky
+            else:
+                factor_full = self.factorize(theta, w, joint=True)
+                result.make_factor = lambda: self.factorize(theta, w, joint=False)
             extra["logdet_full"] = factor_full.logdet
             extra["factor_full"] = factor_full
-            if isinstance(factor_full, DenseFactor):
-                extra["chol_full"] = factor_full.cholesky
-        return PirlsResult(u, beta, eta, mu, self._loglik(eta), factor_u.logdet, factor_u, converged,
-                           iteration, extra)
+        else:
+            result._factor = self.factorize(theta, w, joint=False)
+        return result
 
     def _inverse_at_cells(self, factor: Factor) -> dict[tuple[int, int], np.ndarray]:
         r""":math:`(H^{-1})_{j_a(c), j_b(c)}` for every cell c and pair of factors a >= b.
@@ -367,7 +431,7 @@ class LaplaceProblem:
         (H^{-1})_{j_g(c) j_b(c)}` for :math:`A = Z^\top W Z`.
         """
         d = self.data
-        q, p, n_theta = d.q, d.p, len(d.n_levels)
+        p, n_theta = d.p, len(d.n_levels)
         lam = self._lambda(theta)
         u, eta = result.u, result.eta
         mu = expit(eta)
@@ -389,20 +453,17 @@ class LaplaceProblem:
                 per_factor[gb] += theta[ga] * entry
         grad = np.empty(n_theta + p)
         # Right-hand sides of du/dphi and the direct derivatives of eta.
-        rhs = np.empty((q, n_theta + p))
         direct = np.empty((eta.size, n_theta + p))
         for g in range(n_theta):
             sl = slice(self._offsets[g], self._offsets[g + 1])
-            ug = u[sl][d.codes[g]]  # d eta / d theta_g at fixed u
-            direct[:, g] = ug
-            term = lam * self._zt(w * ug)
-            term[sl] -= zr[sl]
-            rhs[:, g] = term
+            direct[:, g] = u[sl][d.codes[g]]  # d eta / d theta_g at fixed u
             grad[g] = -2.0 * float(zr[sl] @ u[sl])
-        for j in range(p):
-            direct[:, n_theta + j] = d.X[:, j]
-            rhs[:, n_theta + j] = lam * self._zt(w * d.X[:, j])
-            grad[n_theta + j] = -2.0 * float(d.X[:, j] @ resid)
+        direct[:, n_theta:] = d.X
+        grad[n_theta:] = -2.0 * (d.X.T @ resid)
+        rhs = lam[:, None] * self._zt_columns(w[:, None] * direct)
+        for g in range(n_theta):
+            sl = slice(self._offsets[g], self._offsets[g + 1])
+            rhs[sl, g] -= zr[sl]
         du = -result.factor.solve(rhs)
         result.extra["du"] = du  # sensitivities of the modes: warm starts for nearby points
         b_du = lam[:, None] * du
