@@ -173,6 +173,12 @@ def _irls(
         if abs(dev - devold) / (abs(dev) + 0.1) < EPSILON:
             converged = True
             break
+        if family == "gaussian" and start is None:
+            # R's second iteration repeats the same weighted least squares (the
+            # working weights of the identity link do not depend on mu) and
+            # stops: its coefficients are these, to rounding.
+            converged, iteration = True, iteration + 1
+            break
         devold = dev
     return _Fit(coef, eta, mu, w2, gram, iteration, converged)
 
@@ -419,10 +425,19 @@ def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95
         a_inv = np.linalg.inv(fit.gram)
         residual = (y - fit.mu) / link.mu_eta(fit.eta)
         estfun = x * (residual * fit.working_weights)[:, None]
-        z = np.zeros((design.n, p))
-        z[rows] = estfun @ a_inv
-        totals = psu_totals(design, MatrixInfluence(z), fit.coef)
-        cov = stratified_covariance(totals, design.structure)
+        s = design.structure
+        if design.calibration is None:
+            # PSU sums of estfun, then A^-1: p bincounts instead of an n x p product
+            psu = s.psu[rows]
+            sums = np.vstack(
+                [np.bincount(psu, weights=estfun[:, j], minlength=s.n_psus) for j in range(p)]
+            )
+            totals = a_inv.T @ sums
+        else:
+            z = np.zeros((design.n, p))
+            z[rows] = estfun @ a_inv
+            totals = psu_totals(design, MatrixInfluence(z), fit.coef)
+        cov = stratified_covariance(totals, s)
         keep = np.zeros(design.n, dtype=bool)
         keep[rows] = True
         df_design = domain_degf(design, np.zeros(design.n, dtype=np.intp), 1, keep)[0]
