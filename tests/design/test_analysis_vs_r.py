@@ -405,3 +405,21 @@ def test_lincom_exact_distribution_matches_closed_forms() -> None:
     density = lambda s: stats.chi2.pdf(s, 1) * stats.chi2.sf((x - s) / 2.0, 1)
     direct = integrate.quad(density, 0, x, limit=200)[0] + stats.chi2.sf(x, 1)
     assert pchisqsum(x, np.array([1.0, 2.0]), exact=True) == pytest.approx(direct, rel=1e-7)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_ratio_and_proportion_na_rm(kind: str) -> None:
+    design = _design(kind)
+    expected = ref(kind, "ratio_na")
+    est = design.ratio("y_na", "x_na", na_rm=True)
+    close(est.estimate, expected["estimate"], RTOL_ESTIMATE)
+    close(est.se, expected["se"], RTOL_SE)
+    expected = ref(kind, "prop_na")
+    frame = design.proportion("bin_na", na_rm=True).to_frame()
+    row = frame[frame["bin_na"] == 1]
+    close(row["estimate"], expected["estimate"], RTOL_ESTIMATE)
+    close(row["se"], expected["se"], RTOL_SE)
+    for method, values in ref(kind, "ciprop_na").items():
+        frame = design.proportion("bin_na", na_rm=True, ci=method).to_frame()
+        row = frame[frame["bin_na"] == 1]
+        close(row[["ci_lower", "ci_upper"]].to_numpy(), values["ci"], RTOL_CI)

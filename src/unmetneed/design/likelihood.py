@@ -41,6 +41,7 @@ def likelihood_bounds(
     category: np.ndarray,
     k: int,
     level: float,
+    inside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     from unmetneed.design.proportion_intervals import (
         _linkinv,
@@ -53,10 +54,12 @@ def likelihood_bounds(
             "ci='likelihood' is not available on replicate designs (R's svyciprop returns "
             "NA there); use ci='logit', 'beta' or 'xlogit'"
         )
-    beta, beta_var = logit_coefficients(design, stat, domains, category, k, theta, variance)
+    inside = design._in_design if inside is None else inside
+    beta, beta_var = logit_coefficients(
+        design, stat, domains, category, k, theta, variance, inside
+    )
     mu = _linkinv(beta)
     codes = domains.codes
-    inside = design._in_design
     w = design._weights
     n_levels = domains.n_levels
     rows = np.bincount(codes[inside], minlength=n_levels).astype(float)
@@ -68,7 +71,7 @@ def likelihood_bounds(
     total = np.repeat(np.bincount(codes, weights=wt, minlength=n_levels), k)
     phi = np.empty(n_levels * k)
     for c in range(k):
-        y = (category == c).astype(np.float64)
+        y = ((category == c) & inside).astype(np.float64)
         s1[c::k] = np.bincount(codes, weights=wt * y, minlength=n_levels)
         m = mu[c::k][codes]
         # residuals.svyglm(type = "pearson") divides out the sampling weight

@@ -139,17 +139,20 @@ def proportion_bounds(
     k: int,
     level: float,
     has_by: bool,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Interval bounds for each (domain, category) proportion."""
+    """Interval bounds for each (domain, category) proportion (``keep``: rows not missing)."""
     from unmetneed.design.variance import domain_degf
 
     column_domain = np.repeat(np.arange(domains.n_levels), k)
-    inside = design._in_design
+    inside = design._in_design if keep is None else design._in_design & keep
     df = design.degf
     if method in ("mean", "xlogit", "asin", "beta"):
-        rows = np.bincount(domains.codes[inside], minlength=domains.n_levels).astype(float)
+        # R's nrow(design) and degf(design): the (domain's) rows, missing or not
+        whole = design._in_design
+        rows = np.bincount(domains.codes[whole], minlength=domains.n_levels).astype(float)
         if has_by:
-            rows_df = domain_degf(design, domains.codes, domains.n_levels, inside)
+            rows_df = domain_degf(design, domains.codes, domains.n_levels, whole)
         else:
             rows_df = np.full(domains.n_levels, float(df))
         return transformed_interval(
@@ -159,8 +162,12 @@ def proportion_bounds(
     if method == "likelihood":
         from unmetneed.design.likelihood import likelihood_bounds
 
-        return likelihood_bounds(design, stat, theta, variance, domains, category, k, level)
-    beta, beta_var = logit_coefficients(design, stat, domains, category, k, theta, variance)
+        return likelihood_bounds(
+            design, stat, theta, variance, domains, category, k, level, inside
+        )
+    beta, beta_var = logit_coefficients(
+        design, stat, domains, category, k, theta, variance, inside
+    )
     low, high = _wald_factor(level, df)
     se = np.sqrt(beta_var)
     return _expit(beta + se * low), _expit(beta + se * high)
@@ -174,10 +181,11 @@ def logit_coefficients(
     k: int,
     theta: np.ndarray,
     variance: np.ndarray,
+    inside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """svyglm(I(cat == k) ~ 1, quasibinomial) per domain: coefficients and variances."""
     n_fits = domains.n_levels * k
-    inside = design._in_design
+    inside = design._in_design if inside is None else inside
     codes = domains.codes
     w = design._weights
     # Rescaled weights: mean 1 over the (sub)design's rows of the domain, as svyglm.
@@ -190,7 +198,7 @@ def logit_coefficients(
     sums = []
     devolds = []
     for c in range(k):
-        y = (category == c).astype(np.float64)
+        y = ((category == c) & inside).astype(np.float64)
         first, devold = _row_start(y, wt, codes, domains.n_levels)
         sums.append(first)
         devolds.append(devold)

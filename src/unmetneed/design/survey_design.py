@@ -777,9 +777,17 @@ class SurveyDesign:
         )
 
     def ratio(
-        self, numerator: str, denominator: str, *, by: By = None, level: float = 0.95
+        self,
+        numerator: str,
+        denominator: str,
+        *,
+        by: By = None,
+        level: float = 0.95,
+        na_rm: bool = False,
     ) -> Estimates:
-        r"""Ratio of two weighted totals, overall or by domain.
+        r"""Ratio of two weighted totals, overall or by domain (R ``svyratio``).
+
+        ``na_rm=True``: rows missing either variable leave as a domain.
 
         Notes
         -----
@@ -795,8 +803,13 @@ class SurveyDesign:
         >>> float(design.ratio("need", "need").estimate.iloc[0])
         1.0
         """
-        y = self._numeric(numerator, "numerator")
-        x = self._numeric(denominator, "denominator")
+        if na_rm:
+            values, keep, _ = self._variables([numerator, denominator], "variable", True)
+            y, x = values[:, 0] * keep, values[:, 1] * keep
+        else:
+            y = self._numeric(numerator, "numerator")
+            x = self._numeric(denominator, "denominator")
+            keep = None
         domains = self._domains(by)
         stat = RatioStatistic(
             num_column=domains.codes,
@@ -808,7 +821,9 @@ class SurveyDesign:
             column_den=np.arange(domains.n_levels),
         )
         name = f"{numerator}/{denominator}"
-        return self._estimates(stat, domains, domains.levels, "ratio", name, by, level, None)
+        return self._estimates(
+            stat, domains, domains.levels, "ratio", name, by, level, None, keep
+        )
 
     def proportion(
         self,
@@ -818,6 +833,7 @@ class SurveyDesign:
         level: float = 0.95,
         deff: bool = False,
         ci: CIMethod = "mean",
+        na_rm: bool = False,
     ) -> Estimates:
         r"""Proportion in each category of a variable, overall or by domain.
 
@@ -839,6 +855,9 @@ class SurveyDesign:
             are the design's (R ``svyciprop(..., df = degf(design))``); the
             ``"beta"`` effective size uses each domain's rows and degrees of
             freedom, as R's ``svyby(..., svyciprop)``.
+        na_rm : bool, default False
+            Rows missing the variable leave as a domain (R ``na.rm=TRUE``);
+            without it a missing value is an error.
 
         Returns
         -------
@@ -868,19 +887,41 @@ class SurveyDesign:
         from unmetneed.design import proportion_ci
 
         check_choice(ci, "ci", proportion_ci.CI_METHODS)
-        series = column_values(self._data, variable, "variable")
+        require_columns(self._data, [variable], "variable")
+        series = self._data[variable]
+        missing = series.isna().to_numpy()
+        keep: np.ndarray | None = None
+        if missing.any():
+            relevant = missing & self._in_design
+            if relevant.any() and not na_rm:
+                raise DesignError(
+                    f"variable column {variable!r} has missing values in "
+                    f"{row_examples(relevant, self._data.index)}; pass na_rm=True to leave "
+                    "those rows out as R's na.rm=TRUE does (the design stays whole)"
+                )
+            keep = ~missing
+            if deff:
+                raise DesignError("deff=True is not available with missing values")
         key = ("categories", variable)
         if key not in self._cache:
-            self._cache[key] = code_series(series, observed=False)
+            if keep is None:
+                self._cache[key] = code_series(series, observed=False)
+            else:
+                present = series[keep]
+                _, labels_ = code_series(present, observed=False)
+                codes_ = np.zeros(self.n, dtype=np.intp)
+                codes_[keep] = labels_.get_indexer(present)
+                self._cache[key] = (codes_, labels_)
         category, labels = self._cache[key]
         domains = self._domains(by)
         k = len(labels)
+        ones = np.ones(self.n) if keep is None else keep.astype(np.float64)
         stat = RatioStatistic(
             num_column=domains.codes * k + category,
-            num=np.ones(self.n),
+            num=ones,
             n_columns=domains.n_levels * k,
             den_column=domains.codes,
-            den=np.ones(self.n),
+            den=ones,
             n_dens=domains.n_levels,
             column_den=np.repeat(np.arange(domains.n_levels), k),
         )
@@ -892,15 +933,18 @@ class SurveyDesign:
         )
         extra = self._proportion_deff(stat, domains) if deff else None
         if ci == "mean":
-            return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra)
+            return self._estimates(
+                stat, domains, keys, "proportion", variable, by, level, extra, keep
+            )
         from unmetneed.design.proportion_intervals import proportion_bounds
 
         theta = stat.estimate(self._weights)
         variance, covariance = self._variance(stat, theta, domains)
         bounds = proportion_bounds(
-            self, ci, stat, theta, variance, domains, category, k, level, bool(as_column_list(by))
+            self, ci, stat, theta, variance, domains, category, k, level,
+            bool(as_column_list(by)), keep,
         )
-        respondents = np.repeat(self._respondents(domains), k)
+        respondents = np.repeat(self._respondents(domains, keep), k)
         return self._make_estimates(
             keys, theta, variance, respondents, "proportion", variable, by, level,
             deff=extra, vcov=covariance, bounds=bounds, info={"interval": ci},

@@ -134,6 +134,12 @@ run <- function(des, replicate) {
   # (inflmats[[i]][idxs[[i]], ] <- infs[[i]]): estimates and SEs only.
   b <- svyby(~y_na, ~dom, des, svymean, na.rm = TRUE)
   out$mean_na_by <- list(estimate = unname(as.vector(coef(b))), se = unname(as.vector(SE(b))))
+  out$ratio_na <- stat_out(svyratio(~y_na, ~x_na, des, na.rm = TRUE))
+  out$prop_na <- stat_out(svymean(~bin_na, des, na.rm = TRUE))
+  out$ciprop_na <- list()
+  for (m in c("beta", "xlogit", "logit")) {
+    out$ciprop_na[[m]] <- ciprop_out(suppressWarnings(svyciprop(~bin_na, des, method = m, df = df, na.rm = TRUE)))
+  }
   byd <- svyby(~y, ~dom, des, svymean, covmat = TRUE)
   con <- svycontrast(byd, list(d1_minus_d2 = c(1, -1, 0, 0, 0), average = rep(0.2, 5)))
   out$contrast <- list(estimate = unname(as.vector(coef(con))), se = unname(as.vector(SE(con))),
