@@ -65,6 +65,18 @@ class ChisqResult:
         Numerator and denominator degrees of freedom (``ddf`` None for ``"Chisq"``).
     p_value : float
     method : str
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> survey = um.datasets.load_example_survey()
+    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+    ...                          clusters="psu", nest=True)
+    >>> test = design.chisq("sex", "help", statistic="adjWald")
+    >>> test.ndf
+    2.0
+    >>> 0 <= test.p_value <= 1
+    True
     """
 
     statistic: float

@@ -223,6 +223,22 @@ class GLMResult:
     family, formula : str
     n : int
         Rows used (non-missing, in the design or subset, non-zero weight).
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> survey = um.datasets.load_example_survey()
+    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+    ...                          clusters="psu", nest=True)
+    >>> fit = design.glm("need ~ sex", family="quasibinomial")
+    >>> list(fit.to_frame().columns)
+    ['term', 'estimate', 'se', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
+    >>> fit.vcov().shape
+    (2, 2)
+    >>> import pandas as pd
+    >>> new = pd.DataFrame({"sex": pd.Categorical(["Male"], categories=["Female", "Male"])})
+    >>> list(fit.predict(new, type="response").columns)
+    ['estimate', 'se']
     """
 
     def __init__(
@@ -316,6 +332,23 @@ class GLMResult:
         -------
         DataFrame
             ``estimate`` (and ``se``), on ``newdata``'s index.
+
+        Raises
+        ------
+        DesignError
+            ``newdata`` lacks a column of the formula or has a new category.
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> survey = um.datasets.load_example_survey()
+        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
+        ...                          clusters="psu", nest=True)
+        >>> fit = design.glm("need ~ sex", family="quasibinomial")
+        >>> new = pd.DataFrame({"sex": pd.Categorical(["Female", "Male"])})
+        >>> p = fit.predict(new, type="response")
+        >>> bool(((p["estimate"] > 0) & (p["estimate"] < 1)).all())
+        True
         """
         if type not in ("link", "response"):
             raise DesignError(f"type={type!r} is not a valid choice; use 'link' or 'response'")
