@@ -74,7 +74,7 @@ def published(run_console: tuple[Path, str]) -> dict[str, str]:
     # Embedded figures are base64 and the style sheet has colours (#333): neither holds
     # numbers a reader sees.
     report = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", texts["report.html"])
-    texts["report.html"] = re.sub(r"<(style|script)>.*?</\1>", "", report, flags=re.S)
+    texts["report.html"] = re.sub(r"<(style|script)>.*?</\1>", "", report, flags=re.DOTALL)
     texts["console"] = console
     return texts
 

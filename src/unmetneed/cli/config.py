@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from unmetneed.errors import ConfigError, UnmetneedError
 
-__all__ = ["ConfigSchema", "MIN_DRAWS", "RunConfig", "load_config", "sha256"]
+__all__ = ["MIN_DRAWS", "ConfigSchema", "RunConfig", "load_config", "sha256"]
 
 LINK_NAMES = ("need", "help", "paid", "council", "not_enough")
 STANDARD_BY = ("area_code", "age_band", "sex", "ethnic_group", "disability")

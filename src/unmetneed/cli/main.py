@@ -77,7 +77,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import inputs_from_config, run_pipeline, settings_from_config
+    from unmetneed.cli.pipeline import (
+        inputs_from_config,
+        run_pipeline,
+        settings_from_config,
+    )
 
     config = load_config(args.config, out=args.out)
     inputs = inputs_from_config(config)
@@ -90,7 +94,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import inputs_from_config, preflight, settings_from_config
+    from unmetneed.cli.pipeline import (
+        inputs_from_config,
+        preflight,
+        settings_from_config,
+    )
 
     config = load_config(args.config)
     inputs = inputs_from_config(config)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from unmetneed.errors import ReadError
 
-__all__ = ["check_choice", "sha256_of", "as_path", "is_url", "preview", "read_csv_checked"]
+__all__ = ["as_path", "check_choice", "is_url", "preview", "read_csv_checked", "sha256_of"]
 
 _URL_PREFIXES = ("http://", "https://", "ftp://")
 
