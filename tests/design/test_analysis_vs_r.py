@@ -423,3 +423,37 @@ def test_ratio_and_proportion_na_rm(kind: str) -> None:
         frame = design.proportion("bin_na", na_rm=True, ci=method).to_frame()
         row = frame[frame["bin_na"] == 1]
         close(row[["ci_lower", "ci_upper"]].to_numpy(), values["ci"], RTOL_CI)
+
+
+# -- calibrated designs: variances from the calibration residuals ----------------------
+def _calibrated(kind: str) -> um.SurveyDesign:
+    totals = REFERENCE["calibration_totals"]
+    sex = pd.Series(totals["sex"]["Freq"], index=totals["sex"]["sex"], dtype=float)
+    dom = pd.Series(totals["dom"]["Freq"], index=totals["dom"]["dom"], dtype=float)
+    design = _design("taylor")
+    if kind == "poststratified":
+        return um.poststratify(design, um.Margins({"sex": sex})).design
+    return um.rake(design, um.Margins({"sex": sex, "dom": dom})).design
+
+
+@pytest.mark.parametrize("kind", ["poststratified", "raked"])
+def test_calibrated_designs(kind: str) -> None:
+    design = _calibrated(kind)
+    expected = REFERENCE[kind]
+    assert design.degf == expected["degf"]
+    est = design.mean(["y", "x"])
+    close(est.estimate, expected["mean_multi"]["estimate"], RTOL_ESTIMATE)
+    close(est.vcov().to_numpy(), expected["mean_multi"]["vcov"], RTOL_SE)
+    by = design.mean("y", by="dom")
+    close(by.estimate, expected["mean_by"]["estimate"], RTOL_ESTIMATE)
+    close(by.se, expected["mean_by"]["se"], RTOL_SE)
+    var = design.var("y")
+    close(var.estimate, [expected["var"]["estimate"]], RTOL_ESTIMATE)
+    close(var.se, [expected["var"]["se"]], RTOL_SE)
+    _check_quantiles(design.quantile("y", q=QUANTILES), expected["quantile"])
+    fit = design.glm("y ~ x + sex").to_frame()
+    close(fit["estimate"], expected["glm"]["estimate"], RTOL_ESTIMATE)
+    close(fit["se"], expected["glm"]["se"], RTOL_SE)
+    test = design.chisq("r3", "cat4")
+    close([test.statistic], [expected["chisq_F"]["statistic"]], RTOL_ESTIMATE)
+    close([test.p_value], [expected["chisq_F"]["p_value"]], RTOL_P)

@@ -431,7 +431,8 @@ def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95
     w_all = design._weights
     # rows the model uses: complete and in the (sub)design
     use = inside[rows]
-    rows, y, x = rows[use], y[use], x[use]
+    if not use.all():
+        rows, y, x = rows[use], y[use], x[use]
     if rows.size == 0:
         raise DesignError(f"formula {formula!r} leaves no complete rows in the design")
     n_design = int(inside.sum())
@@ -456,24 +457,28 @@ def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95
     link = _link_of(family)
     if r is None:
         a_inv = np.linalg.inv(fit.gram)
-        residual = (y - fit.mu) / link.mu_eta(fit.eta)
-        estfun = x * (residual * fit.working_weights)[:, None]
+        factor = (y - fit.mu) / link.mu_eta(fit.eta) * fit.working_weights
         s = design.structure
         if design.calibration is None:
-            # PSU sums of estfun, then A^-1: p bincounts instead of an n x p product
+            # PSU sums of estfun = x * factor, then A^-1: one sparse pass over x
+            import scipy.sparse as sp
+
             psu = s.psu[rows]
-            sums = np.vstack(
-                [np.bincount(psu, weights=estfun[:, j], minlength=s.n_psus) for j in range(p)]
+            indicator = sp.csr_matrix(
+                (factor, (psu, np.arange(rows.size))), shape=(s.n_psus, rows.size)
             )
-            totals = a_inv.T @ sums
+            totals = a_inv.T @ np.asarray(indicator @ x).T
         else:
             z = np.zeros((design.n, p))
-            z[rows] = estfun @ a_inv
+            z[rows] = (x * factor[:, None]) @ a_inv
             totals = psu_totals(design, MatrixInfluence(z), fit.coef)
         cov = stratified_covariance(totals, s)
-        keep = np.zeros(design.n, dtype=bool)
-        keep[rows] = True
-        df_design = domain_degf(design, np.zeros(design.n, dtype=np.intp), 1, keep)[0]
+        if rows.size == n_design:
+            df_design = float(design.degf)  # every row of the (sub)design is used
+        else:
+            keep = np.zeros(design.n, dtype=bool)
+            keep[rows] = True
+            df_design = domain_degf(design, np.zeros(design.n, dtype=np.intp), 1, keep)[0]
     else:
         betas = np.empty((r.n_replicates, p))
         for k in range(r.n_replicates):

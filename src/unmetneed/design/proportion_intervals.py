@@ -36,7 +36,6 @@ from unmetneed.design.coding import Coding
 from unmetneed.design.proportion_ci import transformed_interval
 from unmetneed.design.replicate import replicate_variance
 from unmetneed.design.statistics import RatioStatistic
-from unmetneed.errors import DesignError
 
 if TYPE_CHECKING:
     from unmetneed.design.survey_design import SurveyDesign
@@ -210,7 +209,6 @@ def logit_coefficients(
     )
     devold = np.column_stack(devolds).ravel()
     beta = logit_fit(s1, total, eta=np.zeros(n_fits), devold=devold, first=first)
-    mu = _linkinv(beta)
     r = design.replicates
     if r is None:
         return beta, variance / _mu_eta(beta) ** 2
@@ -220,7 +218,6 @@ def logit_coefficients(
     with np.errstate(divide="ignore", invalid="ignore"):
         devold_r = -2.0 * (p_r * np.log(_linkinv(start)) + (1.0 - p_r) * np.log1p(-_linkinv(start)))
     betas = logit_fit(p_r, np.ones_like(p_r), eta=start, devold=devold_r)
-    del mu
     var = replicate_variance(beta, betas, r.scale, r.rscales, r.mse, by_estimate=True)
     return beta, var
 
@@ -228,6 +225,3 @@ def logit_coefficients(
 def _expit(x: np.ndarray) -> np.ndarray:
     return np.exp(x) / (1.0 + np.exp(x))
 
-
-def _unused(_: object) -> None:  # pragma: no cover
-    raise DesignError("unreachable")

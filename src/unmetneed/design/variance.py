@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from unmetneed.design.replicate import replicate_degf, replicate_variance
-from unmetneed.design.taylor import PSUStructure, group_sums
+from unmetneed.design.taylor import PSUStructure
 
 if TYPE_CHECKING:
     from unmetneed.design.survey_design import SurveyDesign
@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "MatrixInfluence",
     "design_covariance",
+    "design_variance",
     "domain_degf",
+    "group_totals",
+    "psu_totals",
+    "stack_totals",
     "stratified_covariance",
 ]
 
@@ -219,5 +223,3 @@ def group_totals(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndar
     )
     return np.asarray(indicator @ values)
 
-
-__all__ += ["design_variance", "group_sums", "group_totals", "psu_totals", "stack_totals"]
