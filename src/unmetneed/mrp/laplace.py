@@ -128,7 +128,7 @@ Algebra = Literal["auto", "dense", "schur"]
 # this many levels of the largest factor on; below it one dense Cholesky of the q x q
 # system is as fast and keeps results bit-for-bit as before (benchmarks/RESULTS.md,
 # ## mrp_many_levels).
-SCHUR_MIN_LEVELS = 400
+SCHUR_MIN_LEVELS = 200
 
 
 def choose_algebra(n_levels: tuple[int, ...], algebra: Algebra = "auto") -> str:
