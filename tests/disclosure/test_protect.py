@@ -350,7 +350,7 @@ def test_domain_layer_table_end_to_end(parts):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", um.errors.UnmetneedWarning)
         est = um.estimate_care_populations(
-            um.PopulationFrame(cells), survey, by=["area_code", "age_band"], draws=40, seed=2,
+            um.PopulationFrame(cells), survey, by=["area_code", "age_band"], draws=100, seed=2,
             formulas={k: formula for k in ("need", "help", "paid", "council", "not_enough")})
     table = est.to_frame()
     out = protect(table, min_count=500, hierarchy={"quantity": {"need": parts}})
@@ -373,3 +373,17 @@ def test_domain_layer_table_end_to_end(parts):
     assert (wide.loc[hidden_count, "rate_per_1000"] == "suppressed").all()
     assert out.attrs["level"] == table.attrs["level"]
     pd.testing.assert_frame_equal(protect(out, min_count=500, hierarchy={"quantity": {"need": parts}}), out)
+
+
+def test_a_table_of_too_few_draws_is_not_published() -> None:
+    from unmetneed.errors import DesignError
+
+    table = pd.DataFrame({"area_code": ["A", "B"], "measure": "count", "estimate": [120.0, 80.0],
+                          "se": 0.0, "ci_lower": [120.0, 80.0], "ci_upper": [120.0, 80.0],
+                          "cv": 0.0, "n": 30})
+    table.attrs["draws"] = 1
+    with pytest.raises(DesignError, match=r"summarises 1 draw\(s\); published tables need at least 100"):
+        protect(table)
+    assert len(protect(table, min_draws=None)) == 2
+    table.attrs["draws"] = 100
+    assert protect(table).attrs["disclosure"]["min_draws"] == 100

@@ -22,12 +22,14 @@ from unmetneed.disclosure.secondary import (
 )
 from unmetneed.errors import DesignError
 
-__all__ = ["DENOMINATORS", "FLAGS", "RESULT_COLUMNS", "SECONDARY", "protect"]
+__all__ = ["DENOMINATORS", "FLAGS", "MIN_DRAWS", "RESULT_COLUMNS", "SECONDARY", "protect"]
 
 RESULT_COLUMNS = ("estimate", "se", "ci_lower", "ci_upper", "cv", "n")
 FLAGS = ("ok", "low_reliability", "suppressed")
 SECONDARY = "secondary"
 PRIOR = "suppressed in input"
+#: Fewest draws a draw-based table may summarise and still be published.
+MIN_DRAWS = 100
 # Numbers that go missing in a suppressed row.
 _BLANKED = (*RESULT_COLUMNS, "deff")
 _NOT_KEYS = frozenset((*_BLANKED, "flag", "reason"))
@@ -349,6 +351,7 @@ def protect(
     total_label: Hashable | None = None,
     hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None = None,
     decimals: int | None = None,
+    min_draws: int | None = MIN_DRAWS,
 ) -> pd.DataFrame:
     """Suppress, round and flag a table of estimates for publication.
 
@@ -394,6 +397,11 @@ def protect(
     decimals : int or None
         Round estimates, SEs and (outwards) intervals of the rows that are
         not counts to this many decimal places. Default: not rounded.
+    min_draws : int or None, default 100
+        A draw-based table (``attrs["draws"]``, as ``DrawEstimates.to_frame()``
+        sets) summarising fewer draws is refused: its SEs and CVs, which the
+        flags and suppression rest on, need a spread (one draw gives se = 0 and
+        nothing is ever flagged). None: no check.
 
     Returns
     -------
@@ -533,6 +541,15 @@ def protect(
             f"protect() takes a pandas DataFrame of estimates (e.g. Estimates.to_frame()); "
             f"got {type(table).__name__}"
         )
+    min_draws = _threshold(min_draws, "min_draws", integer=True)
+    draws = table.attrs.get("draws")
+    if min_draws is not None and _is_int(draws) and draws < min_draws:
+        raise DesignError(
+            f"the table summarises {draws} draw(s); published tables need at least {min_draws} "
+            "(its SEs and CVs, which flag and suppress estimates, need a spread of draws: one "
+            "draw gives se = 0). Re-run with draws >= "
+            f"{min_draws}, or pass min_draws=None for a table that is not for publication"
+        )
     require_columns(table, RESULT_COLUMNS, "result")
     values = {c: _numeric(table, c) for c in _BLANKED if c in table.columns}
     prior, reason = _prior_suppression(table)
@@ -595,6 +612,7 @@ def protect(
         "flag_cv": flag_cv,
         "suppress_cv": suppress_cv,
         "min_n": min_n,
+        "min_draws": min_draws,
         "secondary": secondary,
         "count_measures": list(count_measures),
         "by": list(dims),
