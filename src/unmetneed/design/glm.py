@@ -426,7 +426,15 @@ def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95
     """Fit ``formula`` on ``design`` (see the module notes)."""
     from unmetneed.design.variance import domain_degf
 
-    rows, y, x, terms, spec = _matrices(design, formula)
+    # The design is immutable: the model matrix of the last formula is kept with it
+    # (as coded columns are), so refitting (another family, a predict) skips formulaic.
+    key = ("glm-matrices", formula)
+    cached = design._cache.get(key)
+    if cached is None:
+        for old in [k for k in design._cache if isinstance(k, tuple) and k[:1] == ("glm-matrices",)]:
+            del design._cache[old]
+        cached = design._cache[key] = _matrices(design, formula)
+    rows, y, x, terms, spec = cached
     inside = design._in_design
     w_all = design._weights
     # rows the model uses: complete and in the (sub)design
