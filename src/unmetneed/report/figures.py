@@ -43,7 +43,8 @@ def require_matplotlib() -> Any:
 def _png(fig: Any) -> str:
     plt = require_matplotlib()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    # The figures use constrained layout: one draw (bbox_inches="tight" draws twice).
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -62,7 +63,7 @@ def dot_interval(table: pd.DataFrame, *, label: str, title: str, xlabel: str,
     ordered = pd.concat([hidden, shown], ignore_index=True)
     rows = len(ordered)
     height = max(2.2, 0.19 * rows + 1.3)
-    fig, ax = plt.subplots(figsize=(6.5, height))
+    fig, ax = plt.subplots(figsize=(9.5, height), layout="constrained")
     y = np.arange(rows)
     published = ordered["flag"] != "suppressed"
     ax.hlines(y[published], ordered.loc[published, "ci_lower"], ordered.loc[published, "ci_upper"],
@@ -86,14 +87,13 @@ def dot_interval(table: pd.DataFrame, *, label: str, title: str, xlabel: str,
     ax.set_title(title, fontsize=11)
     ax.grid(axis="x", color="#e6e6e6")
     # Beside the axes, so it never hides a group's dot.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.95,
-              borderaxespad=0.0)
+    fig.legend(loc="outside right upper", fontsize=8, framealpha=0.95)
     return _png(fig)
 
 
 def histogram(values: np.ndarray, *, title: str, xlabel: str) -> str:
     plt = require_matplotlib()
-    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    fig, ax = plt.subplots(figsize=(6.5, 3.0), layout="constrained")
     ax.hist(values, bins=60, color="#0072B2", label="respondents")
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel)
