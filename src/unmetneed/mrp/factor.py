@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, sparse
+from scipy.linalg import blas
 
 __all__ = ["DenseFactor", "SchurFactor", "SchurLayout"]
 
@@ -193,7 +194,6 @@ class SchurFactor:
         self.values = values
         self.block_c = dense
         n_big = lay.n_big
-        self.m_data = values / d[lay.rows]  # M = D^-1 B on B's pattern
         # B' D^-1 B = B' M in three parts: narrow x narrow (dense, BLAS), wide x narrow
         # (sparse x dense) and wide x wide (pairs of nonzeros within a row).
         narrow, wide = np.flatnonzero(lay.narrow), np.flatnonzero(~lay.narrow)
@@ -203,7 +203,10 @@ class SchurFactor:
         b_narrow = b_narrow.reshape(n_big, n_narrow)
         m_narrow = b_narrow / d[:, None]
         correction = np.zeros(dense.shape)
-        correction[np.ix_(narrow, narrow)] = b_narrow.T @ m_narrow
+        # B_n' D^-1 B_n: the upper triangle by syrk (half a gemm), mirrored.
+        scaled = b_narrow / np.sqrt(d)[:, None]
+        upper = blas.dsyrk(1.0, scaled, trans=1, lower=0)
+        correction[np.ix_(narrow, narrow)] = np.triu(upper) + np.triu(upper, 1).T
         if wide.size:
             b_wide = sparse.csr_matrix((values[lay.wide_entry], lay.wide_cols, lay.wide_indptr),
                                        shape=(n_big, wide.size))
@@ -211,7 +214,8 @@ class SchurFactor:
             correction[np.ix_(wide, narrow)] = cross
             correction[np.ix_(narrow, wide)] = cross.T
             a, b = lay.wide_pairs
-            wv, wm = values[lay.wide_entry], self.m_data[lay.wide_entry]
+            wv = values[lay.wide_entry]
+            wm = wv / d[lay.rows[lay.wide_entry]]
             ww = np.bincount(lay.wide_cols[a] * wide.size + lay.wide_cols[b], weights=wv[a] * wm[b],
                              minlength=wide.size**2).reshape(wide.size, wide.size)
             correction[np.ix_(wide, wide)] = ww
@@ -219,6 +223,7 @@ class SchurFactor:
         self._schur_inverse: np.ndarray | None = None
         self._selected: tuple[np.ndarray, np.ndarray] | None = None
         self._m_matrix: sparse.csr_matrix | None = None
+        self._m_data: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -227,6 +232,14 @@ class SchurFactor:
     @property
     def logdet(self) -> float:
         return float(np.sum(np.log(self.d))) + 2.0 * float(np.sum(np.log(np.diag(self.schur_cholesky))))
+
+    @property
+    def m_data(self) -> np.ndarray:
+        """:math:`M = D^{-1}B` on B's pattern (made on first use: a factor made only for its
+        log-determinant never needs it)."""
+        if self._m_data is None:
+            self._m_data = self.values / self.d[self.layout.rows]
+        return self._m_data
 
     @property
     def m(self) -> sparse.csr_matrix:

@@ -346,7 +346,8 @@ class LaplaceProblem:
         u = np.zeros(q) if u0 is None else u0.copy()
         beta = beta.copy()
         eta = self.linear_predictor(beta, theta, u)
-        pdev = -2.0 * self._loglik(eta) + u @ u
+        loglik = self._loglik(eta)
+        pdev = -2.0 * loglik + u @ u
         converged = False
         iteration = 0
         for iteration in range(1, max_iter + 1):
@@ -359,11 +360,12 @@ class LaplaceProblem:
                 u_new = u + t * step[:q]
                 beta_new = beta + t * step[q:] if joint else beta
                 eta_new = self.linear_predictor(beta_new, theta, u_new)
-                pdev_new = -2.0 * self._loglik(eta_new) + u_new @ u_new
+                loglik_new = self._loglik(eta_new)
+                pdev_new = -2.0 * loglik_new + u_new @ u_new
                 if pdev_new <= pdev + 1e-12 * abs(pdev) or t < 1e-8:
                     break
                 t /= 2.0
-            u, beta, eta = u_new, beta_new, eta_new
+            u, beta, eta, loglik = u_new, beta_new, eta_new, loglik_new
             change = pdev - pdev_new
             pdev = pdev_new
             if decrement < tol * (1.0 + abs(pdev)) or abs(change) < tol * 1e-3 * (1.0 + abs(pdev)):
@@ -373,7 +375,7 @@ class LaplaceProblem:
         mu = expit(eta)
         w = d.trials * mu * (1.0 - mu)
         extra = _Extra()
-        result = PirlsResult(u, beta, eta, mu, self._loglik(eta), converged, iteration, extra)
+        result = PirlsResult(u, beta, eta, mu, loglik, converged, iteration, extra)
         if joint or full:
             if self.algebra == "dense":
                 hessian = self._dense_hessian(theta, w, joint=True)
