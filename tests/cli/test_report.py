@@ -55,7 +55,7 @@ def test_report_in_headless_chromium(run_output: Path, tmp_path: Path) -> None:
     console_errors = [line for line in dom.stderr.splitlines()
                       if "CONSOLE" in line and ("ERROR" in line or "error" in line.split("CONSOLE", 1)[1][:40])]
     assert console_errors == [], console_errors
-    shot = run_output / "report-screenshot.png"
+    shot = run_output.parent / "report-screenshot.png"  # beside the output: not one of its files
     subprocess.run(_headless(browser, tmp_path / "profile-shot", f"--screenshot={shot}",
                              "--window-size=1280,4000", url),
                    capture_output=True, text=True, timeout=120, check=True)
