@@ -236,9 +236,10 @@ def _row(label: str, call: str, s: dict, load: str, note: str) -> str:
             f"{fmt(s['cpu'])} | {s['n']} | {load} | {note} |")
 
 
-def render(results: dict[str, list[dict]], when: str, machine: str) -> str:
+def render(results: dict[str, list[dict]], when: str, machine: str, code: str = "") -> str:
     lines = ["## mrp_many_levels", "",
-             f"Run {when} by `python benchmarks/mrp_many_levels.py` (seed {SEED}). Machine: {machine}.",
+             f"Run {when} by `python benchmarks/mrp_many_levels.py` (seed {SEED}). Machine: {machine}."
+             + (f" Code: {code}." if code else ""),
              "",
              ("Two workloads, each against `glmer` (lme4, bobyqa) in the same run: **many levels** "
               f"`{FORMULA}` with {N_MSOA:,} MSOAs nested in {N_AREA} areas, {N_AGE} age bands, "
@@ -310,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-rows", action="store_true", help="glmer on cells only")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--code", default="", help="which code was measured (a line in the section)")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--data")
     args = ap.parse_args(argv)
@@ -345,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in res:
             print(json.dumps({k: v for k, v in r.items() if k != "modes_msoa"})[:600], flush=True)
         results[name] = res
-    text = render(results, time.strftime("%Y-%m-%d %H:%M"), machine_line())
+    text = render(results, time.strftime("%Y-%m-%d %H:%M"), machine_line(), args.code)
     print(text)
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / "results.json").write_text(json.dumps(results, indent=1, default=str))
