@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{case.respondents:,} respondents"
                   + (f", factor g{case.tiny_factor}'s levels with 0–3 respondents"
                      if case.tiny_factor is not None else "")
-                  + f" ({seconds:.0f} s)", "",
+                  + f" ({seconds:.0f} s; data sets the model refused and were redrawn: "
+                  f"{ranks.attrs['refused']})", "",
                   "| quantity | mean rank | outer 10% | chi² | p |", "|---|---|---|---|---|"]
         parts += [f"| {r.quantity} | {r.mean_rank:.3f} | {r.share_in_outer_10pct:.3f} | "
                   f"{r.chi2:.1f} | {r.p_value:.3f} |" for r in table.itertuples()]

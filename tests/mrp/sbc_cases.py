@@ -118,14 +118,24 @@ def ranks(case: Case, replicates: int, n_draws: int, seed: int) -> pd.DataFrame:
     """Rank (0..n_draws) of each true value among its draws, one row per replicate."""
     rng = np.random.default_rng(seed)
     rows = []
+    refused = 0
     for r in range(replicates):
-        data, truth = simulate(case, rng)
-        draws = posterior(case, data, n_draws, seed=int(rng.integers(2**31)))
+        while True:
+            data, truth = simulate(case, rng)
+            try:
+                draws = posterior(case, data, n_draws, seed=int(rng.integers(2**31)))
+                break
+            except um.errors.ModelError:
+                # A data set the model refuses (separation, a singular fit): counted and
+                # reported, never ranked. Rare with these priors; many would bias the ranks.
+                refused += 1
         # Ties (an SD draw equal to the truth) are broken at random, as SBC requires.
         rows.append({name: int(np.sum(draws[name] < value)
                                + rng.integers(0, np.sum(draws[name] == value) + 1))
                      for name, value in truth.items()} | {"replicate": r})
-    return pd.DataFrame(rows).set_index("replicate")
+    table = pd.DataFrame(rows).set_index("replicate")
+    table.attrs["refused"] = refused
+    return table
 
 
 def uniformity(rank_table: pd.DataFrame, n_draws: int, bins: int = 10) -> pd.DataFrame:

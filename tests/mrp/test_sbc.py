@@ -27,6 +27,7 @@ FAMILY_ALPHA = 0.01
 @pytest.mark.parametrize("case", sbc_cases.CASES[:2], ids=lambda c: c.name)
 def test_ranks_are_uniform(case: sbc_cases.Case) -> None:
     ranks = sbc_cases.ranks(case, REPLICATES, DRAWS, seed=5)
+    assert ranks.attrs["refused"] <= 0.02 * REPLICATES
     table = sbc_cases.uniformity(ranks, DRAWS)
     alpha = FAMILY_ALPHA / len(table)
     bad = table[table["p_value"] < alpha]

@@ -179,7 +179,17 @@ class MultilevelFit:
         except np.linalg.LinAlgError:
             pass
         # Boundary fits (an SD at 0) make the full Hessian unusable: condition on theta.
-        return np.linalg.inv(hessian[n_theta:, n_theta:] / 2.0) if n > n_theta else np.zeros((0, 0))
+        if n == n_theta:
+            return np.zeros((0, 0))
+        try:
+            return np.linalg.inv(hessian[n_theta:, n_theta:] / 2.0)
+        except np.linalg.LinAlgError:
+            raise ModelError(
+                "the fixed effects' curvature is singular at the estimate, so their standard "
+                f"errors are not defined ({self.model.formula.text}): usually a fixed effect the "
+                "data cannot separate from the random intercepts or from another term (e.g. an "
+                "outcome that never or always occurs in some category); drop or merge that term"
+            ) from None
 
     def _check_flags(self) -> None:
         beta = self.fixed_effects["estimate"]
