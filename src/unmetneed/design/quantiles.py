@@ -180,6 +180,16 @@ class Sorted:
 
     def _interpolated(self, p: np.ndarray, rule: str) -> np.ndarray:
         pk = self._positions(rule)
+        undefined = np.isnan(pk)
+        if undefined.any():
+            # hf7 in a one-row domain (R's approx() stops there): NaN for that domain
+            # only; a NaN position would break the sorted search of the others.
+            pk = np.where(undefined, 0.0, pk)
+            bad = np.bincount(self.domain[undefined], minlength=self.start.size) > 0
+            return np.where(bad, np.nan, self._interpolated_positions(pk, p, rule))
+        return self._interpolated_positions(pk, p, rule)
+
+    def _interpolated_positions(self, pk: np.ndarray, p: np.ndarray, rule: str) -> np.ndarray:
         if rule == "shahvaish":
             # Shah-Vaish positions need not increase with x; R's approx() sorts
             # the (position, x) pairs by position first.
