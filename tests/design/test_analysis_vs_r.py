@@ -42,6 +42,7 @@ def _data() -> pd.DataFrame:
     df["sex"] = pd.Categorical(df["sex"], categories=["Female", "Male"])
     df["cat4"] = pd.Categorical(df["cat4"], categories=["none", "paid", "self", "unpaid"])
     df["r3"] = pd.Categorical(df["r3"], categories=["r1", "r2", "r3"])
+    df["r3_na"] = pd.Categorical(df["r3_na"], categories=["r1", "r2", "r3"])
     return df
 
 
@@ -457,3 +458,21 @@ def test_calibrated_designs(kind: str) -> None:
     test = design.chisq("r3", "cat4")
     close([test.statistic], [expected["chisq_F"]["statistic"]], RTOL_ESTIMATE)
     close([test.p_value], [expected["chisq_F"]["p_value"]], RTOL_P)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+@pytest.mark.parametrize("statistic", ["F", "Chisq", "Wald", "adjWald"])
+def test_chisq_with_missing_values(kind: str, statistic: str) -> None:
+    expected = ref(kind, "chisq_na")[statistic]
+    result = _design(kind).chisq("r3_na", "cat4", statistic=statistic)
+    close([result.statistic], [expected["statistic"]], RTOL_ESTIMATE)
+    close([result.p_value], [expected["p_value"]], RTOL_P)
+
+
+@pytest.mark.parametrize("kind", DESIGNS)
+def test_table_with_missing_values(kind: str) -> None:
+    expected = pd.DataFrame(ref(kind, "table_na"))
+    table = _design(kind).table(["r3_na", "cat4"]).astype({"r3_na": str, "cat4": str})
+    merged = table.merge(expected, on=["r3_na", "cat4"])
+    assert len(merged) == 12
+    close(merged["count_x"], merged["count_y"], RTOL_ESTIMATE)

@@ -1236,7 +1236,9 @@ class SurveyDesign:
         -------
         DataFrame
             One row per combination (first column slowest): the columns and
-            ``count``, the sum of the weights.
+            ``count``, the sum of the weights (on replicate designs rescaled to
+            the total weight when rows are missing, as R's
+            ``svytable.svyrep.design``).
 
         Examples
         --------

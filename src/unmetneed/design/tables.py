@@ -1,4 +1,10 @@
-"""Weighted tables (R ``svytable``): cell codes shared with the Rao-Scott tests."""
+"""Weighted tables (R ``svytable``): cell codes shared with the Rao-Scott tests.
+
+As R: on Taylor designs the counts are sums of weights over the rows holding
+every column; on replicate designs they are then rescaled to the total weight
+of all rows (``svytable.svyrep.design``'s default ``Ntotal``), which differs
+only when some rows miss a column.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +72,10 @@ def weighted_table(design: SurveyDesign, columns: Sequence[str], *, na_rm: bool)
     sizes = [len(lv) for lv in levels]
     total = int(np.prod(sizes))
     counts = np.bincount(cell[keep], weights=design._weights[keep], minlength=total)
+    if design.replicates is not None and counts.sum() > 0:
+        # R's svytable.svyrep.design rescales to Ntotal = sum of all the design's
+        # weights (rows missing a column included); svytable.survey.design does not.
+        counts = counts * (design._weights[design._in_design].sum() / counts.sum())
     grid = np.unravel_index(np.arange(total), sizes)
     frame = pd.DataFrame(
         {

@@ -59,6 +59,7 @@ d0$count <- rpois(n, exp(0.2 + 0.15 * d0$x))
 p3 <- cbind(0.5 - 0.05 * match(d0$cat4, c("none", "paid", "self", "unpaid")), 0.3, 0.2)
 u <- runif(n)
 d0$r3 <- ifelse(u < p3[, 1], "r1", ifelse(u < p3[, 1] + p3[, 2], "r2", "r3"))
+d0$r3_na <- ifelse(runif(n) < 0.05, NA, d0$r3)
 path <- file.path(datadir, "analysis_clus.csv")
 write.csv(d0, path, row.names = FALSE, na = "")
 d <- read.csv(path, stringsAsFactors = FALSE)
@@ -66,6 +67,7 @@ d$dom <- factor(d$dom, levels = c("D1", "D2", "D3", "D4", "D5"))
 d$sex <- factor(d$sex, levels = c("Female", "Male"))
 d$cat4 <- factor(d$cat4, levels = c("none", "paid", "self", "unpaid"))
 d$r3 <- factor(d$r3, levels = c("r1", "r2", "r3"))
+d$r3_na <- factor(d$r3_na, levels = c("r1", "r2", "r3"))
 
 taylor <- svydesign(ids = ~psu, strata = ~stratum, weights = ~w, fpc = ~fpc_psu, nest = TRUE, data = d)
 jkn <- as.svrepdesign(taylor, type = "JKn")
@@ -219,6 +221,13 @@ run <- function(des, replicate) {
   for (s in c("F", "Chisq", "Wald", "adjWald", "lincom", "saddlepoint")) {
     out$chisq[[s]] <- chisq_out(suppressWarnings(svychisq(~r3 + cat4, des, statistic = s)))
   }
+  # missing values in the row variable: rows out as a domain, N = all rows (R)
+  out$chisq_na <- list()
+  for (s in c("F", "Chisq", "Wald", "adjWald")) {
+    out$chisq_na[[s]] <- chisq_out(suppressWarnings(svychisq(~r3_na + cat4, des, statistic = s)))
+  }
+  out$table_na <- (function(tdf) list(r3_na = as.character(tdf$r3_na), cat4 = as.character(tdf$cat4),
+                                      count = tdf$Freq))(as.data.frame(svytable(~r3_na + cat4, des)))
   # svyglm
   out$glm <- list()
   out$glm$gaussian <- glm_out(svyglm(y ~ x + dom + sex, des), newdata)
