@@ -24,8 +24,9 @@ import xarray as xr
 
 ENGLAND = "E92000001"
 PARTS = ["council_funded", "self_funded", "unpaid_only", "unmet"]
-# A number as a reader sees it: not part of a word, a code or a checksum (sha256, E06000001, 9f3a...).
-NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?![\w])")
+# A number as a reader sees it: not part of a word, a code, a checksum or a version
+# (sha256, E06000001, 9f3a..., 3.11.2).
+NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?![\w]|\.\d)")
 PUBLISHED = ["estimates_by_area.csv", "estimates_by_characteristic.csv", "estimates_england.csv",
              "coverage_gaps.csv", "report.html", "summary.txt", "provenance.json"]
 
@@ -75,6 +76,13 @@ def published(run_console: tuple[Path, str]) -> dict[str, str]:
     # numbers a reader sees.
     report = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", texts["report.html"])
     texts["report.html"] = re.sub(r"<(style|script)>.*?</\1>", "", report, flags=re.DOTALL)
+    # Fixed text of every report (definitions, references: "JRSS B 71, 319-392") is not a figure.
+    from markupsafe import escape  # as the report's template escapes
+
+    from unmetneed.report.html import DEFINITIONS, REFERENCES
+
+    for fixed in [*REFERENCES, *(meaning for _, meaning in DEFINITIONS)]:
+        texts["report.html"] = texts["report.html"].replace(str(escape(fixed)), "")
     texts["console"] = console
     return texts
 
