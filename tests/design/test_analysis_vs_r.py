@@ -476,3 +476,16 @@ def test_table_with_missing_values(kind: str) -> None:
     merged = table.merge(expected, on=["r3_na", "cat4"])
     assert len(merged) == 12
     close(merged["count_x"], merged["count_y"], RTOL_ESTIMATE)
+
+
+def test_beta_interval_of_a_zero_estimate_is_clopper_pearson() -> None:
+    """R's svyciprop(method = "beta") is 0/0 (NaN) for an estimate of 0 or 1; here the
+    domain's respondents are the effective size: 0 of n gives [0, 1 - (alpha/2)^(1/n)]."""
+    design = _design("taylor").assign(none=0.0)
+    frame = design.proportion("none", by="dom", ci="beta").to_frame()
+    zero = frame[frame["none"] == 0.0]  # the only category: proportion 1
+    n = zero["n"].to_numpy()
+    close(zero["ci_lower"], 0.025 ** (1 / n), 1e-12)
+    close(zero["ci_upper"], np.ones(len(zero)), 0.0)
+    flipped = design.assign(one=(_data()["bin"] * 0).astype(float))
+    assert flipped.proportion("one", ci="beta").to_frame()["ci_lower"].iloc[0] > 0.99

@@ -154,9 +154,13 @@ def proportion_bounds(
             rows_df = domain_degf(design, domains.codes, domains.n_levels, whole)
         else:
             rows_df = np.full(domains.n_levels, float(df))
+        respondents = np.bincount(
+            domains.codes[inside & (design._weights != 0)], minlength=domains.n_levels
+        ).astype(float)
         return transformed_interval(
             theta, variance, method, level=level, df=df,
             rows=rows[column_domain], rows_df=rows_df[column_domain],
+            respondents=respondents[column_domain],
         )
     if method == "likelihood":
         from unmetneed.design.likelihood import likelihood_bounds
