@@ -76,6 +76,12 @@ def published(run_console: tuple[Path, str]) -> dict[str, str]:
     # numbers a reader sees.
     report = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", texts["report.html"])
     texts["report.html"] = re.sub(r"<(style|script)>.*?</\1>", "", report, flags=re.DOTALL)
+    # The weighting and model diagnostics and the methods are rendered from the fits, which
+    # hold no cell's estimate; their numbers (iterations, SDs, page ranges) are not figures.
+    text = texts["report.html"]
+    if '<h2 id="weighting"' in text and '<h2 id="disclosure"' in text:
+        text = text[:text.index('<h2 id="weighting"')] + text[text.index('<h2 id="disclosure"'):]
+    texts["report.html"] = text
     # Fixed text of every report (definitions, references: "JRSS B 71, 319-392") is not a figure.
     from markupsafe import escape  # as the report's template escapes
 
