@@ -66,10 +66,12 @@ def unprotected(folder: Path, key: str, draws_name: str) -> pd.DataFrame:
 def published(run_console: tuple[Path, str]) -> dict[str, str]:
     folder, console = run_console
     texts = {name: (folder / name).read_text(encoding="utf-8") for name in PUBLISHED}
-    # Provenance numbers that are not figures: run times, checksums.
+    # Provenance numbers that are not figures: run times, checksums,
+    # and the run's options and versions (draws = 100, seed, python 3.11.2).
     provenance = json.loads(texts["provenance.json"])
     for key in ("timings_seconds", "input_checksums_sha256", "outputs_sha256",
-                "internal_not_for_publication"):
+                "internal_not_for_publication", "config", "settings", "disclosure", "dependencies",
+                "python", "platform", "version"):
         provenance.pop(key, None)
     texts["provenance.json"] = json.dumps(provenance)
     # Embedded figures are base64 and the style sheet has colours (#333): neither holds
