@@ -83,7 +83,8 @@ def published(run_console: tuple[Path, str]) -> dict[str, str]:
     text = texts["report.html"]
     if '<h2 id="weighting"' in text and '<h2 id="disclosure"' in text:
         text = text[:text.index('<h2 id="weighting"')] + text[text.index('<h2 id="disclosure"'):]
-    texts["report.html"] = text
+    # So is the note on the run's settings at the top (draws, seed, rounding base).
+    texts["report.html"] = re.sub(r'<p class="note">.*?</p>', "", text, count=1, flags=re.DOTALL)
     # Fixed text of every report (definitions, references: "JRSS B 71, 319-392") is not a figure.
     from markupsafe import escape  # as the report's template escapes
 
