@@ -489,3 +489,14 @@ def test_beta_interval_of_a_zero_estimate_is_clopper_pearson() -> None:
     close(zero["ci_upper"], np.ones(len(zero)), 0.0)
     flipped = design.assign(one=(_data()["bin"] * 0).astype(float))
     assert flipped.proportion("one", ci="beta").to_frame()["ci_lower"].iloc[0] > 0.99
+
+
+def test_quantile_below_the_first_share_is_the_smallest_value() -> None:
+    """R's qs-based rules give the second value (hf4: -0.25, below the data) for
+    x = (0, 1, 1), equal weights, p = 0.25, but the first at p = 1/3: not monotone.
+    Each rule's definition gives the smallest value; unmetneed does (a documented
+    difference from R; the reference data never reach it)."""
+    df = pd.DataFrame({"x": [0.0, 1.0, 1.0], "w": 1.0})
+    design = um.SurveyDesign(df, weights="w")
+    for rule in ("math", "school", "hf1", "hf2", "hf3", "hf4"):
+        assert design.quantile("x", q=0.25, rule=rule).estimate.iloc[0] == 0.0

@@ -5,6 +5,9 @@ Rules (R's ``qrule``), for the rows of a domain with non-zero weight sorted by
 
 * ``math``, ``hf1``: the smallest :math:`x_k` with :math:`C_k \ge pW`
   (R's ``qs``: :math:`x_{pos}` if :math:`C_{pos} = pW` exactly, else the next);
+  for :math:`p` below the first row's share R returns the *second* value (and
+  ``hf4`` extrapolates below the data), so R's rules are not monotone there;
+  here every ``qs``-based rule gives the smallest value, as its definition;
 * ``school``, ``hf2``: the same, averaging the two neighbours at an exact tie;
 * ``hf3``: on the distinct values, the even-index rule of Hyndman and Fan;
 * ``hf4``: linear between :math:`x_{pos}` and :math:`x_{pos+1}`;
@@ -111,12 +114,19 @@ class Sorted:
         total = s.total
         with np.errstate(invalid="ignore"):
             pos = s._search(s.cumw, p * total)
+        below = pos < s.start  # p below the first row's share of the weight
         pos = np.clip(np.maximum(pos, s.start), 0, max(s.x.size - 1, 0))
         nxt = np.where(pos >= s.end - 1, pos, pos + 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             wlow = p - s.cumw[pos] / total
             wup = s.cumw[nxt] / total - p
-        return s.x[pos], s.x[nxt], wlow, wup, pos - s.start + 1
+        # R's qs() then takes the first row as "low" and the second as "up", so
+        # math/school/hf1-hf4 give the second value (hf4 even extrapolates below
+        # the data) while p = the first share gives the first: not monotone in p.
+        # Every rule's definition gives the smallest value there; so does this.
+        qup = np.where(below, s.x[pos], s.x[nxt])
+        wlow = np.where(below, 0.0, wlow)
+        return s.x[pos], qup, wlow, wup, pos - s.start + 1
 
     def _qs_rule(self, s: Sorted, p: np.ndarray, rule: str) -> np.ndarray:
         qlow, qup, wlow, wup, _ = self._qs(s, p)
@@ -145,6 +155,7 @@ class Sorted:
             self.cumw[idx],
         )
         qlow, qup, wlow, _, ilow = self._qs(grouped, p)
+        # below the first share qlow == qup (see _qs)
         return np.where((wlow == 0) & (ilow % 2 == 0), qlow, qup)
 
     def _before(self) -> np.ndarray:
@@ -337,38 +348,55 @@ def _score_interval(
     alpha: float,
     df: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """R's ffullerCI for each domain (a root search per domain and bound)."""
+    """R's ffullerCI for each domain (a root search per domain and bound).
+
+    The score is the domain mean of :math:`[x > \theta] - (1 - p)` over its
+    standard error. Uncalibrated designs sum its influence values over the
+    domain's rows only (one ``bincount`` per evaluation); calibrated designs
+    and the ``"average"`` lonely-PSU policy go through the general estimator.
+    """
+    from unmetneed.design.taylor import stratified_variance
+
     qcrit = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - alpha / 2)
     lower = np.full(n_domains, np.nan)
     upper = np.full(n_domains, np.nan)
-    w_all = np.where(keep, design._weights, 0.0)
+    s = design.structure
+    fast = design.calibration is None and not (s.lonely_psu == "average" and s.lonely.any())
+    order = np.argsort(np.where(keep, codes, n_domains), kind="stable")
+    bounds = np.searchsorted(np.where(keep, codes, n_domains)[order], np.arange(n_domains + 1))
     for d in range(n_domains):
-        member = keep & (codes == d)
-        xd = x[member]
+        idx = order[bounds[d] : bounds[d + 1]]
+        xd = x[idx]
         if xd.size < 2:
             continue
-        zero = np.zeros(design.n, dtype=np.intp)
-        member_f = member.astype(np.float64)
+        wd = design._weights[idx]
+        if fast:
+            psu_d = s.psu[idx]
+            size = wd.sum()
 
-        def score(
-            theta: float,
-            limit: float,
-            member: np.ndarray = member,
-            member_f: np.ndarray = member_f,
-            zero: np.ndarray = zero,
-        ) -> float:
-            u = ((x > theta) - (1 - prob)) * member_f
-            stat = mean_statistics(u[:, None], member, zero, 1)
-            family = estimate_family(design, stat)
-            return float(family.theta[0] / np.sqrt(family.variance[0]) - limit)
+            def score(theta: float, limit: float, xd=xd, wd=wd, psu_d=psu_d, size=size) -> float:
+                u = (xd > theta) - (1 - prob)
+                m = float(np.dot(wd, u)) / size
+                totals = np.bincount(psu_d, weights=wd * (u - m) / size, minlength=s.n_psus)
+                return m / float(np.sqrt(stratified_variance(totals[None, :], s)[0])) - limit
+
+        else:
+            member = np.zeros(design.n, dtype=bool)
+            member[idx] = True
+            zero = np.zeros(design.n, dtype=np.intp)
+
+            def score(theta: float, limit: float, member=member, zero=zero) -> float:
+                u = ((x > theta) - (1 - prob)) * member
+                family = estimate_family(design, mean_statistics(u[:, None], member, zero, 1))
+                return float(family.theta[0] / np.sqrt(family.variance[0]) - limit)
 
         iqr = _type7_iqr(xd)
         low_t = float(xd.min() + iqr / 100)
         high_t = float(xd.max() - iqr / 100)
         tol = 1 / (100 * np.sqrt(xd.size))
-        root_low = uniroot(lambda t: score(t, qcrit), low_t, high_t, tol=tol)
-        root_high = uniroot(lambda t: score(t, -qcrit), low_t, high_t, tol=tol)
-        dom_sorted = Sorted.build(xd, np.zeros(xd.size, dtype=np.intp), w_all[member], 1)
+        root_low = uniroot(lambda t, f=score: f(t, qcrit), low_t, high_t, tol=tol)
+        root_high = uniroot(lambda t, f=score: f(t, -qcrit), low_t, high_t, tol=tol)
+        dom_sorted = Sorted.build(xd, np.zeros(xd.size, dtype=np.intp), wd, 1)
         lower[d] = dom_sorted.quantile(np.array([np.mean(xd <= root_low)]), rule)[0]
         upper[d] = dom_sorted.quantile(np.array([np.mean(xd <= root_high)]), rule)[0]
     return lower, upper
