@@ -188,10 +188,17 @@ class LaplaceProblem:
         return eta
 
     def _loglik(self, eta: np.ndarray) -> float:
+        return self._loglik_mu(eta)[0]
+
+    def _loglik_mu(self, eta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log-likelihood and :math:`\\mu = \\operatorname{logit}^{-1}(\\eta)` from one exp."""
         d = self.data
-        # log(1 + e^eta), stably; four times faster than np.logaddexp(0, eta).
-        softplus = np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0.0)
-        return float(np.sum(d.successes * eta - d.trials * softplus))
+        # log(1 + e^eta) = log1p(e^-|eta|) + max(eta, 0), stably; four times faster than
+        # np.logaddexp(0, eta), and the same e^-|eta| gives mu without a second exp.
+        small = np.exp(-np.abs(eta))
+        softplus = np.log1p(small) + np.maximum(eta, 0.0)
+        mu = np.where(eta >= 0.0, 1.0, small) / (1.0 + small)
+        return float(np.sum(d.successes * eta - d.trials * softplus)), mu
 
     def _zt(self, values: np.ndarray) -> np.ndarray:
         """:math:`Z^\\top v`: sums of a cell vector by each factor's levels."""
@@ -305,11 +312,11 @@ class LaplaceProblem:
     def _dense_hessian(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> np.ndarray:
         return self._dense_block(theta, w, None, joint=joint)
 
-    def _score(self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _score(self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool,
+               mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cell weights W and the gradient of :math:`\\ell - \\|u\\|^2/2` in u (and beta)."""
         d = self.data
-        mu = expit(eta)
+        mu = expit(eta) if mu is None else mu
         w = d.trials * mu * (1.0 - mu)
         resid = d.successes - d.trials * mu
         grad_u = self._lambda(theta) * self._zt(resid) - u
@@ -347,12 +354,12 @@ class LaplaceProblem:
         u = np.zeros(q) if u0 is None else u0.copy()
         beta = beta.copy()
         eta = self.linear_predictor(beta, theta, u)
-        loglik = self._loglik(eta)
+        loglik, mu = self._loglik_mu(eta)
         pdev = -2.0 * loglik + u @ u
         converged = False
         iteration = 0
         for iteration in range(1, max_iter + 1):
-            w, gradient = self._score(theta, eta, u, joint=joint)
+            w, gradient = self._score(theta, eta, u, joint=joint, mu=mu)
             step = self.factorize(theta, w, joint=joint).solve(gradient)
             decrement = float(gradient @ step)
             # Step halving on the penalised deviance.
@@ -361,19 +368,18 @@ class LaplaceProblem:
                 u_new = u + t * step[:q]
                 beta_new = beta + t * step[q:] if joint else beta
                 eta_new = self.linear_predictor(beta_new, theta, u_new)
-                loglik_new = self._loglik(eta_new)
+                loglik_new, mu_new = self._loglik_mu(eta_new)
                 pdev_new = -2.0 * loglik_new + u_new @ u_new
                 if pdev_new <= pdev + 1e-12 * abs(pdev) or t < 1e-8:
                     break
                 t /= 2.0
-            u, beta, eta, loglik = u_new, beta_new, eta_new, loglik_new
+            u, beta, eta, loglik, mu = u_new, beta_new, eta_new, loglik_new, mu_new
             change = pdev - pdev_new
             pdev = pdev_new
             if decrement < tol * (1.0 + abs(pdev)) or abs(change) < tol * 1e-3 * (1.0 + abs(pdev)):
                 converged = True
                 break
         # Factor at the final point, for the log-determinant.
-        mu = expit(eta)
         w = d.trials * mu * (1.0 - mu)
         extra = _Extra()
         result = PirlsResult(u, beta, eta, mu, loglik, converged, iteration, extra)
