@@ -49,6 +49,11 @@ def many_levels_model() -> um.MultilevelModel:
     return um.MultilevelModel(MANY["python"]["formula"], data=_rows("glmm_many_levels.csv").copy())
 
 
+def single_factor_model() -> um.MultilevelModel:
+    # One random intercept: the Schur complement of the u system is empty (0 x 0).
+    return um.MultilevelModel("y ~ sex + (1|msoa)", data=_rows("glmm_many_levels.csv").copy())
+
+
 def three_factor_model() -> um.MultilevelModel:
     formula = "y ~ sex + deprivation + (1|area) + (1|age_band) + (1|ethnic_group)"
     return um.MultilevelModel(formula, data=_rows("glmm_rows.csv").copy())
@@ -68,13 +73,14 @@ def _close(a: np.ndarray | float, b: np.ndarray | float, rtol: float) -> None:
     np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * max(1.0, float(np.max(np.abs(b)))))
 
 
-@pytest.mark.parametrize("case", ["many_levels", "three_factors"])
+@pytest.mark.parametrize("case", ["many_levels", "single_factor", "three_factors"])
 @pytest.mark.parametrize("narrow_levels", [64, 5], ids=["narrow_dense", "all_wide"])
 def test_schur_pieces_equal_dense(case: str, narrow_levels: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # narrow_levels=5 holds every other factor's columns sparsely: both code paths of
     # the Schur complement (dense BLAS product and sparse pairs) are exercised.
     monkeypatch.setattr(laplace, "NARROW_LEVELS", narrow_levels)
-    model = many_levels_model() if case == "many_levels" else three_factor_model()
+    model = {"many_levels": many_levels_model, "single_factor": single_factor_model,
+             "three_factors": three_factor_model}[case]()
     cells = model.data.cells
     n_theta = len(cells.n_levels)
     theta = np.linspace(0.3, 0.6, n_theta)

@@ -147,13 +147,15 @@ class SchurLayout:
         s = rest.size
         n_cells = big_code.size
         keys = [big_code.astype(np.int64) * s + col for col in rest_columns]
-        unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+        # No other column (a single random intercept, u system): B is empty.
+        unique, inverse = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64),
+                                    return_inverse=True)
         rows, cols = np.divmod(unique, s)
         positions = tuple(inverse[k * n_cells:(k + 1) * n_cells] for k in range(len(keys)))
         counts = np.bincount(rows, minlength=n_big)
         indptr = np.concatenate([[0], np.cumsum(counts)])
         data = np.concatenate([np.ones(n_cells) if v is None else np.asarray(v, dtype=float)
-                               for v in cell_values])
+                               for v in cell_values] or [np.zeros(0)])
         collect = sparse.csr_matrix(
             (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells))
         narrow_position = np.cumsum(narrow) - 1
@@ -203,10 +205,11 @@ class SchurFactor:
         b_narrow = b_narrow.reshape(n_big, n_narrow)
         m_narrow = b_narrow / d[:, None]
         correction = np.zeros(dense.shape)
-        # B_n' D^-1 B_n: the upper triangle by syrk (half a gemm), mirrored.
-        scaled = b_narrow / np.sqrt(d)[:, None]
-        upper = blas.dsyrk(1.0, scaled, trans=1, lower=0)
-        correction[np.ix_(narrow, narrow)] = np.triu(upper) + np.triu(upper, 1).T
+        if n_narrow:
+            # B_n' D^-1 B_n: the upper triangle by syrk (half a gemm), mirrored.
+            scaled = b_narrow / np.sqrt(d)[:, None]
+            upper = blas.dsyrk(1.0, scaled, trans=1, lower=0)
+            correction[np.ix_(narrow, narrow)] = np.triu(upper) + np.triu(upper, 1).T
         if wide.size:
             b_wide = sparse.csr_matrix((values[lay.wide_entry], lay.wide_cols, lay.wide_indptr),
                                        shape=(n_big, wide.size))

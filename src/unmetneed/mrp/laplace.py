@@ -244,7 +244,7 @@ class LaplaceProblem:
             where[rest] = np.arange(rest.size)
             columns = [where[self._index[g]] for g in self._small]
             values: list[np.ndarray | None] = [None] * len(self._small)
-            narrow = np.repeat([d.n_levels[g] <= NARROW_LEVELS for g in self._small],
+            narrow = np.repeat(np.array([d.n_levels[g] <= NARROW_LEVELS for g in self._small], dtype=bool),
                                [d.n_levels[g] for g in self._small])
             if joint:
                 columns += [np.full(d.X.shape[0], rest.size + j) for j in range(p)]
