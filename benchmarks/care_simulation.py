@@ -253,6 +253,10 @@ def run(generator_name: str, reps: int, seed: int) -> tuple[pd.DataFrame, dict]:
         info["sd"].append({k: f.variance_components.to_dict() for k, f in model.fits.items()})
         print(f"{generator_name} rep {r + 1}/{reps}: n={len(survey):,} "
               f"{info['seconds'][-1]:.1f} s", flush=True)
+        partial = pd.concat(records, ignore_index=True).assign(generator=generator_name)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial.to_csv(CACHE / f"records_{generator_name}_partial.csv", index=False)
+        (CACHE / f"info_{generator_name}_partial.json").write_text(json.dumps(info, default=float))
     rec = pd.concat(records, ignore_index=True)
     rec["generator"] = generator_name
     return rec, info
@@ -273,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     recs, infos = [], {}
     t0, c0 = time.perf_counter(), time.process_time()
     for name in args.generators.split(","):
-        if args.from_records:
+        if args.from_records:  # e.g. generators run as separate processes
             recs.append(pd.read_csv(CACHE / f"records_{name}{args.tag}.csv"))
-            infos[name] = json.loads((CACHE / f"info{args.tag}.json").read_text()).get(name, {})
+            infos[name] = json.loads((CACHE / f"info_{name}_partial.json").read_text())
             continue
         rec, info = run(name, args.reps, args.seed)
         recs.append(rec)
