@@ -171,7 +171,13 @@ def render(table: pd.DataFrame, infos: dict, reps: int, wall: float, cpu: float)
     lines = [
         "## care_simulation", "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')} by `python benchmarks/care_simulation.py --reps {reps}`; "
-        f"machine: {machine_line()}; {wall:.0f} s wall, {cpu:.0f} s CPU.", "",
+        f"machine: {machine_line()}; " + (
+            f"{wall:.0f} s wall, {cpu:.0f} s CPU." if wall > 0 else
+            "generators run as separate processes at the same time, section rendered from their "
+            "saved records with `--from-records`; median wall seconds per replicate (fit, draws, "
+            "three poststratifications twice, raking; machine shared, load 5-7): " + ", ".join(
+                f"{g} {np.median(i['seconds']):.0f}" for g, i in infos.items() if i.get("seconds"))
+            + "."), "",
         "Repeated surveys from populations with a known truth (`benchmarks/care_generators.py`): "
         "**shire_a** (40 councils, 2.6M adults, ~7,100 respondents) and **shire_b** (70 councils, "
         "2.9M adults, ~5,200 respondents) are written from scratch for this check — all 19 ethnic "
