@@ -141,6 +141,74 @@ def choose_algebra(n_levels: tuple[int, ...], algebra: Algebra = "auto") -> str:
     return "schur" if n_levels and max(n_levels) >= SCHUR_MIN_LEVELS else "dense"
 
 
+class _CrossTab:
+    """:math:`\\Lambda Z^\\top W Z \\Lambda + I` (and, with X, the joint system's other blocks)
+    for any cell weights W, as one sparse product.
+
+    Every entry of the lower triangle is a sum over cells of :math:`w_c` times a fixed
+    number (1, or an entry of X): a sparse matrix K (entries x cells) built once, so
+    the matrix for new weights is ``K @ w``, scaled per block and mirrored. About three
+    times faster than a ``bincount`` per pair of factors and column of X.
+    """
+
+    def __init__(self, sizes: list[int], codes: list[np.ndarray], X: np.ndarray | None,
+                 n_cells: int) -> None:
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        q = int(offsets[-1])
+        p = 0 if X is None else X.shape[1]
+        n = self.n = q + p
+        self.q = q
+        index = [np.asarray(code, dtype=np.int64) + offsets[g] for g, code in enumerate(codes)]
+        keys, values, kinds = [], [], []
+        # kind: scale of the entry's block; factors a >= b -> theta_a theta_b, (X, a) -> theta_a
+        n_factors = len(codes)
+        for a in range(n_factors):
+            for b in range(a + 1):
+                keys.append(index[a] * n + index[b])
+                values.append(None)
+                kinds.append(a * n_factors + b)
+            for j in range(p):
+                keys.append((q + j) * n + index[a])
+                values.append(X[:, j])  # type: ignore[index]
+                kinds.append(n_factors * n_factors + a)
+        for j in range(p):
+            for k in range(j + 1):
+                keys.append(np.full(n_cells, (q + j) * n + q + k, dtype=np.int64))
+                values.append(X[:, j] * X[:, k])  # type: ignore[index]
+                kinds.append(n_factors * n_factors + n_factors)
+        self.n_kinds = n_factors * n_factors + n_factors + 1
+        self.n_factors = n_factors
+        if keys:
+            unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+            data = np.concatenate([np.ones(n_cells) if v is None else np.asarray(v, dtype=float)
+                                   for v in values])
+            kind_of = np.concatenate([np.full(n_cells, kind) for kind in kinds])
+            self.kind = np.zeros(unique.size, dtype=np.int64)
+            self.kind[inverse] = kind_of
+            self.matrix_k = sparse.csr_matrix(
+                (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells))
+        else:
+            unique = np.zeros(0, np.int64)
+            self.kind = np.zeros(0, np.int64)
+            self.matrix_k = sparse.csr_matrix((0, n_cells))
+        self.flat = unique
+        self.diagonal = np.arange(q) * (n + 1)
+
+    def matrix(self, w: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        nf = self.n_factors
+        scale = np.empty(self.n_kinds)
+        scale[:nf * nf] = np.outer(theta, theta).ravel()
+        scale[nf * nf:nf * nf + nf] = theta
+        scale[-1] = 1.0
+        lower = np.zeros(self.n * self.n)
+        lower[self.flat] = (self.matrix_k @ w) * scale[self.kind]
+        lower = lower.reshape(self.n, self.n)
+        out = lower + lower.T
+        out.ravel()[:: self.n + 1] -= np.diagonal(lower)
+        out.ravel()[self.diagonal] += 1.0
+        return out
+
+
 class LaplaceProblem:
     """Evaluate the Laplace deviance and its pieces for given parameters.
 
@@ -166,6 +234,7 @@ class LaplaceProblem:
             shape=(data.q, n_cells),
         )
         self._layouts: dict[bool, SchurLayout] = {}
+        self._crosstabs: dict[tuple, _CrossTab] = {}
         if self.algebra == "schur":
             self._big = int(np.argmax(data.n_levels))
             self._small = [g for g in range(len(data.codes)) if g != self._big]
@@ -276,38 +345,20 @@ class LaplaceProblem:
                      joint: bool, codes: dict[int, np.ndarray] | None = None,
                      X: np.ndarray | None = None) -> np.ndarray:
         """The system's matrix for the given factors (all: None) and, when ``joint``, the fixed
-        effects; filled block by block (a factor's own block is diagonal, every block has one
-        scale :math:`\\theta_a\\theta_b`). ``codes``/``X`` replace the cells' (merged cells)."""
-        d = self.data
-        factors = list(range(len(d.codes))) if factors is None else factors
-        codes = dict(enumerate(d.codes)) if codes is None else codes
-        X = d.X if X is None else X
-        sizes = [d.n_levels[g] for g in factors]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        q = int(offsets[-1])
-        p = d.p if joint else 0
-        out = np.zeros((q + p, q + p))
-        wxt = X.T * w if joint else None  # (p, C): contiguous rows for bincount
-        for i, a in enumerate(factors):
-            code_a, k_a, o_a = codes[a], d.n_levels[a], offsets[i]
-            own = np.bincount(code_a, weights=w, minlength=k_a)
-            index = np.arange(o_a, o_a + k_a)
-            out[index, index] = theta[a] ** 2 * own + 1.0
-            for j in range(i):
-                b = factors[j]
-                k_b, o_b = d.n_levels[b], offsets[j]
-                block = np.bincount(code_a * k_b + codes[b], weights=w, minlength=k_a * k_b)
-                block = block.reshape(k_a, k_b) * (theta[a] * theta[b])
-                out[o_a:o_a + k_a, o_b:o_b + k_b] = block
-                out[o_b:o_b + k_b, o_a:o_a + k_a] = block.T
-            if joint:
-                for j in range(p):
-                    column = theta[a] * np.bincount(code_a, weights=wxt[j], minlength=k_a)
-                    out[o_a:o_a + k_a, q + j] = column
-                    out[q + j, o_a:o_a + k_a] = column
-        if joint:
-            out[q:, q:] = wxt @ X
-        return out
+        effects. ``codes``/``X`` replace the cells' (merged cells); the cross-tabulation is
+        one sparse product (:class:`_CrossTab`), then one scale per block
+        (:math:`\\theta_a\\theta_b`, :math:`\\theta_a`, 1) and the identity for u."""
+        key = (tuple(range(len(self.data.codes))) if factors is None else tuple(factors), joint,
+               codes is not None)
+        tab = self._crosstabs.get(key)
+        if tab is None:
+            d = self.data
+            tab = _CrossTab([d.n_levels[g] for g in key[0]],
+                            [(d.codes if codes is None else codes)[g] for g in key[0]],
+                            (d.X if X is None else X) if joint else None,
+                            (d.X if X is None else X).shape[0])
+            self._crosstabs[key] = tab
+        return tab.matrix(w, theta[list(key[0])])
 
     def _dense_hessian(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> np.ndarray:
         return self._dense_block(theta, w, None, joint=joint)
