@@ -167,3 +167,10 @@ def test_residual_estimate() -> None:
     assert out["flag"].tolist() == ["ok", "negative"]
     with pytest.raises(FrameError, match="missing \\['B'\\]"):
         um.residual_estimate(total=pd.Series({"A": 1.0, "B": 2.0}), known=pd.Series({"A": 1.0}))
+
+
+def test_one_draw_has_no_spread_and_is_not_ok(frame, survey) -> None:  # type: ignore[no-untyped-def]
+    table = estimate(frame, survey, draws=1, seed=3).to_frame()
+    assert table["se"].isna().all() and table["cv"].isna().all()
+    assert table["ci_lower"].isna().all() and table["ci_upper"].isna().all()
+    assert set(table["flag"]) == {"low_reliability"}

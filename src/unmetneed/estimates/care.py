@@ -160,7 +160,9 @@ class CareEstimates(DrawEstimates):
                 table["n"] = self._respondents_for(keys)
                 frames.append(table)
         out = pd.concat(frames, ignore_index=True)
-        out["flag"] = np.where(out["cv"] > FLAG_CV, "low_reliability", "ok")
+        # A CV that cannot be computed (one draw, a zero estimate) is not "ok".
+        exact_zero = (out["estimate"] == 0) & (out["se"] == 0)
+        out["flag"] = np.where((out["cv"] <= FLAG_CV) | exact_zero, "ok", "low_reliability")
         out.attrs.update(self.attrs)
         out.attrs.update({"level": level, "estimate": "posterior mean",
                           "se": "posterior standard deviation",

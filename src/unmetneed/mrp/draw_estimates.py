@@ -17,12 +17,20 @@ __all__ = ["DrawEstimates", "group_keys", "summarise_draws"]
 
 
 def summarise_draws(values: np.ndarray, level: float) -> dict[str, np.ndarray]:
-    """Posterior mean, SD, equal-tailed interval and CV over axis 0 (draws)."""
+    """Posterior mean, SD, equal-tailed interval and CV over axis 0 (draws).
+
+    One draw has no spread: its SD, interval and CV are NaN (not 0, which would
+    pass every CV-based quality flag and suppression rule).
+    """
     alpha = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nanmean(values, axis=0) if values.size else np.array([])
-        sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.zeros_like(mean)
-        lower, upper = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
+        if values.shape[0] > 1:
+            sd = np.nanstd(values, axis=0, ddof=1)
+            lower, upper = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
+        else:
+            sd = np.full_like(mean, np.nan, dtype=float)
+            lower, upper = sd.copy(), sd.copy()
         cv = np.where(mean != 0, sd / np.abs(mean), np.nan)
     return {"estimate": mean, "se": sd, "ci_lower": lower, "ci_upper": upper, "cv": cv}
 
