@@ -820,6 +820,17 @@ class SurveyDesign:
             n_dens=domains.n_levels,
             column_den=np.arange(domains.n_levels),
         )
+        _, den_totals = stat.totals(self._weights)
+        zero = np.flatnonzero(den_totals == 0)
+        if zero.size:
+            where = ("the whole design" if by is None else
+                     f"domain(s) {[tuple(r) if len(r) > 1 else r[0] for r in domains.levels.iloc[zero[:5]].itertuples(index=False)]}"
+                     + (" ..." if zero.size > 5 else ""))
+            raise DesignError(
+                f"the weighted total of denominator {denominator!r} is 0 in {where}, so the ratio "
+                f"{numerator}/{denominator} is not defined there; drop those domains or choose a "
+                "denominator that is non-zero in each"
+            )
         name = f"{numerator}/{denominator}"
         return self._estimates(
             stat, domains, domains.levels, "ratio", name, by, level, None, keep
@@ -1429,7 +1440,19 @@ def _check_weights(df: pd.DataFrame, column: str) -> np.ndarray:
         )
     if not (w > 0).any():
         raise DesignError(f"weights column {column!r} is zero in every row")
+    # Variances square the weights (times values): refuse weights whose squares overflow.
+    huge = w > MAX_WEIGHT
+    if huge.any():
+        raise DesignError(
+            f"weights column {column!r} has values above {MAX_WEIGHT:.0e} in "
+            f"{row_examples(huge, df.index)} (largest {float(w.max()):.3g}); variances would "
+            "overflow. Rescale the weights (estimates of means and ratios do not change) or "
+            "check the column"
+        )
     return np.ascontiguousarray(w)
+
+
+MAX_WEIGHT = 1e100
 
 
 def _build_structure(
@@ -1469,6 +1492,11 @@ def _build_structure(
     if lonely.size:
         named = ", ".join(show(stratum_labels[h]) for h in lonely[:10])
         more = f" and {lonely.size - 10} more" if lonely.size > 10 else ""
+        if lonely_psu == "fail" and strata is None:
+            raise DesignError(
+                f"the design has a single PSU ({len(df)} row(s){' in one cluster' if clusters else ''}), "
+                "so no variance can be estimated; a design needs at least two PSUs"
+            )
         if lonely_psu == "fail":
             raise DesignError(
                 f"stratum {named}{more} of {strata!r} has only one PSU, so its variance "
