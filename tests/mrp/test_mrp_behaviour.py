@@ -249,3 +249,11 @@ def test_formula_with_many_random_intercepts(n_groups: int) -> None:
     assert parsed.groups == tuple(groups)
     between = parse_formula("y ~ (1|a) + sex + (1|b) + (1|c) + x + (1|d) + (1|e)")
     assert between.fixed == "sex + x" and between.groups == ("a", "b", "c", "d", "e")
+
+
+def test_poststratify_by_the_count_column_is_refused() -> None:
+    data = simulated(500)
+    fit = um.MultilevelModel("y ~ sex + (1|area)", data=data).fit()
+    cells = data.groupby(["area", "sex"]).size().rename("count").reset_index()
+    with pytest.raises(um.errors.FrameError, match="names the frame's count column 'count'"):
+        fit.poststratify(um.PopulationFrame(cells), by="count", draws=20, seed=1)

@@ -124,6 +124,11 @@ def poststratify(
     population = _as_frame(frame)
     by_columns = as_column_list(by)
     require_columns(population.cells, by_columns, "by")
+    if population.count_col in by_columns:
+        raise FrameError(
+            f"by={by!r} names the frame's count column {population.count_col!r}; group by "
+            "characteristics of the cells (e.g. by='area_code'), not by their population counts"
+        )
     population = _collapse(population, fit, by_columns)
     cells = population.cells
     rng = resolve_rng(seed)
