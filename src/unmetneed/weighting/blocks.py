@@ -126,11 +126,22 @@ def _collapse_by_variable(margins: Margins, collapse: Collapse) -> dict[str, dic
             if source in set(level)
         ]
         owners = sorted(set(owners))
+        if isinstance(target, Mapping):  # meant as {variable: {from: to}}, but no such margin
+            from difflib import get_close_matches
+
+            close = get_close_matches(str(source), sorted(variables), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise MarginsError(
+                f"collapse names variable {show(source)}, which no margin has (margin variables: "
+                f"{sorted(variables)}){hint} Write collapse={{variable: {{category: target}}}} "
+                "with a margin's variable"
+            )
         if len(owners) != 1:
             where = "no margin" if not owners else f"several variables ({owners})"
+            example = owners[0] if owners else sorted(variables)[0] if variables else "variable"
             raise MarginsError(
                 f"collapse: category {show(source)} is in {where}; write the mapping per "
-                f"variable, e.g. collapse={{'age_band': {{{show(source)}: {show(target)}}}}}"
+                f"variable, e.g. collapse={{{example!r}: {{{show(source)}: {show(target)}}}}}"
             )
         out.setdefault(owners[0], {})[source] = target
     return out
