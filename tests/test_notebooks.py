@@ -8,8 +8,12 @@ ipykernel installs runs whatever ``python`` is first on the PATH). Warnings
 inside a notebook are part of its output and do not fail the test; an
 exception in any cell does, with the cell's source and traceback.
 
-The notebooks are stored without outputs (they are run here, and by readers);
-a separate check keeps it that way.
+The notebooks are stored *with* their outputs, so they read on a code host
+without running them; ``python notebooks/execute.py`` writes them. This test
+runs each one and checks the stored outputs are up to date: the same outputs,
+cell by cell, after ``notebooks/execute.py``'s ``normalise`` (digits, paths,
+addresses and spacing masked, so the last digits of a number may differ between
+machines but a changed table, message, warning or error may not).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebooks"))
+import execute as notebook_outputs  # noqa: E402  (notebooks/execute.py)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -72,17 +79,26 @@ def test_notebook_runs(path: Path, kernel_specs: KernelSpecManager) -> None:
         failure = ANSI_ESCAPE.sub("", str(error))
     if failure is not None:
         pytest.fail(f"{path.name} failed:\n{failure}", pytrace=False)
+    stored = notebook_outputs.output_signature(nbformat.read(path, as_version=4))
+    fresh = notebook_outputs.output_signature(notebook)
+    stale = [i for i, (a, b) in enumerate(zip(stored, fresh, strict=True)) if a != b]
+    assert not stale, (
+        f"{path.name}: the stored outputs of code cells {stale} differ from what the code prints "
+        f"now (first: {stored[stale[0]]!r:.300} vs {fresh[stale[0]]!r:.300}); refresh them with "
+        "python notebooks/execute.py"
+    )
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_notebook_is_stored_without_outputs(path: Path) -> None:
+def test_notebook_is_stored_with_outputs(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
-    with_outputs = [
-        i for i, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
-    ]
-    assert not with_outputs, (
-        f"{path.name}: code cells {with_outputs} carry outputs or execution counts; clear them "
-        "before saving (e.g. jupyter nbconvert --clear-output --inplace)"
+    missing = [i for i, cell in enumerate(notebook.cells)
+               if cell.cell_type == "code" and cell.execution_count is None]
+    assert not missing, (
+        f"{path.name}: code cells {missing} were never run; store the notebook with its outputs "
+        "(python notebooks/execute.py)"
     )
+    errors = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+              and any(out.output_type == "error" for out in cell.outputs)]
+    assert not errors, f"{path.name}: stored outputs of cells {errors} are errors"
