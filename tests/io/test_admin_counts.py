@@ -84,3 +84,11 @@ def test_missing_columns_and_keys():
         read_admin_counts(frame, area_col="LA code", count_col="Clients", by="Age group")
     with pytest.raises(ReadError, match="different columns"):
         read_admin_counts(_counts(), area_col="Clients", count_col="Clients")
+
+
+def test_a_negative_integer_count_is_shown_as_written():
+    frame = _counts()
+    frame.loc[2, "Clients"] = -16686
+    with pytest.raises(ReadError, match=r"row 4 \(E10000006\): -16686;") as info:
+        read_admin_counts(frame, area_col="LA code", count_col="Clients", by="Age group")
+    assert "np.int64" not in str(info.value)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from unmetneed.errors import MissingColumnError, ReadError
+from unmetneed._validate import show
 from unmetneed.io._common import preview
 from unmetneed.io.survey import Format, read_survey
 
@@ -117,7 +118,7 @@ def read_admin_counts(
         }
     for what, bad in problems.items():
         if bad.any():
-            shown = [f"row {int(r)} ({a}): {v!r}" for r, a, v in
+            shown = [f"row {int(r)} ({a}): {show(v)}" for r, a, v in
                      zip(rows[bad][:8], area_code.to_numpy()[bad][:8],
                          raw.to_numpy()[bad][:8])]
             raise ReadError(
