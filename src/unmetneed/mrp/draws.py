@@ -207,7 +207,8 @@ def _log_likelihood(cells: Any, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
         eta = beta[start:stop] @ cells.X.T
         for g, codes in enumerate(cells.codes):
             eta += b[start:stop, offsets[g] + codes]
-        out[start:stop] = eta @ cells.successes - np.logaddexp(0.0, eta) @ cells.trials
+        softplus = np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0.0)  # log(1 + e^eta)
+        out[start:stop] = eta @ cells.successes - softplus @ cells.trials
     return out
 
 

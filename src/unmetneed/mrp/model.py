@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 from scipy.special import expit
 
 from unmetneed._blas import single_threaded_blas
@@ -140,8 +139,9 @@ class MultilevelFit:
         self.singular = bool(np.any(theta < SINGULAR_TOL))
         covariance = self._covariance(state.hessian, n_theta)
         q = data.cells.q
-        chol_full = state.pirls.extra["chol_full"]
-        conditional = linalg.cho_solve((chol_full, True), np.eye(chol_full.shape[0]))[q:, q:]
+        # Through the factor (dense, or the Schur complement for many levels): never q x q.
+        factor_full = state.pirls.extra["factor_full"]
+        conditional = factor_full.inverse_block(np.arange(q, factor_full.size))
         self.fixed_effects = pd.DataFrame(
             {
                 "estimate": state.beta,
@@ -154,7 +154,7 @@ class MultilevelFit:
         self._beta_cov = covariance
         # Conditional modes and variances of b = theta * u (lme4's ranef, condVar).
         pirls = state.pirls
-        cond_var = linalg.cho_solve((pirls.chol, True), np.eye(pirls.u.size))
+        cond_var = pirls.factor.inverse_diagonal()
         offsets = data.cells.offsets
         self.random_effects: dict[str, pd.DataFrame] = {}
         for g, group in enumerate(groups):
@@ -162,7 +162,7 @@ class MultilevelFit:
             self.random_effects[group] = pd.DataFrame(
                 {
                     "mode": theta[g] * pirls.u[sl],
-                    "sd": theta[g] * np.sqrt(np.diag(cond_var)[sl]),
+                    "sd": theta[g] * np.sqrt(cond_var[sl]),
                 },
                 index=data.levels[group],
             )
