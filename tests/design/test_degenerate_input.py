@@ -35,3 +35,9 @@ def test_weights_whose_squares_overflow_are_refused(df: pd.DataFrame) -> None:
 def test_a_single_psu_design_says_so(df: pd.DataFrame) -> None:
     with pytest.raises(DesignError, match=r"the design has a single PSU \(1 row\(s\)\)"):
         um.SurveyDesign(df.iloc[:1], weights="w").mean("y")
+
+
+def test_repeated_column_names_are_refused(df: pd.DataFrame) -> None:
+    twice = pd.concat([df[["y"]], df], axis=1)
+    with pytest.raises(DesignError, match=r"repeated column names \['y'\]"):
+        um.SurveyDesign(twice, weights="w")

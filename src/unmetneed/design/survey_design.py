@@ -132,6 +132,12 @@ class SurveyDesign:
             raise DesignError(f"df must be a pandas DataFrame; got {type(df).__name__}")
         if len(df) == 0:
             raise DesignError("df has no rows; a design needs at least one respondent")
+        repeated = df.columns[df.columns.duplicated()].unique().tolist()
+        if repeated:
+            raise DesignError(
+                f"df has repeated column names {[show(c) for c in repeated][:8]}; a design "
+                "needs one column per name: rename or drop the copies"
+            )
         check_choice(lonely_psu, "lonely_psu", LONELY_PSU_POLICIES)
         w = _check_weights(df, weights)
         structure = _build_structure(df, strata, clusters, fpc, nest, lonely_psu)
