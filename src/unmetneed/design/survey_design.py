@@ -135,7 +135,7 @@ class SurveyDesign:
         repeated = df.columns[df.columns.duplicated()].unique().tolist()
         if repeated:
             raise DesignError(
-                f"df has repeated column names {[show(c) for c in repeated][:8]}; a design "
+                f"df has repeated column names [{', '.join(show(c) for c in repeated[:8])}]; a design "
                 "needs one column per name: rename or drop the copies"
             )
         check_choice(lonely_psu, "lonely_psu", LONELY_PSU_POLICIES)
