@@ -15,7 +15,7 @@ from unmetneed.cli import main
 from .conftest import EXAMPLE, TEST_DRAWS, small_config
 
 AREA_COLUMNS = ["area_code", "area_name", "quantity", "measure", "estimate", "se", "ci_lower",
-                "ci_upper", "cv", "n", "flag", "reason"]
+                "ci_upper", "cv", "n", "basis", "flag", "reason"]
 
 
 def test_example_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,6 +88,8 @@ def test_outputs_and_their_columns(run_output: Path) -> None:
     assert list(chars.columns[:2]) == ["characteristic", "category"]
     assert chars.loc[chars["characteristic"] == "ethnic_group", "category"].nunique() == 19
     assert set(area["flag"]) <= {"ok", "low_reliability", "suppressed"}
+    assert set(area["basis"]) <= {"model", "model_no_respondents", "admin"}
+    assert set(chars["basis"]) <= {"model", "admin_composition"}
     provenance = json.loads((run_output / "provenance.json").read_text())
     for key in ("version", "python", "dependencies", "input_checksums_sha256", "config",
                 "settings", "timings_seconds"):

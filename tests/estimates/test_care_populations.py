@@ -36,7 +36,8 @@ def test_parts_add_up_to_need_in_every_draw(by_area) -> None:  # type: ignore[no
 def test_table_has_the_published_columns(by_area) -> None:  # type: ignore[no-untyped-def]
     table = by_area.to_frame()
     assert list(table.columns) == ["area_code", "quantity", "measure", "estimate", "se", "ci_lower",
-                                   "ci_upper", "cv", "n", "flag"]
+                                   "ci_upper", "cv", "n", "basis", "flag"]
+    assert set(table["basis"]) == {"model"}  # every area has respondents, nothing benchmarked
     assert set(table["measure"]) == {"count", "rate_per_1000", "share_of_need"}
     assert set(table["flag"]) <= {"ok", "low_reliability"}
     assert table.attrs["level"] == 0.9
@@ -174,3 +175,25 @@ def test_one_draw_has_no_spread_and_is_not_ok(frame, survey) -> None:  # type: i
     assert table["se"].isna().all() and table["cv"].isna().all()
     assert table["ci_lower"].isna().all() and table["ci_upper"].isna().all()
     assert set(table["flag"]) == {"low_reliability"}
+
+
+def test_basis_says_what_a_figure_rests_on(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
+    council = by_area.draws["council_funded"].mean("draw").to_series()
+    admin = council.iloc[:3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmetneedWarning)
+        bench = estimate(frame, survey, draws=100, seed=3, admin=admin).to_frame()
+        loose = estimate(frame, survey, draws=100, seed=3, admin=admin, admin_cv=0.05).to_frame()
+        full = estimate(frame, survey, draws=100, seed=3, admin=council, by=["age_band"]).to_frame()
+        # a frame area nobody in the survey lives in
+        fewer = survey[survey["area_code"] != survey["area_code"].iloc[0]]
+        unseen = estimate(frame, fewer, draws=100, seed=3).to_frame()
+    rows = bench[bench["quantity"] == "council_funded"].set_index("area_code")["basis"]
+    assert set(rows[admin.index]) == {"admin"}
+    assert set(rows.drop(admin.index)) == {"model"}
+    assert set(bench.loc[bench["quantity"] != "council_funded", "basis"]) == {"model"}
+    assert set(loose["basis"]) == {"model"}  # uncertain counts: the figure is still a model's
+    by_age = full[full["quantity"] == "council_funded"]["basis"]
+    assert set(by_age) == {"admin_composition"}
+    missing = unseen[unseen["area_code"] == survey["area_code"].iloc[0]]
+    assert set(missing["basis"]) == {"model_no_respondents"} and (missing["n"] == 0).all()

@@ -38,7 +38,8 @@ __all__ = ["ENGLAND_CODE", "ENGLAND_NAME", "Publication", "build_publication"]
 
 ENGLAND_CODE = "E92000001"
 ENGLAND_NAME = "England"
-RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "flag"]
+RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "basis",
+                  "flag"]
 # Published precision of the measures that are not counts.
 RATE_DECIMALS = 1
 SHARE_DECIMALS = 3

@@ -32,7 +32,8 @@ PRIOR = "suppressed in input"
 MIN_DRAWS = 100
 # Numbers that go missing in a suppressed row.
 _BLANKED = (*RESULT_COLUMNS, "deff")
-_NOT_KEYS = frozenset((*_BLANKED, "flag", "reason"))
+# Descriptors of a row, not keys of a cell: ``basis`` says what a figure rests on.
+_NOT_KEYS = frozenset((*_BLANKED, "flag", "reason", "basis"))
 # Statistics (``attrs["statistic"]`` of a table without a ``measure`` column)
 # whose estimates are counts of people.
 _COUNT_STATISTICS = frozenset({"total", "count"})

@@ -127,8 +127,12 @@ class CareEstimates(DrawEstimates):
     """Care populations as draws, with the long tidy table people publish.
 
     ``to_frame()`` has ``[by...], quantity, measure, estimate, se, ci_lower,
-    ci_upper, cv, n, flag`` with ``measure`` in ``count``, ``rate_per_1000``
-    (per 1,000 adults in the group) and ``share_of_need``. ``flag`` is
+    ci_upper, cv, n, basis, flag`` with ``measure`` in ``count``, ``rate_per_1000``
+    (per 1,000 adults in the group) and ``share_of_need``. ``basis`` says what a
+    figure rests on: ``model`` (the chain, poststratified), ``model_no_respondents``
+    (a group without respondents: its effects come from the fitted distribution),
+    ``admin`` (council-funded counts fixed to exact admin counts) or
+    ``admin_composition`` (admin totals split across the group by the model). ``flag`` is
     ``low_reliability`` when the CV exceeds 0.2, else ``ok`` (disclosure
     control adds ``suppressed``). ``fits`` holds the fitted chain.
     """
@@ -160,6 +164,7 @@ class CareEstimates(DrawEstimates):
                 table["n"] = self._respondents_for(keys)
                 frames.append(table)
         out = pd.concat(frames, ignore_index=True)
+        out["basis"] = self._basis(out)
         # A CV that cannot be computed (one draw, a zero estimate) is not "ok".
         exact_zero = (out["estimate"] == 0) & (out["se"] == 0)
         out["flag"] = np.where((out["cv"] <= FLAG_CV) | exact_zero, "ok", "low_reliability")
@@ -171,6 +176,21 @@ class CareEstimates(DrawEstimates):
         return out
 
     to_frame = summary
+
+    def _basis(self, table: pd.DataFrame) -> np.ndarray:
+        """What each figure rests on (``model``, ``model_no_respondents``, ``admin``, ...)."""
+        n = table["n"]
+        basis = np.where(n.isna() | (n.fillna(0) > 0), "model", "model_no_respondents")
+        if self.attrs.get("benchmarked_to_admin") and self.attrs.get("admin_cv", 0.0) == 0.0:
+            council = (table["quantity"] == "council_funded").to_numpy()
+            if self.by == ["area_code"]:
+                covered = table["area_code"].astype(str).isin(self.attrs.get("admin_areas", []))
+                basis = np.where(council & covered.to_numpy(), "admin", basis)
+            elif self.attrs.get("admin_covers_frame"):
+                # totals of admin counts over areas, split by the model's composition
+                kind = "admin" if not self.by else "admin_composition"
+                basis = np.where(council, kind, basis)
+        return basis
 
 
 class CareModel:
@@ -285,6 +305,10 @@ class CareModel:
                           f"ensemble Kalman update of the parts' log totals on the admin count, "
                           f"admin_cv={admin_cv:g}"),
             "admin_far_from_posterior": far,
+            "admin_cv": admin_cv,
+            "admin_areas": [] if admin is None else [str(a) for a in admin.index],
+            "admin_covers_frame": admin is not None and set(
+                pd.unique(cells["area_code"].astype(str))) <= {str(a) for a in admin.index},
             "unseen_levels": unseen,
             "weighted": self.weighted,
         }

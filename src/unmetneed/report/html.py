@@ -146,6 +146,10 @@ def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -
                 row += ["suppressed", "suppressed"]
                 continue
             mark = " (low reliability)" if count["flag"] == "low_reliability" else ""
+            if count.get("basis") == "model_no_respondents":
+                mark += " (no respondents: model only)"
+            elif count.get("basis") == "admin":
+                mark += " (admin count)"
             row.append(f"{_count(count['estimate'])} ({_count(count['ci_lower'])}\u2013"
                        f"{_count(count['ci_upper'])}){mark}")
             row.append(f"{_rate(rate['estimate'])} ({_rate(rate['ci_lower'])}\u2013{_rate(rate['ci_upper'])})"
@@ -155,8 +159,10 @@ def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -
     for quantity in quantities:
         columns += [f"{quantity}: people ({level:.0%} interval)", f"{quantity}: per 1,000 (interval)"]
     return _table(f"Every council: published counts with {level:.0%} intervals and rates per 1,000 "
-                  "adults; 'suppressed' marks figures withheld by disclosure control. Use the search "
-                  "box to find a council.", columns, rows, id="councils")
+                  "adults; 'suppressed' marks figures withheld by disclosure control, 'no respondents: "
+                  "model only' a council without survey respondents (its figures come from the "
+                  "model's covariates and the spread of councils), 'admin count' a figure fixed to "
+                  "the council's own count. Use the search box to find a council.", columns, rows, id="councils")
 
 
 def _area_figures(by_area: pd.DataFrame, level: float) -> list[dict[str, str]]:
