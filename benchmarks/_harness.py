@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import platform

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))

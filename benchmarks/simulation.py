@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
@@ -377,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     reps = 3 if args.quick else args.reps
 
     import unmetneed as um
-    from _sections import load1, machine_line, write_section
+    from _sections import load1, write_section
 
     eng = um.datasets.load_synthetic_england()
     inputs, population, model = generator()

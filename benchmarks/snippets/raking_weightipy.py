@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _weighting_common import MARGINS, W  # noqa: E402
+from _weighting_common import MARGINS  # noqa: E402
 
 VERSION = "weightipy"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from unmetneed._validate import as_column_list, show
+from unmetneed._validate import show
 from unmetneed.errors import FrameError
 
 __all__ = ["DrawEstimates", "group_keys", "summarise_draws"]
