@@ -274,18 +274,37 @@ class MultilevelFit:
     def draws(self, n: int = 1000, *, seed: int | np.random.Generator | None = None) -> Any:
         """Joint draws integrating over the variance parameters (see :mod:`unmetneed.mrp.draws`).
 
+        The SDs come from a grid over their Laplace-approximated posterior; at
+        each grid point the effects are drawn from the Gaussian approximation,
+        and twice as many proposals as draws are importance-resampled to the
+        exact posterior on the grid (which removes the Gaussian's upward bias
+        of rare prevalences). The effective sample size of that step is in
+        ``attrs["importance_ess"]``; if it is degenerate the draws are returned
+        uncorrected with an :class:`~unmetneed.errors.UnmetneedWarning` and
+        ``attrs["importance_resampled"]`` is False.
+
+        Parameters
+        ----------
+        n : int, default 1000
+            Number of draws.
+        seed : int or numpy Generator, optional
+
         Returns
         -------
         xarray.Dataset
-            ``beta`` (draw, term), ``sd`` (draw, factor), ``re_<factor>`` (draw, level).
+            ``beta`` (draw, term), ``sd`` (draw, factor), ``re_<factor>`` (draw, level);
+            ``attrs`` record the method, the SD prior, the grid and the importance step.
 
         Examples
         --------
         >>> import unmetneed as um
         >>> survey = um.datasets.load_example_survey()
         >>> fit = um.MultilevelModel("need ~ sex + (1|area_code) + (1|age_band)", data=survey).fit()
-        >>> fit.draws(200, seed=1)["sd"].shape
+        >>> draws = fit.draws(200, seed=1)
+        >>> draws["sd"].shape
         (200, 2)
+        >>> draws.attrs["importance_resampled"]
+        True
         """
         from unmetneed.mrp.draws import joint_draws
 
