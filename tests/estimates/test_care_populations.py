@@ -188,12 +188,16 @@ def test_basis_says_what_a_figure_rests_on(frame, survey, by_area) -> None:  # t
         # a frame area nobody in the survey lives in
         fewer = survey[survey["area_code"] != survey["area_code"].iloc[0]]
         unseen = estimate(frame, fewer, draws=100, seed=3).to_frame()
-    rows = bench[bench["quantity"] == "council_funded"].set_index("area_code")["basis"]
+    counted = bench["measure"].isin(["count", "rate_per_1000"])
+    rows = bench[(bench["quantity"] == "council_funded") & counted].set_index("area_code")["basis"]
     assert set(rows[admin.index]) == {"admin"}
     assert set(rows.drop(admin.index)) == {"model"}
     assert set(bench.loc[bench["quantity"] != "council_funded", "basis"]) == {"model"}
-    assert set(loose["basis"]) == {"model"}  # uncertain counts: the figure is still a model's
-    by_age = full[full["quantity"] == "council_funded"]["basis"]
+    shares = bench[(bench["quantity"] == "council_funded") & ~counted]
+    assert set(shares["basis"]) == {"model"}  # a share of the modelled need
+    loose_rows = loose[(loose["quantity"] == "council_funded") & loose["measure"].eq("count")]
+    assert set(loose_rows.set_index("area_code")["basis"][admin.index]) == {"admin"}
+    by_age = full[(full["quantity"] == "council_funded") & full["measure"].eq("count")]["basis"]
     assert set(by_age) == {"admin_composition"}
     missing = unseen[unseen["area_code"] == survey["area_code"].iloc[0]]
     assert set(missing["basis"]) == {"model_no_respondents"} and (missing["n"] == 0).all()

@@ -392,6 +392,8 @@ def _matrices(design: SurveyDesign, formula: str) -> tuple[np.ndarray, np.ndarra
 
     if not isinstance(formula, str) or "~" not in formula:
         raise DesignError(f"formula must be a string 'y ~ x + ...'; got {formula!r}")
+    if not formula.split("~", 1)[0].strip():
+        raise DesignError(f"formula {formula!r} has no response; write it as 'y ~ x + ...'")
     try:
         required = Formula(formula).required_variables
     except Exception as error:

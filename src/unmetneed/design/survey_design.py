@@ -1422,6 +1422,8 @@ class SurveyDesign:
 
 
 def _check_probabilities(q: float | Sequence[float]) -> list[float]:
+    if isinstance(q, (str, bytes)):
+        raise DesignError(f"q={q!r}: give probabilities in [0, 1], e.g. q=0.5 for the median")
     values = [q] if isinstance(q, (int, float, np.number)) else list(q)
     out = []
     for value in values:

@@ -131,8 +131,9 @@ class CareEstimates(DrawEstimates):
     (per 1,000 adults in the group) and ``share_of_need``. ``basis`` says what a
     figure rests on: ``model`` (the chain, poststratified), ``model_no_respondents``
     (a group without respondents: its effects come from the fitted distribution),
-    ``admin`` (council-funded counts fixed to exact admin counts) or
-    ``admin_composition`` (admin totals split across the group by the model). ``flag`` is
+    ``admin`` (council-funded counts and rates fixed to the admin counts, exact or
+    with the ``admin_cv`` given) or ``admin_composition`` (admin totals split
+    across the group by the model). ``flag`` is
     ``low_reliability`` when the CV exceeds 0.2, else ``ok`` (disclosure
     control adds ``suppressed``). ``fits`` holds the fitted chain.
     """
@@ -181,8 +182,11 @@ class CareEstimates(DrawEstimates):
         """What each figure rests on (``model``, ``model_no_respondents``, ``admin``, ...)."""
         n = table["n"]
         basis = np.where(n.isna() | (n.fillna(0) > 0), "model", "model_no_respondents")
-        if self.attrs.get("benchmarked_to_admin") and self.attrs.get("admin_cv", 0.0) == 0.0:
-            council = (table["quantity"] == "council_funded").to_numpy()
+        if self.attrs.get("benchmarked_to_admin"):
+            # Counts and rates of council-funded care rest on the admin count (exact, or with
+            # the admin_cv given); a share of need still divides by the modelled need.
+            council = ((table["quantity"] == "council_funded")
+                       & table["measure"].isin(["count", "rate_per_1000"])).to_numpy()
             if self.by == ["area_code"]:
                 covered = table["area_code"].astype(str).isin(self.attrs.get("admin_areas", []))
                 basis = np.where(council & covered.to_numpy(), "admin", basis)
@@ -366,7 +370,12 @@ def fit_care_model(
                 f"the frame lacks {missing}, used by the {link.name!r} model ({formula}); add it "
                 "to the frame or drop it from formulas"
             )
-        fit = model.fit()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = model.fit()
+        for warning in caught:  # say which link a model warning is about
+            warnings.warn_explicit(f"{link.name!r} model ({formula}): {warning.message}",
+                                   warning.category, warning.filename, warning.lineno)
         fits[link.name] = fit
         link_draws[link.name] = fit.draws(draws, seed=rng)
     return CareModel(fits, link_draws, n_draws=draws, seed_sequence=effect_seed,

@@ -292,8 +292,11 @@ class MultilevelFit:
         Returns
         -------
         xarray.Dataset
-            ``beta`` (draw, term), ``sd`` (draw, factor), ``re_<factor>`` (draw, level);
-            ``attrs`` record the method, the SD prior, the grid and the importance step.
+            ``beta`` (draw, term), ``sd`` (draw, factor), ``re_<factor>`` (draw,
+            ``level_<factor>``); ``attrs`` record the method, the SD prior, the grid and
+            the importance step: ``importance_proposals`` (2 per draw),
+            ``importance_ess`` (out of the proposals; below 5% of them the weights
+            count as degenerate) and ``importance_resampled``.
 
         Examples
         --------

@@ -258,7 +258,8 @@ def _coverage_parts(publication: Any, level: float) -> tuple[dict | None, list, 
                  f"have an over-count and {suppressed} are suppressed."),
             caption=(f"Coverage of {target} by {source}, by council, with {level:.0%} intervals. Pink "
                      f"squares: over-count (the source counts more than the target; {over} councils); "
-                     f"grey crosses: suppressed because the target count is ({suppressed})."),
+                     f"grey crosses: suppressed because the target count is itself suppressed "
+                     f"({suppressed} councils)."),
         ))
     text = ("Coverage is the share of a target population a source counts. Where a source counts "
             "more than the modelled target, the excess is reported as an over-count (and 'not "
