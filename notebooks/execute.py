@@ -54,6 +54,7 @@ def execute(path: Path, specs: KernelSpecManager) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     manager = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
     client = NotebookClient(notebook, km=manager, kernel_name=KERNEL, timeout=CELL_TIMEOUT_S,
+                            record_timing=False,  # no timestamps: reruns change nothing
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute(cleanup_kc=True)
     return notebook
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             notebook = execute(path, specs)
             notebook.metadata.pop("widgets", None)
+            for cell in notebook.cells:
+                cell.metadata.pop("execution", None)  # timestamps of an earlier run
             nbformat.write(notebook, path)
             print(f"wrote {path.name} with outputs")
     return 0
