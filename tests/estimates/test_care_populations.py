@@ -201,3 +201,18 @@ def test_basis_says_what_a_figure_rests_on(frame, survey, by_area) -> None:  # t
     assert set(by_age) == {"admin_composition"}
     missing = unseen[unseen["area_code"] == survey["area_code"].iloc[0]]
     assert set(missing["basis"]) == {"model_no_respondents"} and (missing["n"] == 0).all()
+
+
+def test_exact_admin_counts_are_published_without_rounding_noise(frame, survey, by_area) -> None:  # type: ignore[no-untyped-def]
+    council = by_area.draws["council_funded"].mean("draw").to_series()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmetneedWarning)
+        bench = estimate(frame, survey, draws=100, seed=3, admin=council)
+        england = estimate(frame, survey, draws=100, seed=3, admin=council, by=None)
+    rows = bench.to_frame().query("quantity == 'council_funded' and measure == 'count'")
+    assert (rows["se"] == 0).all() and (rows["ci_lower"] == rows["ci_upper"]).all()
+    total = england.to_frame().query("quantity == 'council_funded' and measure == 'count'")
+    assert total["estimate"].iloc[0] == pytest.approx(council.sum(), rel=1e-14)
+    assert total["se"].iloc[0] == 0
+    d = bench.draws
+    np.testing.assert_allclose(sum(d[p] for p in PARTS).values, d["need"].values, rtol=1e-12)

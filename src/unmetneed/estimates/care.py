@@ -521,10 +521,34 @@ def _accumulate(
         area_codes = area.codes
     all_totals = _sum_chunks(probabilities, counts, [(c, n) for c, n, _ in coded], n_draws, size,
                              factors, area_codes)
+    if admin is not None and admin_cv == 0.0:
+        _exact_admin_totals(groupings, coded, all_totals, admin, cells)
     datasets = []
     for by, (group, n_groups, keys), totals in zip(groupings, coded, all_totals, strict=True):
         datasets.append(_dataset(list(by), group, n_groups, keys, totals, counts, n_draws))
     return datasets, far
+
+
+def _exact_admin_totals(groupings: Sequence[tuple[str, ...]], coded: Sequence[Any],
+                        all_totals: Sequence[dict[str, np.ndarray]], admin: pd.Series,
+                        cells: pd.DataFrame) -> None:
+    """Exact admin counts are published as the counts, not as sums with rounding noise.
+
+    The update makes each area's council-funded total equal its count up to floating-point
+    error (~1e-15 relative), which would show as a tiny positive SE; areas (and England, when
+    every frame area has a count) get the count itself.
+    """
+    known = {str(a): float(v) for a, v in admin.items()}
+    for by, (_, _, keys), totals in zip(groupings, coded, all_totals, strict=True):
+        council = totals["council_funded"]
+        before = council.copy()
+        if by == ("area_code",):
+            codes = keys["area_code"].astype(str).to_numpy()
+            hit = np.array([c in known for c in codes])
+            council[:, hit] = np.array([known[c] for c in codes[hit]])[None, :]
+        elif by == () and set(pd.unique(cells["area_code"].astype(str))) <= set(known):
+            council[:, 0] = sum(known[a] for a in pd.unique(cells["area_code"].astype(str)))
+        totals["need"] += council - before  # need stays the sum of its parts
 
 
 def _dataset(by: list[str], group: np.ndarray, n_groups: int, keys: pd.DataFrame,

@@ -27,6 +27,8 @@ def summarise_draws(values: np.ndarray, level: float) -> dict[str, np.ndarray]:
         mean = np.nanmean(values, axis=0) if values.size else np.array([])
         if values.shape[0] > 1:
             sd = np.nanstd(values, axis=0, ddof=1)
+            # identical draws (a figure fixed to a known count) have no spread, exactly
+            sd = np.where(np.nanmax(values, axis=0) == np.nanmin(values, axis=0), 0.0, sd)
             lower, upper = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
         else:
             sd = np.full_like(mean, np.nan, dtype=float)
