@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unmetneed.errors import DesignError, MissingColumnError
+from unmetneed.errors import DesignError, MissingColumnError, UnmetneedError
 
 __all__ = [
     "as_column_list",
@@ -35,12 +35,21 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+def check_choice(value: Any, name: str, choices: Sequence[Any], *,
+                 error: type[UnmetneedError] = DesignError) -> Any:
     """Refuse an option that is not one of ``choices``, listing the valid ones."""
     if value not in choices:
         valid = ", ".join(repr(c) for c in choices)
-        raise DesignError(f"{name}={value!r} is not a valid choice; use one of {valid}")
+        raise error(f"{name}={value!r} is not a valid choice; use one of {valid}")
     return value
+
+
+def check_level(level: Any, *, error: type[UnmetneedError] = DesignError) -> float:
+    """An interval level strictly between 0 and 1, as a float."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.number)) \
+            or not 0.0 < float(level) < 1.0:
+        raise error(f"level={level!r} must be a number strictly between 0 and 1, e.g. 0.9")
+    return float(level)
 
 
 def as_column_list(columns: str | Iterable[str] | None) -> list[str]:

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import check_level
 from unmetneed.coverage._groups import check_by, check_care, group_draws, respondents_by
 from unmetneed.coverage.excluded import excluded_table
 from unmetneed.coverage.frame import check_sources, coverage_tables
@@ -20,7 +21,6 @@ from unmetneed.coverage.representativeness import (
 )
 from unmetneed.coverage.support import POOLING_THRESHOLD, support_tables
 from unmetneed.design import SurveyDesign
-from unmetneed.design.estimates import _check_level
 from unmetneed.errors import DesignError, FrameError
 from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
@@ -162,7 +162,7 @@ def coverage_gaps(
     check_care(care)
     columns = check_by(care, by)
     level = care.level if level is None else level
-    _check_level(level)
+    check_level(level)
     if census is not None and not isinstance(census, Mapping):
         raise DesignError(f"census must be a dict of name -> counts; got {type(census).__name__}")
     source_list = check_sources(sources, care.quantities, census)

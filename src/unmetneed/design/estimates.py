@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from unmetneed._validate import check_level
 from unmetneed.errors import DesignError
 
 __all__ = ["Estimates"]
@@ -69,7 +70,7 @@ class Estimates:
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
         extra: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        _check_level(level)
+        check_level(level)
         self._keys = keys.reset_index(drop=True)
         self._estimate = np.asarray(estimate, dtype=np.float64)
         self._se = np.asarray(se, dtype=np.float64)
@@ -274,7 +275,7 @@ class Estimates:
         ``attrs``), never silently infinite.
         """
         level = self.level if level is None else level
-        _check_level(level)
+        check_level(level)
         if self._bounds is not None:
             if level != self.level:
                 raise DesignError(
@@ -361,6 +362,3 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def _check_level(level: float) -> None:
-    if not (isinstance(level, (float, int)) and 0.0 < float(level) < 1.0):
-        raise DesignError(f"level={level!r} must be a number strictly between 0 and 1, e.g. 0.95")

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from unmetneed._validate import check_level
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import DesignError, MissingColumnError, ModelError
 from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
@@ -174,12 +175,6 @@ class CareHomeFundingEstimates:
 
 
 # ---------------------------------------------------------------------------------
-
-
-def _check_level(level: float) -> float:
-    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
-        raise DesignError(f"level must be a number between 0 and 1 (e.g. 0.9), got {level!r}")
-    return float(level)
 
 
 def _sample(register: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
@@ -413,7 +408,7 @@ def estimate_care_home_funding(
     >>> table["area_code"].nunique()
     152
     """
-    level = _check_level(level)
+    level = check_level(level)
     if isinstance(calibrate_to, str):
         calibrate_to = (calibrate_to,)
     calibrate_to = tuple(calibrate_to)

@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from unmetneed._validate import require_columns
+from unmetneed._validate import check_choice, check_level, require_columns
 from unmetneed.errors import ModelError
 from unmetneed.sae.data import AreaData, covariate_matrix, prepare_area_data
 from unmetneed.sae.fitting import fit_sigma2, gls
@@ -30,18 +30,6 @@ BenchmarkMethod = Literal["ratio", "difference"]
 
 _BASIS_EBLUP = "eblup"
 _BASIS_SYNTHETIC = "synthetic"
-
-
-def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ModelError(f"{name}={value!r} is not a valid choice; use one of {', '.join(map(repr, choices))}")
-    return str(value)
-
-
-def _check_level(level: Any) -> float:
-    if isinstance(level, bool) or not isinstance(level, (float, int)) or not 0.0 < float(level) < 1.0:
-        raise ModelError(f"level={level!r} must be a number strictly between 0 and 1, e.g. 0.9")
-    return float(level)
 
 
 @functools.cache
@@ -175,8 +163,8 @@ class FayHerriot:
         level: float = 0.9,
         n: str | None = None,
     ) -> None:
-        self._method = _check_choice(method, "method", get_args(FitMethod))
-        self._level = _check_level(level)
+        self._method = str(check_choice(method, "method", get_args(FitMethod), error=ModelError))
+        self._level = check_level(level, error=ModelError)
         area_data = prepare_area_data(
             data, estimate=estimate, variance=variance, formula=formula, area=area, n=n
         )
@@ -543,7 +531,7 @@ class FayHerriotFit:
         >>> round(float(bench.estimates()["estimate"].sum()), 10)
         14.0
         """
-        method = _check_choice(method, "method", get_args(BenchmarkMethod))  # type: ignore[assignment]
+        method = str(check_choice(method, "method", get_args(BenchmarkMethod), error=ModelError))  # type: ignore[assignment]
         if isinstance(total, bool) or not isinstance(total, (int, float, np.number)) or not np.isfinite(total):
             raise ModelError(f"total={total!r} must be a finite number")
         w = self._benchmark_weights(weights)
@@ -594,7 +582,7 @@ class FayHerriotFit:
 
     # -- results ---------------------------------------------------------------------
     def _level(self, level: float | None) -> float:
-        return self.model.level if level is None else _check_level(level)
+        return self.model.level if level is None else check_level(level, error=ModelError)
 
     def _final(self) -> tuple[np.ndarray, np.ndarray]:
         """Estimates and MSEs after benchmarking (if any)."""
