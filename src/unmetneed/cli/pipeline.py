@@ -478,6 +478,12 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
             "formulas": {k: f.model.formula.text for k, f in model.fits.items()},
             "by": list(settings.by), "draws": settings.draws, "seed": settings.seed,
             "level": settings.level, "benchmark_to_admin": settings.benchmark,
+            # what the draws and the benchmark did, as recorded on the results
+            "draws_method": {k: {key: d.attrs[key] for key in (
+                "method", "grid_points", "importance_proposals", "importance_ess",
+                "importance_resampled") if key in d.attrs} for k, d in model.link_draws.items()},
+            "benchmark": {key: results[(settings.by[0],)].attrs.get(key) for key in (
+                "benchmark", "admin_cv", "admin_far_from_posterior")},
             "weighting_margins": list(settings.weighting_margins),
             "disclosure": settings.disclosure,
         },

@@ -381,12 +381,18 @@ def _methods(model: Any, settings: Any) -> list[str]:
         "A chain of multilevel logistic models is fitted to the general-population survey's "
         f"respondents ({'with' if weighted else 'without'} their survey weights): need; any help "
         "given need; paid help given help; council funding given paid help; help not enough given "
-        "help. The models are fitted by the Laplace approximation (as lme4's glmer) and their "
-        "draws, which integrate over the random-effect standard deviations, are poststratified "
-        "to every census cell of every council and added up.",
-        ("Council-funded counts are benchmarked to the councils' administrative counts: the "
-         "four parts of need are adjusted together in every draw so that council_funded meets "
-         "the administrative count." if settings.benchmark else
+        "help. Each model has random intercepts for council, age band, the five broad and the "
+        "19 detailed ethnic groups (detailed groups nested in broad ones), disability and age "
+        "band by disability, as the formulas in provenance.json say. The models are fitted by "
+        "the Laplace approximation (as lme4's glmer); their draws integrate over the "
+        "random-effect standard deviations on a grid and are importance-resampled to the exact "
+        "posterior on that grid, then poststratified to every census cell of every council and "
+        "added up. Estimates are posterior means; intervals are quantiles of the draws.",
+        ("Council-funded counts are benchmarked to the councils' administrative counts: in "
+         "every council and draw each part of need is rescaled by how it moves with the "
+         "council-funded total across the draws (an ensemble Kalman update of the log totals), "
+         "so council_funded equals the administrative count, need is the sum of the parts and "
+         "no part goes below zero." if settings.benchmark else
          "The estimates are not benchmarked to administrative counts."),
         "Coverage gaps compare each council data source (weighted counts of its respondents) "
         "with the population it should represent. The formulas and references are in the "
