@@ -190,26 +190,12 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
         "keys": np.asarray(keys, dtype=float),
         "weights": weights,
         "results": [points[k][1] for k in keys],
+        "problem": problem,
     }
 
 
 IMPORTANCE_OVERSAMPLE = 2  # proposals per returned draw
 MIN_RELATIVE_ESS = 0.05  # below this share of the proposals, weights are not trusted
-
-
-def _log_likelihood(cells: Any, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Binomial log-likelihood of the cells (no binomial coefficients), one value per draw."""
-    offsets = cells.offsets
-    out = np.empty(beta.shape[0])
-    chunk = max(1, 4_000_000 // max(cells.X.shape[0], 1))
-    for start in range(0, beta.shape[0], chunk):
-        stop = min(start + chunk, beta.shape[0])
-        eta = beta[start:stop] @ cells.X.T
-        for g, codes in enumerate(cells.codes):
-            eta += b[start:stop, offsets[g] + codes]
-        softplus = np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0.0)  # log(1 + e^eta)
-        out[start:stop] = eta @ cells.successes - softplus @ cells.trials
-    return out
 
 
 def _systematic_resample(weights: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -262,7 +248,7 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
     # the Gaussian conditional and the Laplace marginal of the SDs are approximations (for
     # rare outcomes the conditional posterior is skewed and the Gaussian's mean of p is too high).
     with single_threaded_blas():
-        loglik = _log_likelihood(cells, beta, b)
+        loglik = grid["problem"].loglik_draws(beta, b)
     squares = np.stack([np.sum(b[:, offsets[g]:offsets[g + 1]] ** 2, axis=1)
                         for g in range(len(groups))], axis=1)
     log_target = (loglik - 0.5 * np.sum(squares / sd**2, axis=1) - psi @ sizes

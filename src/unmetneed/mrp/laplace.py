@@ -269,6 +269,20 @@ class LaplaceProblem:
         mu = np.where(eta >= 0.0, 1.0, small) / (1.0 + small)
         return float(np.sum(d.successes * eta - d.trials * softplus)), mu
 
+    def loglik_draws(self, beta: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The log-likelihood at many parameter draws: ``beta`` (m, p), ``b`` (m, q) -> (m,)."""
+        d = self.data
+        out = np.empty(beta.shape[0])
+        chunk = max(1, 4_000_000 // max(d.X.shape[0], 1))  # draws x cells per block
+        for start in range(0, beta.shape[0], chunk):
+            stop = min(start + chunk, beta.shape[0])
+            eta = beta[start:stop] @ d.X.T
+            for index in self._index:
+                eta += b[start:stop, index]
+            softplus = np.log1p(np.exp(-np.abs(eta))) + np.maximum(eta, 0.0)  # as _loglik_mu
+            out[start:stop] = eta @ d.successes - softplus @ d.trials
+        return out
+
     def _zt(self, values: np.ndarray) -> np.ndarray:
         """:math:`Z^\\top v`: sums of a cell vector by each factor's levels."""
         d = self.data
