@@ -291,7 +291,7 @@ class CareModel:
                 f"frame levels absent from a model's respondents draw their effects from "
                 f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=_stacklevel,
             )
-        datasets, far = _accumulate(probabilities, population, keys, self.n_draws, admin,
+        datasets, far, covers = _accumulate(probabilities, population, keys, self.n_draws, admin,
                                     admin_cv, rng)
         if far:
             shown = ", ".join(f"{a} (z = {z:+.1f})" for a, z in list(far.items())[:8])
@@ -311,8 +311,7 @@ class CareModel:
             "admin_far_from_posterior": far,
             "admin_cv": admin_cv,
             "admin_areas": [] if admin is None else [str(a) for a in admin.index],
-            "admin_covers_frame": admin is not None and set(
-                pd.unique(cells["area_code"].astype(str))) <= {str(a) for a in admin.index},
+            "admin_covers_frame": covers,
             "unseen_levels": unseen,
             "weighted": self.weighted,
         }
@@ -504,7 +503,8 @@ def _accumulate(
     admin: pd.Series | None,
     admin_cv: float,
     rng: np.random.Generator,
-) -> tuple[list[xr.Dataset], dict[str, float]]:
+) -> tuple[list[xr.Dataset], dict[str, float], bool]:
+    """Group totals as datasets; councils far from the model; whether admin covers every area."""
     cells = population.cells
     counts = population.counts
     coded = [_grouping_codes(cells, by) for by in groupings]
@@ -512,8 +512,10 @@ def _accumulate(
     factors = None
     far: dict[str, float] = {}
     area_codes = None
+    covers = False
     if admin is not None:
         area = code_columns(cells, ["area_code"], "area_code")
+        covers = bool(area.levels["area_code"].astype(str).isin(admin.index.astype(str)).all())
         (area_totals,) = _sum_chunks(probabilities, counts, [(area.codes, area.n_levels)], n_draws,
                                      size, None, None)
         factors, far = _benchmark_factors(area_totals, area.levels["area_code"], admin, admin_cv,
@@ -522,16 +524,16 @@ def _accumulate(
     all_totals = _sum_chunks(probabilities, counts, [(c, n) for c, n, _ in coded], n_draws, size,
                              factors, area_codes)
     if admin is not None and admin_cv == 0.0:
-        _exact_admin_totals(groupings, coded, all_totals, admin, cells)
+        _exact_admin_totals(groupings, coded, all_totals, admin, covers)
     datasets = []
     for by, (group, n_groups, keys), totals in zip(groupings, coded, all_totals, strict=True):
         datasets.append(_dataset(list(by), group, n_groups, keys, totals, counts, n_draws))
-    return datasets, far
+    return datasets, far, covers
 
 
 def _exact_admin_totals(groupings: Sequence[tuple[str, ...]], coded: Sequence[Any],
                         all_totals: Sequence[dict[str, np.ndarray]], admin: pd.Series,
-                        cells: pd.DataFrame) -> None:
+                        covers: bool) -> None:
     """Exact admin counts are published as the counts, not as sums with rounding noise.
 
     The update makes each area's council-funded total equal its count up to floating-point
@@ -546,8 +548,8 @@ def _exact_admin_totals(groupings: Sequence[tuple[str, ...]], coded: Sequence[An
             codes = keys["area_code"].astype(str).to_numpy()
             hit = np.array([c in known for c in codes])
             council[:, hit] = np.array([known[c] for c in codes[hit]])[None, :]
-        elif by == () and set(pd.unique(cells["area_code"].astype(str))) <= set(known):
-            council[:, 0] = sum(known[a] for a in pd.unique(cells["area_code"].astype(str)))
+        elif by == () and covers:
+            council[:, 0] = float(admin.sum())
         totals["need"] += council - before  # need stays the sum of its parts
 
 
