@@ -18,10 +18,15 @@ __all__ = [
     "FrameError",
     "ConfigError",
     "ReadError",
+    "OptionError",
+    "DisclosureError",
     "UnmetneedWarning",
     "InconsistentTotalsWarning",
     "ConvergenceWarning",
     "LonelyPSUWarning",
+    "NewLevelWarning",
+    "SingularFitWarning",
+    "BenchmarkWarning",
 ]
 
 
@@ -72,6 +77,18 @@ class ReadError(UnmetneedError):
     """
 
 
+class OptionError(UnmetneedError, ValueError):
+    """An option is not one of its valid choices; the message lists them.
+
+    Raised by :func:`unmetneed._validate.check_choice` for every ``Literal``
+    option set (lonely-PSU policies, replicate and calibration methods, ...).
+    """
+
+
+class DisclosureError(UnmetneedError):
+    """A table or its options cannot be put through disclosure control as asked."""
+
+
 class UnmetneedWarning(UserWarning):
     """Base class of every warning issued by unmetneed."""
 
@@ -86,3 +103,15 @@ class LonelyPSUWarning(UnmetneedWarning):
 
 class InconsistentTotalsWarning(UnmetneedWarning):
     """Published totals and the categories beneath them disagree (the caller asked to go on)."""
+
+
+class NewLevelWarning(UnmetneedWarning):
+    """Prediction met levels of a grouping factor that the model was not fitted on."""
+
+
+class SingularFitWarning(UnmetneedWarning):
+    """A random-effect standard deviation was estimated at (or next to) zero."""
+
+
+class BenchmarkWarning(UnmetneedWarning):
+    """Model estimates and the administrative counts they are benchmarked to disagree."""

@@ -71,22 +71,31 @@ class Estimates:
         extra: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         check_level(level)
-        self._keys = keys.reset_index(drop=True)
-        self._estimate = np.asarray(estimate, dtype=np.float64)
-        self._se = np.asarray(se, dtype=np.float64)
-        self._n = np.asarray(n, dtype=np.int64)
-        self._deff = None if deff is None else np.asarray(deff, dtype=np.float64)
+        # Immutable: own read-only copies of every array; views return copies.
+        self._keys = keys.reset_index(drop=True).copy(deep=True)
+        self._estimate = _frozen_array(estimate, np.float64)
+        self._se = _frozen_array(se, np.float64)
+        self._n = _frozen_array(n, np.int64)
+        self._deff = None if deff is None else _frozen_array(deff, np.float64)
         self.df = float(df)
         self.level = float(level)
         self.info: Mapping[str, Any] = MappingProxyType(dict(info))
         self._vcov_source = vcov
-        self._extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+        self._extra = MappingProxyType({k: _frozen_array(v) for k, v in (extra or {}).items()})
         self._bounds = (
             None
             if bounds is None
-            else (np.asarray(bounds[0], dtype=np.float64), np.asarray(bounds[1], dtype=np.float64))
+            else (_frozen_array(bounds[0], np.float64), _frozen_array(bounds[1], np.float64))
         )
         self._vcov: np.ndarray | None = None
+        self._frozen = True
+
+    _frozen = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(f"Estimates are immutable; {name!r} cannot be set")
+        object.__setattr__(self, name, value)
 
     # -- accessors -----------------------------------------------------------
     def _index(self) -> pd.Index:
@@ -99,12 +108,12 @@ class Estimates:
     @property
     def estimate(self) -> pd.Series:
         """Point estimates, indexed by the ``by`` (and category) values."""
-        return pd.Series(self._estimate, index=self._index(), name="estimate")
+        return pd.Series(self._estimate, index=self._index(), name="estimate", copy=True)
 
     @property
     def se(self) -> pd.Series:
         """Standard errors."""
-        return pd.Series(self._se, index=self._index(), name="se")
+        return pd.Series(self._se, index=self._index(), name="se", copy=True)
 
     @property
     def variance(self) -> pd.Series:
@@ -121,14 +130,14 @@ class Estimates:
     @property
     def n(self) -> pd.Series:
         """Respondents behind each estimate."""
-        return pd.Series(self._n, index=self._index(), name="n")
+        return pd.Series(self._n, index=self._index(), name="n", copy=True)
 
     @property
     def deff(self) -> pd.Series:
         """Design effects; only when the estimator was called with ``deff=True``."""
         if self._deff is None:
             raise DesignError("design effects were not computed; call the estimator with deff=True")
-        return pd.Series(self._deff, index=self._index(), name="deff")
+        return pd.Series(self._deff, index=self._index(), name="deff", copy=True)
 
     def vcov(self) -> pd.DataFrame:
         """Covariance matrix of all the estimates (R ``vcov(svyby(..., covmat=TRUE))``).
@@ -154,7 +163,7 @@ class Estimates:
         >>> bool(abs(v.iloc[0, 0] - est.se.iloc[0] ** 2) < 1e-15)
         True
         """
-        return pd.DataFrame(self._vcov_matrix(), index=self._index(), columns=self._index())
+        return pd.DataFrame(self._vcov_matrix().copy(), index=self._index(), columns=self._index())
 
     def _vcov_matrix(self) -> np.ndarray:
         if self._vcov is None:
@@ -165,7 +174,10 @@ class Estimates:
                     "that reports standard errors only"
                 )
             matrix = source() if callable(source) else source
-            self._vcov = np.asarray(matrix, dtype=np.float64).reshape(len(self), len(self))
+            frozen = _frozen_array(np.reshape(matrix, (len(self), len(self))), np.float64)
+            # The one lazily filled field: computed once, then read-only.
+            object.__setattr__(self, "_vcov", frozen)
+            return frozen
         return self._vcov
 
     def contrast(
@@ -283,7 +295,7 @@ class Estimates:
                     f"level={self.level}; call the estimator again with level={level}"
                 )
             out = pd.DataFrame(
-                {"ci_lower": self._bounds[0], "ci_upper": self._bounds[1]}, index=self._index()
+                {"ci_lower": self._bounds[0].copy(), "ci_upper": self._bounds[1].copy()}, index=self._index()
             )
             out.attrs.update(
                 {"level": level, "df": self.df, "distribution": self.info.get("interval")}
@@ -306,16 +318,16 @@ class Estimates:
         level = self.level if level is None else level
         intervals = self.ci(level)
         table = self._keys.copy()
-        table["estimate"] = self._estimate
-        table["se"] = self._se
+        table["estimate"] = self._estimate.copy()
+        table["se"] = self._se.copy()
         table["ci_lower"] = intervals["ci_lower"].to_numpy()
         table["ci_upper"] = intervals["ci_upper"].to_numpy()
         table["cv"] = self.cv.to_numpy()
-        table["n"] = self._n
+        table["n"] = self._n.copy()
         if self._deff is not None:
-            table["deff"] = self._deff
+            table["deff"] = self._deff.copy()
         for name, values in self._extra.items():
-            table[name] = values
+            table[name] = values.copy()
         table.attrs.update(dict(self.info))
         table.attrs.update(
             {"level": level, "df": self.df, "interval": self.info.get("interval", "t")}
@@ -356,6 +368,13 @@ class Estimates:
 
     def __len__(self) -> int:
         return self._estimate.size
+
+
+def _frozen_array(values: Any, dtype: Any = None) -> np.ndarray:
+    """A read-only copy of ``values``."""
+    array = np.array(values, dtype=dtype)
+    array.setflags(write=False)
+    return array
 
 
 def _fmt(value: float) -> str:

@@ -202,6 +202,22 @@ class ReplicateWeights:
         """Number of replicates R."""
         return int(self.weights.shape[1])
 
+    def with_weights(self, weights: np.ndarray) -> ReplicateWeights:
+        """The same scheme (scale, rscales, centring, method, rho) with new replicate weights.
+
+        The PSU ``factors`` and their ``degf`` are not carried over: new weights
+        (re-weighted, subset) need not keep that structure, so ``degf`` is then
+        the rank of the new weights.
+        """
+        return ReplicateWeights(
+            weights=np.asfortranarray(weights),
+            scale=self.scale,
+            rscales=self.rscales,
+            mse=self.mse,
+            method=self.method,
+            rho=self.rho,
+        )
+
     def __repr__(self) -> str:
         rho = "" if self.rho is None else f", rho={self.rho:g}"
         return (

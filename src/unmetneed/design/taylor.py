@@ -67,6 +67,13 @@ class PSUStructure:
     lonely_psu: str
     stratum_labels: tuple[object, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Read-only, as the design that holds the structure.
+        for name in ("stratum", "psu", "psu_stratum", "n_psu", "popsize"):
+            view = np.asarray(getattr(self, name)).view()
+            view.setflags(write=False)
+            object.__setattr__(self, name, view)
+
     @property
     def n_strata(self) -> int:
         return self.n_psu.size

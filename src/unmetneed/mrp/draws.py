@@ -130,7 +130,7 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
     """The grid over log-SDs: points, weights, and the Gaussian at each point."""
     data = fit.model.data.cells
     problem = LaplaceProblem(data)
-    state = fit._state  # noqa: SLF001 - the fit owns its optimiser state
+    state = fit.state
     target = _LogPosterior(problem, state.beta.copy(), state.pirls.u.copy())
     # Centre the lattice at the Laplace estimate and orient it by the curvature of the
     # Laplace deviance there (in log-SD, plus the prior's): no separate mode search. The

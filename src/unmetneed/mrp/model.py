@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -11,20 +13,16 @@ import pandas as pd
 from scipy.special import expit
 
 from unmetneed._blas import single_threaded_blas
-from unmetneed.errors import ModelError, UnmetneedWarning
+from unmetneed._validate import require_columns
+from unmetneed.errors import ConvergenceWarning, ModelError, NewLevelWarning, SingularFitWarning
 from unmetneed.mrp.data import ModelData, prepare_cells
+from unmetneed.mrp.draws import joint_draws
 from unmetneed.mrp.fitting import FitState, fit_laplace
 from unmetneed.mrp.formula import parse_formula
+from unmetneed.mrp.poststratify import poststratify as _poststratify
 
+# The warnings live in unmetneed.errors; re-exported here, where they were first defined.
 __all__ = ["MultilevelFit", "MultilevelModel", "NewLevelWarning", "SingularFitWarning"]
-
-
-class NewLevelWarning(UnmetneedWarning):
-    """Prediction met levels of a grouping factor that the model was not fitted on."""
-
-
-class SingularFitWarning(UnmetneedWarning):
-    """A random-effect standard deviation was estimated at (or next to) zero."""
 
 
 SINGULAR_TOL = 1e-4
@@ -77,6 +75,14 @@ class MultilevelModel:
         self.data = prepare_cells(self.formula, data, weights=weights, trials=trials)
         self.weights = weights
         self.trials = trials
+        self._frozen = True
+
+    _frozen = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(f"MultilevelModel is immutable; {name!r} cannot be set")
+        object.__setattr__(self, name, value)
 
     def fit(self, *, max_iter: int = 500) -> MultilevelFit:
         """Maximise the Laplace approximation to the likelihood (as ``glmer(nAGQ=1)``).
@@ -128,6 +134,8 @@ class MultilevelFit:
     converged, singular : bool
     """
 
+    _frozen = False
+
     def __init__(self, model: MultilevelModel, state: FitState) -> None:
         self.model = model
         self._state = state
@@ -142,7 +150,7 @@ class MultilevelFit:
         # Through the factor (dense, or the Schur complement for many levels): never q x q.
         factor_full = state.pirls.extra["factor_full"]
         conditional = factor_full.inverse_block(np.arange(q, factor_full.size))
-        self.fixed_effects = pd.DataFrame(
+        self._fixed_effects = pd.DataFrame(
             {
                 "estimate": state.beta,
                 "se": np.sqrt(np.clip(np.diag(covariance), 0.0, None)),
@@ -150,24 +158,54 @@ class MultilevelFit:
             },
             index=pd.Index(data.terms, name="term"),
         )
-        self.variance_components = pd.Series(theta, index=pd.Index(groups, name="factor"), name="sd")
+        self._variance_components = pd.Series(theta, index=pd.Index(groups, name="factor"), name="sd")
         self._beta_cov = covariance
         # Conditional modes and variances of b = theta * u (lme4's ranef, condVar).
         pirls = state.pirls
         cond_var = pirls.factor.inverse_diagonal()
         offsets = data.cells.offsets
-        self.random_effects: dict[str, pd.DataFrame] = {}
+        random_effects: dict[str, pd.DataFrame] = {}
         for g, group in enumerate(groups):
             sl = slice(offsets[g], offsets[g + 1])
-            self.random_effects[group] = pd.DataFrame(
+            random_effects[group] = pd.DataFrame(
                 {
                     "mode": theta[g] * pirls.u[sl],
                     "sd": theta[g] * np.sqrt(cond_var[sl]),
                 },
                 index=data.levels[group],
             )
+        self._random_effects = random_effects
         self.loglik = -0.5 * state.deviance + data.log_binomial_coefficients
         self._check_flags()
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(
+                f"MultilevelFit is immutable; {name!r} cannot be set. Fit the model again."
+            )
+        object.__setattr__(self, name, value)
+
+    # -- estimates (copies: editing them never changes predictions or draws) ----------------
+    @property
+    def fixed_effects(self) -> pd.DataFrame:
+        """A copy of the fixed effects, indexed by term: ``estimate``, ``se``, ``se_conditional``."""
+        return self._fixed_effects.copy(deep=True)
+
+    @property
+    def variance_components(self) -> pd.Series:
+        """A copy of the random-intercept SDs, indexed by grouping factor."""
+        return self._variance_components.copy(deep=True)
+
+    @property
+    def random_effects(self) -> Mapping[str, pd.DataFrame]:
+        """Per factor, a copy of the conditional modes and SDs, indexed by level."""
+        return MappingProxyType({g: frame.copy(deep=True) for g, frame in self._random_effects.items()})
+
+    @property
+    def state(self) -> FitState:
+        """The optimiser's state at the estimate (for the draws; treat as read-only)."""
+        return self._state
 
     def _covariance(self, hessian: np.ndarray, n_theta: int) -> np.ndarray:
         n = hessian.shape[0]
@@ -192,7 +230,7 @@ class MultilevelFit:
             ) from None
 
     def _check_flags(self) -> None:
-        beta = self.fixed_effects["estimate"]
+        beta = self._fixed_effects["estimate"]
         runaway = beta.index[np.abs(beta.to_numpy()) > 15]
         if len(runaway):
             raise ModelError(
@@ -201,27 +239,31 @@ class MultilevelFit:
                 "the term"
             )
         if self.singular:
-            small = self.variance_components.index[self.variance_components < SINGULAR_TOL]
+            components = self._variance_components
+            small = components.index[components < SINGULAR_TOL]
             warnings.warn(
                 f"singular fit: the random-intercept SD of {list(small)} is estimated at "
-                f"{self.variance_components[small].round(6).tolist()} (boundary); their "
+                f"{components[small].round(6).tolist()} (boundary); their "
                 "conditional modes are all ~0, so estimates pool completely across those levels",
                 SingularFitWarning,
                 stacklevel=3,
             )
         if not self.converged:
-            from unmetneed.errors import ConvergenceWarning
-
             warnings.warn(
                 f"the optimiser did not report convergence ({self._state.message}); check the "
                 "estimates", ConvergenceWarning, stacklevel=3,
             )
 
     # -- prediction -----------------------------------------------------------------------
-    def _design(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
-        """Fixed-effect matrix and level codes (-1 for unseen levels) of new data."""
-        from unmetneed._validate import require_columns
+    def new_data_design(
+        self, frame: pd.DataFrame
+    ) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
+        """Fixed-effect matrix and level codes (-1 for unseen levels) of new data.
 
+        Returns the matrix ``X`` (rows of ``frame`` x terms), one array of
+        level codes per grouping factor, and the number of unseen levels per
+        factor that has any. For prediction and poststratification.
+        """
         groups = self.model.formula.groups
         fixed_vars = list(self.model.data.cell_frame.columns.difference(groups, sort=False))
         require_columns(frame, [*fixed_vars, *groups], "model")
@@ -257,10 +299,10 @@ class MultilevelFit:
         (3,)
         """
         cells = frame.cells if hasattr(frame, "cells") and not isinstance(frame, pd.DataFrame) else frame
-        X, codes, unseen = self._design(cells)
-        eta = X @ self.fixed_effects["estimate"].to_numpy()
+        X, codes, unseen = self.new_data_design(cells)
+        eta = X @ self._fixed_effects["estimate"].to_numpy()
         for group, code in zip(self.model.formula.groups, codes, strict=True):
-            modes = self.random_effects[group]["mode"].to_numpy()
+            modes = self._random_effects[group]["mode"].to_numpy()
             eta = eta + np.where(code >= 0, modes[np.maximum(code, 0)], 0.0)
         if unseen:
             warnings.warn(
@@ -309,8 +351,6 @@ class MultilevelFit:
         >>> draws.attrs["importance_resampled"]
         True
         """
-        from unmetneed.mrp.draws import joint_draws
-
         return joint_draws(self, n, seed)
 
     def poststratify(self, frame: Any, *, by: Any = "area_code", draws: int = 1000,
@@ -319,9 +359,7 @@ class MultilevelFit:
 
         See :func:`unmetneed.mrp.poststratify.poststratify`.
         """
-        from unmetneed.mrp.poststratify import poststratify
-
-        return poststratify(self, frame, by=by, draws=draws, seed=seed, level=level)
+        return _poststratify(self, frame, by=by, draws=draws, seed=seed, level=level)
 
     # -- display --------------------------------------------------------------------------------
     def summary(self) -> str:

@@ -23,9 +23,9 @@ import xarray as xr
 from scipy.special import expit
 
 from unmetneed._blas import single_threaded_blas
-from unmetneed._validate import as_column_list, require_columns
+from unmetneed._validate import as_column_list, require_columns, resolve_rng
 from unmetneed.design.coding import code_columns
-from unmetneed.errors import FrameError
+from unmetneed.errors import FrameError, NewLevelWarning
 from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
 
@@ -56,7 +56,7 @@ def cell_probability_draws(
     Returns a function ``chunk(start, stop) -> (draws x cells) array`` and the
     number of unseen levels per factor.
     """
-    X, codes, unseen = fit._design(cells)  # noqa: SLF001
+    X, codes, unseen = fit.new_data_design(cells)
     beta = draws["beta"].values  # (D, p)
     sd = draws["sd"].values  # (D, G)
     groups = fit.model.formula.groups
@@ -119,7 +119,6 @@ def poststratify(
     >>> post.summary().query("quantity == 'prevalence'").shape[0]
     10
     """
-    from unmetneed._validate import resolve_rng
 
     population = _as_frame(frame)
     by_columns = as_column_list(by)
@@ -139,7 +138,7 @@ def poststratify(
     if unseen:
         warnings.warn(
             f"levels not in the fitting data draw their effect from N(0, sd^2): {unseen}",
-            _new_level_warning(), stacklevel=3,
+            NewLevelWarning, stacklevel=3,
         )
     counts = population.counts
     if by_columns:
@@ -226,7 +225,3 @@ def _respondents_by(fit: MultilevelFit, by: list[str]) -> pd.Series | None:
     return frame.groupby(by, observed=True)["_n"].sum()
 
 
-def _new_level_warning() -> type[Warning]:
-    from unmetneed.mrp.model import NewLevelWarning
-
-    return NewLevelWarning

@@ -44,6 +44,15 @@ class AreaData:
     rhs: str
     n: np.ndarray | None  # respondents behind each direct estimate
 
+    def __post_init__(self) -> None:
+        # Own read-only copies: the caller's frame may share memory with them (pandas < 3).
+        for name in ("observed", "y", "psi", "X", "n"):
+            value = getattr(self, name)
+            if value is not None:
+                array = np.array(value)
+                array.setflags(write=False)
+                object.__setattr__(self, name, array)
+
 
 def split_formula(formula: str, estimate: str) -> str:
     """Return the right-hand side of ``formula``, checking its response is ``estimate``."""

@@ -342,6 +342,9 @@ class _Benchmark:
     method: str
     before: float  # sum(weights * eblup) before benchmarking
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", _readonly(self.weights))
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FayHerriotFit:

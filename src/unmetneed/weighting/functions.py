@@ -455,13 +455,7 @@ def adjust_nonresponse(
         with np.errstate(divide="ignore", invalid="ignore"):
             factor_r = np.where(answered_r > 0, everyone_r / answered_r, 0.0)
         new_reps = (reps * factor_r[coding.codes])[responded]
-        new_design = new_design._replace(
-            replicates=type(design.replicates)(
-                weights=np.asfortranarray(new_reps), scale=design.replicates.scale,
-                rscales=design.replicates.rscales, mse=design.replicates.mse,
-                method=design.replicates.method, rho=design.replicates.rho,
-            )
-        )
+        new_design = new_design.with_replicates(design.replicates.with_weights(new_reps))
     summary = coding.levels.copy()
     summary["issued"] = np.bincount(coding.codes, minlength=coding.n_levels)
     summary["responded"] = np.bincount(coding.codes, weights=responded, minlength=coding.n_levels)

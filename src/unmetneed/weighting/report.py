@@ -93,10 +93,10 @@ class WeightingReport:
     weights_before, weights_after : Series
         Weight distributions (min, quantiles, max, max/min, share negative,
         Kish deff, effective sample size; g-weight range after).
-    adjustments : list of str
+    adjustments : tuple of str
         What was changed to make the margins fit (collapsed categories,
         scaled totals, categories left out), in words.
-    messages : list of str
+    messages : tuple of str
         Anything else a user should know (negative weights, bounds).
     options : mapping
         The call's options, for provenance.
@@ -112,27 +112,52 @@ class WeightingReport:
     after: np.ndarray
     blocks: Sequence[Block] = ()
     table: pd.DataFrame | None = None
-    adjustments: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    adjustments: Sequence[str] = ()
+    messages: Sequence[str] = ()
     options: Any = field(default_factory=dict)
     _design: SurveyDesign | None = None
 
+    def __post_init__(self) -> None:
+        # Frozen all the way down: read-only weight copies, tuples, a read-only mapping.
+        for name in ("before", "after"):
+            array = np.array(getattr(self, name), dtype=np.float64)
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+        object.__setattr__(self, "blocks", tuple(self.blocks))
+        object.__setattr__(self, "adjustments", tuple(self.adjustments))
+        object.__setattr__(self, "messages", tuple(self.messages))
+        if self.table is not None:
+            object.__setattr__(self, "table", self.table.copy(deep=True))
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
     @cached_property
-    def margin_fit(self) -> pd.DataFrame:
+    def _margin_fit(self) -> pd.DataFrame:
         if self.table is not None:
             return self.table
         return margin_fit_table(self.blocks, self.before, self.after)
 
+    @property
+    def margin_fit(self) -> pd.DataFrame:
+        """A copy of the margin fit table (computed once)."""
+        return self._margin_fit.copy(deep=True)
+
     @cached_property
-    def weights_before(self) -> pd.Series:
+    def _weights_before(self) -> pd.Series:
         return weight_summary(self.before)
 
     @cached_property
-    def weights_after(self) -> pd.Series:
+    def _weights_after(self) -> pd.Series:
         return weight_summary(self.after, self.before if self.before.size == self.after.size else None)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+    @property
+    def weights_before(self) -> pd.Series:
+        """A copy of the weight distribution before the step."""
+        return self._weights_before.copy(deep=True)
+
+    @property
+    def weights_after(self) -> pd.Series:
+        """A copy of the weight distribution after the step."""
+        return self._weights_after.copy(deep=True)
 
     @property
     def kish_deff(self) -> float:
@@ -174,7 +199,7 @@ class WeightingReport:
 
     def to_frame(self) -> pd.DataFrame:
         """The margin fit table (with the method and convergence in ``attrs``)."""
-        table = self.margin_fit.copy()
+        table = self.margin_fit
         table.attrs.update(
             {"method": self.method, "converged": self.converged, "iterations": self.iterations,
              "max_rel_error": self.max_rel_error}
@@ -204,7 +229,7 @@ class WeightingReport:
 
     def _repr_html_(self) -> str:
         summary = "<br>".join(html.escape(line) for line in self.summary().split("\n"))
-        table = self.margin_fit.to_html(index=False, border=0, float_format=lambda v: f"{v:.6g}")
+        table = self._margin_fit.to_html(index=False, border=0, float_format=lambda v: f"{v:.6g}")
         return f"<div><p>{summary}</p>{table}</div>"
 
 
