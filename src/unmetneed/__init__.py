@@ -24,12 +24,15 @@ from unmetneed.estimates import (
     CareEstimates,
     CareHomeFundingEstimates,
     CareModel,
+    CarerEstimates,
     estimate_care_home_funding,
     estimate_care_populations,
+    estimate_carers,
     fit_care_model,
     residual_estimate,
 )
 from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
+from unmetneed.io.unpaid_care import read_unpaid_care_msoa
 from unmetneed.margins import Margins
 from unmetneed.mrp import (
     DrawEstimates,
@@ -58,6 +61,7 @@ __all__ = [
     "CareEstimates",
     "CareHomeFundingEstimates",
     "CareModel",
+    "CarerEstimates",
     "CoverageReport",
     "DrawEstimates",
     "Estimates",
@@ -79,6 +83,7 @@ __all__ = [
     "errors",
     "estimate_care_home_funding",
     "estimate_care_populations",
+    "estimate_carers",
     "fit_care_model",
     "harmonise",
     "io",
@@ -86,6 +91,7 @@ __all__ = [
     "rake",
     "read_care_home_register",
     "read_provider_returns",
+    "read_unpaid_care_msoa",
     "residual_estimate",
     "synthetic_frame",
     "trim",

@@ -10,10 +10,19 @@ from unmetneed.estimates.care import (
     fit_care_model,
     estimate_care_populations,
 )
+from unmetneed.estimates.carers import (
+    CARER_QUANTITIES,
+    CarerEstimates,
+    KnownExceedsCensusWarning,
+    estimate_carers,
+)
 from unmetneed.estimates.care_homes import CareHomeFundingEstimates, estimate_care_home_funding
 from unmetneed.estimates.residual import residual_estimate
 
 __all__ = [
+    "CARER_QUANTITIES",
+    "CarerEstimates",
+    "KnownExceedsCensusWarning",
     "PARTS",
     "QUANTITIES",
     "BenchmarkWarning",
@@ -24,5 +33,6 @@ __all__ = [
     "fit_care_model",
     "estimate_care_home_funding",
     "estimate_care_populations",
+    "estimate_carers",
     "residual_estimate",
 ]

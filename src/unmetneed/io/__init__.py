@@ -11,10 +11,12 @@ from unmetneed.io.care_homes import read_care_home_register, read_provider_retur
 from unmetneed.io.census import LAYOUTS, read_census_table
 from unmetneed.io.fetch import default_cache_dir, fetch_table
 from unmetneed.io.survey import FORMATS, read_survey
+from unmetneed.io.unpaid_care import UNPAID_CARE_BANDS, read_unpaid_care_msoa
 
 __all__ = [
     "FORMATS",
     "LAYOUTS",
+    "UNPAID_CARE_BANDS",
     "default_cache_dir",
     "fetch_table",
     "parse_interval",
@@ -23,4 +25,5 @@ __all__ = [
     "read_census_table",
     "read_provider_returns",
     "read_survey",
+    "read_unpaid_care_msoa",
 ]
