@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     reps = args.reps or (QUICK_REPS if args.quick else REPS)
     sys.path.insert(0, str(BENCH_DIR.parent / "src"))
-    import unmetneed as um
     from _sections import load1, machine_line, write_section
+
+    import unmetneed as um
 
     load_before = load1()
     wall = time.perf_counter()

@@ -156,6 +156,11 @@ def test_collapsed_stratum_splits_the_frame() -> None:
     assert (known.loc[["E06000002", "E06000003"], "se"] > 0).all()
     assert known.loc["E06000001", "basis"] == "admin"
     assert res.info["estimated_frames"] == ["E06000002", "E06000003"]
+    # the split adds up to the merged frame, so England's known carers are exact
+    assert known.loc[ENGLAND, "estimate"] == pytest.approx(400 + 1530 + 3000)
+    assert known.loc[ENGLAND, "se"] == 0 and known.loc[ENGLAND, "basis"] == "admin"
+    pair = res.draws["carers_known"].sel(area_code=["E06000002", "E06000003"]).values
+    np.testing.assert_allclose(pair.sum(axis=1), 1530)
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from scipy import stats
 from unmetneed._validate import check_level, require_columns, resolve_rng
 from unmetneed.design import SurveyDesign
 from unmetneed.design.variance import domain_degf
-from unmetneed.errors import DesignError, MissingColumnError, UnmetneedWarning
+from unmetneed.errors import DesignError, UnmetneedWarning
 from unmetneed.io.unpaid_care import UNPAID_CARE_BANDS
 
 __all__ = ["CARER_QUANTITIES", "CarerEstimates", "KnownExceedsCensusWarning", "estimate_carers"]
@@ -121,8 +121,9 @@ class CarerEstimates:
         rows = table[(table[area] == ENGLAND) & (table["unpaid_care"] == ALL_CARERS)]
         rows = rows.set_index("quantity")
         level = float(self.info["level"])
-        lines = [f"Unpaid carers by council ({len(self.councils)} councils; "
-                 f"known carers from {self.info['known_source']})"]
+        title = (f"Unpaid carers by council ({len(self.councils)} councils; "
+                 f"known carers from {self.info['known_source']})")
+        lines = [title]
         for quantity in CARER_QUANTITIES:
             row = rows.loc[quantity]
             fmt = "{:.3f}" if quantity == "carers_known_share" else "{:,.0f}"
@@ -241,8 +242,8 @@ def _support_indicator(data: pd.DataFrame, support: str) -> np.ndarray:
     return numbers.to_numpy() == 1
 
 
-def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series,
-                 councils: pd.Index) -> tuple[pd.Series, pd.Series, list[str]]:
+def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
+                 ) -> tuple[pd.Series, pd.Series, list[str], list[tuple[list[str], float]]]:
     """Known carers per council from the SACE frame (sum of fpc per stratum).
 
     A stratum holding one council gives that council its fpc exactly. A
@@ -273,11 +274,13 @@ def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series,
     shared = sorted(cells.loc[cells["councils"] > 1, "area"].unique())
     se = pd.Series(0.0, index=councils)
     if shared:
-        ones = sace.assign(**{"__carers_one": np.ones(len(data))})
+        ones = sace.assign(__carers_one=np.ones(len(data)))
         totals = ones.total("__carers_one", by=area_of_row.name).to_frame()
         totals.index = totals[area_of_row.name].astype(str)
         se.loc[shared] = totals["se"].reindex(shared).to_numpy()
-    return known, se, shared
+    groups = [(sorted(part["area"].tolist()), float(per_stratum.loc[stratum, "fpc"]))
+              for stratum, part in cells[cells["councils"] > 1].groupby("stratum", sort=False)]
+    return known, se, shared, groups
 
 
 def _effective_size(sace: SurveyDesign, codes: np.ndarray, n_areas: int, p: np.ndarray,
@@ -489,11 +492,11 @@ def estimate_carers(
     unmet = _support_indicator(data, support)
 
     if known is None:
-        known_counts, known_se, shared = _frame_sizes(sace, area_of_row, councils)
+        known_counts, known_se, shared, groups = _frame_sizes(sace, area_of_row, councils)
         known_source = "SACE frame (sum of fpc per stratum)"
     else:
         known_counts = _known_counts(known, councils)
-        known_se, shared = pd.Series(0.0, index=councils), []
+        known_se, shared, groups = pd.Series(0.0, index=councils), [], []
         known_source = "admin counts (known=)"
     K = known_counts.to_numpy(dtype=float)
     K_se = known_se.to_numpy(dtype=float)
@@ -553,6 +556,9 @@ def estimate_carers(
     # draws of the council totals
     z = rng.standard_normal((draws, len(councils)))
     known_draws = np.where(estimated, np.maximum(K + K_se * z, respondents), K)
+    for members, frame in groups:  # a merged stratum's councils share its frame in every draw
+        cols = councils.get_indexer(members)
+        known_draws[:, cols] *= frame / known_draws[:, cols].sum(axis=1, keepdims=True)
     p_draws = _beta_draws(p, n_eff, rng.random((draws, len(councils))))
     unmet_draws = known_draws * p_draws
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -596,8 +602,10 @@ def estimate_carers(
         ]
     # England: sums of independent councils
     C_e, K_e, M_e = carers.sum(), K.sum(), M.sum()
-    K_e_se, M_e_se = float(np.sqrt((K_se ** 2).sum())), float(np.sqrt((M_se ** 2).sum()))
-    e_basis = "direct" if estimated.any() else "admin"
+    # split frames add up to their strata's fpc: England's known carers are exact
+    K_e_se = 0.0 if known is None else float(np.sqrt((K_se ** 2).sum()))
+    M_e_se = float(np.sqrt(((K * p_se) ** 2).sum() if known is None else (M_se ** 2).sum()))
+    e_basis = "direct" if estimated.any() and known is not None else "admin"
     n_e = [int(n.sum())]
     frames += [
         _rows(area, ENGLAND, ALL_CARERS, "carers", [C_e], [0.0], [C_e], [C_e], n_e, "admin"),
