@@ -46,10 +46,11 @@ def full_homes(eng):
     from unmetneed.datasets import _synthetic_care_homes as generator
     from unmetneed.datasets.synthetic import SEED as ENGLAND_SEED
 
-    adults = (eng.census["age_band"].pivot(index="area_code", columns="age_band", values="count")
-              .loc[eng.areas["area_code"]].to_numpy())
-    draw = generator.generate_care_homes(eng.areas[["area_code", "region_name"]], adults,
-                                         eng.areas["deprivation"].to_numpy(), ENGLAND_SEED)
+    residents, self_funded = generator.resident_totals(eng.population.cells, eng.admin,
+                                                       eng.areas["area_code"])
+    draw = generator.generate_care_homes(eng.areas[["area_code", "region_name"]], residents,
+                                         self_funded, eng.areas["deprivation"].to_numpy(),
+                                         eng.areas["owner_occupation"].to_numpy(), ENGLAND_SEED)
     shipped = eng.care_homes.returns
     if not draw.returns.reset_index(drop=True).astype(shipped.dtypes).equals(shipped):
         raise SystemExit("the generator no longer reproduces the shipped returns")

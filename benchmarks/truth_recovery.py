@@ -10,13 +10,13 @@ self_funded, unpaid_only, unmet, insufficient), by area (152) and by ethnic
 group (19): relative bias, relative RMSE and 90% interval coverage of the
 counts against the truth.
 
-Truth. ``eng.truth`` counts everyone, care-home residents included (all of them
-with need and paid care), while the survey samples private households. The
-household part of the truth is computed from the generator (the same cell
-probabilities the survey's outcomes are drawn from), and the estimates are
-scored against both; the model is also poststratified to a household frame
-(``eng.population`` less the generator's expected care-home residents per
-cell), whose target is exactly the household truth.
+Truth. ``eng.truth`` has every quantity by ``setting``: ``household``,
+``care_home`` (residents, all with need and paid care) and ``all`` (their
+sum). The survey samples private households, so the estimates are scored
+against the household truth when poststratified to the household frame
+(``eng.population`` cells with ``setting == "household"``) and against the
+all-adult truth when poststratified to the all-adult frame (the frame's
+settings summed: household rates applied to care-home residents' cells).
 
     python benchmarks/truth_recovery.py           # writes ## truth_recovery
     python benchmarks/truth_recovery.py --quick   # 50 draws, no write
@@ -39,38 +39,32 @@ SEED = 20261129
 QUANTITIES = ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient")
 
 
-def household_truth(inputs, population, model) -> dict[str, pd.DataFrame]:
-    """Household and care-home parts of each quantity, by area and by ethnic group."""
-    from unmetneed.datasets._synthetic_model import ETHNIC_GROUPS
-
-    n = population.counts.astype(float)
-    b = lambda a: np.broadcast_to(a, n.shape)  # noqa: E731
-    pn, ph, pp, pc, res = (b(model.need), b(model.help), b(model.paid), b(model.council),
-                           b(model.residential))
-    need = n * pn
-    paid_h = need * ph * pp * (1 - res)
-    parts = {
-        "need": need * (1 - ph * pp * res),
-        "council_funded": paid_h * pc,
-        "self_funded": paid_h * (1 - pc),
-        "unpaid_only": need * ph * (1 - pp),
-        "unmet": need * (1 - ph),
-    }
-    parts["insufficient"] = (parts["council_funded"] * b(model.not_enough_council)
-                             + parts["self_funded"] * b(model.not_enough_self)
-                             + parts["unpaid_only"] * b(model.not_enough_unpaid))
-    parts["population"] = n * (1 - pn * ph * pp * res)
-    codes = inputs.areas["area_code"].astype(str).to_numpy()
-    by_area = pd.DataFrame({q: v.sum(axis=(1, 2, 3, 4)) for q, v in parts.items()}, index=codes)
-    by_eth = pd.DataFrame({q: v.sum(axis=(0, 1, 2, 4)) for q, v in parts.items()},
-                          index=list(ETHNIC_GROUPS))
-    return {"area_code": by_area, "ethnic_group": by_eth}
+def truth_by(eng, setting: str) -> dict[str, pd.DataFrame]:
+    """The truth of one setting, by area and by ethnic group (index = group, columns = quantities)."""
+    out = {}
+    for by, table in (("area_code", eng.truth["by_area"]),
+                      ("ethnic_group", eng.truth["by_ethnic_group"])):
+        rows = table[table["setting"] == setting]
+        wide = rows.pivot(index=by, columns="quantity", values="value")
+        wide.index = wide.index.astype(str)
+        wide.columns = wide.columns.astype(str)
+        out[by] = wide
+    return out
 
 
-def household_frame(frame, inputs, population, model):
-    from simulation import household_frame as hf
+def frame_of(eng, setting: str | None):
+    """The population frame of one setting, or (None) all adults with the settings summed."""
+    import unmetneed as um
 
-    return hf(frame, inputs, population, model)
+    cells = eng.population.cells
+    if setting is not None:
+        cells = cells[cells["setting"] == setting]
+    keys = [c for c in cells.columns if c not in ("setting", "count", "deprivation",
+                                                  "owner_occupation")]
+    summed = cells.groupby(keys, observed=True, sort=True).agg(
+        deprivation=("deprivation", "first"), owner_occupation=("owner_occupation", "first"),
+        count=("count", "sum")).reset_index()
+    return um.PopulationFrame(summed)
 
 
 def score(est: pd.DataFrame, truth: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -114,23 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     draws = 50 if args.quick else args.draws
 
-    import unmetneed as um
     from _sections import load1, machine_line, write_section
-    from simulation import generator
+
+    import unmetneed as um
 
     eng = um.datasets.load_synthetic_england()
-    inputs, population, model = generator()
-    house = household_truth(inputs, population, model)
-    truth_all = {
-        "area_code": eng.truth["by_area"].pivot(index="area_code", columns="quantity", values="value"),
-        "ethnic_group": eng.truth["by_ethnic_group"].assign(
-            ethnic_group=lambda d: d["ethnic_group"].astype(str)).pivot(
-            index="ethnic_group", columns="quantity", values="value"),
-    }
-    truth_all["area_code"].index = truth_all["area_code"].index.astype(str)
-    # care-home part = all - household
-    care_home = {k: (truth_all[k][list(QUANTITIES)] - house[k].reindex(truth_all[k].index)[list(QUANTITIES)])
-                 for k in truth_all}
+    truth_all = truth_by(eng, "all")
+    house = truth_by(eng, "household")
+    care_home = truth_by(eng, "care_home")
     admin = (eng.admin[eng.admin["setting"] == "community"].groupby("area_code", observed=True)["count"]
              .sum().astype(float))
     admin.index = admin.index.astype(str)
@@ -139,10 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cm = um.fit_care_model(eng.population, eng.surveys["general"], draws=draws, seed=SEED)
+        everyone = frame_of(eng, None)
+        cm = um.fit_care_model(everyone, eng.surveys["general"], draws=draws, seed=SEED)
         t1 = time.perf_counter()
-        frames = {"eng.population (all adults)": eng.population,
-                  "household frame": household_frame(eng.population, inputs, population, model)}
+        frames = {"all-adult frame (settings summed)": everyone,
+                  "household frame": frame_of(eng, "household")}
         results = {}
         for name, frame in frames.items():
             out = cm.populations_by(frame, groupings=["area_code", "ethnic_group"], admin=admin)
@@ -160,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Run {when} by `python benchmarks/truth_recovery.py` (seed {SEED}, {draws} draws). Machine: "
         f"{machine_line()}. `fit_care_model` (5 links) {t1 - t0:.0f} s wall; with both "
         f"poststratifications {wall:.0f} s wall, {cpu:.0f} s CPU; load {load0:.1f}→{load_end:.1f}.", "",
-        f"`cm = um.fit_care_model(eng.population, eng.surveys[\"general\"], draws={draws}, seed={SEED})`; "
+        f"`cm = um.fit_care_model(frame, eng.surveys[\"general\"], draws={draws}, seed={SEED})`; "
         "`cm.populations_by(frame, groupings=[\"area_code\", \"ethnic_group\"], admin=admin)` with "
         "`admin` = `eng.admin` council-funded counts with `setting == \"community\"`, summed over "
         f"age groups ({admin.sum():,.0f} people in {len(admin)} areas; residential: "
@@ -170,18 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         "= root mean square of the same, coverage = share of groups whose truth is inside the 90% "
         "interval, total rel. error = sum of estimates / sum of truth − 1.", "",
         "**Households vs care homes.** The general survey samples private households; "
-        "`eng.truth` includes care-home residents (all with need and paid care). Care-home part "
-        "of the truth (from the generator): "
+        "`eng.truth` has the settings `household`, `care_home` (residents, all with need and paid "
+        "care) and `all`. Care-home truth (`setting == \"care_home\"`): "
         + ", ".join(f"{q} {round(ch_area[q]) + 0:,.0f}" for q in QUANTITIES)
         + f" (of need {truth_all['area_code']['need'].sum():,.0f}). Two frames are scored: "
-        "`eng.population` (all adults — the brief's call; household rates applied to care-home "
-        "residents' cells) and a household frame (expected household counts per cell, from the "
-        "generator) whose target is the household truth.", "",
+        "the all-adult frame (`eng.population` with its settings summed; household rates applied "
+        "to care-home residents' cells) and the household frame (`setting == \"household\"`) "
+        "whose target is the household truth.", "",
     ]
     for name, res in results.items():
         for by, label in (("area_code", "area (152)"), ("ethnic_group", "ethnic group (19)")):
-            for tname, truth in (("all-adult truth (`eng.truth`)", truth_all[by]),
-                                 ("household truth", house[by])):
+            for tname, truth in (("all-adult truth (`setting == \"all\"`)", truth_all[by]),
+                                 ("household truth (`setting == \"household\"`)", house[by])):
                 if name.startswith("household") and tname.startswith("all"):
                     continue
                 lines += [f"### frame: {name}; by {label}; vs {tname}", "",

@@ -21,8 +21,11 @@ AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+
 DISABILITY = ["Disabled: limited a lot", "Disabled: limited a little", "Not disabled"]
 QUANTITIES = ["need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient"]
 PARTS = ["council_funded", "self_funded", "unpaid_only", "unmet"]
+SETTINGS = ["household", "care_home", "all"]
+TRUTH_TABLES = ("by_area", "by_age_band", "by_sex", "by_ethnic_group", "by_disability")
+CELL_AXES = ["area_code", "age_band", "sex", "ethnic_group", "disability"]
 N_COUNCILS = 152
-N_CELLS = 152 * 8 * 2 * 19 * 3
+N_CELLS = 152 * 8 * 2 * 19 * 3  # household cells: every combination
 # Usual residents aged 18+ in England's 152 upper-tier councils, Census 2021 TS007
 # (sum of single years 18..100+; England's all-age total is 56,490,045).
 ENGLAND_ADULTS = 44_715_424
@@ -33,8 +36,14 @@ def eng() -> synthetic.SyntheticEngland:
     return um.datasets.load_synthetic_england()
 
 
-def _wide(table: pd.DataFrame, key: str) -> pd.DataFrame:
-    return table.pivot(index=key, columns="quantity", values="value")
+def _wide(table: pd.DataFrame, key: str, setting: str = "all") -> pd.DataFrame:
+    rows = table[table["setting"] == setting]
+    return rows.pivot(index=key, columns="quantity", values="value")
+
+
+def _england(eng, setting: str = "all") -> pd.Series:
+    table = eng.truth["england"]
+    return table[table["setting"] == setting].set_index("quantity")["value"]
 
 
 def _ethnic_groups() -> list[str]:
@@ -48,13 +57,18 @@ def test_loader_returns_the_contract(eng):
         eng.truth = {}  # frozen
     frame = eng.population
     assert isinstance(frame, um.PopulationFrame)
-    assert len(frame) == N_CELLS
-    assert frame.total == ENGLAND_ADULTS
     cells = frame.cells
+    household = cells["setting"] == "household"
+    # every combination in households; care-home cells only where there are residents
+    assert household.sum() == N_CELLS
+    assert (cells.loc[~household, "count"] > 0).all()
+    assert frame.total == ENGLAND_ADULTS
     assert list(cells.columns) == ["area_code", "age_band", "sex", "ethnic_group", "disability",
-                                   "deprivation", "count"]
+                                   "setting", "deprivation", "owner_occupation", "count"]
+    assert list(cells["setting"].cat.categories) == ["household", "care_home"]
     assert cells["count"].dtype == np.int64
     assert cells["deprivation"].dtype == np.float64
+    assert cells["owner_occupation"].dtype == np.float64
     assert cells["area_code"].nunique() == N_COUNCILS
     expected = {"age_band": AGE_BANDS, "sex": ["Female", "Male"],
                 "ethnic_group": _ethnic_groups(), "disability": DISABILITY}
@@ -71,10 +85,15 @@ def test_loader_returns_the_contract(eng):
     assert abs(eng.areas["deprivation"].std(ddof=0) - 1) < 1e-3
     assert set(eng.truth) == {"by_area", "by_age_band", "by_sex", "by_ethnic_group",
                               "by_disability", "england", "care_homes_by_area"}
-    assert list(eng.truth["by_area"].columns) == ["area_code", "quantity", "value"]
+    assert list(eng.truth["by_area"].columns) == ["area_code", "setting", "quantity", "value"]
     for variable in ("age_band", "sex", "ethnic_group", "disability"):
-        assert list(eng.truth[f"by_{variable}"].columns) == [variable, "quantity", "value"]
-    assert list(eng.truth["england"]["quantity"]) == QUANTITIES
+        assert list(eng.truth[f"by_{variable}"].columns) == [variable, "setting", "quantity",
+                                                             "value"]
+    england = eng.truth["england"]
+    assert list(england.columns) == ["setting", "quantity", "value"]
+    assert list(england["quantity"]) == QUANTITIES * 3
+    assert list(england["setting"].cat.categories) == SETTINGS
+    assert eng.metadata["generator_version"] == synthetic.GENERATOR_VERSION == 2
     assert set(eng.surveys) == {"general", "ascs", "sace"}
     assert all(isinstance(d, um.SurveyDesign) for d in eng.surveys.values())
     assert list(eng.admin.columns) == ["area_code", "area_name", "age_group", "setting", "count"]
@@ -106,20 +125,94 @@ def test_ethnicity_varies_by_area_and_disability_rises_with_age(eng):
 
 
 def test_parts_add_up_to_need_exactly(eng):
-    for name in ("by_area", "by_age_band", "by_sex", "by_ethnic_group", "by_disability"):
+    for name in TRUTH_TABLES:
         table = eng.truth[name]
-        wide = _wide(table, table.columns[0])
-        # exact equality: values are whole multiples of 1/1024
-        assert (wide[PARTS].sum(axis=1) == wide["need"]).all(), name
-        helped = wide[["council_funded", "self_funded", "unpaid_only"]].sum(axis=1)
-        assert (wide["insufficient"] <= helped).all(), name
-        assert (wide.to_numpy() >= 0).all()
-    england = eng.truth["england"].set_index("quantity")["value"]
-    assert england[PARTS].sum() == england["need"]
+        for setting in SETTINGS:
+            wide = _wide(table, table.columns[0], setting)
+            # exact equality: values are whole multiples of 1/1024
+            assert (wide[PARTS].sum(axis=1) == wide["need"]).all(), (name, setting)
+            helped = wide[["council_funded", "self_funded", "unpaid_only"]].sum(axis=1)
+            assert (wide["insufficient"] <= helped).all(), (name, setting)
+            assert (wide.to_numpy() >= 0).all()
+    for setting in SETTINGS:
+        england = _england(eng, setting)
+        assert england[PARTS].sum() == england["need"]
+
+
+def test_all_is_household_plus_care_home_in_every_truth_table(eng):
+    for name in (*TRUTH_TABLES, "england"):
+        table = eng.truth[name]
+        key = [c for c in table.columns if c not in ("setting", "value")]
+        wide = table.pivot_table(index=key, columns="setting", values="value", observed=True)
+        assert len(wide) == len(table) // 3, name
+        # exact: values are multiples of 1/1024
+        assert (wide["household"] + wide["care_home"] == wide["all"]).all(), name
+
+
+def test_care_home_truth_is_residents_funded_by_council_or_themselves(eng):
+    for name in TRUTH_TABLES:
+        table = eng.truth[name]
+        wide = _wide(table, table.columns[0], "care_home")
+        assert (wide["unpaid_only"] == 0).all() and (wide["unmet"] == 0).all(), name
+        assert (wide["council_funded"] + wide["self_funded"] == wide["need"]).all(), name
+        # whole residents
+        assert (wide["need"] == np.round(wide["need"])).all(), name
+    cells = eng.population.cells
+    residents = cells[cells["setting"] == "care_home"].groupby("area_code")["count"].sum()
+    need = _wide(eng.truth["by_area"], "area_code", "care_home")["need"]
+    np.testing.assert_array_equal(need.loc[residents.index].to_numpy(), residents.to_numpy())
+    assert need.drop(residents.index).eq(0).all()
+
+
+def test_settings_add_up_to_the_all_adult_cells(eng):
+    cells = eng.population.cells
+    summed = cells.groupby(CELL_AXES, observed=True)["count"].sum()
+    assert len(summed) == N_CELLS
+    frame = eng.census["age_band_sex"].set_index(["area_code", "age_band", "sex"])["count"]
+    by = summed.groupby(level=[0, 1, 2], observed=True).sum()
+    np.testing.assert_array_equal(by.loc[frame.index].to_numpy(), frame.to_numpy())
+    # care-home residents are people with need, so never more than the cell's need
+    household = cells[cells["setting"] == "household"].set_index(CELL_AXES)["count"]
+    assert (household >= 0).all()
+    summary = eng.metadata["summary"]
+    assert summary["household_adults"] + summary["care_home_residents"] == ENGLAND_ADULTS
+
+
+def test_councils_differ_beyond_their_covariates(eng):
+    effects = eng.area_effects.set_index("area_code")
+    # the issue's requirement: council SD on the logit >= 0.25 for need and self-funding
+    for component in ("need", "council"):
+        assert effects[component].std(ddof=0) >= 0.25, component
+        assert eng.metadata["model_parameters"][component]["area_sd"] == 0.30
+        # covariates carry less than half of the council-level variance
+        assert eng.metadata["covariate_share_of_council_variance"][component] < 0.5
+    drawn = eng.metadata["area_effect_sd_drawn"]
+    assert drawn["need"] == pytest.approx(effects["need"].std(ddof=0), abs=1e-4)
+    assert effects["support_unmet"].std(ddof=0) > 0.2
+
+
+def test_owner_occupation_is_census_tenure(eng):
+    cells = eng.population.cells
+    own = cells["owner_occupation"]
+    assert own.between(0, 1).all()
+    areas = eng.areas.set_index("area_code")["owner_occupation"]
+    np.testing.assert_array_equal(own.to_numpy(), areas.loc[cells["area_code"]].to_numpy())
+    inputs = pd.read_csv(REFERENCE / "synthetic" / "council_inputs.csv", dtype={"area_code": str})
+    np.testing.assert_array_equal(areas.loc[inputs["area_code"]].to_numpy(),
+                                  inputs["owner_occupation"].to_numpy())
+    # TS054: owned / all households; England about 62%, London boroughs far lower
+    assert 0.5 < areas.median() < 0.7
+    assert areas["E09000030"] < 0.35  # Tower Hamlets
+    covariate = eng.care_homes.areas.set_index("area_code")["owner_occupied_share"]
+    np.testing.assert_allclose(covariate.loc[areas.index], areas, atol=5e-5)
+    # higher owner occupation, fewer council-funded among people with paid care
+    paid = _wide(eng.truth["by_area"], "area_code")
+    share = paid["council_funded"] / (paid["council_funded"] + paid["self_funded"])
+    assert np.corrcoef(areas.loc[share.index], share)[0, 1] < -0.2
 
 
 def test_truth_totals_are_consistent_with_the_population(eng):
-    england = eng.truth["england"].set_index("quantity")["value"]
+    england = _england(eng)
     for name, variable in (("by_area", "area_code"), ("by_age_band", "age_band"),
                            ("by_sex", "sex"), ("by_ethnic_group", "ethnic_group"),
                            ("by_disability", "disability")):
@@ -140,11 +233,11 @@ def test_truth_totals_are_consistent_with_the_population(eng):
 
 def test_truth_files_have_the_published_columns():
     table = pd.read_csv(REFERENCE / "truth_by_area.csv", dtype={"area_code": str})
-    assert list(table.columns) == ["area_code", "quantity", "value"]
-    assert len(table) == N_COUNCILS * len(QUANTITIES)
+    assert list(table.columns) == ["area_code", "setting", "quantity", "value"]
+    assert len(table) == N_COUNCILS * len(SETTINGS) * len(QUANTITIES)
     for variable in ("age_band", "sex", "ethnic_group", "disability"):
         table = pd.read_csv(REFERENCE / f"truth_by_{variable}.csv")
-        assert list(table.columns) == [variable, "quantity", "value"]
+        assert list(table.columns) == [variable, "setting", "quantity", "value"]
 
 
 def test_census_tables_sum_to_the_population(eng):
@@ -181,17 +274,19 @@ def test_ons_layout_files_read_back_equal_to_the_tidy_tables(eng):
 
 
 def test_surveys_construct_and_weighted_totals_are_in_range(eng):
-    england = eng.truth["england"].set_index("quantity")["value"]
+    england = _england(eng)
+    households = _england(eng, "household")
     summary = eng.metadata["summary"]
     general = eng.surveys["general"]
     assert 11_000 <= general.n <= 13_000
     assert general.n_strata == 9 and general.n_psus > 500
-    # the household survey covers adults outside care homes: weights add up to them
-    household = summary["adults"] - summary["care_home_residents"]
+    # the household survey samples private households only: weights add up to them
+    household = summary["household_adults"]
     assert abs(general.weights.sum() / household - 1) < 1e-3
     need = general.total("need").to_frame().iloc[0]
-    household_need = england["need"] - summary["care_home_residents"]
-    assert abs(need["estimate"] - household_need) < 4 * need["se"]
+    assert abs(need["estimate"] - households["need"]) < 4 * need["se"]
+    paid = general.total("council_funded").to_frame().iloc[0]
+    assert abs(paid["estimate"] - households["council_funded"]) < 4 * paid["se"]
     share = general.ratio("self_funded", "paid_help").to_frame().iloc[0]
     assert 0.15 < share["estimate"] < 0.5
     data = general.data
@@ -205,8 +300,10 @@ def test_surveys_construct_and_weighted_totals_are_in_range(eng):
     ascs = eng.surveys["ascs"]
     # weights are stored to 4 decimals
     assert ascs.weights.sum() == pytest.approx(eng.admin["count"].sum(), rel=1e-6)
-    assert ascs.weights.sum() == pytest.approx(england["council_funded"], rel=0.02)
+    assert ascs.weights.sum() == pytest.approx(england["council_funded"], rel=1e-3)
     assert set(ascs.data["payer"].unique()) == {"council", "both"}
+    # both settings: council-funded care-home residents and people at home
+    assert set(ascs.data["setting"].astype(str)) == {"residential", "community"}
     rates = eng.metadata["surveys"]
     assert 0.3 <= rates["ascs"]["response_rate"] <= 0.4
     per_stratum = ascs.data.groupby("stratum").agg(r=("fpc", "size"), fpc=("fpc", "first"))
@@ -219,14 +316,37 @@ def test_surveys_construct_and_weighted_totals_are_in_range(eng):
     assert sace.weights.sum() == pytest.approx(known, rel=0.02)
     assert "Provides no unpaid care" not in set(sace.data["unpaid_care"].astype(str))
     assert sace.mean("carer_qol").to_frame()["estimate"].iloc[0] == pytest.approx(7, abs=1.5)
+    assert sace.data["support_unmet"].dtype == bool
+    unmet = sace.data["support_unmet"].astype(np.int64)
+    assert 0.2 < unmet.mean() < 0.6
+    # more hours, more unmet support needs (the documented logit)
+    by_hours = unmet.groupby(sace.data["unpaid_care"].astype(str)).mean()
+    assert (by_hours["Provides 50 or more hours unpaid care a week"]
+            > by_hours["Provides 9 hours or less unpaid care a week"])
 
 
-def test_admin_counts_match_the_council_funded_truth(eng):
-    admin = eng.admin.groupby("area_code")["count"].sum()
-    truth = _wide(eng.truth["by_area"], "area_code")["council_funded"]
-    expected = truth.loc[admin.index]
-    # Poisson noise around the expected counts
-    assert ((admin - expected).abs() < 5 * np.sqrt(expected) + 1).all()
+def test_admin_counts_equal_the_council_funded_truth(eng):
+    admin = eng.admin.pivot_table(index=["area_code", "age_group"], columns="setting",
+                                  values="count", observed=True)
+    assert eng.admin["count"].dtype == np.int64
+    # residential = council-funded care-home residents (whole people: exact)
+    homes = eng.truth["by_area"]
+    homes = homes[(homes["setting"] == "care_home") & (homes["quantity"] == "council_funded")]
+    residential = admin["residential"].groupby(level=0).sum()
+    np.testing.assert_array_equal(
+        residential.to_numpy(),
+        homes.set_index("area_code")["value"].loc[residential.index].to_numpy())
+    # community = household council_funded by council and age group, rounded to a person
+    cells = eng.truth["by_area"]
+    household = _wide(cells, "area_code", "household")["council_funded"]
+    community = admin["community"].groupby(level=0).sum()
+    assert ((community - household.loc[community.index]).abs() <= 1.0).all()
+    by_age = eng.truth["by_age_band"]
+    by_age = by_age[(by_age["setting"] == "household") & (by_age["quantity"] == "council_funded")]
+    older = by_age["age_band"].isin(["65-74", "75-84", "85+"]).to_numpy()
+    totals = admin["community"].groupby(level=1, observed=True).sum()
+    assert abs(totals["65+"] - by_age["value"][older].sum()) <= 0.5 * N_COUNCILS
+    assert abs(totals["18-64"] - by_age["value"][~older].sum()) <= 0.5 * N_COUNCILS
     read = um.io.read_admin_counts(REFERENCE / "synthetic" / "admin_council_funded.csv",
                                    by=["age_group", "setting"])
     assert read["count"].sum() == eng.admin["count"].sum()
@@ -297,3 +417,24 @@ def test_generated_object_equals_the_loaded_one(eng):
     assert not other.truth["england"].equals(eng.truth["england"])
     with pytest.raises(ValueError, match="seed"):
         synthetic.generate_synthetic_england(seed=-1)
+
+
+def test_general_survey_samples_the_household_cells_only():
+    from unmetneed.datasets import _synthetic_model as model_module
+    from unmetneed.datasets import _synthetic_surveys as surveys
+
+    inputs = synthetic._default_inputs()
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(5).spawn(4)]
+    population = model_module.build_population(inputs, streams[0])
+    effects = model_module.draw_area_effects(len(inputs.areas), streams[1])
+    model = model_module.care_model(population.deprivation, effects, inputs.areas["area_code"],
+                                    owner_occupation=model_module.standardise(
+                                        inputs.owner_occupation))
+    settings = model_module.draw_settings(population.counts, model, streams[2])
+    assert (settings.household + settings.care_home == population.counts).all()
+    household = settings.household.copy()
+    household[:, 7] = 0  # nobody aged 85+ at home: the survey must find none
+    survey = surveys.general_survey(inputs, population, model, streams[3], household=household)
+    assert len(survey) > 10_000
+    assert (survey["age_band"] != "85+").all()
+    assert survey["weight"].sum() == pytest.approx(household.sum(), rel=1e-3)

@@ -2,28 +2,33 @@
 
 A register of care homes (one row per home, as the care regulator's directory)
 and the returns of the homes that answered a provider information request (as
-ONS uses to estimate self-funders), drawn from the synthetic England's seed in
-a stream of its own (``SeedSequence(seed, spawn_key=(7,))``), so the rest of
-the synthetic England is unchanged by it.
+ONS uses to estimate self-funders). Since generator version 2 the homes hold
+the population model's care-home residents: each council's homes hold exactly
+its care-home residents (``setting == "care_home"`` of the truth) and exactly
+its self-funded residents; the homes add only *where* they live and how the
+self-funders are spread across homes. Drawn in a stream of its own
+(``SeedSequence(seed, spawn_key=(STREAM,))``).
 
 The model (every parameter in :data:`CARE_HOME_PARAMETERS`, documented in
 ``data/reference/README.md``):
 
-* homes per council: older-people homes by a multinomial draw proportional to
-  the council's adults aged 85+ plus 0.3 x aged 75-84 (at least one per
-  council), younger-adult homes proportional to adults 18-64 tilted by
-  deprivation;
-* beds: log-normal by home type; nursing, a deprivation decile of the home's
-  neighbourhood and a regulator rating per home;
-* residents ~ Binomial(beds, occupancy), occupancy ~ Beta per home;
-* self-funded residents ~ Binomial(residents, p_h) with
-  ``logit p_h = c_type + c_size + c_rating + c_region - 0.25 dep_a
-  + 2.0 (own_a - mean own) + 0.06 (decile_h - 5.5) + u_a + e_h``,
-  ``u_a ~ N(0, 0.30^2)`` (the council effect the covariates do not explain),
-  ``e_h ~ N(0, 1.2^2)`` (homes are polarised: some take mostly self-funders, others mostly council-funded residents); the offsets ``c`` are solved so that the expected
-  shares equal ONS's published ones (home type, 1-19 beds, outstanding and
-  inadequate ratings, South East and North East);
-* the other residents split between council, NHS and other funding;
+* homes per council: older-people homes (for residents 65+) one per council
+  plus a multinomial draw proportional to the council's residents 65+;
+  younger-adult homes (for residents 18-64) one per council that has any plus
+  a multinomial draw proportional to its residents 18-64;
+* capacity: log-normal by home type; nursing, a deprivation decile of the
+  home's neighbourhood and a regulator rating per home, as in version 1;
+* residents: the council's residents of the home type spread over its homes
+  by a multinomial draw with probabilities proportional to capacity x
+  occupancy (occupancy ~ Beta per home); ``beds`` = max(capacity, residents);
+* self-funders: the council's self-funded residents of the home type are
+  chosen among its residents by weighted sampling without replacement
+  (Efraimidis-Spirakis keys ``E / w_h``, ``E ~ Exp(1)``), a resident of home
+  ``h`` weighing ``w_h = exp(c_size + c_rating + 0.06 (decile_h - 5.5) + e_h)``,
+  ``e_h ~ N(0, 1.2^2)`` (homes are polarised: some take mostly self-funders,
+  others mostly council-funded residents);
+* every other resident is council-funded: ``nhs_funded`` = ``other_funded`` = 0
+  (the synthetic England has no NHS-funded care-home residents);
 * response (about 75%) by size, type, region and rating.
 """
 
@@ -44,22 +49,21 @@ __all__ = [
     "CareHomeDraw",
     "draw_response",
     "generate_care_homes",
+    "resident_totals",
     "response_probabilities",
 ]
 
 #: The spawn key of the care-home stream under the synthetic England's seed
-#: (the other parts use children 0-6 of ``SeedSequence(seed).spawn(7)``).
+#: (the other parts use children 0-6 of ``SeedSequence(seed).spawn(7)`` and the
+#: settings draw child 8).
 STREAM = 7
 HOME_TYPES = ("older_people", "younger_adults")
 SIZE_BANDS = ("1-19", "20-49", "50+")
 RATINGS = ("outstanding", "good", "requires_improvement", "inadequate", "not_rated")
-LONDON = "London"
 
 CARE_HOME_PARAMETERS: dict[str, Any] = {
     "homes": {"older_people": 7450, "younger_adults": 6550},
-    "older_weight_75_84": 0.3,
-    "younger_deprivation_tilt": 0.15,
-    "beds_median": {"older_people": 40.0, "younger_adults": 13.0},
+    "beds_median": {"older_people": 48.0, "younger_adults": 7.0},
     "beds_log_sd": {"older_people": 0.5, "younger_adults": 0.75},
     "beds_range": {"older_people": [3, 220], "younger_adults": [1, 120]},
     "nursing_logit": {"older_people": -0.9, "younger_adults": -2.4, "per_log_bed": 0.6},
@@ -67,31 +71,21 @@ CARE_HOME_PARAMETERS: dict[str, Any] = {
     "occupancy_concentration": 20.0,
     "decile_deprivation_slope": -0.75,
     "decile_noise_sd": 0.65,
-    "owner_occupation": {"base": 0.63, "deprivation": -0.35, "london": -0.55, "noise_sd": 0.18},
     "rating_base": {"outstanding": 0.05, "good": 0.72, "requires_improvement": 0.16,
                     "inadequate": 0.015, "not_rated": 0.055},
     "rating_deprivation": {"outstanding": -0.15, "good": 0.0, "requires_improvement": 0.2,
                            "inadequate": 0.3, "not_rated": 0.0},
-    "self_funded": {"deprivation": -0.25, "owner_occupation": 2.0, "decile": 0.06,
-                    "council_sd": 0.30, "home_sd": 1.2},
-    # ONS, Care homes and estimating the self-funding population, England: 2022 to 2023
-    "targets": {"home_type": {"older_people": 0.489, "younger_adults": 0.020},
-                "size_band": {"1-19": 0.120},
-                "rating": {"outstanding": 0.509, "inadequate": 0.240},
-                "region": {"South East": 0.475, "North East": 0.264}},
-    "nhs_share": {"nursing": 0.15, "residential": 0.02},
-    "other_share": 0.03,
+    # weight of a home's residents in the draw of the council's self-funders (log scale)
+    "self_funded": {"size_band": {"1-19": -0.3, "20-49": 0.0, "50+": 0.2},
+                    "rating": {"outstanding": 0.8, "good": 0.0, "requires_improvement": -0.2,
+                               "inadequate": -0.7, "not_rated": 0.0},
+                    "decile": 0.06, "home_sd": 1.2},
     "response": {"intercept": 1.3, "size_band": {"1-19": -0.35, "20-49": 0.0, "50+": 0.3},
                  "younger_adults": -0.25,
                  "rating": {"outstanding": 0.2, "good": 0.0, "requires_improvement": -0.15,
                             "inadequate": -0.4, "not_rated": -0.5},
                  "region_sd": 0.2},
 }
-
-
-def _logit(p: np.ndarray | float) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    return np.log(p) - np.log1p(-p)
 
 
 def _expit(x: np.ndarray | float) -> np.ndarray:
@@ -105,7 +99,7 @@ class CareHomeDraw:
     register: pd.DataFrame  # the register (file form)
     homes: pd.DataFrame  # register + residents and funding of every home
     returns: pd.DataFrame  # the responding homes' returns (file form)
-    areas: pd.DataFrame  # area_code, owner_occupied_share (synthetic census-like covariate)
+    areas: pd.DataFrame  # area_code, owner_occupied_share (Census 2021 TS054)
     truth: pd.DataFrame  # area_code, residents, self_funded over all homes
     response_effects: dict[str, float]  # region -> response effect
     metadata: dict[str, Any]
@@ -123,38 +117,23 @@ def _home_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.array([f"1-{v}" for v in draws[keep]], dtype=object)
 
 
-def _solve_offsets(groups: dict[str, np.ndarray], targets: dict[str, dict[int, float]],
-                   base: np.ndarray, residents: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Offsets per targeted group so that expected resident-weighted shares hit the targets.
-
-    Coordinate-wise logit shifts, repeated until every target is met to 1e-10.
-    """
-    offsets = {name: np.zeros(int(codes.max()) + 1) for name, codes in groups.items()}
-    eta = base.copy()
-    for _ in range(500):
-        worst = 0.0
-        for name, codes in groups.items():
-            for level, target in targets[name].items():
-                mask = codes == level
-                w = residents[mask]
-                for step_number in range(50):  # Newton on the one offset
-                    p = _expit(eta[mask])
-                    share = float((w * p).sum() / w.sum())
-                    gap = share - target
-                    if step_number == 0:
-                        worst = max(worst, abs(gap))
-                    if abs(gap) < 1e-12:
-                        break
-                    slope = float((w * p * (1 - p)).sum() / w.sum())
-                    step = gap / slope
-                    eta[mask] -= step
-                    offsets[name][level] -= step
-        if worst < 1e-10:
-            break
-    return eta, offsets
+def _self_funded_draw(group: np.ndarray, residents: np.ndarray, weight: np.ndarray,
+                      targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Self-funders per home: ``targets[g]`` residents of group ``g`` chosen without
+    replacement, a resident of home ``h`` with weight ``weight[h]`` (Efraimidis-Spirakis)."""
+    home = np.repeat(np.arange(len(residents)), residents)
+    person_group = group[home]
+    key = rng.exponential(1.0, len(home)) / weight[home]
+    order = np.lexsort((key, person_group))
+    starts = np.concatenate([[0], np.cumsum(np.bincount(person_group,
+                                                        minlength=len(targets)))[:-1]])
+    rank = np.arange(len(order)) - starts[person_group[order]]
+    chosen = order[rank < targets[person_group[order]]]
+    return np.bincount(home[chosen], minlength=len(residents)).astype(np.int64)
 
 
-def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np.ndarray,
+def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded: np.ndarray,
+                        deprivation: np.ndarray, owner_occupation: np.ndarray,
                         seed: int) -> CareHomeDraw:
     """Draw the care-home register, every home's residents and the returns.
 
@@ -162,10 +141,16 @@ def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np
     ----------
     areas : DataFrame
         ``area_code, region_name`` of the 152 councils (the inputs' order).
-    adults : ndarray (A, 8)
-        Adults by the standard age bands.
+    residents : ndarray (A, 2) of int
+        Care-home residents by council and age group (18-64, 65+): the truth's
+        ``care_home`` need.
+    self_funded : ndarray (A, 2) of int
+        Self-funded care-home residents by council and age group.
     deprivation : ndarray (A,)
         The councils' standardised deprivation score.
+    owner_occupation : ndarray (A,)
+        Share of households owning their home (Census 2021 TS054), published
+        as the ``owner_occupied_share`` covariate.
     seed : int
         The synthetic England's seed; the stream is ``SeedSequence(seed,
         spawn_key=(STREAM,))``.
@@ -173,23 +158,23 @@ def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np
     par = CARE_HOME_PARAMETERS
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM,)))
     A = len(areas)
+    residents = np.asarray(residents, dtype=np.int64)
+    self_funded = np.asarray(self_funded, dtype=np.int64)
+    if residents.shape != (A, 2) or self_funded.shape != (A, 2):
+        raise ValueError("residents and self_funded must be (councils, 2) arrays")
+    if (self_funded > residents).any() or (self_funded < 0).any():
+        raise ValueError("self-funded residents must lie between 0 and the residents")
     codes = areas["area_code"].to_numpy(dtype=object)
     region = areas["region_name"].to_numpy(dtype=object)
     regions = np.array(sorted(set(region)), dtype=object)
-    region_index = np.searchsorted(regions, region)
+    own = np.asarray(owner_occupation, dtype=float)
 
-    # council covariates: owner occupation (synthetic census-like) and the council effect
-    own_par = par["owner_occupation"]
-    own = _expit(_logit(own_par["base"]) + own_par["deprivation"] * deprivation
-                 + own_par["london"] * (region == LONDON)
-                 + rng.normal(0.0, own_par["noise_sd"], A))
-    council_effect = rng.normal(0.0, par["self_funded"]["council_sd"], A)
-
-    # homes per council
-    older_w = adults[:, 7] + par["older_weight_75_84"] * adults[:, 6]
-    younger_w = adults[:, :5].sum(axis=1) * np.exp(par["younger_deprivation_tilt"] * deprivation)
-    n_older = 1 + rng.multinomial(par["homes"]["older_people"] - A, older_w / older_w.sum())
-    n_younger = rng.multinomial(par["homes"]["younger_adults"], younger_w / younger_w.sum())
+    # homes per council: older-people homes hold residents 65+, younger-adult homes 18-64
+    older_r, younger_r = residents[:, 1].astype(float), residents[:, 0].astype(float)
+    n_older = 1 + rng.multinomial(par["homes"]["older_people"] - A, older_r / older_r.sum())
+    has_younger = younger_r > 0
+    n_younger = has_younger.astype(np.int64) + rng.multinomial(
+        par["homes"]["younger_adults"] - int(has_younger.sum()), younger_r / younger_r.sum())
     area_of = np.concatenate([np.repeat(np.arange(A), n_older), np.repeat(np.arange(A), n_younger)])
     home_type = np.concatenate([np.zeros(n_older.sum(), dtype=np.int64),
                                 np.ones(n_younger.sum(), dtype=np.int64)])
@@ -197,17 +182,16 @@ def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np
     area_of, home_type = area_of[order], home_type[order]
     n = len(area_of)
 
-    # beds, nursing, neighbourhood deprivation decile, rating
+    # capacity, nursing, neighbourhood deprivation decile, rating
     median = np.array([par["beds_median"][t] for t in HOME_TYPES])[home_type]
     log_sd = np.array([par["beds_log_sd"][t] for t in HOME_TYPES])[home_type]
     lo = np.array([par["beds_range"][t][0] for t in HOME_TYPES])[home_type]
     hi = np.array([par["beds_range"][t][1] for t in HOME_TYPES])[home_type]
-    beds = np.clip(np.round(median * np.exp(rng.normal(0.0, 1.0, n) * log_sd)), lo, hi)
-    beds = beds.astype(np.int64)
-    size = _size_band(beds)
+    capacity = np.clip(np.round(median * np.exp(rng.normal(0.0, 1.0, n) * log_sd)), lo, hi)
+    capacity = capacity.astype(np.int64)
     nurse = par["nursing_logit"]
     eta_n = (np.where(home_type == 0, nurse["older_people"], nurse["younger_adults"])
-             + nurse["per_log_bed"] * (np.log(beds) - np.log(median)))
+             + nurse["per_log_bed"] * (np.log(capacity) - np.log(median)))
     nursing = rng.random(n) < _expit(eta_n)
     z = (par["decile_deprivation_slope"] * deprivation[area_of]
          + rng.normal(0.0, par["decile_noise_sd"], n))
@@ -220,35 +204,32 @@ def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np
     rating = (rng.random(n)[:, None] > np.cumsum(rating_p, axis=1)).sum(axis=1)
     rating = np.minimum(rating, len(RATINGS) - 1)
 
-    # residents
+    # residents: the council's residents of the type, spread by capacity x occupancy
     m, k = par["occupancy_mean"], par["occupancy_concentration"]
     occupancy = rng.beta(m * k, (1 - m) * k, n)
-    residents = rng.binomial(beds, occupancy)
+    group = area_of * 2 + home_type  # (council, home type); age group 65+ = type 0
+    group_total = np.stack([residents[:, 1], residents[:, 0]], axis=1).reshape(-1)
+    group_self = np.stack([self_funded[:, 1], self_funded[:, 0]], axis=1).reshape(-1)
+    home_residents = np.zeros(n, dtype=np.int64)
+    weight = capacity * occupancy
+    starts = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=2 * A))])
+    for g in np.flatnonzero(np.diff(starts)):  # homes are sorted by (council, type)
+        block = slice(starts[g], starts[g + 1])
+        w = weight[block]
+        home_residents[block] = rng.multinomial(group_total[g], w / w.sum())
+    if (np.bincount(group, weights=home_residents, minlength=2 * A) != group_total).any():
+        raise RuntimeError("a council's residents have no home of their type")
+    beds = np.maximum(capacity, home_residents)
+    size = _size_band(beds)
 
-    # self-funded share: covariates + council effect + home effect, offsets solved to ONS
+    # self-funders: the council's number, spread over its homes by home weights
     sf = par["self_funded"]
     home_effect = rng.normal(0.0, sf["home_sd"], n)
-    eta = (sf["deprivation"] * deprivation[area_of]
-           + sf["owner_occupation"] * (own[area_of] - own.mean())
-           + sf["decile"] * (decile - 5.5) + council_effect[area_of] + home_effect)
-    targets = par["targets"]
-    region_levels = {name: int(np.searchsorted(regions, name)) for name in targets["region"]}
-    eta, offsets = _solve_offsets(
-        {"home_type": home_type, "size_band": size, "rating": rating,
-         "region": region_index[area_of]},
-        {"home_type": {HOME_TYPES.index(t): v for t, v in targets["home_type"].items()},
-         "size_band": {SIZE_BANDS.index(s): v for s, v in targets["size_band"].items()},
-         "rating": {RATINGS.index(r): v for r, v in targets["rating"].items()},
-         "region": {region_levels[r]: v for r, v in targets["region"].items()}},
-        eta, residents.astype(float))
-    p_self = _expit(eta)
-    self_funded = rng.binomial(residents, p_self)
-    rest = residents - self_funded
-    nhs_p = np.where(nursing, par["nhs_share"]["nursing"], par["nhs_share"]["residential"])
-    other_p = np.full(n, par["other_share"])
-    nhs = rng.binomial(rest, nhs_p)
-    other = rng.binomial(rest - nhs, other_p / (1 - nhs_p))
-    council = rest - nhs - other
+    log_w = (np.array([sf["size_band"][b] for b in SIZE_BANDS])[size]
+             + np.array([sf["rating"][r] for r in RATINGS])[rating]
+             + sf["decile"] * (decile - 5.5) + home_effect)
+    home_self = _self_funded_draw(group, home_residents, np.exp(log_w), group_self, rng)
+    council = home_residents - home_self
 
     ids = _home_ids(n, rng)
     region_effect = rng.normal(0.0, par["response"]["region_sd"], len(regions))
@@ -264,12 +245,11 @@ def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np
         "deprivation_decile": decile,
     })
     homes = register.copy()
-    homes["residents"] = residents.astype(np.int64)
-    homes["self_funded"] = self_funded.astype(np.int64)
+    homes["residents"] = home_residents
+    homes["self_funded"] = home_self
     homes["council_funded"] = council.astype(np.int64)
-    homes["nhs_funded"] = nhs.astype(np.int64)
-    homes["other_funded"] = other.astype(np.int64)
-    homes["p_self_funded"] = p_self
+    homes["nhs_funded"] = np.zeros(n, dtype=np.int64)
+    homes["other_funded"] = np.zeros(n, dtype=np.int64)
     effects = {str(r): float(e) for r, e in zip(regions, region_effect)}
     responded = draw_response(register, effects, rng)
     returns = homes.loc[responded, ["home_id", "residents", "self_funded", "council_funded",
@@ -277,23 +257,40 @@ def generate_care_homes(areas: pd.DataFrame, adults: np.ndarray, deprivation: np
     truth = (homes.groupby("area_code", sort=False)[["residents", "self_funded"]].sum()
              .reindex(codes, fill_value=0).rename_axis("area_code").reset_index())
     covariates = pd.DataFrame({"area_code": codes, "owner_occupied_share": np.round(own, 4)})
-    summary = _summary(homes, responded)
     metadata = {
         "stream": f"numpy SeedSequence({seed}, spawn_key=({STREAM},))",
         "parameters": par,
-        "solved_offsets": {
-            "home_type": dict(zip(HOME_TYPES, np.round(offsets["home_type"], 6).tolist())),
-            "size_band": dict(zip(SIZE_BANDS, np.round(offsets["size_band"], 6).tolist())),
-            "rating": dict(zip(RATINGS, np.round(offsets["rating"], 6).tolist())),
-            "region": {str(r): round(float(offsets["region"][i]), 6)
-                       for i, r in enumerate(regions)},
-        },
-        "council_effect_sd_realised": round(float(council_effect.std()), 4),
+        "beds_raised_to_residents": int((home_residents > capacity).sum()),
         "response_region_effects": {k: round(v, 6) for k, v in effects.items()},
-        "summary": summary,
+        "summary": _summary(homes, responded),
     }
     return CareHomeDraw(register=register, homes=homes, returns=returns, areas=covariates,
                         truth=truth, response_effects=effects, metadata=metadata)
+
+
+def resident_totals(cells: pd.DataFrame, admin: pd.DataFrame,
+                    codes: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Care-home residents and self-funded residents by council and age group (18-64, 65+).
+
+    What :func:`generate_care_homes` takes, recovered from the published
+    synthetic England: residents from the population frame's ``care_home``
+    cells, council-funded residents from the ``residential`` admin counts
+    (exact), self-funded = residents - council-funded. ``codes`` gives the
+    council order. Returns two (A, 2) int64 arrays.
+    """
+    older_bands = ("65-74", "75-84", "85+")
+    homes = cells[cells["setting"].astype(str) == "care_home"]
+    group = np.where(homes["age_band"].astype(str).isin(older_bands), "65+", "18-64")
+    residents = (homes.groupby([homes["area_code"].astype(str), group])["count"].sum()
+                 .unstack(fill_value=0).reindex(index=list(codes), columns=["18-64", "65+"],
+                                                fill_value=0))
+    council = admin[admin["setting"].astype(str) == "residential"]
+    council = (council.groupby([council["area_code"].astype(str),
+                                council["age_group"].astype(str)])["count"].sum()
+               .unstack(fill_value=0).reindex(index=list(codes), columns=["18-64", "65+"],
+                                              fill_value=0))
+    r = residents.to_numpy(dtype=np.int64)
+    return r, r - council.to_numpy(dtype=np.int64)
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:

@@ -17,11 +17,20 @@ files and stores in ``data/reference/synthetic/council_inputs.csv``:
   the Equality Act, all ages, summed from lower-tier areas, over the number
   expected from the council's TS007 age structure at England-wide assumed
   age-specific rates, scaled so England is 1). It is only a seed for the
-  synthetic ``deprivation`` score: disability and deprivation go together.
+  synthetic ``deprivation`` score: disability and deprivation go together;
+* owner occupation (``owner_occupation``): the share of households that own
+  their home (Census 2021 TS054, ``Tenure of household: Owned`` over
+  ``Tenure of household: Total: All households``; owned outright or with a
+  mortgage or loan, shared ownership not included), rounded to 6 decimals. The
+  TS054 upper-tier file uses the same 2021 codes as ``councils.csv``: all 152
+  are present and no code needed mapping (checked here: a missing code is an
+  error). It is a real area covariate of the synthetic care model (housing
+  wealth drives self-funding: the home counts in the means test for
+  residential care).
 
 Rerun with ``python -m unmetneed.datasets._synthetic_inputs <folder>`` where
-``<folder>`` holds ``census2021-ts007-utla.csv``, ``census2021-ts007-rgn.csv``
-and ``england_disability_21.csv`` (see ``/work/shared/reference-data/SOURCES.md``
+``<folder>`` holds ``census2021-ts007-utla.csv``, ``census2021-ts007-rgn.csv``,
+``census2021-ts054-utla.csv`` and ``england_disability_21.csv`` (see ``/work/shared/reference-data/SOURCES.md``
 in the development environment); nothing reads those files at run time.
 
 Contains public sector information licensed under the Open Government Licence
@@ -37,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["REGIONS", "COUNCIL_REGION", "derive_council_inputs", "INPUTS_FILE"]
+__all__ = ["REGIONS", "COUNCIL_REGION", "derive_council_inputs", "owner_occupation", "INPUTS_FILE"]
 
 INPUTS_FILE = "synthetic/council_inputs.csv"
 
@@ -149,8 +158,8 @@ def derive_council_inputs(folder: str | Path, councils: pd.DataFrame) -> pd.Data
     Parameters
     ----------
     folder : str or Path
-        Folder holding ``census2021-ts007-utla.csv``, ``census2021-ts007-rgn.csv``
-        and ``england_disability_21.csv``.
+        Folder holding ``census2021-ts007-utla.csv``, ``census2021-ts007-rgn.csv``,
+        ``census2021-ts054-utla.csv`` and ``england_disability_21.csv``.
     councils : DataFrame
         ``data/reference/councils.csv`` (``area_code``, ``area_name``,
         ``council_type``).
@@ -161,7 +170,7 @@ def derive_council_inputs(folder: str | Path, councils: pd.DataFrame) -> pd.Data
         One row per council in ``councils`` order: ``area_code``, ``area_name``,
         ``council_type``, ``region_code``, ``region_name``, the 8 age-band
         counts of usual residents (columns named by band), ``residents`` (all
-        ages) and ``disability_ratio``.
+        ages), ``disability_ratio`` and ``owner_occupation``.
     """
     folder = Path(folder)
     utla = _read_ts007(folder / "census2021-ts007-utla.csv")
@@ -193,7 +202,27 @@ def derive_council_inputs(folder: str | Path, councils: pd.DataFrame) -> pd.Data
     observed = disabled.groupby(upper)["n"].sum().reindex(codes).to_numpy(dtype=float)
     ratio = observed / expected
     out["disability_ratio"] = np.round(ratio / (observed.sum() / expected.sum()), 6)
+    out["owner_occupation"] = owner_occupation(folder / "census2021-ts054-utla.csv", codes)
     return out
+
+
+_TS054_TOTAL = "Tenure of household: Total: All households"
+_TS054_OWNED = "Tenure of household: Owned"
+
+
+def owner_occupation(path: str | Path, codes: list[str]) -> np.ndarray:
+    """Share of households owning their home (TS054) for each council in ``codes``.
+
+    Raises ValueError when a council code is missing from the file (2021 codes
+    are expected, as in ``councils.csv``).
+    """
+    table = pd.read_csv(path, dtype={"geography code": str}).set_index("geography code")
+    missing = sorted(set(codes) - set(table.index))
+    if missing:
+        raise ValueError(f"TS054 file {str(path)!r} lacks councils {missing[:8]}")
+    rows = table.loc[codes]
+    share = rows[_TS054_OWNED].to_numpy(dtype=float) / rows[_TS054_TOTAL].to_numpy(dtype=float)
+    return np.asarray(np.round(share, 6))
 
 
 def main(argv: list[str]) -> None:  # pragma: no cover - run by hand

@@ -23,17 +23,24 @@ Deprivation
     ``disability_ratio`` is the indirectly age-standardised Census 2021
     disability ratio (real) and the rest synthetic. It is not the IMD.
 
+Owner occupation
+    ``own_a``: the council's share of households owning their home (Census
+    2021 TS054, real), standardised over the 152 councils (:func:`standardise`)
+    where it enters a logit. It lowers P(council | paid) (the home counts in
+    the means test for residential care) and, slightly, need.
+
 Care model (probabilities per cell; ``logit`` links, area random effects ``u``)
     .. math::
 
         \operatorname{logit} P(\text{need}) &= \alpha^{N}_{k} + \beta^{N}_{d} + \beta^{N}_{s}
-            + \beta^{N}_{g} + \gamma^{N} \text{dep}_a + u^{N}_a \\
+            + \beta^{N}_{g} + \gamma^{N} \text{dep}_a + \delta^{N} \text{own}_a + u^{N}_a \\
         \operatorname{logit} P(\text{help} \mid \text{need}) &= \alpha^{H}_{k} + \beta^{H}_{d}
             + \beta^{H}_{s} + \gamma^{H} \text{dep}_a + u^{H}_a \\
         \operatorname{logit} P(\text{paid} \mid \text{help}) &= \alpha^{P}_{k} + \beta^{P}_{d}
             + \beta^{P}_{g} + \gamma^{P} \text{dep}_a + u^{P}_a \\
         \operatorname{logit} P(\text{council} \mid \text{paid}) &= \alpha^{C}_{k} + \beta^{C}_{d}
-            + \beta^{C}_{s} + \beta^{C}_{g} + \gamma^{C} \text{dep}_a + u^{C}_a \\
+            + \beta^{C}_{s} + \beta^{C}_{g} + \gamma^{C} \text{dep}_a + \delta^{C} \text{own}_a
+            + u^{C}_a \\
         \operatorname{logit} P(\text{not enough} \mid \text{help type } t) &= \alpha^{E}_{t}
             + \gamma^{E} \text{dep}_a + u^{E}_a
 
@@ -44,7 +51,18 @@ Care model (probabilities per cell; ``logit`` links, area random effects ``u``)
     and the Census unpaid-care bands. All coefficients are in
     :data:`PARAMETERS` (and copied into ``MANIFEST.json``).
 
-Truth
+Settings
+    Care-home residents per cell ``R ~ Binomial(N, p_need p_help p_paid
+    p_residential)`` (people in need whose paid care is residential), the
+    council-funded among them ``~ Binomial(R, P(council | paid, residential))``
+    (P(council | paid) shifted by +1.5 on the logit under 65); the other
+    ``N - R`` adults live in private households (:func:`draw_settings`).
+
+Truth (:func:`truth_by_setting`)
+    Households: the formulas below for the household adults under the model
+    conditioned on not living in a care home (:func:`household_model`). Care
+    homes: need = residents, council_funded / self_funded the drawn split,
+    unpaid_only = unmet = 0. ``all`` = household + care_home.
     Expected counts per cell: ``need = N p_need``, ``unmet = need (1 - p_help)``,
     ``unpaid_only = need p_help (1 - p_paid)``, ``council_funded = need p_help
     p_paid p_council``, ``self_funded = need p_help p_paid (1 - p_council)``,
@@ -59,7 +77,7 @@ Truth
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -78,6 +96,13 @@ __all__ = [
     "Inputs",
     "Population",
     "CareModel",
+    "Settings",
+    "TRUTH_SETTINGS",
+    "draw_settings",
+    "household_model",
+    "residential_probability",
+    "standardise",
+    "truth_by_setting",
     "read_inputs",
     "build_population",
     "care_model",
@@ -185,7 +210,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "disability": [3.1, 1.5, 0.0],
         "female": 0.15,
         "deprivation": 0.25,
-        "area_sd": 0.15,
+        "owner_occupation": -0.05,
+        "area_sd": 0.30,
         "ethnic_group": _groups(
             bangladeshi=0.30, chinese=-0.20, indian=0.10, pakistani=0.30, other_asian=0.05,
             african=-0.10, caribbean=0.10, other_black=0.05, gypsy=0.40, irish=0.05,
@@ -211,11 +237,17 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         ),
     },
     "council": {  # P(any council funding | paid help)
-        "age": [2.6, 2.4, 2.2, 2.0, 1.5, 0.45, 0.20, 0.0],
+        "age": [2.6, 2.4, 2.2, 2.0, 1.5, 0.60, 0.35, 0.15],
         "disability": [0.20, 0.0, -0.10],
         "female": 0.10,
-        "deprivation": 0.65,
-        "area_sd": 0.25,
+        # means test: deprived areas and areas with fewer home owners have fewer
+        # self-funders (the home counts in the means test for residential care)
+        "deprivation": 0.10,
+        "owner_occupation": -0.20,
+        "area_sd": 0.30,
+        # care-home residents under 65 are almost all funded by their council
+        # (ONS 2022-23: 2.0% of residents of younger-adult homes self-fund)
+        "residential_working_age": 1.5,
         "ethnic_group": _groups(
             0.30, white_british=0.0, irish=0.0, other_white=0.10, chinese=0.0, indian=0.10,
         ),
@@ -410,6 +442,7 @@ class Inputs:
     areas: pd.DataFrame  # area_code, area_name, council_type, region_code, region_name
     adults: np.ndarray  # (A, K) int64 usual residents 18+ by age band
     disability_ratio: np.ndarray  # (A,) indirectly standardised, England = 1
+    owner_occupation: np.ndarray  # (A,) share of households owned (Census 2021 TS054)
 
 
 def read_inputs(path: str | os.PathLike[str]) -> Inputs:
@@ -421,6 +454,7 @@ def read_inputs(path: str | os.PathLike[str]) -> Inputs:
         areas=areas.reset_index(drop=True),
         adults=table[list(AGE_BANDS)].to_numpy(dtype=np.int64),
         disability_ratio=table["disability_ratio"].to_numpy(dtype=float),
+        owner_occupation=table["owner_occupation"].to_numpy(dtype=float),
     )
 
 
@@ -548,6 +582,7 @@ class CareModel:
     help: np.ndarray  # P(any help | need)
     paid: np.ndarray  # P(paid | help)
     council: np.ndarray  # P(any council funding | paid)
+    council_residential: np.ndarray  # P(any council funding | paid, residential)
     topup: np.ndarray  # P(payer both | council funded)
     not_enough_unpaid: np.ndarray  # P(not enough | unpaid help only)
     not_enough_council: np.ndarray  # P(not enough | council funded)
@@ -562,16 +597,29 @@ def draw_area_effects(n_areas: int, rng: np.random.Generator) -> dict[str, np.nd
             for name in AREA_EFFECTS}
 
 
+def standardise(values: np.ndarray) -> np.ndarray:
+    """z-score over the councils (mean 0, SD 1 with ddof 0), rounded to 4 decimals."""
+    x = np.asarray(values, dtype=float)
+    return np.asarray(np.round((x - x.mean()) / x.std(), 4))
+
+
 def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
-               area_codes: pd.Series) -> CareModel:
-    """Evaluate the care model on the cell grid."""
+               area_codes: pd.Series, *, owner_occupation: np.ndarray) -> CareModel:
+    """Evaluate the care model on the cell grid.
+
+    ``owner_occupation`` is the standardised council score
+    (:func:`standardise` of the TS054 share), entering need and P(council |
+    paid) with the coefficients in :data:`PARAMETERS`.
+    """
     dep = np.asarray(deprivation, dtype=float)
+    own = np.asarray(owner_occupation, dtype=float)
     female = _vector([1.0, 0.0], 2)
 
     def linear(name: str, *, sex: bool = False, ethnic: bool = False,
                disability: bool = True) -> np.ndarray:
         par = PARAMETERS[name]
         eta = _vector(par["age"], 1) + _area(float(par["deprivation"]) * dep
+                                             + float(par.get("owner_occupation", 0.0)) * own
                                              + effects[name])
         if disability:
             eta = eta + _vector(par["disability"], 4)
@@ -584,9 +632,12 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     need = expit(linear("need", sex=True, ethnic=True))
     help_ = expit(linear("help", sex=True))
     paid = expit(linear("paid", ethnic=True))
-    council = expit(linear("council", sex=True, ethnic=True))
-    top = PARAMETERS["topup"]
+    eta_council = linear("council", sex=True, ethnic=True)
+    council = expit(eta_council)
     working_age = _vector([1, 1, 1, 1, 1, 0, 0, 0], 1)
+    council_residential = expit(eta_council + float(PARAMETERS["council"]
+                                                    ["residential_working_age"]) * working_age)
+    top = PARAMETERS["topup"]
     topup = expit(float(top["intercept"]) + float(top["working_age"]) * working_age
                   + _area(float(top["deprivation"]) * dep))
     ne = PARAMETERS["not_enough"]
@@ -599,7 +650,8 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     for name in AREA_EFFECTS:
         table[name] = np.round(effects[name], 6)
     return CareModel(
-        need=need, help=help_, paid=paid, council=council, topup=topup,
+        need=need, help=help_, paid=paid, council=council,
+        council_residential=council_residential, topup=topup,
         not_enough_unpaid=expit(float(ne["unpaid_only"]) + base),
         not_enough_council=expit(float(ne["council"]) + base),
         not_enough_self=expit(float(ne["self"]) + base),
@@ -621,6 +673,84 @@ def _apportion(total: np.ndarray, parts: np.ndarray) -> np.ndarray:
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(parts.shape[-1]), axis=-1)
     return (floor + (ranks < remainder[..., None])).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Adults per cell by where they live, and the care-home residents' funding.
+
+    All arrays (A, K, S, G, D) int64; ``household + care_home`` = the cell's adults.
+    """
+
+    household: np.ndarray
+    care_home: np.ndarray  # residents: in need, helped, paid care that is residential
+    care_home_council: np.ndarray  # residents with any council funding
+
+
+def residential_probability(model: CareModel) -> np.ndarray:
+    """P(a care-home resident) per cell = P(need) P(help|need) P(paid|help) P(residential|paid)."""
+    return np.asarray(model.need * model.help * model.paid * model.residential)
+
+
+def draw_settings(counts: np.ndarray, model: CareModel, rng: np.random.Generator) -> Settings:
+    """Care-home residents ~ Binomial(N_c, p_res); council-funded among them
+    ~ Binomial(residents, P(council | paid, residential))."""
+    p_res = np.broadcast_to(residential_probability(model), counts.shape)
+    residents = rng.binomial(counts, p_res).astype(np.int64)
+    council = rng.binomial(residents, np.broadcast_to(model.council_residential, counts.shape))
+    return Settings(household=counts - residents, care_home=residents,
+                    care_home_council=council.astype(np.int64))
+
+
+def household_model(model: CareModel) -> CareModel:
+    """The care model for people living in private households (not in a care home).
+
+    Conditioning on not being a care-home resident: with ``r`` = P(residential
+    | paid), ``P(need | hh) = p_N (1 - p_H p_P r) / (1 - p_N p_H p_P r)``,
+    ``P(help | need, hh) = p_H (1 - p_P r) / (1 - p_H p_P r)``,
+    ``P(paid | help, hh) = p_P (1 - r) / (1 - p_P r)``; who pays and the
+    not-enough probabilities are unchanged.
+    """
+    pn, ph, pp, r = model.need, model.help, model.paid, model.residential
+    return replace(
+        model,
+        need=pn * (1 - ph * pp * r) / (1 - pn * ph * pp * r),
+        help=ph * (1 - pp * r) / (1 - ph * pp * r),
+        paid=pp * (1 - r) / (1 - pp * r),
+    )
+
+
+#: Settings of the truth tables; ``all`` = ``household`` + ``care_home``.
+TRUTH_SETTINGS = ("household", "care_home", "all")
+
+
+def truth_by_setting(settings: Settings, model: CareModel) -> dict[str, dict[str, np.ndarray]]:
+    """Truth per cell and setting in units of 1/UNITS person (int64).
+
+    Households: :func:`truth_units` of the household counts under
+    :func:`household_model`. Care homes: ``need`` = residents,
+    ``council_funded`` and ``self_funded`` the drawn split, ``unpaid_only`` =
+    ``unmet`` = 0, ``insufficient`` = council-funded x P(not enough | council)
+    + self-funded x P(not enough | self), rounded to a unit. ``all`` is their
+    sum, so ``all`` = ``household`` + ``care_home`` exactly.
+    """
+    household = truth_units(settings.household, household_model(model))
+    residents = settings.care_home
+    council = settings.care_home_council
+    own = residents - council
+    zero = np.zeros_like(residents)
+    insufficient = np.rint((council * model.not_enough_council + own * model.not_enough_self)
+                           * UNITS).astype(np.int64)
+    care_home = {
+        "need": residents * UNITS,
+        "council_funded": council * UNITS,
+        "self_funded": own * UNITS,
+        "unpaid_only": zero,
+        "unmet": zero.copy(),
+        "insufficient": np.minimum(insufficient, residents * UNITS),
+    }
+    every = {q: household[q] + care_home[q] for q in QUANTITIES}
+    return {"household": household, "care_home": care_home, "all": every}
 
 
 def truth_units(counts: np.ndarray, model: CareModel) -> dict[str, np.ndarray]:

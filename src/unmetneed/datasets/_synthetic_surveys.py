@@ -7,12 +7,16 @@ Three samples, each a pandas DataFrame of respondents (what the files hold):
     strata; in each, postcode-sector-like clusters (about 5,000 adults each,
     nested in councils) drawn by systematic PPS from a list ordered by council
     deprivation; 32 adults issued per cluster; response by age, sex, ethnicity,
-    council deprivation and a cluster effect. Care-home residents are out of
-    scope (as in HSE), so weighted totals estimate the household population.
+    council deprivation and a cluster effect. It samples the household cells
+    only (the generator's household adults per cell); care-home residents are
+    out of scope (as in HSE), so weighted totals estimate the household truth.
     Weight = design weight x non-response adjustment within region x age group
     x sex classes.
 ``ascs``
-    Council-funded users (the Adult Social Care Survey): in each council four
+    Council-funded users (the Adult Social Care Survey), from a register that
+    is the truth in whole people (:func:`community_counts` for households,
+    the drawn council-funded care-home residents for ``residential``), split
+    by learning-disability support: in each council four
     strata (learning-disability support at any age, other 18-64, 65+ in
     residential or nursing care, 65+ in the community), a systematic sample
     from the council's list (ordered by age, sex, ethnicity, disability),
@@ -21,7 +25,9 @@ Three samples, each a pandas DataFrame of respondents (what the files hold):
 ``sace``
     Carers known to councils (the Survey of Adult Carers in England): a simple
     random sample per council; weight = eligible carers / respondents; fpc =
-    eligible carers.
+    eligible carers. ``support_unmet`` (the carer's own support needs are not
+    met): ``logit = -0.55 + age[k] + hours[band] + 0.15 dep_a + v_a``,
+    ``v_a ~ N(0, 0.3^2)`` a council effect shared by all its carers.
 
 Strata left with fewer than 2 respondents are merged into the stratum with
 the most respondents in the same council (ASCS) or region (ASCS councils with
@@ -52,6 +58,7 @@ from unmetneed.datasets._synthetic_model import (
 )
 
 __all__ = ["SURVEY_PARAMETERS", "Register", "general_survey", "council_register",
+           "community_counts",
            "admin_counts", "ascs_survey", "sace_survey", "unpaid_care_census"]
 
 K, S, G, D = len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS), len(DISABILITY)
@@ -113,6 +120,12 @@ SURVEY_PARAMETERS: dict[str, dict[str, Any]] = {
         "qol_35_hours": -0.2,
         "qol_a_lot": -0.35,
         "qol_a_little": -0.15,
+        # support_unmet: the carer's own support needs are not met
+        "support_unmet_intercept": -0.55,
+        "support_unmet_age": [0.35, 0.3, 0.25, 0.15, 0.0, -0.15, -0.25, -0.3],
+        "support_unmet_hours": [-0.45, -0.25, 0.0, 0.2, 0.45],
+        "support_unmet_deprivation": 0.15,
+        "support_unmet_area_sd": 0.30,
     },
     "scrqol": {"intercept": 1.55, "not_enough": -0.6, "a_lot": -0.3, "residential": -0.1},
 }
@@ -244,13 +257,19 @@ def _ids(prefix: str, n: int) -> np.ndarray:
 
 
 def general_survey(inputs: Inputs, population: Population, model: CareModel,
-                   rng: np.random.Generator) -> pd.DataFrame:
+                   rng: np.random.Generator, *,
+                   household: np.ndarray | None = None) -> pd.DataFrame:
+    """The household survey; ``household`` = adults in private households per cell
+    (A, K, S, G, D), default their expected number ``N (1 - p_res)``."""
     par = SURVEY_PARAMETERS["general"]
     A = len(inputs.areas)
     p = _cells(model, A)
-    counts = population.counts.reshape(A, C).astype(float)
-    resident = p.need * p.help * p.paid * p.residential
-    household = counts * (1.0 - resident)
+    if household is None:
+        counts = population.counts.reshape(A, C).astype(float)
+        resident = p.need * p.help * p.paid * p.residential
+        household = counts * (1.0 - resident)
+    else:
+        household = np.asarray(household, dtype=float).reshape(A, C)
     adults = np.rint(household.sum(axis=1)).astype(np.int64)
 
     # clusters: ~5,000 adults each, sizes from a Dirichlet split of the council
@@ -354,15 +373,41 @@ class Register:
     counts: np.ndarray  # (A, C, 2, 2) int64; [..., ld, res], 1 = yes
 
 
-def council_register(inputs: Inputs, population: Population, model: CareModel,
-                     rng: np.random.Generator) -> Register:
+def community_counts(household_council_units: np.ndarray, units: int) -> np.ndarray:
+    """Whole council-funded people in households per (area, cell): (A, C) int64.
+
+    Per council and age group (18-64, 65+) the truth's total (in units of
+    1/``units`` person) is rounded to the nearest person (``numpy.rint``: halves
+    to even), then spread over the cells by largest remainders of the cell
+    values, so the counts add up to the rounded totals exactly.
+    """
+    A = household_council_units.shape[0]
+    values = household_council_units.reshape(A, C).astype(float) / units
+    k = _cell_codes(np.arange(C))[0]
+    out = np.zeros((A, C), dtype=np.int64)
+    for older in (False, True):
+        cells = np.flatnonzero((k >= 5) == older)
+        block = values[:, cells]
+        total = np.rint(block.sum(axis=1)).astype(np.int64)
+        out[:, cells] = _apportion(total, block)
+    return out
+
+
+def council_register(inputs: Inputs, community: np.ndarray, residential: np.ndarray,
+                     model: CareModel, rng: np.random.Generator) -> Register:
+    """Council-funded people by (area, cell, learning disability, residential).
+
+    ``community`` (A, C): council-funded people in households
+    (:func:`community_counts`); ``residential`` (A, C): council-funded care-home
+    residents. Learning-disability support ~ Binomial(count, p_L) per entry.
+    """
     A = len(inputs.areas)
     p = _cells(model, A)
-    expected = (population.counts.reshape(A, C) * p.need * p.help * p.paid * p.council)
-    ld = np.stack([1 - p.learning, p.learning], axis=-1)
-    res = np.stack([1 - p.residential, p.residential], axis=-1)
-    lam = expected[..., None, None] * ld[..., :, None] * res[..., None, :]
-    return Register(counts=rng.poisson(lam).astype(np.int64))
+    by_setting = np.stack([np.asarray(community, dtype=np.int64).reshape(A, C),
+                           np.asarray(residential, dtype=np.int64).reshape(A, C)], axis=-1)
+    learning = rng.binomial(by_setting, p.learning[..., None])  # (A, C, res)
+    counts = np.stack([by_setting - learning, learning], axis=2)  # (A, C, ld, res)
+    return Register(counts=counts.astype(np.int64))
 
 
 def admin_counts(inputs: Inputs, register: Register) -> pd.DataFrame:
@@ -515,7 +560,10 @@ def _known_carer_cells(population: Population, deprivation: np.ndarray) -> np.nd
 
 
 def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame,
-                rng: np.random.Generator) -> pd.DataFrame:
+                rng: np.random.Generator, *,
+                support_effects: np.ndarray | None = None) -> pd.DataFrame:
+    """The carers' survey; ``support_effects`` (A,) = council effects of ``support_unmet``
+    (default none: 0)."""
     par = SURVEY_PARAMETERS["sace"]
     A = len(inputs.areas)
     expected = (float(par["known_per_council_funded"])
@@ -574,6 +622,14 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     out["cared_for_age_group"] = np.where(older, "65+", "18-64").astype(object)
     out["cared_for_council_funded"] = funded.astype(np.int64)
     out["carer_qol"] = rng.binomial(12, q).astype(np.int64)
+    effect = (np.zeros(A) if support_effects is None
+              else np.asarray(support_effects, dtype=float))
+    eta_unmet = (float(par["support_unmet_intercept"])
+                 + np.asarray(par["support_unmet_age"])[k]
+                 + np.asarray(par["support_unmet_hours"])[band]
+                 + float(par["support_unmet_deprivation"]) * population.deprivation[area]
+                 + effect[area])
+    out["support_unmet"] = rng.random(n_r) < expit(eta_unmet)
     out["fpc"] = fpc.astype(np.int64)
     out["weight"] = np.round(weight, 4)
     out.attrs = {"issued": int(len(chosen)), "eligible": int(N.sum())}

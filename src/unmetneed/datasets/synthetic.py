@@ -1,13 +1,18 @@
 r"""A synthetic England with known truth, for testing methods end to end.
 
-Only the 152 upper-tier councils (2021 codes and names), their regions and
-their adult populations by age band (Census 2021 TS007) are real; everything
-else -- the split by sex, ethnic group and disability, the council
-``deprivation`` score, need for care, who helps and who pays, the surveys and
-the administrative counts -- is drawn from a documented model with a fixed
-seed. Because the model is known, so is the truth: how many people in each
-council and group need care, and how many of them are council-funded,
-self-funded, helped only by unpaid carers, or have no help at all.
+Only the 152 upper-tier councils (2021 codes and names), their regions,
+their adult populations by age band (Census 2021 TS007) and their share of
+households owning their home (Census 2021 TS054) are real; everything else --
+the split by sex, ethnic group and disability, the council ``deprivation``
+score, need for care, who helps and who pays, who lives in a care home, the
+surveys, the care homes and the administrative counts -- is drawn from a
+documented model with a fixed seed. Because the model is known, so is the
+truth: how many people in each council and group need care, and how many of
+them are council-funded, self-funded, helped only by unpaid carers, or have no
+help at all, in private households and in care homes (generator version 2:
+one accounting of both settings; care-home residents are the population
+model's people in need whose paid care is residential, and the care-home
+register holds exactly them).
 
 The files live in ``data/reference/synthetic/`` (plus
 ``data/reference/truth_*.csv``) with a ``MANIFEST.json`` of SHA-256 checksums;
@@ -50,14 +55,18 @@ from unmetneed.datasets._synthetic_model import (
     PARAMETERS,
     QUANTITIES,
     SEXES,
+    TRUTH_SETTINGS,
     UNITS,
     UNPAID_CARE,
     Inputs,
+    Settings,
     build_population,
     care_model,
     draw_area_effects,
+    draw_settings,
     read_inputs,
-    truth_units,
+    standardise,
+    truth_by_setting,
 )
 from unmetneed.datasets._synthetic_surveys import (
     AGE_GROUPS,
@@ -68,6 +77,7 @@ from unmetneed.datasets._synthetic_surveys import (
     USER_GROUPS,
     admin_counts,
     ascs_survey,
+    community_counts,
     council_register,
     general_survey,
     sace_survey,
@@ -90,7 +100,7 @@ __all__ = [
 #: The seed the committed files were generated with.
 SEED = 20210321  # Census day 2021
 #: Bumped whenever the generator changes what it draws.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST = "synthetic/MANIFEST.json"
 
 #: Generated files, relative to ``data/reference/``.
@@ -111,7 +121,7 @@ FILES: dict[str, str] = {
     "truth_by_ethnic_group": "truth_by_ethnic_group.csv",
     "truth_by_disability": "truth_by_disability.csv",
     "truth_england": "truth_england.csv",
-    # care homes (their own seed stream: adding them changed none of the files above)
+    # care homes: the population's care-home residents placed in homes (own seed stream)
     "care_home_register": "synthetic/care_home_register.csv.gz",
     "care_home_returns": "synthetic/care_home_returns.csv.gz",
     "care_home_areas": "synthetic/care_home_areas.csv",
@@ -148,6 +158,12 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
     "rating": RATINGS,
 }
 _AXES = ("area_code", "age_band", "sex", "ethnic_group", "disability")
+#: Settings of the population frame (the truth adds ``all``).
+FRAME_SETTINGS = ("household", "care_home")
+#: Spawn key of the settings draw (care-home residents per cell) under the seed.
+SETTINGS_STREAM = 8
+#: Spawn key of the SACE ``support_unmet`` council effects under the seed.
+SUPPORT_STREAM = 9
 
 # Labels of the ONS-layout files
 _TS007_LABELS = ("Aged 18 to 24 years", "Aged 25 to 34 years", "Aged 35 to 44 years",
@@ -186,9 +202,9 @@ class CareHomes:
         ``self_funded``, ``council_funded``, ``nhs_funded``, ``other_funded``
         (int64; the four parts add up to ``residents``).
     areas : DataFrame
-        A council covariate as a census table would give it: ``area_code``,
-        ``owner_occupied_share`` (synthetic share of households owning their
-        home).
+        A council covariate as a census table gives it: ``area_code``,
+        ``owner_occupied_share`` (share of households owning their home,
+        Census 2021 TS054, rounded to 4 decimals).
     """
 
     register: pd.DataFrame
@@ -209,22 +225,33 @@ class SyntheticEngland:
     ----------
     population : PopulationFrame
         Adults (18+) by ``area_code`` x ``age_band`` x ``sex`` x ``ethnic_group``
-        x ``disability`` (every combination, zeros included: 138,624 cells),
-        with the council covariate ``deprivation`` (float, standardised) and
-        ``count`` (int64). Characteristics are ordered Categoricals in the
-        standard order; ``area_code`` is a string.
+        x ``disability`` x ``setting``: ``household`` rows for every
+        combination (zeros included: 138,624 cells) and ``care_home`` rows
+        only where the cell has care-home residents; with the council
+        covariates ``deprivation`` (float, standardised) and
+        ``owner_occupation`` (float, the council's share of households owning
+        their home, Census 2021 TS054) and ``count`` (int64). Summing over
+        ``setting`` gives the all-adult cells. Characteristics and
+        ``setting`` are ordered Categoricals; ``area_code`` is a string.
     areas : DataFrame
         One row per council: ``area_code``, ``area_name``, ``council_type``,
-        ``region_code``, ``region_name``, ``adults``, ``deprivation``.
+        ``region_code``, ``region_name``, ``adults``, ``deprivation``,
+        ``owner_occupation``.
     truth : dict of DataFrame
-        ``"by_area"`` (``area_code, quantity, value``), ``"by_age_band"``,
-        ``"by_sex"``, ``"by_ethnic_group"``, ``"by_disability"``
-        (``<variable>, quantity, value``) and ``"england"`` (``quantity,
-        value``). Quantities: ``need``; its exclusive parts
+        ``"by_area"`` (``area_code, setting, quantity, value``),
+        ``"by_age_band"``, ``"by_sex"``, ``"by_ethnic_group"``,
+        ``"by_disability"`` (``<variable>, setting, quantity, value``) and
+        ``"england"`` (``setting, quantity, value``). ``setting``:
+        ``household``, ``care_home``, ``all`` (= household + care_home
+        exactly). Quantities: ``need``; its exclusive parts
         ``council_funded``, ``self_funded``, ``unpaid_only``, ``unmet`` (they
         add up to ``need`` exactly); and ``insufficient`` (help, but not
-        enough; overlaps the first three parts). Values are expected counts
-        (multiples of 1/1024 of a person).
+        enough; overlaps the first three parts). Household values are
+        expected counts (multiples of 1/1024 of a person); care-home values
+        are whole residents (``insufficient`` excepted), all funded by their
+        council or themselves (``unpaid_only`` = ``unmet`` = 0). Also
+        ``"care_homes_by_area"`` (``area_code, residents, self_funded``: the
+        care-home truth by council, over every home).
     census : dict of DataFrame
         Tidy tables as :func:`unmetneed.io.read_census_table` returns them
         (``area_code``, ``area_name``, the variable(s) as ordered
@@ -233,24 +260,29 @@ class SyntheticEngland:
         ``"age_band_sex"``, ``"age_band_disability"``,
         ``"age_band_ethnic_group"``.
     surveys : dict of SurveyDesign
-        ``"general"`` (household survey: strata = regions, clusters =
-        postcode-sector-like PSUs), ``"ascs"`` (council-funded users: strata =
-        council x user group, fpc) and ``"sace"`` (carers known to councils:
-        strata = councils, fpc).
+        ``"general"`` (household survey of private households only: strata =
+        regions, clusters = postcode-sector-like PSUs), ``"ascs"``
+        (council-funded users in both settings: strata = council x user
+        group, fpc) and ``"sace"`` (carers known to councils: strata =
+        councils, fpc; with ``support_unmet``).
     admin : DataFrame
         Council-funded people by ``area_code``, ``area_name``, ``age_group``
-        (``18-64``, ``65+``) and ``setting`` (``residential``,
-        ``community``), ``count``.
+        (``18-64``, ``65+``) and ``setting`` (``residential`` = council-funded
+        care-home residents, exactly the truth; ``community`` = the household
+        ``council_funded`` truth rounded to whole people), ``count``.
     area_effects : DataFrame
-        The council random effects of the care model (``area_code`` and one
-        column per component), for checking model-based estimates.
+        The council random effects (``area_code`` and one column per
+        component: ``need, help, paid, council, not_enough`` of the care
+        model and ``support_unmet`` of the carers' survey), for checking
+        model-based estimates.
     metadata : dict
         Seed, generator version, model and survey parameters, key totals and
         the files with their checksums (the content of ``MANIFEST.json``).
     care_homes : CareHomes
         The care-home register, the provider returns of the responding homes
         and a council covariate (``truth["care_homes_by_area"]`` has
-        ``area_code, residents, self_funded`` over every home).
+        ``area_code, residents, self_funded`` over every home, equal to the
+        ``care_home`` truth by council).
     """
 
     population: PopulationFrame
@@ -264,7 +296,8 @@ class SyntheticEngland:
     care_homes: CareHomes
 
     def __repr__(self) -> str:
-        england = self.truth["england"].set_index("quantity")["value"]
+        table = self.truth["england"]
+        england = table[table["setting"] == "all"].set_index("quantity")["value"]
         surveys = ", ".join(f"{k} n={v.n:,}" for k, v in self.surveys.items())
         parts = ", ".join(f"{q} {england[q]:,.0f}" for q in QUANTITIES)
         return (
@@ -289,39 +322,190 @@ class SyntheticEngland:
 # generation
 
 
-def _truth_tables(units: dict[str, np.ndarray], codes: pd.Series) -> dict[str, pd.DataFrame]:
-    """The truth tables in file form (labels as text, values as float)."""
+def _truth_tables(units: dict[str, dict[str, np.ndarray]],
+                  codes: pd.Series) -> dict[str, pd.DataFrame]:
+    """The truth tables in file form (labels as text, values as float).
+
+    Rows by level, then setting (``household``, ``care_home``, ``all``), then
+    quantity.
+    """
     out: dict[str, pd.DataFrame] = {}
+    n_set, n_q = len(TRUTH_SETTINGS), len(QUANTITIES)
     for name, axis in _TRUTH_AXES.items():
         other = tuple(i for i in range(5) if i != axis)
-        sums = np.stack([units[q].sum(axis=other) for q in QUANTITIES], axis=1)  # (levels, Q)
+        sums = np.stack([np.stack([units[t][q].sum(axis=other) for q in QUANTITIES], axis=1)
+                         for t in TRUTH_SETTINGS], axis=1)  # (levels, settings, Q)
         variable = _AXES[axis]
         levels = (np.asarray(codes, dtype=object) if axis == 0
                   else np.asarray(_CATEGORIES[variable], dtype=object))
         out[name] = pd.DataFrame({
-            variable: np.repeat(levels, len(QUANTITIES)),
-            "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), len(levels)),
+            variable: np.repeat(levels, n_set * n_q),
+            "setting": np.tile(np.repeat(np.asarray(TRUTH_SETTINGS, dtype=object), n_q),
+                               len(levels)),
+            "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), len(levels) * n_set),
             "value": sums.reshape(-1) / UNITS,
         })
-    total = np.array([units[q].sum() for q in QUANTITIES])
-    out["england"] = pd.DataFrame({"quantity": np.asarray(QUANTITIES, dtype=object),
-                                   "value": total / UNITS})
+    total = np.array([[units[t][q].sum() for q in QUANTITIES] for t in TRUTH_SETTINGS])
+    out["england"] = pd.DataFrame({
+        "setting": np.repeat(np.asarray(TRUTH_SETTINGS, dtype=object), n_q),
+        "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), n_set),
+        "value": total.reshape(-1) / UNITS})
     return out
 
 
-def _population_table(inputs: Inputs, counts: np.ndarray) -> pd.DataFrame:
-    """Non-empty cells with labels (the file form of the population)."""
-    flat = counts.reshape(-1)
-    nz = np.flatnonzero(flat)
-    a, k, s, g, d = np.unravel_index(nz, counts.shape)
-    return pd.DataFrame({
-        "area_code": inputs.areas["area_code"].to_numpy(dtype=object)[a],
-        "age_band": np.asarray(AGE_BANDS, dtype=object)[k],
-        "sex": np.asarray(SEXES, dtype=object)[s],
-        "ethnic_group": np.asarray(ETHNIC_GROUPS, dtype=object)[g],
-        "disability": np.asarray(DISABILITY, dtype=object)[d],
-        "count": flat[nz],
-    })
+def _population_table(inputs: Inputs, settings: Settings) -> pd.DataFrame:
+    """Non-empty cells by setting with labels (the file form of the population)."""
+    parts = []
+    for setting, counts in zip(FRAME_SETTINGS, (settings.household, settings.care_home),
+                               strict=True):
+        flat = counts.reshape(-1)
+        nz = np.flatnonzero(flat)
+        a, k, s, g, d = np.unravel_index(nz, counts.shape)
+        parts.append(pd.DataFrame({
+            "area_code": inputs.areas["area_code"].to_numpy(dtype=object)[a],
+            "age_band": np.asarray(AGE_BANDS, dtype=object)[k],
+            "sex": np.asarray(SEXES, dtype=object)[s],
+            "ethnic_group": np.asarray(ETHNIC_GROUPS, dtype=object)[g],
+            "disability": np.asarray(DISABILITY, dtype=object)[d],
+            "setting": np.full(len(nz), setting, dtype=object),
+            "count": flat[nz],
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray,
+             settings: Settings) -> dict[str, float]:
+    england = truth["england"].set_index(["setting", "quantity"])["value"]
+    by_age = truth["by_age_band"]
+    by_age = by_age[by_age["setting"] == "all"]
+    older = by_age[by_age["age_band"].isin(AGE_BANDS[5:])].groupby("quantity")["value"].sum()
+    adults_65 = float(counts[:, 5:].sum())
+    every = england.loc["all"]
+    paid = every["council_funded"] + every["self_funded"]
+    residents = float(settings.care_home.sum())
+    resident_self = float((settings.care_home - settings.care_home_council).sum())
+    out: dict[str, float] = {
+        "adults": float(counts.sum()),
+        "adults_65_plus": adults_65,
+        "household_adults": float(settings.household.sum()),
+        **{q: round(float(every[q]), 1) for q in QUANTITIES},
+        **{f"{q}_{t}": round(float(england.loc[(t, q)]), 1)
+           for t in ("household", "care_home") for q in QUANTITIES},
+        "self_funded_share_of_paid_care": round(float(every["self_funded"] / paid), 4),
+        "need_share_65_plus": round(float(older["need"] / adults_65), 4),
+        "unmet_share_65_plus": round(float(older["unmet"] / adults_65), 4),
+        "unmet_or_insufficient_share_65_plus": round(
+            float((older["unmet"] + older["insufficient"]) / adults_65), 4),
+        "unmet_share_of_need_65_plus": round(float(older["unmet"] / older["need"]), 4),
+        "council_funded_65_plus": round(float(older["council_funded"]), 1),
+        "council_funded_18_64": round(float(every["council_funded"] - older["council_funded"]), 1),
+        "care_home_residents": residents,
+        "care_home_self_funded_share": round(resident_self / residents, 4),
+    }
+    return out
+
+
+def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Every generated table in file form, and the metadata."""
+    streams = np.random.SeedSequence(seed).spawn(7)
+    rngs = [np.random.default_rng(s) for s in streams]
+    population = build_population(inputs, rngs[0])
+    A = len(inputs.areas)
+    effects = draw_area_effects(A, rngs[1])
+    own_score = standardise(inputs.owner_occupation)
+    model = care_model(population.deprivation, effects, inputs.areas["area_code"],
+                       owner_occupation=own_score)
+    settings = draw_settings(population.counts, model, np.random.default_rng(
+        np.random.SeedSequence(seed, spawn_key=(SETTINGS_STREAM,))))
+    units = truth_by_setting(settings, model)
+    truth = _truth_tables(units, inputs.areas["area_code"])
+    every = truth["by_area"][truth["by_area"]["setting"] == "all"]
+    by_area = every.pivot(index="area_code", columns="quantity", values="value")
+    by_area = by_area.loc[inputs.areas["area_code"]]
+    community = community_counts(units["household"]["council_funded"], UNITS)
+    register = council_register(inputs, community, settings.care_home_council, model, rngs[2])
+    support_sd = float(SURVEY_PARAMETERS["sace"]["support_unmet_area_sd"])
+    support = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SUPPORT_STREAM,))
+                                    ).normal(0.0, support_sd, A)
+    tables: dict[str, pd.DataFrame] = {
+        "population": _population_table(inputs, settings),
+        "survey_general": general_survey(inputs, population, model, rngs[3],
+                                         household=settings.household),
+        "survey_ascs": ascs_survey(inputs, population, model, register, rngs[4]),
+        "survey_sace": sace_survey(inputs, population, by_area, rngs[5],
+                                   support_effects=support),
+        "admin": admin_counts(inputs, register),
+    }
+    areas = inputs.areas.copy()
+    areas["adults"] = population.counts.sum(axis=(1, 2, 3, 4))
+    areas["deprivation"] = population.deprivation
+    areas["owner_occupation"] = inputs.owner_occupation
+    tables["areas"] = areas
+    area_effects = model.area_effects.copy()
+    area_effects["support_unmet"] = np.round(support, 6)
+    tables["area_effects"] = area_effects
+    unpaid = unpaid_care_census(inputs, population, rngs[6])
+    tables.update(_census_files(inputs, population.counts, unpaid))
+    for name, table in truth.items():
+        tables[f"truth_{name}"] = table
+    older = np.zeros(len(AGE_BANDS), dtype=bool)
+    older[5:] = True
+    residents = np.stack([settings.care_home[:, ~older].sum(axis=(1, 2, 3, 4)),
+                          settings.care_home[:, older].sum(axis=(1, 2, 3, 4))], axis=1)
+    own_residents = settings.care_home - settings.care_home_council
+    self_funded = np.stack([own_residents[:, ~older].sum(axis=(1, 2, 3, 4)),
+                            own_residents[:, older].sum(axis=(1, 2, 3, 4))], axis=1)
+    homes = generate_care_homes(inputs.areas, residents, self_funded, population.deprivation,
+                                inputs.owner_occupation, seed)
+    tables["care_home_register"] = homes.register
+    tables["care_home_returns"] = homes.returns
+    tables["care_home_areas"] = homes.areas
+    tables["truth_care_homes_by_area"] = homes.truth
+    drawn = {name: round(float(np.std(values)), 4) for name, values in effects.items()}
+    drawn["support_unmet"] = round(float(np.std(support)), 4)
+    metadata: dict[str, Any] = {
+        "generator": "unmetneed.datasets.synthetic.generate_synthetic_england",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "summary": _summary(truth, population.counts, settings),
+        "area_effect_sd_drawn": drawn,
+        "covariate_share_of_council_variance": _covariate_share(population.deprivation,
+                                                                own_score, effects),
+        "owner_occupation_standardisation": {
+            "mean": round(float(inputs.owner_occupation.mean()), 6),
+            "sd": round(float(inputs.owner_occupation.std()), 6)},
+        "surveys": {
+            name: {**tables[f"survey_{name}"].attrs,
+                   "respondents": len(tables[f"survey_{name}"]),
+                   "response_rate": round(len(tables[f"survey_{name}"])
+                                          / tables[f"survey_{name}"].attrs["issued"], 4)}
+            for name in ("general", "ascs", "sace")
+        },
+        "model_parameters": PARAMETERS,
+        "survey_parameters": SURVEY_PARAMETERS,
+        "care_homes": homes.metadata,
+        "licence": "Synthetic data. Council codes, names, regions, adults by age band and "
+                   "owner occupation (Census 2021 TS007, TS054): Contains public sector "
+                   "information licensed under the Open Government Licence v3.0.",
+    }
+    return tables, metadata
+
+
+def _covariate_share(deprivation: np.ndarray, owner_occupation: np.ndarray,
+                     effects: dict[str, np.ndarray]) -> dict[str, float]:
+    """Share of the council-level variance of each logit carried by the covariates.
+
+    ``var(covariate part) / (var(covariate part) + var(drawn effect))`` for the
+    components with area covariates (need, council): below 0.5 means councils
+    differ mostly beyond their covariates.
+    """
+    out = {}
+    for name in ("need", "council"):
+        par = PARAMETERS[name]
+        part = (float(par["deprivation"]) * deprivation
+                + float(par.get("owner_occupation", 0.0)) * owner_occupation)
+        out[name] = round(float(part.var() / (part.var() + effects[name].var())), 4)
+    return out
 
 
 def _census_files(inputs: Inputs, counts: np.ndarray,
@@ -351,93 +535,6 @@ def _census_files(inputs: Inputs, counts: np.ndarray,
         "Observation": values.reshape(-1),
     })
     return {"census_age_band": age, "census_unpaid_care": care, "census_ethnic_group": ethnic}
-
-
-def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray, care_home: dict[str, float],
-             ) -> dict[str, float]:
-    england = truth["england"].set_index("quantity")["value"]
-    by_age = truth["by_age_band"]
-    older = by_age[by_age["age_band"].isin(AGE_BANDS[5:])].groupby("quantity")["value"].sum()
-    adults_65 = float(counts[:, 5:].sum())
-    paid = england["council_funded"] + england["self_funded"]
-    return {
-        "adults": float(counts.sum()),
-        "adults_65_plus": adults_65,
-        **{q: round(float(england[q]), 1) for q in QUANTITIES},
-        "self_funded_share_of_paid_care": round(float(england["self_funded"] / paid), 4),
-        "need_share_65_plus": round(float(older["need"] / adults_65), 4),
-        "unmet_share_65_plus": round(float(older["unmet"] / adults_65), 4),
-        "unmet_or_insufficient_share_65_plus": round(
-            float((older["unmet"] + older["insufficient"]) / adults_65), 4),
-        "unmet_share_of_need_65_plus": round(float(older["unmet"] / older["need"]), 4),
-        "council_funded_65_plus": round(float(older["council_funded"]), 1),
-        "council_funded_18_64": round(
-            float(england["council_funded"] - older["council_funded"]), 1),
-        **{k: round(v, 4 if "share" in k else 1) for k, v in care_home.items()},
-    }
-
-
-def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Every generated table in file form, and the metadata."""
-    streams = np.random.SeedSequence(seed).spawn(7)
-    rngs = [np.random.default_rng(s) for s in streams]
-    population = build_population(inputs, rngs[0])
-    effects = draw_area_effects(len(inputs.areas), rngs[1])
-    model = care_model(population.deprivation, effects, inputs.areas["area_code"])
-    units = truth_units(population.counts, model)
-    truth = _truth_tables(units, inputs.areas["area_code"])
-    by_area = truth["by_area"].pivot(index="area_code", columns="quantity", values="value")
-    by_area = by_area.loc[inputs.areas["area_code"]]
-    register = council_register(inputs, population, model, rngs[2])
-    tables: dict[str, pd.DataFrame] = {
-        "population": _population_table(inputs, population.counts),
-        "survey_general": general_survey(inputs, population, model, rngs[3]),
-        "survey_ascs": ascs_survey(inputs, population, model, register, rngs[4]),
-        "survey_sace": sace_survey(inputs, population, by_area, rngs[5]),
-        "admin": admin_counts(inputs, register),
-    }
-    areas = inputs.areas.copy()
-    areas["adults"] = population.counts.sum(axis=(1, 2, 3, 4))
-    areas["deprivation"] = population.deprivation
-    tables["areas"] = areas
-    tables["area_effects"] = model.area_effects
-    unpaid = unpaid_care_census(inputs, population, rngs[6])
-    tables.update(_census_files(inputs, population.counts, unpaid))
-    for name, table in truth.items():
-        tables[f"truth_{name}"] = table
-    homes = generate_care_homes(inputs.areas, inputs.adults, population.deprivation, seed)
-    tables["care_home_register"] = homes.register
-    tables["care_home_returns"] = homes.returns
-    tables["care_home_areas"] = homes.areas
-    tables["truth_care_homes_by_area"] = homes.truth
-    # care-home residents implied by the model (not a truth quantity; see README)
-    n = population.counts.astype(float)
-    residents = n * model.need * model.help * model.paid * model.residential
-    self_residents = residents * (1.0 - model.council)
-    care_home = {
-        "care_home_residents": float(residents.sum()),
-        "care_home_self_funded_share": float(self_residents.sum() / residents.sum()),
-    }
-    metadata: dict[str, Any] = {
-        "generator": "unmetneed.datasets.synthetic.generate_synthetic_england",
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "summary": _summary(truth, population.counts, care_home),
-        "surveys": {
-            name: {**tables[f"survey_{name}"].attrs,
-                   "respondents": len(tables[f"survey_{name}"]),
-                   "response_rate": round(len(tables[f"survey_{name}"])
-                                          / tables[f"survey_{name}"].attrs["issued"], 4)}
-            for name in ("general", "ascs", "sace")
-        },
-        "model_parameters": PARAMETERS,
-        "survey_parameters": SURVEY_PARAMETERS,
-        "care_homes": homes.metadata,
-        "licence": "Synthetic data. Council codes, names, regions and adults by age band: "
-                   "Contains public sector information licensed under the Open Government "
-                   "Licence v3.0.",
-    }
-    return tables, metadata
 
 
 def _csv_bytes(name: str, table: pd.DataFrame) -> bytes:
@@ -481,7 +578,9 @@ def generate_synthetic_england(*, seed: int = SEED) -> SyntheticEngland:
     seed : int, default :data:`SEED`
         Seed of ``numpy.random.SeedSequence``; each part (population, area
         effects, council register, each survey, census unpaid care) draws from
-        its own spawned stream. The shipped files use :data:`SEED`.
+        its own spawned stream (children 0-6), the care homes, the settings
+        draw and the carers' support effects from ``spawn_key`` 7, 8 and 9.
+        The shipped files use :data:`SEED`.
 
     Returns
     -------
@@ -506,7 +605,13 @@ def generate_synthetic_england(*, seed: int = SEED) -> SyntheticEngland:
         \text{self\_funded}_c = \text{need}_c\,p^{H}_c p^{P}_c (1 - p^{C}_c),
 
     each :math:`p` a logistic function of age, sex, disability, ethnic group,
-    council deprivation and a council random effect. Generation takes a few
+    council deprivation and owner occupation and a council random effect.
+    Care-home residents per cell are drawn as
+    :math:`R_c \sim \text{Binomial}(N_c, p^N_c p^H_c p^P_c p^R_c)` (people in
+    need whose paid care is residential); the formulas above, with the
+    probabilities conditioned on not living in a care home, give the
+    household truth for the :math:`N_c - R_c` household adults; the care-home
+    truth is the residents and their drawn funding. Generation takes a few
     seconds.
 
     Examples
@@ -674,11 +779,14 @@ def load_synthetic_england(*, directory: str | os.PathLike[str] | None = None,
     >>> eng = um.datasets.load_synthetic_england()
     >>> len(eng.areas), int(eng.population.total)
     (152, 44715424)
-    >>> need = eng.truth["by_area"].pivot(index="area_code", columns="quantity",
-    ...                                  values="value")
+    >>> truth = eng.truth["by_area"]
+    >>> need = truth[truth["setting"] == "all"].pivot(index="area_code", columns="quantity",
+    ...                                              values="value")
     >>> bool((need[["council_funded", "self_funded", "unpaid_only", "unmet"]]
     ...       .sum(axis=1) == need["need"]).all())
     True
+    >>> sorted(eng.population.cells["setting"].unique())
+    ['care_home', 'household']
     >>> eng.surveys["general"].mean("need").to_frame().shape
     (1, 6)
     """
@@ -696,30 +804,48 @@ def load_synthetic_england(*, directory: str | os.PathLike[str] | None = None,
 
 
 def _dense_counts(population: pd.DataFrame, codes: list[str]) -> np.ndarray:
+    """Counts (setting, A, K, S, G, D) from the non-empty cells of the file."""
     position = {c: i for i, c in enumerate(codes)}
     a = population["area_code"].map(position)
     if a.isna().any():
         raise ReadError("population.csv.gz has area codes not in areas.csv: "
                         f"{sorted(population.loc[a.isna(), 'area_code'].unique())[:5]}")
-    index = [a.to_numpy(dtype=np.int64)]
+    setting = pd.Categorical(population["setting"], categories=list(FRAME_SETTINGS))
+    if (setting.codes < 0).any():
+        raise ReadError(f"population.csv.gz has settings other than {list(FRAME_SETTINGS)}")
+    index = [setting.codes.astype(np.int64), a.to_numpy(dtype=np.int64)]
     for variable in _AXES[1:]:
         cat = _categorical(population[variable], variable)
         index.append(cat.codes.astype(np.int64))
-    shape = (len(codes), len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS), len(DISABILITY))
+    shape = (len(FRAME_SETTINGS), len(codes), len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS),
+             len(DISABILITY))
     counts = np.zeros(shape, dtype=np.int64)
     counts[tuple(index)] = population["count"].to_numpy(dtype=np.int64)
     return counts
 
 
-def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray) -> PopulationFrame:
-    grids = np.indices(counts.shape).reshape(5, -1)
-    cells = pd.DataFrame({"area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]],
-                                                dtype="str")})
-    for axis, variable in enumerate(_AXES[1:], start=1):
-        cells[variable] = pd.Categorical.from_codes(grids[axis], dtype=_dtype(variable))
-    cells["deprivation"] = deprivation[grids[0]]
-    cells["count"] = counts.reshape(-1)
-    return PopulationFrame(cells)
+def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray,
+           owner_occupation: np.ndarray) -> PopulationFrame:
+    """Household cells (every combination) then care-home cells with residents."""
+    parts = []
+    for j, setting in enumerate(FRAME_SETTINGS):
+        block = counts[j]
+        grids = np.indices(block.shape).reshape(5, -1)
+        flat = block.reshape(-1)
+        if setting == "care_home":
+            keep = np.flatnonzero(flat)
+            grids, flat = grids[:, keep], flat[keep]
+        cells = pd.DataFrame({"area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]],
+                                                    dtype="str")})
+        for axis, variable in enumerate(_AXES[1:], start=1):
+            cells[variable] = pd.Categorical.from_codes(grids[axis], dtype=_dtype(variable))
+        cells["setting"] = pd.Categorical.from_codes(
+            np.full(len(flat), j), dtype=pd.CategoricalDtype(list(FRAME_SETTINGS), ordered=True))
+        cells["deprivation"] = deprivation[grids[0]]
+        cells["owner_occupation"] = owner_occupation[grids[0]]
+        cells["count"] = flat
+        parts.append(cells)
+    return PopulationFrame(pd.concat(parts, ignore_index=True))
 
 
 def _census_from_counts(counts: np.ndarray, codes: list[str],
@@ -775,7 +901,10 @@ def _truth(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     for name in TRUTH_TABLES:
         table = tables[f"truth_{name}"].copy()
         for column in table.columns:
-            if column in _CATEGORIES:
+            if column == "setting":
+                table[column] = pd.Categorical(table[column], categories=list(TRUTH_SETTINGS),
+                                               ordered=True)
+            elif column in _CATEGORIES:
                 table[column] = _categorical(table[column], column)
             elif column == "area_code":
                 table[column] = table[column].astype("str")
@@ -832,12 +961,15 @@ def _assemble(tables: dict[str, pd.DataFrame], metadata: dict[str, Any]) -> Synt
         areas[column] = areas[column].astype("str")
     areas["adults"] = areas["adults"].astype(np.int64)
     areas["deprivation"] = areas["deprivation"].astype(np.float64)
+    areas["owner_occupation"] = areas["owner_occupation"].astype(np.float64)
     codes = areas["area_code"].tolist()
     names = areas["area_name"].tolist()
-    counts = _dense_counts(tables["population"], codes)
+    by_setting = _dense_counts(tables["population"], codes)
+    counts = by_setting.sum(axis=0)
     if not np.array_equal(counts.sum(axis=(1, 2, 3, 4)), areas["adults"].to_numpy()):
         raise ReadError("population.csv.gz and areas.csv disagree on the adults per council")
-    population = _frame(counts, codes, areas["deprivation"].to_numpy())
+    population = _frame(by_setting, codes, areas["deprivation"].to_numpy(),
+                        areas["owner_occupation"].to_numpy())
     census = _census_from_counts(counts, codes, names)
     census["unpaid_care"] = _unpaid_care_table(tables["census_unpaid_care"])
     general = _survey_frame(tables["survey_general"])
