@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import pandas as pd
 
-from unmetneed.errors import DesignError, MissingColumnError, UnmetneedError
+from unmetneed.errors import (
+    DesignError,
+    MissingColumnError,
+    OptionError,
+    UnmetneedError,
+)
 
 __all__ = [
     "as_column_list",
     "check_choice",
+    "choices_of",
     "column_values",
     "numeric_column",
+    "preview",
     "require_columns",
     "resolve_rng",
     "row_examples",
@@ -35,12 +42,46 @@ def show(value: Any) -> str:
     return repr(value)
 
 
-def check_choice(value: Any, name: str, choices: Sequence[Any], *,
-                 error: type[UnmetneedError] = DesignError) -> Any:
-    """Refuse an option that is not one of ``choices``, listing the valid ones."""
-    if value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        raise error(f"{name}={value!r} is not a valid choice; use one of {valid}")
+def preview(values: Sequence[Any], limit: int = 10) -> str:
+    """``[a, b, c, ...]`` with at most ``limit`` items and the number left out."""
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    shown = ", ".join(repr(v) for v in values[:limit])
+    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def choices_of(options: Any) -> tuple[Any, ...]:
+    """The valid values of an option set: a ``Literal`` alias's arguments, or the sequence itself."""
+    if get_origin(options) is Literal:
+        return get_args(options)
+    args = get_args(options)  # Optional[Literal[...]] and unions of Literals
+    if args and all(get_origin(a) is Literal or a is type(None) for a in args):
+        return tuple(v for a in args for v in (get_args(a) if a is not type(None) else (None,)))
+    return tuple(options)
+
+
+def _same_choice(value: Any, choice: Any) -> bool:
+    # True == 1: a bool must not pass for a numeric choice, nor the other way round.
+    if isinstance(value, bool) != isinstance(choice, bool):
+        return False
+    try:
+        return bool(value == choice)
+    except (TypeError, ValueError):  # an array compares elementwise: not a choice
+        return False
+
+
+def check_choice(value: Any, name: str, choices: Any, *,
+                 error: type[UnmetneedError] = OptionError) -> Any:
+    """Refuse an option that is not one of ``choices``, listing the valid ones.
+
+    ``choices`` is the option set's ``Literal`` alias (read with
+    :func:`typing.get_args`) or a sequence of values. Raises ``error``
+    (:class:`~unmetneed.errors.OptionError` unless a caller needs its own).
+    """
+    valid = choices_of(choices)
+    if not any(_same_choice(value, c) for c in valid):
+        listed = ", ".join(repr(c) for c in valid)
+        raise error(f"{name}={value!r} is not a valid choice; use one of {listed}")
     return value
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import unmetneed as um
-from unmetneed.errors import DesignError, MissingColumnError
+from unmetneed.errors import DesignError, MissingColumnError, OptionError
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_q_outside_unit_interval(design: um.SurveyDesign, q) -> None:
 
 
 def test_unknown_rule_lists_the_choices(design: um.SurveyDesign) -> None:
-    with pytest.raises(DesignError, match=r"rule='hf10' is not a valid choice; use one of 'math'"):
+    with pytest.raises(OptionError, match=r"rule='hf10' is not a valid choice; use one of 'math'"):
         design.quantile("y", rule="hf10")
 
 
@@ -62,7 +62,7 @@ def test_interval_of_the_other_design_kind(design: um.SurveyDesign) -> None:
 
 
 def test_unknown_family(design: um.SurveyDesign) -> None:
-    with pytest.raises(DesignError, match=r"family='gamma' is not a valid choice"):
+    with pytest.raises(OptionError, match=r"family='gamma' is not a valid choice"):
         design.glm("y ~ b", family="gamma")
 
 
@@ -86,9 +86,9 @@ def test_table_with_an_empty_row(design: um.SurveyDesign) -> None:
 
 
 def test_unknown_statistic_and_interval_method(design: um.SurveyDesign) -> None:
-    with pytest.raises(DesignError, match=r"statistic='G' is not a valid choice"):
+    with pytest.raises(OptionError, match=r"statistic='G' is not a valid choice"):
         design.chisq("text", "c", statistic="G")
-    with pytest.raises(DesignError, match=r"ci='wilson' is not a valid choice"):
+    with pytest.raises(OptionError, match=r"ci='wilson' is not a valid choice"):
         design.proportion("b", ci="wilson")
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import unmetneed as um
-from unmetneed.errors import DesignError, LonelyPSUWarning, MissingColumnError, UnmetneedError
+from unmetneed.errors import DesignError, LonelyPSUWarning, MissingColumnError, OptionError, UnmetneedError
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_lonely_psu_policy_warns(df: pd.DataFrame) -> None:
 
 
 def test_unknown_lonely_policy(df: pd.DataFrame) -> None:
-    with pytest.raises(DesignError, match="lonely_psu='skip' is not a valid choice; use one of 'fail'"):
+    with pytest.raises(OptionError, match="lonely_psu='skip' is not a valid choice; use one of 'fail'"):
         um.SurveyDesign(df, weights="w", lonely_psu="skip")
 
 
@@ -191,7 +191,7 @@ def test_bad_level(df: pd.DataFrame) -> None:
 
 def test_bad_replicate_method(df: pd.DataFrame) -> None:
     design = um.SurveyDesign(df, weights="w")
-    with pytest.raises(DesignError, match="method='jackknife' is not a valid choice"):
+    with pytest.raises(OptionError, match="method='jackknife' is not a valid choice"):
         design.replicate("jackknife")
 
 

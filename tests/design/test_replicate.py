@@ -33,7 +33,7 @@ from unmetneed.design.replicate import (
     replicate_degf,
     replicate_variance,
 )
-from unmetneed.errors import DesignError, LonelyPSUWarning, UnmetneedWarning
+from unmetneed.errors import DesignError, LonelyPSUWarning, OptionError, UnmetneedWarning
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "design"
 REFERENCE_JSON = REFERENCE / "replicate.json"
@@ -436,9 +436,9 @@ def test_options_that_do_not_apply_are_refused() -> None:
         _call(c, method="jkn", n_replicates=10)
     with pytest.raises(DesignError, match="rho is only for method='fay'"):
         _call(c, method="jkn", rho=0.5)
-    with pytest.raises(DesignError, match="choose one of"):
+    with pytest.raises(OptionError, match="use one of"):
         _call(c, method="jackknife")
-    with pytest.raises(DesignError, match="lonely_psu"):
+    with pytest.raises(OptionError, match="lonely_psu"):
         _call(c, method="jkn", lonely_psu="drop")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unmetneed.disclosure import protect
-from unmetneed.errors import DesignError, MissingColumnError, UnmetneedError
+from unmetneed.errors import DisclosureError, MissingColumnError, UnmetneedError
 
 
 @pytest.mark.parametrize("column", ["estimate", "se", "ci_lower", "ci_upper", "cv", "n"])
@@ -18,7 +18,7 @@ def test_missing_result_column_is_named(table_maker, column):
 
 
 def test_not_a_data_frame():
-    with pytest.raises(DesignError, match="DataFrame"):
+    with pytest.raises(DisclosureError, match="DataFrame"):
         protect({"estimate": [1.0]})  # type: ignore[arg-type]
 
 
@@ -30,29 +30,29 @@ def test_not_a_data_frame():
     ("count_measures", 3),
 ])
 def test_invalid_options(table_maker, option, value):
-    with pytest.raises(DesignError, match=option):
+    with pytest.raises(DisclosureError, match=option):
         protect(table_maker({"g": ["a"]}, [100.0]), **{option: value})
 
 
 def test_flag_cv_above_suppress_cv(table_maker):
-    with pytest.raises(DesignError, match=r"flag_cv=0\.6 exceeds suppress_cv=0\.5"):
+    with pytest.raises(DisclosureError, match=r"flag_cv=0\.6 exceeds suppress_cv=0\.5"):
         protect(table_maker({"g": ["a"]}, [100.0]), flag_cv=0.6)
 
 
 def test_unknown_flag_values_are_named(table_maker):
     table = table_maker({"g": ["a", "b"]}, [100.0, 200.0])
     table["flag"] = ["ok", "dubious"]
-    with pytest.raises(DesignError, match="'dubious'"):
+    with pytest.raises(DisclosureError, match="'dubious'"):
         protect(table)
     table["flag"] = ["ok", None]
-    with pytest.raises(DesignError, match="flag"):
+    with pytest.raises(DisclosureError, match="flag"):
         protect(table)
 
 
 def test_missing_estimate_is_refused_unless_flagged_suppressed(table_maker):
     table = table_maker({"g": ["a", "b"]}, [100.0, 200.0])
     table.loc[1, "estimate"] = np.nan
-    with pytest.raises(DesignError, match=r"estimate.*index 1"):
+    with pytest.raises(DisclosureError, match=r"estimate.*index 1"):
         protect(table)
     table["flag"] = ["ok", "suppressed"]
     assert protect(table)["flag"].tolist() == ["suppressed", "suppressed"]
@@ -61,34 +61,34 @@ def test_missing_estimate_is_refused_unless_flagged_suppressed(table_maker):
 def test_missing_cv_for_a_nonzero_estimate(table_maker):
     table = table_maker({"g": ["a"]}, [100.0])
     table["cv"] = np.nan
-    with pytest.raises(DesignError, match="cv"):
+    with pytest.raises(DisclosureError, match="cv"):
         protect(table)
 
 
 def test_negative_cv_or_n(table_maker):
     table = table_maker({"g": ["a"]}, [100.0])
-    with pytest.raises(DesignError, match="negative"):
+    with pytest.raises(DisclosureError, match="negative"):
         protect(table.assign(cv=-0.1))
-    with pytest.raises(DesignError, match="negative"):
+    with pytest.raises(DisclosureError, match="negative"):
         protect(table.assign(n=-3))
 
 
 def test_min_n_needs_n(table_maker):
     table = table_maker({"g": ["a"]}, [100.0]).assign(n=np.nan)
     assert protect(table)["flag"].tolist() == ["ok"]
-    with pytest.raises(DesignError, match="min_n=30"):
+    with pytest.raises(DisclosureError, match="min_n=30"):
         protect(table, min_n=30)
 
 
 def test_text_in_a_result_column(table_maker):
     table = table_maker({"g": ["a"]}, [100.0]).assign(se="big")
-    with pytest.raises(DesignError, match="'se' is not numeric"):
+    with pytest.raises(DisclosureError, match="'se' is not numeric"):
         protect(table)
 
 
 def test_table_that_does_not_say_whether_it_holds_counts(table_maker):
     table = table_maker({"g": ["a"]}, [5.0], measure=None)
-    with pytest.raises(DesignError, match="measure"):
+    with pytest.raises(DisclosureError, match="measure"):
         protect(table)
     table.attrs["statistic"] = "total"
     assert protect(table)["flag"].tolist() == ["suppressed"]
@@ -103,21 +103,21 @@ def test_by_must_name_key_columns(table_maker):
     table = table_maker({"area_code": ["A", "B"]}, [100.0, 200.0])
     with pytest.raises(MissingColumnError, match="'area'"):
         protect(table, by="area")
-    with pytest.raises(DesignError, match="'estimate' is a result"):
+    with pytest.raises(DisclosureError, match="'estimate' is a result"):
         protect(table, by="estimate")
-    with pytest.raises(DesignError, match="'measure' is a result or measure"):
+    with pytest.raises(DisclosureError, match="'measure' is a result or measure"):
         protect(table, by="measure")
 
 
 def test_total_label_not_in_the_table(grid_maker):
     table = grid_maker(np.ones((2, 2)) * 100, totals=True)
-    with pytest.raises(DesignError, match="total_label='All'"):
+    with pytest.raises(DisclosureError, match="total_label='All'"):
         protect(table, total_label="All")
 
 
 def test_duplicated_keys_with_secondary(table_maker):
     table = table_maker({"area_code": ["A", "A"]}, [100.0, 200.0])
-    with pytest.raises(DesignError, match="not unique"):
+    with pytest.raises(DisclosureError, match="not unique"):
         protect(table)
     assert len(protect(table, secondary=False)) == 2
 
@@ -125,13 +125,13 @@ def test_duplicated_keys_with_secondary(table_maker):
 def test_bad_hierarchy(domain, parts):
     with pytest.raises(MissingColumnError, match="'quantities'"):
         protect(domain, hierarchy={"quantities": {"need": parts}})
-    with pytest.raises(DesignError, match="list of component"):
+    with pytest.raises(DisclosureError, match="list of component"):
         protect(domain, hierarchy={"quantity": {"need": "unmet"}})
-    with pytest.raises(DesignError, match="map a total"):
+    with pytest.raises(DisclosureError, match="map a total"):
         protect(domain, hierarchy={"quantity": parts})
-    with pytest.raises(DesignError, match="other than the total"):
+    with pytest.raises(DisclosureError, match="other than the total"):
         protect(domain, hierarchy={"quantity": {"need": ["need"]}})
-    with pytest.raises(DesignError, match="check the labels"):
+    with pytest.raises(DisclosureError, match="check the labels"):
         protect(domain, hierarchy={"quantity": {"Need": ["Unmet"]}})
-    with pytest.raises(DesignError, match="result or measure"):
+    with pytest.raises(DisclosureError, match="result or measure"):
         protect(domain, hierarchy={"measure": {"count": ["rate_per_1000"]}})

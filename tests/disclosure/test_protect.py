@@ -290,7 +290,7 @@ def test_describe_protection_words_the_rules(table_maker):
 
 
 def test_describe_protection_refuses_an_unprotected_table(table_maker):
-    with pytest.raises(um.errors.DesignError, match="protect"):
+    with pytest.raises(um.errors.DisclosureError, match="protect"):
         describe_protection(table_maker({"g": ["a"]}, [100.0]))
 
 
@@ -376,13 +376,13 @@ def test_domain_layer_table_end_to_end(parts):
 
 
 def test_a_table_of_too_few_draws_is_not_published() -> None:
-    from unmetneed.errors import DesignError
+    from unmetneed.errors import DisclosureError
 
     table = pd.DataFrame({"area_code": ["A", "B"], "measure": "count", "estimate": [120.0, 80.0],
                           "se": 0.0, "ci_lower": [120.0, 80.0], "ci_upper": [120.0, 80.0],
                           "cv": 0.0, "n": 30})
     table.attrs["draws"] = 1
-    with pytest.raises(DesignError, match=r"summarises 1 draw\(s\); published tables need at least 100"):
+    with pytest.raises(DisclosureError, match=r"summarises 1 draw\(s\); published tables need at least 100"):
         protect(table)
     assert len(protect(table, min_draws=None)) == 2
     table.attrs["draws"] = 100

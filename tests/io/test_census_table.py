@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from unmetneed.errors import InconsistentTotalsWarning, MarginsError, ReadError
+from unmetneed.errors import InconsistentTotalsWarning, MarginsError, OptionError, ReadError
 from unmetneed.io import read_census_table
 
 def _rewrite_cell(path: Path, row: int, column: str, value: object) -> None:
@@ -225,9 +225,9 @@ def test_hours_intervals_of_ts039_nest_without_paths(tmp_path, census):
 
 def test_level_and_option_values_are_checked(nomis_ts007):
     path, _ = nomis_ts007()
-    with pytest.raises(ReadError, match="'detailed', 'bands', 'total'"):
+    with pytest.raises(OptionError, match="'detailed', 'bands', 'total'"):
         read_census_table(path, level="single")  # type: ignore[arg-type]
-    with pytest.raises(ReadError, match="'raise', 'warn'"):
+    with pytest.raises(OptionError, match="'raise', 'warn'"):
         read_census_table(path, on_inconsistent="ignore")  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import unmetneed as um
-from unmetneed.errors import MissingColumnError, ModelError, UnmetneedError
+from unmetneed.errors import MissingColumnError, ModelError, OptionError, UnmetneedError
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference" / "sae"
 RTOL = 1e-9  # two computations of the same quantity in double precision
@@ -124,7 +124,7 @@ def test_collinear_covariates() -> None:
 
 
 def test_method_choices_are_listed() -> None:
-    with pytest.raises(ModelError, match=r"method='FH' is not a valid choice; use one of 'REML', 'ML'"):
+    with pytest.raises(OptionError, match=r"method='FH' is not a valid choice; use one of 'REML', 'ML'"):
         fit_main(method="FH")
 
 
@@ -319,7 +319,7 @@ def test_benchmark_includes_synthetic_areas() -> None:
 
 def test_benchmark_bad_input() -> None:
     fit = fit_main()
-    with pytest.raises(ModelError, match=r"method='scale' is not a valid choice; use one of 'ratio', 'difference'"):
+    with pytest.raises(OptionError, match=r"method='scale' is not a valid choice; use one of 'ratio', 'difference'"):
         fit.benchmark(1.0, method="scale")  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="missing for areas"):
         fit.benchmark(1.0, weights=pd.Series([1.0], index=["E06000001"]))

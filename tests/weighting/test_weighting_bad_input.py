@@ -22,6 +22,7 @@ from unmetneed.errors import (
     DesignError,
     MarginsError,
     MissingColumnError,
+    OptionError,
     UnmetneedError,
 )
 
@@ -100,7 +101,7 @@ def test_reconcile_scale_fixes_disagreeing_totals_and_reports_it() -> None:
 
 
 def test_reconcile_rejects_unknown_choice() -> None:
-    with pytest.raises(DesignError, match="'scale'"):
+    with pytest.raises(OptionError, match="'scale'"):
         um.rake(design(), two_margins(), reconcile="rescale")  # type: ignore[arg-type]
 
 
@@ -286,7 +287,7 @@ def test_bounds_must_be_a_pair() -> None:
 
 
 def test_unknown_method_lists_the_choices() -> None:
-    with pytest.raises(DesignError, match="'linear', 'raking', 'logit'"):
+    with pytest.raises(OptionError, match="'linear', 'raking', 'logit'"):
         um.calibrate(design(), two_margins(), method="ipf")  # type: ignore[arg-type]
 
 
@@ -334,7 +335,7 @@ def test_calibration_nonconvergence_warns_when_asked() -> None:
 
 
 def test_on_nonconvergence_rejects_unknown_choice() -> None:
-    with pytest.raises(DesignError, match="'raise', 'warn'"):
+    with pytest.raises(OptionError, match="'raise', 'warn'"):
         um.rake(design(), two_margins(), on_nonconvergence="ignore")  # type: ignore[arg-type]
 
 

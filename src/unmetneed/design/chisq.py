@@ -48,9 +48,8 @@ from unmetneed.errors import DesignError
 if TYPE_CHECKING:
     from unmetneed.design.survey_design import SurveyDesign
 
-__all__ = ["CHISQ_STATISTICS", "ChisqResult", "chisq_test", "pchisqsum", "pfsum", "saddle"]
+__all__ = ["ChisqResult", "chisq_test", "pchisqsum", "pfsum", "saddle"]
 
-CHISQ_STATISTICS = ("F", "Chisq", "Wald", "adjWald", "lincom", "saddlepoint")
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,14 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from unmetneed._validate import check_choice
+from unmetneed.design.options import PredictionScale
 from unmetneed.design.replicate import replicate_variance
 from unmetneed.design.variance import MatrixInfluence, psu_totals, stratified_covariance
 from unmetneed.errors import DesignError, MissingColumnError
@@ -45,10 +47,8 @@ from unmetneed.errors import DesignError, MissingColumnError
 if TYPE_CHECKING:
     from unmetneed.design.survey_design import SurveyDesign
 
-__all__ = ["FAMILIES", "GLMResult", "fit_glm"]
+__all__ = ["GLMResult", "fit_glm"]
 
-Family = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
-FAMILIES = ("gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson")
 EPSILON = 1e-8
 MAX_ITER = 25
 _THRESH = 30.0
@@ -315,7 +315,7 @@ class GLMResult:
         newdata: pd.DataFrame,
         *,
         se: bool = True,
-        type: Literal["link", "response"] = "link",
+        type: PredictionScale = "link",
     ) -> pd.DataFrame:
         """Predictions for new rows, as R's ``predict.svyglm``.
 
@@ -350,8 +350,7 @@ class GLMResult:
         >>> bool(((p["estimate"] > 0) & (p["estimate"] < 1)).all())
         True
         """
-        if type not in ("link", "response"):
-            raise DesignError(f"type={type!r} is not a valid choice; use 'link' or 'response'")
+        check_choice(type, "type", PredictionScale)
         try:
             matrix = self._spec.get_model_matrix(newdata)
         except Exception as error:  # formulaic raises several types

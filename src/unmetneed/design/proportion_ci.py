@@ -31,15 +31,11 @@ As in R, bounds are not clipped: ``"mean"`` can go below 0.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from scipy import stats
 
-__all__ = ["CI_METHODS", "transformed_interval"]
+__all__ = ["transformed_interval"]
 
-CIMethod = Literal["mean", "logit", "likelihood", "asin", "beta", "xlogit"]
-CI_METHODS = ("mean", "logit", "likelihood", "asin", "beta", "xlogit")
 
 
 def _t(level: float, df: float | np.ndarray) -> np.ndarray:

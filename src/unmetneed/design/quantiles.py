@@ -51,11 +51,8 @@ from unmetneed.design.rootfinding import uniroot
 if TYPE_CHECKING:
     from unmetneed.design.survey_design import SurveyDesign
 
-__all__ = ["QUANTILE_RULES", "Sorted", "quantile_table"]
+__all__ = ["Sorted", "quantile_table"]
 
-QUANTILE_RULES = ("math", "school", "shahvaish") + tuple(f"hf{i}" for i in range(1, 10))
-TAYLOR_INTERVALS = ("mean", "beta", "xlogit", "asin", "score")
-REPLICATE_INTERVALS = ("mean", "beta", "xlogit", "asin", "quantile")
 
 
 @dataclass(frozen=True, eq=False)

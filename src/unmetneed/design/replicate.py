@@ -91,10 +91,11 @@ import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 
+from unmetneed._validate import check_choice
+from unmetneed.design.options import LonelyPSU, ReplicateKind, ReplicateMethod
 from unmetneed.errors import DesignError, UnmetneedWarning
 
 __all__ = [
@@ -106,9 +107,6 @@ __all__ = [
     "replicate_variance",
 ]
 
-ReplicateMethod = Literal["jk1", "jkn", "brr", "fay", "bootstrap"]
-_MethodOut = Literal["jk1", "jkn", "brr", "fay", "bootstrap", "other"]
-LonelyPSU = Literal["fail", "adjust", "certainty", "average", "remove"]
 
 #: R's ``boot``/``subbootweights`` default number of replicates.
 DEFAULT_BOOTSTRAP_REPLICATES = 50
@@ -157,7 +155,7 @@ class ReplicateWeights:
     scale: float
     rscales: np.ndarray
     mse: bool
-    method: _MethodOut
+    method: ReplicateKind
     rho: float | None
     factors: np.ndarray | None = None
     degf: int | None = None
@@ -179,10 +177,7 @@ class ReplicateWeights:
             )
         if not math.isfinite(float(self.scale)):
             raise DesignError(f"scale must be a finite number; got {self.scale!r}")
-        if self.method not in get_args(_MethodOut):
-            raise DesignError(
-                f"method {self.method!r} is not one of {list(get_args(_MethodOut))}"
-            )
+        check_choice(self.method, "method", ReplicateKind)
         # Read-only views: immutable without touching the caller's arrays.
         w = w.view()
         w.setflags(write=False)
@@ -760,14 +755,8 @@ def make_replicate_weights(
     >>> jk.rscales
     array([0.5, 0.5, 0.5, 0.5])
     """
-    valid = get_args(ReplicateMethod)
-    if method not in valid:
-        raise DesignError(f"method={method!r} is not valid; choose one of {list(valid)}")
-    lonely_valid = get_args(LonelyPSU)
-    if lonely_psu not in lonely_valid:
-        raise DesignError(
-            f"lonely_psu={lonely_psu!r} is not valid; choose one of {list(lonely_valid)}"
-        )
+    check_choice(method, "method", ReplicateMethod)
+    check_choice(lonely_psu, "lonely_psu", LonelyPSU)
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 1:
         raise DesignError(f"weights must be 1-d; got shape {w.shape}")

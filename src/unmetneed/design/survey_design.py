@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,17 @@ from unmetneed.design.chisq import ChisqResult
 from unmetneed.design.coding import Coding, code_columns, code_series
 from unmetneed.design.estimates import Estimates
 from unmetneed.design.glm import GLMResult
+from unmetneed.design.options import (
+    REPLICATE_INTERVALS,
+    TAYLOR_INTERVALS,
+    ChisqStatistic,
+    CIMethod,
+    GLMFamily,
+    LonelyPSU,
+    QuantileInterval,
+    QuantileRule,
+    ReplicateMethod,
+)
 from unmetneed.design.replicate import (
     ReplicateWeights,
     make_replicate_weights,
@@ -29,25 +40,11 @@ from unmetneed.design.replicate import (
     replicate_variance,
 )
 from unmetneed.design.statistics import RatioStatistic
-from unmetneed.design.taylor import (
-    LONELY_PSU_POLICIES,
-    PSUStructure,
-    stratified_variance,
-)
+from unmetneed.design.taylor import PSUStructure, stratified_variance
 from unmetneed.errors import DesignError, LonelyPSUWarning
 
 __all__ = ["SurveyDesign"]
 
-LonelyPSU = Literal["fail", "adjust", "certainty", "average", "remove"]
-CIMethod = Literal["mean", "logit", "likelihood", "asin", "beta", "xlogit"]
-QuantileRule = Literal[
-    "math", "school", "shahvaish", "hf1", "hf2", "hf3", "hf4", "hf5", "hf6", "hf7", "hf8", "hf9"
-]
-ChisqStatistic = Literal["F", "Chisq", "Wald", "adjWald", "lincom", "saddlepoint"]
-GLMFamily = Literal["gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"]
-QuantileInterval = Literal["mean", "beta", "xlogit", "asin", "score", "quantile"]
-ReplicateMethod = Literal["jk1", "jkn", "brr", "fay", "bootstrap"]
-REPLICATE_METHODS = ("jk1", "jkn", "brr", "fay", "bootstrap")
 By = str | Sequence[str] | None
 
 
@@ -138,7 +135,7 @@ class SurveyDesign:
                 f"df has repeated column names [{', '.join(show(c) for c in repeated[:8])}]; a design "
                 "needs one column per name: rename or drop the copies"
             )
-        check_choice(lonely_psu, "lonely_psu", LONELY_PSU_POLICIES)
+        check_choice(lonely_psu, "lonely_psu", LonelyPSU)
         w = _check_weights(df, weights)
         structure = _build_structure(df, strata, clusters, fpc, nest, lonely_psu)
         # A deep copy: on pandas < 3 (no copy-on-write) a shallow one shares the
@@ -374,7 +371,7 @@ class SurveyDesign:
         >>> jk.replicate_weights.shape[1] == design.n_psus
         True
         """
-        check_choice(method, "method", REPLICATE_METHODS)
+        check_choice(method, "method", ReplicateMethod)
         s = self._structure
         replicates = make_replicate_weights(
             self._weights,
@@ -912,9 +909,8 @@ class SurveyDesign:
         >>> bool((beta["ci_lower"] >= 0).all())
         True
         """
-        from unmetneed.design import proportion_ci
 
-        check_choice(ci, "ci", proportion_ci.CI_METHODS)
+        check_choice(ci, "ci", CIMethod)
         require_columns(self._data, [variable], "variable")
         series = self._data[variable]
         missing = series.isna().to_numpy()
@@ -1040,11 +1036,9 @@ class SurveyDesign:
         from unmetneed.design.variance import domain_degf
 
         probabilities = _check_probabilities(q)
-        check_choice(rule, "rule", quantiles.QUANTILE_RULES)
-        allowed = (
-            quantiles.TAYLOR_INTERVALS if self._replicates is None
-            else quantiles.REPLICATE_INTERVALS
-        )
+        check_choice(rule, "rule", QuantileRule)
+        check_choice(interval, "interval", QuantileInterval)
+        allowed = TAYLOR_INTERVALS if self._replicates is None else REPLICATE_INTERVALS
         if interval not in allowed:
             kind = "Taylor" if self._replicates is None else "replicate"
             raise DesignError(
@@ -1132,9 +1126,9 @@ class SurveyDesign:
         >>> fit.df_resid == design.degf + 1 - len(fit.params)
         True
         """
-        from unmetneed.design.glm import FAMILIES, fit_glm
+        from unmetneed.design.glm import fit_glm
 
-        check_choice(family, "family", FAMILIES)
+        check_choice(family, "family", GLMFamily)
         return fit_glm(self, formula, family, level)
 
     def chisq(
@@ -1180,9 +1174,9 @@ class SurveyDesign:
         >>> list(test.to_frame().columns)
         ['row', 'column', 'method', 'statistic', 'ndf', 'ddf', 'p_value']
         """
-        from unmetneed.design.chisq import CHISQ_STATISTICS, chisq_test
+        from unmetneed.design.chisq import chisq_test
 
-        check_choice(statistic, "statistic", CHISQ_STATISTICS)
+        check_choice(statistic, "statistic", ChisqStatistic)
         return chisq_test(self, row, column, statistic)
 
     def var(

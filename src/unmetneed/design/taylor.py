@@ -34,7 +34,6 @@ __all__ = ["PSUStructure", "group_sums", "stratified_variance"]
 # Above this many cells a (columns x groups) table is built sparse, not dense.
 DENSE_CELL_LIMIT = 1 << 23
 
-LONELY_PSU_POLICIES = ("fail", "adjust", "certainty", "average", "remove")
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from unmetneed.errors import DesignError
+from unmetneed.errors import DisclosureError
 
 __all__ = ["describe_protection"]
 
@@ -42,7 +42,7 @@ def describe_protection(table: pd.DataFrame) -> str:
 
     Raises
     ------
-    DesignError
+    DisclosureError
         The table has no ``attrs["disclosure"]``: it has not been protected
         (or an operation dropped its ``attrs``).
 
@@ -68,7 +68,7 @@ def describe_protection(table: pd.DataFrame) -> str:
     """
     info = table.attrs.get("disclosure") if isinstance(table, pd.DataFrame) else None
     if not isinstance(info, Mapping):
-        raise DesignError(
+        raise DisclosureError(
             "the table carries no attrs['disclosure']: pass it through "
             "unmetneed.disclosure.protect() first (some pandas operations drop attrs; "
             "describe the table protect() returned)"

@@ -20,7 +20,7 @@ from unmetneed.disclosure.secondary import (
     build_lines,
     secondary_suppression,
 )
-from unmetneed.errors import DesignError
+from unmetneed.errors import DisclosureError
 
 __all__ = ["DENOMINATORS", "FLAGS", "MIN_DRAWS", "RESULT_COLUMNS", "SECONDARY", "protect"]
 
@@ -70,7 +70,7 @@ def _threshold(value: Any, name: str, *, integer: bool = False, positive: bool =
         kind = "a positive integer" if integer and positive else (
             "a non-negative integer" if integer else "a non-negative finite number")
         none = " or None" if allow_none else ""
-        raise DesignError(f"{name}={value!r} is not valid; use {kind}{none}")
+        raise DisclosureError(f"{name}={value!r} is not valid; use {kind}{none}")
     return value
 
 
@@ -83,26 +83,26 @@ def _check_options(
     flag_cv = _threshold(flag_cv, "flag_cv")
     suppress_cv = _threshold(suppress_cv, "suppress_cv")
     if flag_cv is not None and suppress_cv is not None and flag_cv > suppress_cv:
-        raise DesignError(
+        raise DisclosureError(
             f"flag_cv={flag_cv:g} exceeds suppress_cv={suppress_cv:g}; the CV that flags an "
             "estimate as low reliability must not be above the CV that suppresses it"
         )
     min_n = _threshold(min_n, "min_n", integer=True)
     decimals = _threshold(decimals, "decimals", integer=True)
     if not isinstance(secondary, bool):
-        raise DesignError(f"secondary={secondary!r} must be True or False")
+        raise DisclosureError(f"secondary={secondary!r} must be True or False")
     if isinstance(count_measures, str):
         count_measures = (count_measures,)
     try:
         count_measures = tuple(count_measures)
     except TypeError:
-        raise DesignError(
+        raise DisclosureError(
             f"count_measures={count_measures!r} must be a measure name or a sequence of them, "
             "e.g. ('count',)"
         ) from None
     for measure in count_measures:
         if not isinstance(measure, str):
-            raise DesignError(f"count_measures must hold measure names (strings); got {measure!r}")
+            raise DisclosureError(f"count_measures must hold measure names (strings); got {measure!r}")
     return min_count, rounding, flag_cv, suppress_cv, min_n, decimals, count_measures
 
 
@@ -112,7 +112,7 @@ def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype) or not (
         pd.api.types.is_numeric_dtype(series.dtype) or series.isna().all()
     ):
-        raise DesignError(
+        raise DisclosureError(
             f"result column {column!r} is not numeric (dtype {series.dtype}); "
             "protect() takes a table of estimates such as Estimates.to_frame()"
         )
@@ -127,7 +127,7 @@ def _count_rows(table: pd.DataFrame, count_measures: tuple[str, ...]) -> np.ndar
         return np.zeros(len(table), dtype=bool)
     statistic = table.attrs.get("statistic")
     if statistic is None:
-        raise DesignError(
+        raise DisclosureError(
             "cannot tell whether the estimates are counts: the table has no 'measure' column "
             "and no attrs['statistic'] (Estimates.to_frame() sets it); add a measure column, "
             "e.g. table.assign(measure='count'), or set table.attrs['statistic'] to 'total' "
@@ -146,7 +146,7 @@ def _prior_suppression(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     unknown = ~flag.isin(FLAGS).to_numpy()
     if unknown.any():
         values = pd.unique(flag[unknown])[:8]
-        raise DesignError(
+        raise DisclosureError(
             f"column 'flag' has values other than {', '.join(map(repr, FLAGS))}: "
             f"[{', '.join(show(v) for v in values)}] in {row_examples(unknown, table.index)}; "
             "fix or drop the column before protect()"
@@ -167,26 +167,26 @@ def _check_values(table: pd.DataFrame, values: Mapping[str, np.ndarray], prior: 
     estimate, cv, n = values["estimate"], values["cv"], values["n"]
     bad = live & ~np.isfinite(estimate)
     if bad.any():
-        raise DesignError(
+        raise DisclosureError(
             f"column 'estimate' is missing or infinite in {row_examples(bad, index)} not flagged "
             "'suppressed'; nothing is dropped silently: remove those rows or flag them 'suppressed'"
         )
     bad = live & np.isnan(cv) & (estimate != 0)
     if bad.any():
-        raise DesignError(
+        raise DisclosureError(
             f"column 'cv' is missing for non-zero estimates in {row_examples(bad, index)}, so "
             "their reliability cannot be judged; compute it as se / |estimate|"
         )
     bad = live & (cv < 0)
     if bad.any():
-        raise DesignError(f"column 'cv' is negative in {row_examples(bad, index)}")
+        raise DisclosureError(f"column 'cv' is negative in {row_examples(bad, index)}")
     bad = live & (n < 0)
     if bad.any():
-        raise DesignError(f"column 'n' (respondents) is negative in {row_examples(bad, index)}")
+        raise DisclosureError(f"column 'n' (respondents) is negative in {row_examples(bad, index)}")
     if min_n is not None:
         bad = live & np.isnan(n)
         if bad.any():
-            raise DesignError(
+            raise DisclosureError(
                 f"min_n={min_n} needs the respondent counts, but column 'n' is missing in "
                 f"{row_examples(bad, index)}; supply n or pass min_n=None"
             )
@@ -237,14 +237,14 @@ def _structure(
         require_columns(table, dims, "by")
         for column in dims:
             if column in _NOT_KEYS or column == "measure":
-                raise DesignError(
+                raise DisclosureError(
                     f"by column {column!r} is a result or measure column, not an additive "
                     "dimension; name the grouping columns, e.g. by=['area_code', 'age_band']"
                 )
     require_columns(table, list(hierarchy), "hierarchy")
     for column in hierarchy:
         if column in _NOT_KEYS or column == "measure":
-            raise DesignError(f"hierarchy column {column!r} is a result or measure column")
+            raise DisclosureError(f"hierarchy column {column!r} is a result or measure column")
         if column not in dims:
             dims.append(column)
     relations: dict[str, list[tuple[Any, Any]]] = {}
@@ -257,7 +257,7 @@ def _structure(
         label_found |= has_label
         relations[column] = [(total_label if has_label else None, None)]
     if total_label is not None and not label_found and len(keys):
-        raise DesignError(
+        raise DisclosureError(
             f"total_label={total_label!r} is not a category of any additive dimension "
             f"({', '.join(map(repr, dims))}); pass the label the table uses for totals, "
             "or total_label=None when it has no total rows"
@@ -265,7 +265,7 @@ def _structure(
     cell = codes.group(key_columns)
     duplicated = np.bincount(cell, minlength=len(keys))[cell] > 1 if len(keys) else cell > 0
     if duplicated.any():
-        raise DesignError(
+        raise DisclosureError(
             f"the count rows are not unique on their keys ({', '.join(map(repr, key_columns))}): "
             f"{duplicated.sum():,} rows share keys with another, so secondary suppression cannot "
             "tell which cells add up; protect one table at a time or pass secondary=False"
@@ -275,7 +275,7 @@ def _structure(
 
 def _hierarchy_relations(column: str, relation: Any, values: pd.Series) -> list[tuple[Any, Any]]:
     if not isinstance(relation, Mapping) or not relation:
-        raise DesignError(
+        raise DisclosureError(
             f"hierarchy[{column!r}] must map a total category to its components, e.g. "
             "{'need': ['council_funded', 'self_funded', 'unpaid_only', 'unmet']}"
         )
@@ -283,18 +283,18 @@ def _hierarchy_relations(column: str, relation: Any, values: pd.Series) -> list[
     out = []
     for total, components in relation.items():
         if isinstance(components, str) or not isinstance(components, Sequence | pd.Index | np.ndarray):
-            raise DesignError(
+            raise DisclosureError(
                 f"hierarchy[{column!r}][{total!r}] must be a list of component categories; "
                 f"got {components!r}"
             )
         components = list(components)
         if not components or total in components:
-            raise DesignError(
+            raise DisclosureError(
                 f"hierarchy[{column!r}][{total!r}] must list at least one component other than "
                 f"the total itself; got {components!r}"
             )
         if not ({total, *components} & present):
-            raise DesignError(
+            raise DisclosureError(
                 f"no category of hierarchy[{column!r}] ({total!r} and its components) is in "
                 f"column {column!r}; check the labels"
             )
@@ -424,7 +424,7 @@ def protect(
     ------
     MissingColumnError
         A result column, a ``by`` or a ``hierarchy`` column is not in the table.
-    DesignError
+    DisclosureError
         A threshold is negative or not a number, ``rounding`` is not a
         positive integer; ``flag`` has values other than ``ok``,
         ``low_reliability``, ``suppressed``; an estimate is missing in a row
@@ -538,14 +538,14 @@ def protect(
      count_measures) = _check_options(min_count, rounding, flag_cv, suppress_cv, min_n,
                                       secondary, decimals, count_measures)
     if not isinstance(table, pd.DataFrame):
-        raise DesignError(
+        raise DisclosureError(
             f"protect() takes a pandas DataFrame of estimates (e.g. Estimates.to_frame()); "
             f"got {type(table).__name__}"
         )
     min_draws = _threshold(min_draws, "min_draws", integer=True)
     draws = table.attrs.get("draws")
     if min_draws is not None and _is_int(draws) and draws < min_draws:
-        raise DesignError(
+        raise DisclosureError(
             f"the table summarises {draws} draw(s); published tables need at least {min_draws} "
             "(its SEs and CVs, which flag and suppress estimates, need a spread of draws: one "
             "draw gives se = 0). Re-run with draws >= "

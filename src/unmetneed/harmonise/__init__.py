@@ -8,7 +8,12 @@ councils (2021 boundaries).
 """
 
 from unmetneed.harmonise.apply import harmonise
-from unmetneed.harmonise.category_map import CategoryMap, categories, list_maps, load_map
+from unmetneed.harmonise.category_map import (
+    CategoryMap,
+    categories,
+    list_maps,
+    load_map,
+)
 from unmetneed.harmonise.consistency import check_consistency
 
 __all__ = [

@@ -9,9 +9,9 @@ from typing import overload
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import preview
 from unmetneed.errors import MarginsError, MissingColumnError
 from unmetneed.harmonise.category_map import CategoryMap, as_category_map
-from unmetneed.io._common import preview
 
 __all__ = ["harmonise"]
 

@@ -6,18 +6,18 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from types import MappingProxyType
+from functools import cache, lru_cache
 from importlib import resources
 from numbers import Real
+from types import MappingProxyType
 from typing import Literal
 
 import pandas as pd
 
 from unmetneed.errors import MarginsError, MissingColumnError
-from unmetneed.io._labels import parse_interval
+from unmetneed.io import parse_interval
 
-__all__ = ["CategoryMap", "load_map", "list_maps", "categories", "EXCLUDED"]
+__all__ = ["EXCLUDED", "CategoryMap", "categories", "list_maps", "load_map"]
 
 #: Target of a category that is deliberately left out (e.g. "Does not apply").
 EXCLUDED = None
@@ -205,7 +205,7 @@ def categories(variable: str) -> list[str]:
     return list(known[variable])
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_map(name: str) -> CategoryMap:
     """A category map shipped with the package.
 

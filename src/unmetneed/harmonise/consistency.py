@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import preview
 from unmetneed.errors import MarginsError, MissingColumnError
-from unmetneed.io._common import preview
 
-__all__ = ["check_consistency", "STATUSES"]
+__all__ = ["STATUSES", "check_consistency"]
 
 STATUSES = ("equal", "within_tolerance", "exceeds_tolerance", "missing_in_a", "missing_in_b")
 

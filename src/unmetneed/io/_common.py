@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from unmetneed import _validate
+from unmetneed._provenance import sha256_file
+from unmetneed._validate import preview
 from unmetneed.errors import ReadError
 
 __all__ = ["as_path", "check_choice", "is_url", "preview", "read_csv_checked", "sha256_of"]
@@ -19,21 +20,15 @@ _URL_PREFIXES = ("http://", "https://", "ftp://")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    """Refuse an option value that is not one of ``choices``, listing them."""
-    if value not in choices:
-        raise ReadError(
-            f"{name}={value!r} is not a valid choice; use one of "
-            f"{', '.join(repr(c) for c in choices)}"
-        )
+    """Deprecated adapter, kept only while io/care_homes.py and io/unpaid_care.py call it.
+
+    Use :func:`unmetneed._validate.check_choice` (``value, name, choices``).
+    """
+    _validate.check_choice(value, name, choices)
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file (hex), read in 1 MiB chunks; recorded as provenance."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# One home for the checksum (unmetneed._provenance); the readers' name for it.
+sha256_of = sha256_file
 
 
 def is_url(value: object) -> bool:
@@ -51,14 +46,6 @@ def as_path(path: str | os.PathLike[str]) -> Path:
     if not resolved.is_file():
         raise ReadError(f"file not found: {str(resolved)!r}")
     return resolved
-
-
-def preview(values: Sequence[Any], limit: int = 10) -> str:
-    """``[a, b, c, ...]`` with at most ``limit`` items and the number left out."""
-    values = [v.item() if isinstance(v, np.generic) else v for v in values]
-    shown = ", ".join(repr(v) for v in values[:limit])
-    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
-    return f"[{shown}{more}]"
 
 
 def _looks_numeric_code(values: pd.Series) -> bool:

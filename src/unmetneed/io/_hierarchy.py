@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,10 @@ from unmetneed.errors import ReadError
 from unmetneed.io._common import preview
 from unmetneed.io._labels import is_total_label, parse_interval
 
-__all__ = ["Hierarchy", "build_hierarchy", "LEVELS"]
+__all__ = ["LEVELS", "Hierarchy", "Level", "build_hierarchy"]
 
-LEVELS = ("detailed", "bands", "total")
+Level = Literal["detailed", "bands", "total"]
+LEVELS: tuple[str, ...] = get_args(Level)
 COMPUTED_TOTAL = "Total"
 
 

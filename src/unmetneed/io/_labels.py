@@ -14,11 +14,11 @@ import re
 from pathlib import PurePath
 
 __all__ = [
-    "parse_interval",
-    "variable_name",
-    "table_id_from_name",
     "geography_from_name",
     "is_total_label",
+    "parse_interval",
+    "table_id_from_name",
+    "variable_name",
 ]
 
 _UNIT = r"(?:\s+(?:years?|yrs?|hours?))?"

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from unmetneed.errors import MissingColumnError, ReadError
 from unmetneed._validate import show
+from unmetneed.errors import MissingColumnError, ReadError
 from unmetneed.io._common import preview
 from unmetneed.io.survey import Format, read_survey
 

@@ -13,15 +13,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import check_choice
 from unmetneed.errors import InconsistentTotalsWarning, MarginsError, ReadError
-from unmetneed.io._common import as_path, check_choice, is_url, preview, sha256_of
-from unmetneed.io._hierarchy import COMPUTED_TOTAL, LEVELS, Hierarchy, build_hierarchy
+from unmetneed.io._common import as_path, is_url, preview, sha256_of
+from unmetneed.io._hierarchy import COMPUTED_TOTAL, Hierarchy, Level, build_hierarchy
 from unmetneed.io._labels import geography_from_name, table_id_from_name, variable_name
 from unmetneed.io.fetch import fetch_table
 
-__all__ = ["read_census_table", "LAYOUTS"]
+__all__ = ["LAYOUTS", "read_census_table"]
 
-Level = Literal["detailed", "bands", "total"]
 OnInconsistent = Literal["raise", "warn"]
 
 LAYOUTS = ("nomis_bulk", "ons_custom")
@@ -589,8 +589,8 @@ def read_census_table(
     [100]
     """
     level_name = "detailed" if level is None else level
-    check_choice("level", level_name, LEVELS)
-    check_choice("on_inconsistent", on_inconsistent, ("raise", "warn"))
+    check_choice(level_name, "level", Level)
+    check_choice(on_inconsistent, "on_inconsistent", OnInconsistent)
     if is_url(path_or_url):
         source = str(path_or_url)
         path = fetch_table(source, known_hash=known_hash, cache_dir=cache_dir)

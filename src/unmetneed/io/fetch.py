@@ -12,7 +12,7 @@ from pathlib import Path
 from unmetneed.errors import ReadError
 from unmetneed.io._common import is_url
 
-__all__ = ["fetch_table", "default_cache_dir"]
+__all__ = ["default_cache_dir", "fetch_table"]
 
 _HASH = re.compile(r"^(?:(md5|sha1|sha256|sha512|xxh\w+):)?([0-9a-fA-F]+)$")
 

@@ -7,18 +7,19 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from numbers import Number
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import check_choice
 from unmetneed.errors import MissingColumnError, ReadError
-from unmetneed.io._common import as_path, check_choice, preview, read_csv_checked, sha256_of
+from unmetneed.io._common import as_path, preview, read_csv_checked, sha256_of
 
-__all__ = ["read_survey", "FORMATS"]
+__all__ = ["FORMATS", "read_survey"]
 
 Format = Literal["csv", "parquet", "stata", "spss"]
-FORMATS = ("csv", "parquet", "stata", "spss")
+FORMATS: tuple[str, ...] = get_args(Format)
 _SUFFIXES = {
     ".csv": "csv",
     ".txt": "csv",
@@ -182,7 +183,7 @@ def read_survey(
     (['Male', 'Male', 'Female'], ['Female', 'Male'])
     """
     if format is not None:
-        check_choice("format", format, FORMATS)
+        check_choice(format, "format", Format)
     if not isinstance(value_labels, bool):
         raise ReadError(f"value_labels must be True or False, got {value_labels!r}")
     if isinstance(columns, str):

@@ -37,6 +37,7 @@ import numpy as np
 from scipy import sparse
 from scipy.special import expit
 
+from unmetneed._validate import check_choice
 from unmetneed.mrp.factor import NARROW_LEVELS, DenseFactor, SchurFactor, SchurLayout
 
 __all__ = ["SCHUR_MIN_LEVELS", "CellData", "LaplaceProblem", "PirlsResult", "choose_algebra"]
@@ -134,8 +135,7 @@ SCHUR_MIN_LEVELS = 200
 
 def choose_algebra(n_levels: tuple[int, ...], algebra: Algebra = "auto") -> str:
     """``"schur"`` when the largest factor has at least SCHUR_MIN_LEVELS levels, else ``"dense"``."""
-    if algebra not in ("auto", "dense", "schur"):
-        raise ValueError(f"algebra={algebra!r}: choose one of 'auto', 'dense', 'schur'")
+    check_choice(algebra, "algebra", Algebra)
     if algebra != "auto":
         return algebra
     return "schur" if n_levels and max(n_levels) >= SCHUR_MIN_LEVELS else "dense"

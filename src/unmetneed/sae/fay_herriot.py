@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,12 +20,11 @@ from scipy import stats
 from unmetneed._validate import check_choice, check_level, require_columns
 from unmetneed.errors import ModelError
 from unmetneed.sae.data import AreaData, covariate_matrix, prepare_area_data
-from unmetneed.sae.fitting import fit_sigma2, gls
+from unmetneed.sae.fitting import FitMethod, fit_sigma2, gls
 from unmetneed.sae.mse import MSEComponents, eblup, mse_components, synthetic_mse
 
 __all__ = ["BenchmarkMethod", "FayHerriot", "FayHerriotFit", "FitMethod"]
 
-FitMethod = Literal["REML", "ML"]
 BenchmarkMethod = Literal["ratio", "difference"]
 
 _BASIS_EBLUP = "eblup"
@@ -163,7 +162,7 @@ class FayHerriot:
         level: float = 0.9,
         n: str | None = None,
     ) -> None:
-        self._method = str(check_choice(method, "method", get_args(FitMethod), error=ModelError))
+        self._method = str(check_choice(method, "method", FitMethod))
         self._level = check_level(level, error=ModelError)
         area_data = prepare_area_data(
             data, estimate=estimate, variance=variance, formula=formula, area=area, n=n
@@ -534,7 +533,7 @@ class FayHerriotFit:
         >>> round(float(bench.estimates()["estimate"].sum()), 10)
         14.0
         """
-        method = str(check_choice(method, "method", get_args(BenchmarkMethod), error=ModelError))  # type: ignore[assignment]
+        method = check_choice(method, "method", BenchmarkMethod)
         if isinstance(total, bool) or not isinstance(total, (int, float, np.number)) or not np.isfinite(total):
             raise ModelError(f"total={total!r} must be a finite number")
         w = self._benchmark_weights(weights)

@@ -20,7 +20,7 @@ from unmetneed.errors import ModelError
 
 __all__ = ["GLS", "VarianceFit", "fit_sigma2", "gls"]
 
-Method = Literal["REML", "ML"]
+FitMethod = Literal["REML", "ML"]
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _MAX_HALVINGS = 60
 
@@ -46,7 +46,7 @@ def gls(y: np.ndarray, X: np.ndarray, psi: np.ndarray, sigma2: float) -> GLS:
     return GLS(beta=beta, A_inv=A_inv, resid=y - X @ beta, V=V)
 
 
-def loglik(method: Method, X: np.ndarray, g: GLS) -> float:
+def loglik(method: FitMethod, X: np.ndarray, g: GLS) -> float:
     """Log-likelihood (ML) or restricted log-likelihood (REML) at ``g``.
 
     The REML version includes the constant ``+ log|X'X| / 2``, as metafor's
@@ -62,7 +62,7 @@ def loglik(method: Method, X: np.ndarray, g: GLS) -> float:
     return -0.5 * ((m - p) * _LOG_2PI + logdet_v - logdet_a_inv - logdet_xx + quad)
 
 
-def score_information(method: Method, X: np.ndarray, g: GLS) -> tuple[float, float]:
+def score_information(method: FitMethod, X: np.ndarray, g: GLS) -> tuple[float, float]:
     """Score and expected (Fisher) information for sigma2."""
     inv_v = 1.0 / g.V
     inv_v2 = inv_v**2
@@ -100,7 +100,7 @@ def _start(y: np.ndarray, X: np.ndarray, psi: np.ndarray) -> float:
 
 
 def _scoring(
-    method: Method, y: np.ndarray, X: np.ndarray, psi: np.ndarray, start: float, tol: float, max_iter: int
+    method: FitMethod, y: np.ndarray, X: np.ndarray, psi: np.ndarray, start: float, tol: float, max_iter: int
 ) -> VarianceFit:
     scale = float(np.mean(psi))
     s2 = start
@@ -126,7 +126,7 @@ def _scoring(
 
 
 def fit_sigma2(
-    method: Method, y: np.ndarray, X: np.ndarray, psi: np.ndarray, *, tol: float, max_iter: int
+    method: FitMethod, y: np.ndarray, X: np.ndarray, psi: np.ndarray, *, tol: float, max_iter: int
 ) -> VarianceFit:
     """Maximise the (restricted) likelihood over sigma2 >= 0.
 

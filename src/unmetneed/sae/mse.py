@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unmetneed.sae.fitting import Method
+from unmetneed.sae.fitting import FitMethod
 
 __all__ = ["MSEComponents", "eblup", "mse_components", "synthetic_mse"]
 
@@ -59,7 +59,7 @@ def eblup(y: np.ndarray, psi: np.ndarray, synthetic: np.ndarray, sigma2: float) 
     return gamma * y + (1.0 - gamma) * synthetic, gamma
 
 
-def mse_components(X: np.ndarray, psi: np.ndarray, sigma2: float, A_inv: np.ndarray, method: Method) -> MSEComponents:
+def mse_components(X: np.ndarray, psi: np.ndarray, sigma2: float, A_inv: np.ndarray, method: FitMethod) -> MSEComponents:
     """Datta-Lahiri MSE: ``g1 + g2 + 2 g3`` (REML), minus ``b_ML g1'`` for ML.
 
     ``X`` and ``psi`` are the areas with direct estimates (the fit's); ``A_inv``

@@ -10,7 +10,12 @@ import numpy as np
 from unmetneed._validate import check_choice
 from unmetneed.design import SurveyDesign
 from unmetneed.design.calibration import CalibrationRecord
-from unmetneed.errors import CalibrationError, ConvergenceWarning, DesignError, MarginsError
+from unmetneed.errors import (
+    CalibrationError,
+    ConvergenceWarning,
+    DesignError,
+    MarginsError,
+)
 from unmetneed.margins import Margins
 from unmetneed.weighting.blocks import Collapse, Preparation, Reconcile, prepare_blocks
 from unmetneed.weighting.cells import Cells, collapse_to_cells
@@ -49,7 +54,7 @@ def fit_margins(
     if not isinstance(design, SurveyDesign):
         raise DesignError(f"design must be a SurveyDesign; got {type(design).__name__}")
     check_tolerance(tol, max_iter)
-    check_choice(on_nonconvergence, "on_nonconvergence", ("raise", "warn"))
+    check_choice(on_nonconvergence, "on_nonconvergence", OnNonconvergence)
     prep = prepare_blocks(
         design, Margins(margins), reconcile=reconcile, collapse=collapse,
         allow_empty=allow_empty,

@@ -24,7 +24,7 @@ from unmetneed.margins import MarginKey, Margins
 
 __all__ = ["Block", "Preparation", "prepare_blocks"]
 
-Reconcile = Literal["scale"] | None
+Reconcile = Literal[None, "scale"]
 Collapse = Mapping[str, Mapping[Any, Any]] | Mapping[Any, Any] | None
 
 TOTALS_RTOL = 1e-6
@@ -93,7 +93,7 @@ def prepare_blocks(
     """
     if not isinstance(margins, Margins):
         margins = Margins(margins)
-    check_choice(reconcile, "reconcile", (None, "scale"))
+    check_choice(reconcile, "reconcile", Reconcile)
     collapse_map = _collapse_by_variable(margins, collapse)
     adjustments: list[str] = []
     blocks: list[Block] = []

@@ -168,7 +168,7 @@ def calibrate(
     >>> round(float(r.design.total("need").estimate.iloc[0]))
     230000
     """
-    check_choice(method, "method", ("linear", "raking", "logit"))
+    check_choice(method, "method", CalibrationMethod)
     lower, upper = _check_bounds(bounds, method)
     check_tolerance(tol, max_iter)
     solve = partial(_calibrate_solver, method=method, bounds=(lower, upper), tol=tol,
@@ -418,7 +418,7 @@ def adjust_nonresponse(
     data = design.data
     flag = column_values(data, respondent, "respondent")
     values = pd.unique(flag)
-    if not set(values.tolist()) <= {0, 1, True, False}:
+    if not set(values.tolist()) <= {0, 1}:
         raise DesignError(
             f"respondent column {respondent!r} must be true/false or 1/0; found "
             f"{', '.join(show(v) for v in values[:5])}"
