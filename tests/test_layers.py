@@ -3,9 +3,9 @@
 Two rules, from ``ARCHITECTURE.md``:
 
 (a) no module imports a private name (a ``_x`` module or a ``_x`` name) from
-    another subpackage; the top-level private modules (``unmetneed._validate``,
-    ``unmetneed._blas``, ``unmetneed._provenance``) are the shared helpers every
-    layer may use;
+    another subpackage; the top-level private modules in ``BASE``
+    (``unmetneed._validate``, ``_blas``, ``_provenance``, ``_immutable``) are the
+    shared helpers every layer may use;
 (b) no module imports from a higher layer than its own;
 (c) no module reads a private attribute (``obj._x``, ``obj`` not ``self`` or
     ``cls``) that only classes of another subpackage define.
@@ -37,7 +37,7 @@ LAYERS: dict[str, int] = {
     "cli": 6, "report": 6,
 }
 # Top-level modules: the shared base below every layer, and the package's front doors above.
-BASE = {"errors", "_validate", "_blas", "_provenance"}
+BASE = {"errors", "_validate", "_blas", "_provenance", "_immutable"}
 TOP = {"__init__", "__main__"}
 TOP_LAYER = max(LAYERS.values()) + 1
 BASE_LAYER = -1

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from unmetneed._immutable import FrozenAfterInit
+from unmetneed._immutable import readonly as _frozen_array
 from unmetneed._validate import check_level
 from unmetneed.errors import DesignError
 
@@ -19,7 +21,7 @@ __all__ = ["Estimates"]
 RESULT_COLUMNS = ["estimate", "se", "ci_lower", "ci_upper", "cv", "n"]
 
 
-class Estimates:
+class Estimates(FrozenAfterInit):
     """Point estimates with standard errors, intervals, CVs and respondent counts.
 
     Built by :class:`~unmetneed.SurveyDesign` estimators; not usually made by
@@ -88,14 +90,7 @@ class Estimates:
             else (_frozen_array(bounds[0], np.float64), _frozen_array(bounds[1], np.float64))
         )
         self._vcov: np.ndarray | None = None
-        self._frozen = True
-
-    _frozen = False
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(f"Estimates are immutable; {name!r} cannot be set")
-        object.__setattr__(self, name, value)
+        self._freeze()
 
     # -- accessors -----------------------------------------------------------
     def _index(self) -> pd.Index:
@@ -368,13 +363,6 @@ class Estimates:
 
     def __len__(self) -> int:
         return self._estimate.size
-
-
-def _frozen_array(values: Any, dtype: Any = None) -> np.ndarray:
-    """A read-only copy of ``values``."""
-    array = np.array(values, dtype=dtype)
-    array.setflags(write=False)
-    return array
 
 
 def _fmt(value: float) -> str:

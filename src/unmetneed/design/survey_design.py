@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unmetneed._immutable import FrozenAfterInit
 from unmetneed._validate import (
     as_column_list,
     check_choice,
@@ -48,7 +49,7 @@ __all__ = ["SurveyDesign"]
 By = str | Sequence[str] | None
 
 
-class SurveyDesign:
+class SurveyDesign(FrozenAfterInit):
     r"""A survey sample with its weights and first-stage design.
 
     Immutable: the data and weights cannot change after construction; every
@@ -112,7 +113,7 @@ class SurveyDesign:
     ['area_code', 'estimate', 'se', 'ci_lower', 'ci_upper', 'cv', 'n']
     """
 
-    _frozen = False
+    _immutable_hint = "Weighting functions return a new design."
 
     def __init__(
         self,
@@ -152,17 +153,9 @@ class SurveyDesign:
         self._calibration: CalibrationRecord | None = None
         self._subset: np.ndarray | None = None
         self._cache: dict[Any, Any] = {}
-        self._frozen = True
+        self._freeze()
 
     # -- immutability ------------------------------------------------------------
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(
-                f"SurveyDesign is immutable; {name!r} cannot be set. "
-                "Weighting functions return a new design."
-            )
-        object.__setattr__(self, name, value)
-
     def _replace(self, **fields: Any) -> SurveyDesign:
         new = object.__new__(type(self))
         state = dict(self.__dict__)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from unmetneed._immutable import readonly
+
 __all__ = ["PSUStructure", "group_sums", "stratified_variance"]
 
 # Above this many cells a (columns x groups) table is built sparse, not dense.
@@ -69,9 +71,7 @@ class PSUStructure:
     def __post_init__(self) -> None:
         # Read-only, as the design that holds the structure.
         for name in ("stratum", "psu", "psu_stratum", "n_psu", "popsize"):
-            view = np.asarray(getattr(self, name)).view()
-            view.setflags(write=False)
-            object.__setattr__(self, name, view)
+            object.__setattr__(self, name, readonly(getattr(self, name), copy=False))
 
     @property
     def n_strata(self) -> int:

@@ -6,12 +6,12 @@ import copy
 import math
 import numbers
 from collections.abc import Hashable, Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from unmetneed._provenance import package_version
 from unmetneed._validate import as_column_list, require_columns, row_examples, show
 from unmetneed.disclosure.rounding import round_to_base, round_to_decimals
 from unmetneed.disclosure.secondary import (
@@ -40,13 +40,6 @@ _COUNT_STATISTICS = frozenset({"total", "count"})
 # measure -> quantity whose count is its denominator: with the share published,
 # a suppressed denominator count is numerator / share.
 DENOMINATORS: Mapping[str, str] = {"share_of_need": "need"}
-
-
-def _package_version() -> str:
-    try:
-        return version("unmetneed")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 # -- option checks -------------------------------------------------------------
@@ -605,7 +598,7 @@ def protect(
     out.attrs = copy.deepcopy(table.attrs)
     out.attrs["disclosure"] = {
         "function": "unmetneed.disclosure.protect",
-        "version": _package_version(),
+        "version": package_version(),
         "min_count": min_count,
         "rounding": rounding,
         "rounding_rule": "half away from zero; interval bounds outwards",

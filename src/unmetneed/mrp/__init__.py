@@ -2,9 +2,14 @@
 
 from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
+from unmetneed.mrp.model import (
+    MultilevelFit,
+    MultilevelModel,
+    NewLevelWarning,
+    SingularFitWarning,
+)
 from unmetneed.mrp.poststratify import poststratify
 from unmetneed.mrp.synthetic import synthetic_frame
-from unmetneed.mrp.model import MultilevelFit, MultilevelModel, NewLevelWarning, SingularFitWarning
 
 __all__ = [
     "DrawEstimates",

@@ -13,8 +13,14 @@ import pandas as pd
 from scipy.special import expit
 
 from unmetneed._blas import single_threaded_blas
+from unmetneed._immutable import FrozenAfterInit
 from unmetneed._validate import require_columns
-from unmetneed.errors import ConvergenceWarning, ModelError, NewLevelWarning, SingularFitWarning
+from unmetneed.errors import (
+    ConvergenceWarning,
+    ModelError,
+    NewLevelWarning,
+    SingularFitWarning,
+)
 from unmetneed.mrp.data import ModelData, prepare_cells
 from unmetneed.mrp.draws import joint_draws
 from unmetneed.mrp.fitting import FitState, fit_laplace
@@ -28,7 +34,7 @@ __all__ = ["MultilevelFit", "MultilevelModel", "NewLevelWarning", "SingularFitWa
 SINGULAR_TOL = 1e-4
 
 
-class MultilevelModel:
+class MultilevelModel(FrozenAfterInit):
     r"""A binomial (logit) model with fixed effects and crossed random intercepts.
 
     Parameters
@@ -75,14 +81,7 @@ class MultilevelModel:
         self.data = prepare_cells(self.formula, data, weights=weights, trials=trials)
         self.weights = weights
         self.trials = trials
-        self._frozen = True
-
-    _frozen = False
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(f"MultilevelModel is immutable; {name!r} cannot be set")
-        object.__setattr__(self, name, value)
+        self._freeze()
 
     def fit(self, *, max_iter: int = 500) -> MultilevelFit:
         """Maximise the Laplace approximation to the likelihood (as ``glmer(nAGQ=1)``).
@@ -108,7 +107,7 @@ class MultilevelModel:
         )
 
 
-class MultilevelFit:
+class MultilevelFit(FrozenAfterInit):
     """A fitted :class:`MultilevelModel`: estimates, predictions, draws.
 
     Attributes
@@ -134,7 +133,7 @@ class MultilevelFit:
     converged, singular : bool
     """
 
-    _frozen = False
+    _immutable_hint = "Fit the model again."
 
     def __init__(self, model: MultilevelModel, state: FitState) -> None:
         self.model = model
@@ -177,14 +176,7 @@ class MultilevelFit:
         self._random_effects = random_effects
         self.loglik = -0.5 * state.deviance + data.log_binomial_coefficients
         self._check_flags()
-        self._frozen = True
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(
-                f"MultilevelFit is immutable; {name!r} cannot be set. Fit the model again."
-            )
-        object.__setattr__(self, name, value)
+        self._freeze()
 
     # -- estimates (copies: editing them never changes predictions or draws) ----------------
     @property

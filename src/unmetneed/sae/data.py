@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
+from unmetneed._immutable import readonly
 from unmetneed._validate import require_columns, show
 from unmetneed.errors import MissingColumnError, ModelError
 
@@ -49,9 +50,7 @@ class AreaData:
         for name in ("observed", "y", "psi", "X", "n"):
             value = getattr(self, name)
             if value is not None:
-                array = np.array(value)
-                array.setflags(write=False)
-                object.__setattr__(self, name, array)
+                object.__setattr__(self, name, readonly(value))
 
 
 def split_formula(formula: str, estimate: str) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import html
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -17,6 +16,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from unmetneed._immutable import readonly
+from unmetneed._provenance import package_version
 from unmetneed._validate import check_choice, check_level, require_columns
 from unmetneed.errors import ModelError
 from unmetneed.sae.data import AreaData, covariate_matrix, prepare_area_data
@@ -31,14 +32,6 @@ _BASIS_EBLUP = "eblup"
 _BASIS_SYNTHETIC = "synthetic"
 
 
-@functools.cache
-def _package_version() -> str:
-    try:
-        return version("unmetneed")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
 def _inputs_hash(d: AreaData) -> str:
     """SHA-256 of what the fit uses: labels, estimates, variances, covariate rows."""
     digest = hashlib.sha256()
@@ -48,10 +41,9 @@ def _inputs_hash(d: AreaData) -> str:
     return digest.hexdigest()
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array = np.array(array, dtype=np.float64)
-    array.setflags(write=False)
-    return array
+def _field(attribute: str, doc: str) -> Any:
+    """A read-only property returning ``self.<attribute>`` (dotted paths allowed)."""
+    return property(operator.attrgetter(attribute), doc=doc)
 
 
 class FayHerriot:
@@ -185,46 +177,19 @@ class FayHerriot:
         for name, value in state.items():
             object.__setattr__(self, name, value)
 
-    # -- specification ---------------------------------------------------------
-    @property
-    def method(self) -> str:
-        """``"REML"`` or ``"ML"``."""
-        return self._method
-
-    @property
-    def level(self) -> float:
-        """Default interval level of the results."""
-        return self._level
-
-    @property
-    def formula(self) -> str:
-        """The formula as given."""
-        return self._formula
-
-    @property
-    def area_col(self) -> str:
-        """Name of the area column."""
-        return self._area_data.area_col
-
-    @property
-    def estimate_col(self) -> str:
-        """Name of the direct-estimate column."""
-        return self._estimate
-
-    @property
-    def variance_col(self) -> str:
-        """Name of the sampling-variance column."""
-        return self._variance
+    # -- specification (read-only fields) -----------------------------------------
+    method = _field("_method", '''``"REML"`` or ``"ML"``.''')
+    level = _field("_level", "Default interval level of the results.")
+    formula = _field("_formula", "The formula as given.")
+    area_col = _field("_area_data.area_col", "Name of the area column.")
+    estimate_col = _field("_estimate", "Name of the direct-estimate column.")
+    variance_col = _field("_variance", "Name of the sampling-variance column.")
+    areas = _field("_area_data.areas", "Every area, in the data's order (an immutable Index).")
 
     @property
     def terms(self) -> list[str]:
         """Names of the fixed effects (formulaic's, e.g. ``Intercept``, ``C(g)[T.b]``)."""
         return list(self._area_data.terms)
-
-    @property
-    def areas(self) -> pd.Index:
-        """Every area, in the data's order."""
-        return self._area_data.areas
 
     @property
     def has_direct(self) -> pd.Series:
@@ -287,7 +252,7 @@ class FayHerriot:
         components = mse_components(X, psi, vf.sigma2, g.A_inv, self._method)  # type: ignore[arg-type]
         mse = synthetic_mse(d.X, vf.sigma2, g.A_inv)
         mse[obs] = components.mse
-        components = MSEComponents(*(_readonly(a) for a in dataclasses.astuple(components)))
+        components = MSEComponents(*(readonly(a, np.float64) for a in dataclasses.astuple(components)))
         info = {
             "model": "Fay-Herriot",
             "method": self._method,
@@ -307,7 +272,7 @@ class FayHerriot:
             "converged": vf.converged,
             "score": vf.score,
             "inputs_sha256": _inputs_hash(d),
-            "unmetneed_version": _package_version(),
+            "unmetneed_version": package_version(),
         }
         return FayHerriotFit(
             model=self,
@@ -316,12 +281,12 @@ class FayHerriot:
             loglik=float(vf.loglik),
             converged=bool(vf.converged),
             iterations=int(vf.iterations),
-            beta=_readonly(g.beta),
-            vcov_beta=_readonly(g.A_inv),
-            synthetic=_readonly(synthetic),
-            eblup=_readonly(estimate),
-            mse=_readonly(mse),
-            shrinkage=_readonly(shrinkage),
+            beta=readonly(g.beta, np.float64),
+            vcov_beta=readonly(g.A_inv, np.float64),
+            synthetic=readonly(synthetic, np.float64),
+            eblup=readonly(estimate, np.float64),
+            mse=readonly(mse, np.float64),
+            shrinkage=readonly(shrinkage, np.float64),
             components=components,
             info=MappingProxyType(info),
         )
@@ -342,7 +307,7 @@ class _Benchmark:
     before: float  # sum(weights * eblup) before benchmarking
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", _readonly(self.weights))
+        object.__setattr__(self, "weights", readonly(self.weights, np.float64))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -417,9 +382,9 @@ class FayHerriotFit:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             if isinstance(value, np.ndarray):
-                value = _readonly(value)
+                value = readonly(value, np.float64)
             elif isinstance(value, MSEComponents):
-                value = MSEComponents(*(_readonly(a) for a in dataclasses.astuple(value)))
+                value = MSEComponents(*(readonly(a, np.float64) for a in dataclasses.astuple(value)))
             object.__setattr__(self, name, value)
         object.__setattr__(self, "info", MappingProxyType(dict(state["info"])))
 

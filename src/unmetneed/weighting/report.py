@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unmetneed._immutable import readonly
 from unmetneed._validate import as_column_list, column_values
 from unmetneed.design import SurveyDesign
 from unmetneed.weighting.blocks import Block
@@ -120,9 +121,7 @@ class WeightingReport:
     def __post_init__(self) -> None:
         # Frozen all the way down: read-only weight copies, tuples, a read-only mapping.
         for name in ("before", "after"):
-            array = np.array(getattr(self, name), dtype=np.float64)
-            array.setflags(write=False)
-            object.__setattr__(self, name, array)
+            object.__setattr__(self, name, readonly(getattr(self, name), np.float64))
         object.__setattr__(self, "blocks", tuple(self.blocks))
         object.__setattr__(self, "adjustments", tuple(self.adjustments))
         object.__setattr__(self, "messages", tuple(self.messages))
