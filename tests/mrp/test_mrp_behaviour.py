@@ -175,8 +175,14 @@ def test_non_binary_response_is_refused() -> None:
 
 def test_one_level_grouping_factor_is_refused() -> None:
     data = simulated(500).assign(region="only")
-    with pytest.raises(ModelError, match="'region' has a single level"):
+    with pytest.raises(ModelError, match=r"'region' has a single level.*drop \(1\|region\) from"):
         um.MultilevelModel("y ~ sex + (1|region)", data=data)
+
+
+def test_all_zero_weights_are_a_clear_error() -> None:
+    data = simulated(500).assign(w=0.0)
+    with pytest.raises(ModelError, match="weights 'w' are zero in every row"):
+        um.MultilevelModel("y ~ sex + (1|area)", data=data, weights="w")
 
 
 def test_formula_errors_are_named() -> None:
