@@ -757,6 +757,36 @@ def make_replicate_weights(
     """
     check_choice(method, "method", ReplicateMethod)
     check_choice(lonely_psu, "lonely_psu", LonelyPSU)
+    w, p, ps, nps, pop = _checked_structure(weights, strata, psu, psu_stratum, n_psu, popsize)
+    _check_method_options(method, rho, n_replicates)
+    factors, scale, rscales, rho_out = _scheme(
+        method, ps, nps, pop, rho, n_replicates, seed, lonely_psu, stratum_labels
+    )
+    # Rows of W are w_i * factors[psu_i]: rank(W) is the rank of the factor
+    # rows of PSUs holding a non-zero weight (P x R instead of n x R).
+    present = np.zeros(ps.shape[0], dtype=bool)
+    present[p[w != 0]] = True
+    return ReplicateWeights(
+        weights=_expand(w, factors, p),
+        scale=float(scale),
+        rscales=np.asarray(rscales, dtype=np.float64),
+        mse=bool(mse),
+        method=method,
+        rho=rho_out,
+        factors=factors,
+        degf=replicate_degf(factors[present]),
+    )
+
+
+def _checked_structure(
+    weights: np.ndarray,
+    strata: np.ndarray,
+    psu: np.ndarray,
+    psu_stratum: np.ndarray,
+    n_psu: np.ndarray,
+    popsize: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weights, PSU codes, PSU strata, PSUs per stratum and popsize, checked against each other."""
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 1:
         raise DesignError(f"weights must be 1-d; got shape {w.shape}")
@@ -786,7 +816,11 @@ def make_replicate_weights(
         raise DesignError("n_psu disagrees with psu_stratum (number of PSUs per stratum)")
     if np.any(nps < 1):
         raise DesignError("every stratum needs at least one PSU")
+    return w, p, ps, nps, pop
 
+
+def _check_method_options(method: str, rho: float | None, n_replicates: int | None) -> None:
+    """``n_replicates`` only for the bootstrap; ``rho`` only for Fay (0 < rho < 1) or BRR (0)."""
     if method != "bootstrap" and n_replicates is not None:
         raise DesignError(
             f"n_replicates is only for method='bootstrap'; {method!r} fixes the number "
@@ -806,71 +840,76 @@ def make_replicate_weights(
             f"rho is only for method='fay' (or 'brr' with rho=0); got rho={rho!r} with {method!r}"
         )
 
+
+def _scheme(
+    method: str,
+    ps: np.ndarray,
+    nps: np.ndarray,
+    pop: np.ndarray,
+    rho: float | None,
+    n_replicates: int | None,
+    seed: int | np.random.Generator | None,
+    lonely_psu: str,
+    stratum_labels: Sequence[object] | None,
+) -> tuple[np.ndarray, float, np.ndarray, float | None]:
+    """The method's PSU factors ``(P, R)``, ``scale``, ``rscales`` and the rho it records."""
     has_fpc = bool(np.isfinite(pop).any())
-    rho_out: float | None = None
     if method == "jk1":
-        if n_strata > 1:
+        if nps.shape[0] > 1:
             raise DesignError(
-                f"JK1 is for unstratified designs and this design has {n_strata} strata "
+                f"JK1 is for unstratified designs and this design has {nps.shape[0]} strata "
                 "(R: \"Can't use JK1 for a stratified design\"); use method='jkn'"
             )
-        factors, scale = _jk1_factors(n_total, float(pop[0]))
-        rscales = np.ones(factors.shape[1])
-    elif method == "jkn":
+        factors, scale = _jk1_factors(ps.shape[0], float(pop[0]))
+        return factors, scale, np.ones(factors.shape[1]), None
+    if method == "jkn":
         factors, rscales, scale = _jkn_factors(ps, nps, pop, lonely_psu, stratum_labels)
-    elif method in ("brr", "fay"):
+        return factors, scale, rscales, None
+    if method in ("brr", "fay"):
         rho_out = 0.0 if method == "brr" else float(rho)  # type: ignore[arg-type]
         if has_fpc:
-            warnings.warn(
+            _warn_fpc_dropped(
                 f"finite population correction dropped for {method.upper()} replicates "
-                "(as R's as.svrepdesign); use method='jkn' to keep it",
-                UnmetneedWarning,
-                stacklevel=2,
+                "(as R's as.svrepdesign); use method='jkn' to keep it"
             )
         factors = _brr_factors(ps, nps, rho_out, stratum_labels)
         n_rep = factors.shape[1]
-        scale = 1.0 / (n_rep * (1.0 - rho_out) ** 2)
-        rscales = np.ones(n_rep)
-    else:  # bootstrap
-        reps = DEFAULT_BOOTSTRAP_REPLICATES if n_replicates is None else n_replicates
-        if isinstance(reps, bool) or not isinstance(reps, numbers.Integral) or reps < 2:
-            raise DesignError(f"n_replicates must be an integer >= 2; got {n_replicates!r}")
-        reps = int(reps)
-        lonely = np.flatnonzero(nps == 1)
-        if lonely.size and lonely_psu not in ("certainty", "remove"):
-            names = _stratum_names(lonely, stratum_labels)
-            raise DesignError(
-                f"{_list_some(names)} ha{'s' if len(names) == 1 else 've'} only one PSU; the "
-                "rescaled bootstrap needs two per stratum. Collapse strata, or use "
-                "lonely_psu='certainty' (no variance from such strata)"
-            )
-        if has_fpc:
-            warnings.warn(
-                "finite population correction not used by the rescaled bootstrap "
-                "(as R's subbootstrap); the variance is conservative. Use method='jkn' "
-                "to keep it",
-                UnmetneedWarning,
-                stacklevel=2,
-            )
-        rng = np.random.default_rng(seed)
-        factors = _bootstrap_factors(ps, nps, reps, rng)
-        scale = 1.0 / (reps - 1)
-        rscales = np.ones(reps)
+        return factors, 1.0 / (n_rep * (1.0 - rho_out) ** 2), np.ones(n_rep), rho_out
+    reps = _bootstrap_replicates(n_replicates)
+    _check_bootstrap_strata(nps, lonely_psu, stratum_labels)
+    if has_fpc:
+        _warn_fpc_dropped(
+            "finite population correction not used by the rescaled bootstrap "
+            "(as R's subbootstrap); the variance is conservative. Use method='jkn' "
+            "to keep it"
+        )
+    factors = _bootstrap_factors(ps, nps, reps, np.random.default_rng(seed))
+    return factors, 1.0 / (reps - 1), np.ones(reps), None
 
-    # Rows of W are w_i * factors[psu_i]: rank(W) is the rank of the factor
-    # rows of PSUs holding a non-zero weight (P x R instead of n x R).
-    present = np.zeros(n_total, dtype=bool)
-    present[p[w != 0]] = True
-    return ReplicateWeights(
-        weights=_expand(w, factors, p),
-        scale=float(scale),
-        rscales=np.asarray(rscales, dtype=np.float64),
-        mse=bool(mse),
-        method=method,
-        rho=rho_out,
-        factors=factors,
-        degf=replicate_degf(factors[present]),
-    )
+
+def _warn_fpc_dropped(message: str) -> None:
+    # stacklevel 4: make_replicate_weights' caller, as the warning had when raised there (2).
+    warnings.warn(message, UnmetneedWarning, stacklevel=4)
+
+
+def _bootstrap_replicates(n_replicates: int | None) -> int:
+    reps = DEFAULT_BOOTSTRAP_REPLICATES if n_replicates is None else n_replicates
+    if isinstance(reps, bool) or not isinstance(reps, numbers.Integral) or reps < 2:
+        raise DesignError(f"n_replicates must be an integer >= 2; got {n_replicates!r}")
+    return int(reps)
+
+
+def _check_bootstrap_strata(
+    nps: np.ndarray, lonely_psu: str, stratum_labels: Sequence[object] | None
+) -> None:
+    lonely = np.flatnonzero(nps == 1)
+    if lonely.size and lonely_psu not in ("certainty", "remove"):
+        names = _stratum_names(lonely, stratum_labels)
+        raise DesignError(
+            f"{_list_some(names)} ha{'s' if len(names) == 1 else 've'} only one PSU; the "
+            "rescaled bootstrap needs two per stratum. Collapse strata, or use "
+            "lonely_psu='certainty' (no variance from such strata)"
+        )
 
 
 def replicate_variance(

@@ -223,30 +223,69 @@ def _check_area_codes(area_code: pd.Series, column: str) -> None:
 
 
 def _parse_custom(table: pd.DataFrame) -> _Parsed:
+    """Read an ONS custom-dataset table (long: one row per area and category).
+
+    Steps: pair each variable's code and label columns; code the areas and each
+    variable's categories (first-appearance order); read the counts; check every
+    area has one row per category; read the area names.
+    """
     columns = list(table.columns)
+    observation = _lower(columns)["observation"]
+    geography, variable_groups = _custom_column_groups(columns, observation)
+    area_code = table[geography["code"]].astype(str).str.strip()
+    _check_area_codes(area_code, geography["code"])
+    area, area_codes = pd.factorize(area_code)
+    variables = [g["base"] for g in variable_groups]
+    categories, codes, category_codes = _custom_categories(table, variable_groups)
+
+    def describe(rows: np.ndarray) -> list[str]:
+        return [
+            f"line {int(i) + 2} ({area_code.iloc[i]}, "
+            + ", ".join(categories[v][codes[v][i]] for v in variables)
+            + f") -> {table[observation].iloc[i]!r}"
+            for i in rows
+        ]
+
+    count = _to_counts(table[observation].to_numpy(), describe, f"column {observation!r}")
+    _check_custom_cells(area, area_codes, [(codes[v], categories[v]) for v in variables])
+    if "label" in geography:
+        names = _custom_area_names(table[geography["label"]], area, area_codes)
+    else:
+        names = np.full(len(area_codes), np.nan, dtype=object)
+    return _Parsed(
+        area_codes=np.asarray(area_codes, dtype=object),
+        area_names=names,
+        area=area,
+        variables=variables,
+        categories=categories,
+        codes=codes,
+        count=count,
+        category_codes=category_codes,
+        geography=geography["base"],
+    )
+
+
+def _custom_column_groups(
+    columns: list[str], observation: str
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The geography's and each variable's ``{"base", "code", "label"}`` columns, in order."""
     lowered = _lower(columns)
-    observation = lowered["observation"]
-    rest = [c for c in columns if c != observation]
     groups: list[dict[str, str]] = []
     used: set[str] = set()
-    for column in rest:
+    for column in (c for c in columns if c != observation):
         if column in used:
             continue
         stripped = column.strip()
         if stripped.lower().endswith(" code"):
             base = stripped[: -len(" code")].strip()
-            label = lowered.get(base.lower())
-            group = {"base": base, "code": column}
-            if label is not None and label not in used and label != column:
-                group["label"] = label
-                used.add(label)
+            partner, role, partner_role = lowered.get(base.lower()), "code", "label"
         else:
             base = stripped
-            code = lowered.get(f"{base.lower()} code")
-            group = {"base": base, "label": column}
-            if code is not None and code not in used:
-                group["code"] = code
-                used.add(code)
+            partner, role, partner_role = lowered.get(f"{base.lower()} code"), "label", "code"
+        group = {"base": base, role: column}
+        if partner is not None and partner not in used and partner != column:
+            group[partner_role] = partner
+            used.add(partner)
         used.add(column)
         groups.append(group)
     if len(groups) < 2 or "code" not in groups[0]:
@@ -255,17 +294,19 @@ def _parse_custom(table: pd.DataFrame) -> _Parsed:
             f"{preview(columns, 8)}; the first columns must be the geography's code "
             f"(and name), then each variable's code and label; {_EXPECTED}"
         )
-    geography, variable_groups = groups[0], groups[1:]
-    missing_labels = [g["code"] for g in variable_groups if "label" not in g]
+    missing_labels = [g["code"] for g in groups[1:] if "label" not in g]
     if missing_labels:
         raise ReadError(
             f"variable column(s) {preview(missing_labels)} have codes but no label "
             f"column beside them (columns seen {preview(columns, 8)}); {_EXPECTED}"
         )
-    area_code = table[geography["code"]].astype(str).str.strip()
-    _check_area_codes(area_code, geography["code"])
-    area, area_codes = pd.factorize(area_code)
-    variables = [g["base"] for g in variable_groups]
+    return groups[0], groups[1:]
+
+
+def _custom_categories(
+    table: pd.DataFrame, variable_groups: list[dict[str, str]]
+) -> tuple[dict[str, list[str]], dict[str, np.ndarray], dict[str, dict[str, object]]]:
+    """Each variable's categories (first-appearance order), row codes, and label -> code map."""
     categories: dict[str, list[str]] = {}
     codes: dict[str, np.ndarray] = {}
     category_codes: dict[str, dict[str, object]] = {}
@@ -278,23 +319,20 @@ def _parse_custom(table: pd.DataFrame) -> _Parsed:
         if "code" in group:
             category_codes[group["base"]] = _category_codes(
                 table[group["code"]].astype(str).str.strip(), labels, group["code"])
+    return categories, codes, category_codes
 
-    def describe(rows: np.ndarray) -> list[str]:
-        return [
-            f"line {int(i) + 2} ({area_code.iloc[i]}, "
-            + ", ".join(categories[v][codes[v][i]] for v in variables)
-            + f") -> {table[observation].iloc[i]!r}"
-            for i in rows
-        ]
 
-    count = _to_counts(table[observation].to_numpy(), describe, f"column {observation!r}")
-    shape = (len(area_codes), *(len(categories[v]) for v in variables))
-    cell = np.ravel_multi_index((area, *(codes[v] for v in variables)), shape)
+def _check_custom_cells(
+    area: np.ndarray, area_codes: pd.Index, variables: list[tuple[np.ndarray, list[str]]]
+) -> None:
+    """Every area has exactly one row for every combination of categories."""
+    shape = (len(area_codes), *(len(labels) for _, labels in variables))
+    cell = np.ravel_multi_index((area, *(codes for codes, _ in variables)), shape)
     repeated = pd.Series(cell).duplicated(keep=False).to_numpy()
     if repeated.any():
         rows = np.flatnonzero(repeated)
         shown = sorted({
-            (area_codes[area[i]], *(categories[v][codes[v][i]] for v in variables))
+            (area_codes[area[i]], *(labels[codes[i]] for codes, labels in variables))
             for i in rows[:10]
         })[:5]
         raise ReadError(
@@ -312,29 +350,19 @@ def _parse_custom(table: pd.DataFrame) -> _Parsed:
             f"{preview([f'{area_codes[i]} ({per_area[i]} rows)' for i in short])}; "
             "missing cells are not assumed to be zero"
         )
-    if "label" in geography:
-        name_codes, name_uniques = pd.factorize(table[geography["label"]].astype(str).str.strip())
-        pairs = pd.DataFrame({"area": area, "name": name_codes}).drop_duplicates()
-        clashing = pairs["area"][pairs["area"].duplicated()].unique()
-        if len(clashing):
-            raise ReadError("area codes with more than one name: "
-                            f"{preview([area_codes[i] for i in clashing])}")
-        names = np.empty(len(area_codes), dtype=object)
-        names[pairs["area"].to_numpy()] = np.asarray(name_uniques, dtype=object)[
-            pairs["name"].to_numpy()]
-    else:
-        names = np.full(len(area_codes), np.nan, dtype=object)
-    return _Parsed(
-        area_codes=np.asarray(area_codes, dtype=object),
-        area_names=names,
-        area=area,
-        variables=variables,
-        categories=categories,
-        codes=codes,
-        count=count,
-        category_codes=category_codes,
-        geography=geography["base"],
-    )
+
+
+def _custom_area_names(labels: pd.Series, area: np.ndarray, area_codes: pd.Index) -> np.ndarray:
+    """One name per area code; a code written with two names is refused."""
+    name_codes, name_uniques = pd.factorize(labels.astype(str).str.strip())
+    pairs = pd.DataFrame({"area": area, "name": name_codes}).drop_duplicates()
+    clashing = pairs["area"][pairs["area"].duplicated()].unique()
+    if len(clashing):
+        raise ReadError("area codes with more than one name: "
+                        f"{preview([area_codes[i] for i in clashing])}")
+    names = np.empty(len(area_codes), dtype=object)
+    names[pairs["area"].to_numpy()] = np.asarray(name_uniques, dtype=object)[pairs["name"].to_numpy()]
+    return names
 
 
 def _category_codes(codes: pd.Series, labels: pd.Series, column: str) -> dict[str, object]:
