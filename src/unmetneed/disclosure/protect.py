@@ -530,70 +530,33 @@ def protect(
     (min_count, rounding, flag_cv, suppress_cv, min_n, decimals,
      count_measures) = _check_options(min_count, rounding, flag_cv, suppress_cv, min_n,
                                       secondary, decimals, count_measures)
-    if not isinstance(table, pd.DataFrame):
-        raise DisclosureError(
-            f"protect() takes a pandas DataFrame of estimates (e.g. Estimates.to_frame()); "
-            f"got {type(table).__name__}"
-        )
-    min_draws = _threshold(min_draws, "min_draws", integer=True)
-    draws = table.attrs.get("draws")
-    if min_draws is not None and _is_int(draws) and draws < min_draws:
-        raise DisclosureError(
-            f"the table summarises {draws} draw(s); published tables need at least {min_draws} "
-            "(its SEs and CVs, which flag and suppress estimates, need a spread of draws: one "
-            "draw gives se = 0). Re-run with draws >= "
-            f"{min_draws}, or pass min_draws=None for a table that is not for publication"
-        )
-    require_columns(table, RESULT_COLUMNS, "result")
+    min_draws = _check_table(table, min_draws)
     values = {c: _numeric(table, c) for c in _BLANKED if c in table.columns}
     prior, reason = _prior_suppression(table)
     _check_values(table, values, prior, min_n)
     is_count = _count_rows(table, count_measures)
     estimate, cv, n = values["estimate"], values["cv"], values["n"]
 
+    # 1. primary suppression: small counts, few respondents, large CVs.
     primary, primary_reason = _primary(
         estimate, cv, n, is_count, ~prior, min_count, rounding, suppress_cv, min_n)
     reason = np.where(primary, primary_reason, reason)
     suppressed = prior | primary
 
+    # 2. secondary suppression: no suppressed count recoverable from the published totals.
     dims: list[str] = []
     relations: dict[str, list[tuple[Any, Any]]] = {}
     report = SecondaryReport(0, 0, 0)
     if secondary:
-        codes = KeyCodes(table[[c for c in table.columns if c not in _NOT_KEYS]])
-        count_codes = codes.subset(is_count)
-        keys, dims, relations = _structure(table, count_codes, is_count, by, total_label, hierarchy)
-        lines = build_lines(keys, count_codes, dims, relations)
-        links = _Links(table, codes, is_count)
-        count_at = np.flatnonzero(is_count)
-        while True:
-            extended, report = secondary_suppression(lines, suppressed[count_at], estimate[count_at])
-            suppressed[count_at] = extended
-            linked = links(suppressed)
-            suppressed |= linked
-            if not linked[count_at].any():  # a linked count may need partners of its own
-                break
+        suppressed, dims, relations, report = _secondary(
+            table, is_count, suppressed, estimate, by, total_label, hierarchy)
         reason = np.where(suppressed & ~prior & ~primary, SECONDARY, reason)
 
+    # 3. flags, then 4. rounding and blanking of what is published.
     low = ~suppressed & (cv > flag_cv) if flag_cv is not None else np.zeros(len(table), bool)
     reason = np.where(low, f"cv > {flag_cv:g}" if flag_cv is not None else "", reason)
-    flag = np.where(suppressed, "suppressed", np.where(low, "low_reliability", "ok"))
-
-    out = table.copy()
-    published = ~suppressed
-    for column, column_values in values.items():
-        new = column_values.copy()
-        if column in ("estimate", "se", "ci_lower", "ci_upper"):
-            how = {"ci_lower": "down", "ci_upper": "up"}.get(column, "nearest")
-            if rounding is not None:
-                at = published & is_count
-                new[at] = round_to_base(new[at], rounding, how)
-            if decimals is not None:
-                at = published & ~is_count
-                new[at] = round_to_decimals(new[at], decimals, how)
-        new[suppressed] = np.nan
-        out[column] = _as_column(new, table[column])
-    out["flag"] = flag
+    out = _published(table, values, suppressed, is_count, rounding, decimals)
+    out["flag"] = np.where(suppressed, "suppressed", np.where(low, "low_reliability", "ok"))
     out["reason"] = reason.astype(str)
     out.attrs = copy.deepcopy(table.attrs)
     out.attrs["disclosure"] = {
@@ -625,6 +588,78 @@ def protect(
         "recoverable_cells": report.recoverable_cells,
         "unaudited_cells": report.unaudited_cells,
     }
+    return out
+
+
+def _check_table(table: Any, min_draws: int | None) -> int | None:
+    """A DataFrame of results, from enough draws when draw-based; returns ``min_draws`` checked."""
+    if not isinstance(table, pd.DataFrame):
+        raise DisclosureError(
+            f"protect() takes a pandas DataFrame of estimates (e.g. Estimates.to_frame()); "
+            f"got {type(table).__name__}"
+        )
+    min_draws = _threshold(min_draws, "min_draws", integer=True)
+    draws = table.attrs.get("draws")
+    if min_draws is not None and _is_int(draws) and draws < min_draws:
+        raise DisclosureError(
+            f"the table summarises {draws} draw(s); published tables need at least {min_draws} "
+            "(its SEs and CVs, which flag and suppress estimates, need a spread of draws: one "
+            "draw gives se = 0). Re-run with draws >= "
+            f"{min_draws}, or pass min_draws=None for a table that is not for publication"
+        )
+    require_columns(table, RESULT_COLUMNS, "result")
+    return min_draws
+
+
+def _secondary(
+    table: pd.DataFrame,
+    is_count: np.ndarray,
+    suppressed: np.ndarray,
+    estimate: np.ndarray,
+    by: str | Sequence[str] | None,
+    total_label: Hashable | None,
+    hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None,
+) -> tuple[np.ndarray, list[str], dict[str, list[tuple[Any, Any]]], SecondaryReport]:
+    """Suppressions extended until no line gives a suppressed count back, with linked rows."""
+    suppressed = suppressed.copy()
+    codes = KeyCodes(table[[c for c in table.columns if c not in _NOT_KEYS]])
+    count_codes = codes.subset(is_count)
+    keys, dims, relations = _structure(table, count_codes, is_count, by, total_label, hierarchy)
+    lines = build_lines(keys, count_codes, dims, relations)
+    links = _Links(table, codes, is_count)
+    count_at = np.flatnonzero(is_count)
+    while True:
+        extended, report = secondary_suppression(lines, suppressed[count_at], estimate[count_at])
+        suppressed[count_at] = extended
+        linked = links(suppressed)
+        suppressed |= linked
+        if not linked[count_at].any():  # a linked count may need partners of its own
+            return suppressed, dims, relations, report
+
+
+def _published(
+    table: pd.DataFrame,
+    values: dict[str, np.ndarray],
+    suppressed: np.ndarray,
+    is_count: np.ndarray,
+    rounding: int | None,
+    decimals: int | None,
+) -> pd.DataFrame:
+    """A copy of the table with published values rounded and suppressed ones blanked."""
+    out = table.copy()
+    published = ~suppressed
+    for column, column_values in values.items():
+        new = column_values.copy()
+        if column in ("estimate", "se", "ci_lower", "ci_upper"):
+            how = {"ci_lower": "down", "ci_upper": "up"}.get(column, "nearest")
+            if rounding is not None:
+                at = published & is_count
+                new[at] = round_to_base(new[at], rounding, how)
+            if decimals is not None:
+                at = published & ~is_count
+                new[at] = round_to_decimals(new[at], decimals, how)
+        new[suppressed] = np.nan
+        out[column] = _as_column(new, table[column])
     return out
 
 
