@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -14,7 +16,10 @@ from unmetneed._provenance import sha256_file
 from unmetneed._validate import preview
 from unmetneed.errors import ReadError
 
-__all__ = ["as_path", "check_choice", "is_url", "preview", "read_csv_checked", "sha256_of"]
+__all__ = [
+    "as_path", "check_choice", "is_url", "optional_module", "preview", "read_csv_checked",
+    "sha256_of",
+]
 
 _URL_PREFIXES = ("http://", "https://", "ftp://")
 
@@ -29,6 +34,17 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 
 # One home for the checksum (unmetneed._provenance); the readers' name for it.
 sha256_of = sha256_file
+
+
+def optional_module(name: str, purpose: str, package: str) -> ModuleType:
+    """Import an optional dependency, or say which package to install for ``purpose``."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"{purpose} needs the {package!r} package: pip install {package} "
+            "(or pip install unmetneed[io])"
+        ) from err
 
 
 def is_url(value: object) -> bool:

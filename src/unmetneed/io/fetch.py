@@ -8,9 +8,10 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from unmetneed.errors import ReadError
-from unmetneed.io._common import is_url
+from unmetneed.io._common import is_url, optional_module
 
 __all__ = ["default_cache_dir", "fetch_table"]
 
@@ -37,15 +38,8 @@ def default_cache_dir() -> Path:
     return Path(pooch.os_cache("unmetneed")) / "tables"
 
 
-def _import_pooch():  # type: ignore[no-untyped-def]
-    try:
-        import pooch
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "fetching remote tables needs the 'pooch' package: "
-            "pip install pooch (or pip install unmetneed[io])"
-        ) from err
-    return pooch
+def _import_pooch() -> Any:
+    return optional_module("pooch", "fetching remote tables", "pooch")
 
 
 @contextlib.contextmanager

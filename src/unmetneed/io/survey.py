@@ -14,7 +14,13 @@ import pandas as pd
 
 from unmetneed._validate import check_choice
 from unmetneed.errors import MissingColumnError, ReadError
-from unmetneed.io._common import as_path, preview, read_csv_checked, sha256_of
+from unmetneed.io._common import (
+    as_path,
+    optional_module,
+    preview,
+    read_csv_checked,
+    sha256_of,
+)
 
 __all__ = ["FORMATS", "read_survey"]
 
@@ -58,15 +64,8 @@ def _check_columns(requested: Sequence[str] | None, available: Sequence[str],
     return requested
 
 
-def _import_pyreadstat():  # type: ignore[no-untyped-def]
-    try:
-        import pyreadstat
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "reading Stata .dta and SPSS .sav files needs the 'pyreadstat' package: "
-            "pip install pyreadstat (or pip install unmetneed[io])"
-        ) from err
-    return pyreadstat
+def _import_pyreadstat() -> Any:
+    return optional_module("pyreadstat", "reading Stata .dta and SPSS .sav files", "pyreadstat")
 
 
 def _sort_key(code: Any) -> tuple[int, Any]:
@@ -200,13 +199,7 @@ def read_survey(
             usecols = _check_columns(columns, available, file)
             frame = read_csv_checked(file, usecols=usecols, na_values=na_values)
         elif kind == "parquet":
-            try:
-                import pyarrow.parquet as pq
-            except ImportError as err:  # pragma: no cover - depends on the environment
-                raise ImportError(
-                    "reading Parquet needs the 'pyarrow' package: pip install pyarrow "
-                    "(or pip install unmetneed[io])"
-                ) from err
+            pq = optional_module("pyarrow.parquet", "reading Parquet", "pyarrow")
             available = list(pq.read_schema(file).names)
             usecols = _check_columns(columns, available, file)
             frame = pd.read_parquet(file, columns=usecols, engine="pyarrow")
