@@ -14,7 +14,7 @@ from unmetneed.cli import main
 
 from .conftest import EXAMPLE, TEST_DRAWS, small_config
 
-AREA_COLUMNS = ["area_code", "area_name", "quantity", "measure", "estimate", "se", "ci_lower",
+AREA_COLUMNS = ["area_code", "area_name", "setting", "quantity", "measure", "estimate", "se", "ci_lower",
                 "ci_upper", "cv", "n", "basis", "flag", "reason"]
 
 
@@ -88,8 +88,17 @@ def test_outputs_and_their_columns(run_output: Path) -> None:
     assert list(chars.columns[:2]) == ["characteristic", "category"]
     assert chars.loc[chars["characteristic"] == "ethnic_group", "category"].nunique() == 19
     assert set(area["flag"]) <= {"ok", "low_reliability", "suppressed"}
-    assert set(area["basis"]) <= {"model", "model_no_respondents", "admin"}
-    assert set(chars["basis"]) <= {"model", "admin_composition"}
+    assert set(area["setting"]) == set(chars["setting"]) == {"household", "care_home", "all"}
+    assert set(area["basis"]) <= {"model", "model_no_respondents", "admin", "direct"}
+    assert set(chars["basis"]) <= {"model", "admin_composition", "direct"}
+    # care-home residents' need is the census count; unpaid-only and unmet are 0 there by
+    # definition and have no rows
+    homes = area[area["setting"] == "care_home"]
+    assert set(homes.loc[homes["quantity"] == "need", "basis"]) == {"direct"}
+    assert not homes["quantity"].isin(["unpaid_only", "unmet"]).any()
+    coverage = pd.read_csv(run_output / "coverage_gaps.csv")
+    assert {"characteristic", "category", "setting"} <= set(coverage.columns)
+    assert coverage.loc[coverage["characteristic"] == "ethnic_group", "category"].nunique() == 19
     provenance = json.loads((run_output / "provenance.json").read_text())
     for key in ("version", "python", "dependencies", "input_checksums_sha256", "config",
                 "settings", "timings_seconds"):

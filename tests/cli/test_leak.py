@@ -44,7 +44,7 @@ def renderings(value: float) -> set[str]:
 
 
 def unprotected(folder: Path, key: str, draws_name: str) -> pd.DataFrame:
-    """Every cell's value from the draws: count, rate_per_1000 and share_of_need."""
+    """Every cell's value from the draws: count, rate_per_1000 and share_of_need (by setting)."""
     with xr.open_dataset(folder / "internal" / draws_name) as draws:
         draws = draws.load()
     frames = []
@@ -54,11 +54,11 @@ def unprotected(folder: Path, key: str, draws_name: str) -> pd.DataFrame:
         values = {"count": count, "rate_per_1000": 1000 * count / population,
                   "share_of_need": count / draws["need"]}
         for measure, array in values.items():
-            mean = array.mean("draw").to_series()
+            mean = array.mean("draw").to_series().rename("value").reset_index()
             se = array.std("draw", ddof=1).to_series()
-            frames.append(pd.DataFrame({key: mean.index.astype(str), "quantity": quantity,
-                                        "measure": measure, "value": mean.to_numpy(),
-                                        "value_se": se.to_numpy()}))
+            frame = mean.assign(quantity=quantity, measure=measure, value_se=se.to_numpy())
+            frame[key] = frame[key].astype(str)
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -100,11 +100,11 @@ def published(run_console: tuple[Path, str]) -> dict[str, str]:
 def suppressed_values(run_output: Path) -> pd.DataFrame:
     area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
     truth = unprotected(run_output, "area_code", "draws_area_code.nc")
-    rows = area[area["flag"] == "suppressed"].merge(truth, on=["area_code", "quantity", "measure"])
+    rows = area[area["flag"] == "suppressed"].merge(truth, on=["area_code", "setting", "quantity", "measure"])
     chars = pd.read_csv(run_output / "estimates_by_characteristic.csv", dtype={"category": str})
     truth = unprotected(run_output, "ethnic_group", "draws_ethnic_group.nc").rename(
         columns={"ethnic_group": "category"})
-    more = chars[chars["flag"] == "suppressed"].merge(truth, on=["category", "quantity", "measure"])
+    more = chars[chars["flag"] == "suppressed"].merge(truth, on=["category", "setting", "quantity", "measure"])
     return pd.concat([rows, more], ignore_index=True)
 
 
@@ -150,67 +150,86 @@ def test_no_rendering_of_a_suppressed_value_is_published(suppressed_values: pd.D
 def _lines_with_one_suppressed(table: pd.DataFrame, key: str, england: pd.DataFrame) -> list:
     counts = table[table["measure"] == "count"]
     bad = []
-    # Groups add up to the published England figure of each quantity.
-    for quantity, part in counts.groupby("quantity"):
-        assert england.loc[quantity, "flag"] != "suppressed"
+    # Groups add up to the published England figure of each quantity, in each setting.
+    for (setting, quantity), part in counts.groupby(["setting", "quantity"]):
+        assert england.loc[(setting, quantity), "flag"] != "suppressed"
         if (part["flag"] == "suppressed").sum() == 1:
-            bad.append((key, quantity))
-    # Hierarchies within each group.
+            bad.append((key, setting, quantity))
+    # Hierarchies within each group and setting: need = its parts (a part that is 0 by
+    # definition in care homes has no row) ...
     relations = {"need": PARTS, "unmet_or_insufficient": ["unmet", "insufficient"]}
-    for group, part in counts.groupby(key):
+    for (group, setting), part in counts.groupby([key, "setting"]):
         flags = part.set_index("quantity")["flag"]
         for total, components in relations.items():
             if total in flags.index:
-                if (flags.reindex([total, *components]) == "suppressed").sum() == 1:
-                    bad.append((group, total))
+                present = [c for c in components if c in flags.index]
+                if (flags.reindex([total, *present]) == "suppressed").sum() == 1:
+                    bad.append((group, setting, total))
+    # ... and all = household + care home, for every group and quantity.
+    for (group, quantity), part in counts.groupby([key, "quantity"]):
+        flags = part.set_index("setting")["flag"]
+        if (flags == "suppressed").sum() == 1 and len(flags) > 1:
+            bad.append((group, "setting", quantity))
     return bad
 
 
 def test_no_suppressed_count_is_a_difference_of_published_figures(run_output: Path) -> None:
     england = pd.read_csv(run_output / "estimates_england.csv")
-    england = england[england["measure"] == "count"].set_index("quantity")
+    england = england[england["measure"] == "count"].set_index(["setting", "quantity"])
+    assert set(england.index.get_level_values("setting")) == {"household", "care_home", "all"}
     area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
     assert _lines_with_one_suppressed(area, "area_code", england) == []
     chars = pd.read_csv(run_output / "estimates_by_characteristic.csv", dtype={"category": str})
     for _, part in chars.groupby("characteristic"):
         assert _lines_with_one_suppressed(part, "category", england) == []
-    # England's hierarchy too.
-    relations = {"need": PARTS, "unmet_or_insufficient": ["unmet", "insufficient"]}
-    for total, components in relations.items():
-        assert (england.loc[[total, *components], "flag"] == "suppressed").sum() == 0
+    # England's figures are all published.
+    assert (england["flag"] == "suppressed").sum() == 0
 
 
 def test_coverage_is_suppressed_with_its_target(run_output: Path) -> None:
     area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
-    coverage = pd.read_csv(run_output / "coverage_gaps.csv", dtype={"area_code": str})
-    counts = area[area["measure"] == "count"].set_index(["area_code", "quantity"])
-    care = coverage[coverage["target"].isin(counts.index.get_level_values("quantity"))]
-    assert len(care)
-    flags = counts["flag"].reindex(pd.MultiIndex.from_arrays([care["area_code"], care["target"]]))
-    hidden = care[(flags == "suppressed").to_numpy()]
-    assert (hidden["flag"] == "suppressed").all()
-    assert hidden[["target_estimate", "uncovered", "over_count", "coverage", "coverage_lower",
-                   "coverage_upper"]].isna().all().all()
-    shown = care[(flags != "suppressed").to_numpy()]
-    published = counts["estimate"].reindex(pd.MultiIndex.from_arrays([shown["area_code"], shown["target"]]))
-    np.testing.assert_array_equal(shown["target_estimate"].to_numpy(), published.to_numpy())
+    coverage = pd.read_csv(run_output / "coverage_gaps.csv", dtype={"area_code": str, "category": str})
+    chars = pd.read_csv(run_output / "estimates_by_characteristic.csv", dtype={"category": str})
+    # council rows against the council counts, characteristic rows against the characteristic counts
+    tables = {"area_code": area.assign(characteristic="area_code", category=area["area_code"]), "other": chars}
+    checked = 0
+    for which, table in tables.items():
+        rows = coverage[(coverage["characteristic"] == "area_code") == (which == "area_code")]
+        counts = table[table["measure"] == "count"].set_index(["characteristic", "category", "setting",
+                                                                 "quantity"])
+        care = rows[rows["target"].isin(counts.index.get_level_values("quantity"))]
+        keys = pd.MultiIndex.from_arrays([care["characteristic"], care["category"], care["setting"],
+                                          care["target"]])
+        flags = counts["flag"].reindex(keys)
+        assert flags.notna().all(), "every care target is a published cell"
+        hidden = care[(flags == "suppressed").to_numpy()]
+        assert (hidden["flag"] == "suppressed").all()
+        assert hidden[["target_estimate", "uncovered", "over_count", "coverage", "coverage_lower",
+                       "coverage_upper"]].isna().all().all()
+        shown = care[(flags != "suppressed").to_numpy()]
+        published = counts["estimate"].reindex(keys[(flags != "suppressed").to_numpy()])
+        np.testing.assert_array_equal(shown["target_estimate"].to_numpy(), published.to_numpy())
+        checked += len(care)
+    assert checked
 
 
 def test_rates_come_from_the_rounded_counts(run_output: Path) -> None:
     area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
     with xr.open_dataset(run_output / "internal" / "draws_area_code.nc") as draws:
         population = draws["population"].isel(draw=0).to_series()
-    population.index = population.index.astype(str)
+    population.index = population.index.set_levels(population.index.levels[0].astype(str), level=0)
     counts = area[(area["measure"] == "count") & (area["flag"] != "suppressed")].set_index(
-        ["area_code", "quantity"])["estimate"]
+        ["area_code", "setting", "quantity"])["estimate"]
     rates = area[(area["measure"] == "rate_per_1000") & (area["flag"] != "suppressed")]
-    from_counts = (1000 * counts.reindex(pd.MultiIndex.from_arrays([rates["area_code"], rates["quantity"]]))
-                   .to_numpy() / population.reindex(rates["area_code"]).to_numpy())
+    cells = pd.MultiIndex.from_arrays([rates["area_code"], rates["setting"]])
+    people = population.reindex(cells).to_numpy()
+    keys = pd.MultiIndex.from_arrays([rates["area_code"], rates["setting"], rates["quantity"]])
+    from_counts = 1000 * counts.reindex(keys).to_numpy() / people
     np.testing.assert_allclose(rates["estimate"].to_numpy(), np.round(from_counts, 1), atol=0.051)
     # rate x population gives back the published (rounded) count, never a finer one.
-    back = rates["estimate"].to_numpy() * population.reindex(rates["area_code"]).to_numpy() / 1000
-    rounded = counts.reindex(pd.MultiIndex.from_arrays([rates["area_code"], rates["quantity"]])).to_numpy()
-    tolerance = 0.05 * population.reindex(rates["area_code"]).to_numpy() / 1000 + 1e-6
+    back = rates["estimate"].to_numpy() * people / 1000
+    rounded = counts.reindex(keys).to_numpy()
+    tolerance = 0.05 * people / 1000 + 1e-6
     assert (np.abs(back - rounded) <= tolerance).all()
     assert (counts % 5 == 0).all()
 
@@ -218,18 +237,19 @@ def test_rates_come_from_the_rounded_counts(run_output: Path) -> None:
 def test_england_totals_are_the_same_everywhere(run_console: tuple[Path, str]) -> None:
     folder, console = run_console
     england = pd.read_csv(folder / "estimates_england.csv")
-    counts = england[england["measure"] == "count"].set_index("quantity")["estimate"]
+    england = england[england["measure"] == "count"]
     report = (folder / "report.html").read_text(encoding="utf-8")
-    for quantity, value in counts.items():
+    for setting, quantity, value in england[["setting", "quantity", "estimate"]].itertuples(index=False):
         text = f"{value:,.0f}"
-        assert re.search(rf"{quantity}\s+{re.escape(text)}", console), (quantity, text)
-        assert text in report, (quantity, text)
+        if setting == "all":  # the console summary shows all adults
+            assert re.search(rf"{quantity}\s+{re.escape(text)}", console), (quantity, text)
+        assert text in report, (setting, quantity, text)
 
 
 def test_an_se_of_zero_means_exactly_known(run_output: Path) -> None:
     area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
     truth = unprotected(run_output, "area_code", "draws_area_code.nc")
-    rows = area[area["flag"] != "suppressed"].merge(truth, on=["area_code", "quantity", "measure"])
+    rows = area[area["flag"] != "suppressed"].merge(truth, on=["area_code", "setting", "quantity", "measure"])
     zero = rows[rows["se"] == 0]
     # identical draws (a count fixed to an exact admin count, and its rate) have no spread; a
     # standard deviation computed from them is 0 up to floating-point noise

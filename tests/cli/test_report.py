@@ -93,7 +93,9 @@ def test_suppressed_councils_are_shown_as_suppressed(run_output: Path) -> None:
 
     area = pd.read_csv(run_output / "estimates_by_area.csv", dtype={"area_code": str})
     report = (run_output / "report.html").read_text(encoding="utf-8")
-    rate = area[(area["quantity"] == "self_funded") & (area["measure"] == "rate_per_1000")]
+    # the report's council table and charts show all adults (households and care homes)
+    rate = area[(area["quantity"] == "self_funded") & (area["measure"] == "rate_per_1000")
+                & (area["setting"] == "all")]
     hidden = int((rate["flag"] == "suppressed").sum())
     assert f"grey crosses: suppressed ({hidden} councils" in report
     assert 'class="suppressed">suppressed<' in report

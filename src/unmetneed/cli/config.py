@@ -39,6 +39,7 @@ class SurveyInput:
     nest: bool = False
     lonely_psu: str = "fail"
     target: str | None = None  # for coverage sources
+    setting: str | None = None  # the setting of the target (household | care_home | all)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class RunConfig:
     output_format: str
     save_draws: bool
     raw: dict[str, Any] = field(default_factory=dict)
+    care_home_register: Path | None = None
+    care_home_returns: Path | None = None
+    care_home_covariates: Path | None = None
+    care_home_covariate_columns: tuple[str, ...] = ()
 
 
 def sha256(path: Path) -> str:
@@ -98,6 +103,15 @@ class SurveySchema(_Section):
     nest: bool = False
     lonely_psu: Literal["fail", "adjust", "certainty", "average", "remove"] = "fail"
     target: Literal["council_funded", "need", "unpaid_carers"] | None = None
+    setting: Literal["household", "care_home", "all"] | None = None
+
+
+class CareHomesSchema(_Section):
+    # "register" is a BaseModel attribute: the field is named apart, keyed as "register"
+    register_path: str = Field(alias="register")
+    returns: str
+    covariates: str | None = None  # a table with area_code and council covariates
+    covariate_columns: list[str] = []
 
 
 class AdminSchema(_Section):
@@ -119,6 +133,7 @@ class InputsSchema(_Section):
     surveys: dict[str, SurveySchema]
     admin: AdminSchema | None = None
     census: CensusSchema | None = None
+    care_homes: CareHomesSchema | None = None
 
 
 class ModelSchema(_Section):
@@ -332,10 +347,16 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
             spath = _resolve(base, spec.path, f"inputs.surveys.{name}.path", problems)
             surveys[name] = SurveyInput(path=spath, weights=spec.weights, strata=spec.strata,  # type: ignore[arg-type]
                                         clusters=spec.clusters, fpc=spec.fpc, nest=spec.nest,
-                                        lonely_psu=spec.lonely_psu, target=spec.target)
+                                        lonely_psu=spec.lonely_psu, target=spec.target,
+                                        setting=spec.setting)
         admin = _resolve(base, inp.admin.path if inp.admin else None, "inputs.admin.path", problems)
         carers = _resolve(base, inp.census.unpaid_carers.path if inp.census and inp.census.unpaid_carers
                           else None, "inputs.census.unpaid_carers.path", problems)
+        homes = inp.care_homes
+        register = _resolve(base, homes.register_path if homes else None, "inputs.care_homes.register", problems)
+        returns = _resolve(base, homes.returns if homes else None, "inputs.care_homes.returns", problems)
+        home_covariates = _resolve(base, homes.covariates if homes else None,
+                                   "inputs.care_homes.covariates", problems)
     else:
         # Still report missing files of the keys that are there.
         inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
@@ -361,6 +382,10 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         admin=admin, admin_area=schema.inputs.admin.area if schema.inputs.admin else "area_code",
         admin_count=schema.inputs.admin.count if schema.inputs.admin else "count",
         unpaid_carers=carers, formulas=formulas, by=tuple(estimates.by),
+        care_home_register=register, care_home_returns=returns,
+        care_home_covariates=home_covariates,
+        care_home_covariate_columns=(tuple(schema.inputs.care_homes.covariate_columns)
+                                     if schema.inputs.care_homes else ()),
         weighting_margins=tuple(schema.weighting.margins), draws=estimates.draws, seed=estimates.seed,
         level=estimates.level, benchmark=bool(benchmark), disclosure=disclosure, output_dir=output_dir,
         output_format=schema.output.format, save_draws=schema.output.save_draws, raw=data,

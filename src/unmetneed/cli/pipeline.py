@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from unmetneed.cli.config import RunConfig, read_table, sha256
@@ -46,6 +47,11 @@ class Inputs:
     census: dict[str, pd.Series]
     files: dict[str, str] = field(default_factory=dict)  # name -> sha256
     description: str = ""
+    #: care-home register and provider returns (``register``, ``returns``; optional
+    #: ``covariates``: one row per council), needed when the frame has care-home rows
+    care_homes: dict[str, pd.DataFrame] | None = None
+    #: the setting of each source's target (``household`` unless named here)
+    target_settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,33 +82,44 @@ def demo_inputs() -> Inputs:
     from unmetneed.datasets.synthetic import MANIFEST
 
     eng = load_synthetic_england()
-    # The general survey covers private households (as HSE does), so its paid care is
-    # benchmarked to council-funded people supported in the community; care-home
-    # residents are outside its frame (a coverage gap the report states).
+    # The general survey covers private households (as HSE does), so the household
+    # models' paid care is benchmarked to council-funded people supported in the
+    # community; care-home residents are estimated from the register and returns.
     community = eng.admin[eng.admin["setting"].astype(str) == "community"]
     admin = community.groupby("area_code", observed=True)["count"].sum().astype(float)
     carers = eng.census["unpaid_care"]
     carers = carers[~carers["unpaid_care"].astype(str).str.startswith("Provides no")]
     manifest = reference_path(MANIFEST)
-    # Compare like with like: the modelled council-funded people live in private
-    # households, so the ASCS source is its community respondents (a domain design
-    # without the stratum fpc, which counts care-home residents too).
     ascs = eng.surveys["ascs"]
-    community = ascs.data[ascs.data["setting"].astype(str) == "community"]
-    ascs_community = SurveyDesign(community, weights=ascs.weights_col, strata=ascs.strata_col,
-                                  lonely_psu="certainty")
     surveys = dict(eng.surveys)
-    surveys["ascs_community"] = ascs_community
+    # Each setting's respondents as a domain of the whole ASCS design (its strata and fpc kept).
+    for name, setting in (("ascs_community", "community"), ("ascs_care_home", "residential")):
+        surveys[name] = ascs.subset(ascs.data["setting"].astype(str) == setting)
+    covariates = _council_covariates(eng.population.cells)
     return Inputs(
         population=eng.population,
         area_names=eng.areas.set_index("area_code")["area_name"],
         surveys=surveys,
-        targets={"ascs_community": "council_funded", "sace": "unpaid_carers"},
+        targets={"ascs_community": "council_funded", "ascs_care_home": "council_funded",
+                 "sace": "unpaid_carers"},
+        target_settings={"ascs_community": "household", "ascs_care_home": "care_home", "sace": "all"},
         admin=admin,
         census={"unpaid_carers": carers.groupby("area_code", observed=True)["count"].sum().astype(float)},
         files={"synthetic/MANIFEST.json": sha256(manifest)},
         description="embedded synthetic England (data/reference/synthetic; synthetic data, real council codes)",
+        care_homes={"register": eng.care_homes.register, "returns": eng.care_homes.returns,
+                    **({"covariates": covariates} if covariates is not None else {})},
     )
+
+
+def _council_covariates(cells: pd.DataFrame) -> pd.DataFrame | None:
+    """Census council covariates of the frame (owner-occupation) for the care-home model."""
+    columns = [c for c in ("owner_occupation",) if c in cells.columns]
+    if not columns:
+        return None
+    table = cells.groupby("area_code", observed=True)[columns].first().reset_index()
+    table["area_code"] = table["area_code"].astype(str)
+    return table
 
 
 def inputs_from_config(config: RunConfig) -> Inputs:
@@ -175,6 +192,30 @@ def inputs_from_config(config: RunConfig) -> Inputs:
             problems.append("inputs.census.unpaid_carers: expected columns area_code and count")
         else:
             census["unpaid_carers"] = table.groupby("area_code")["count"].sum().astype(float)
+    care_homes = None
+    if config.care_home_register is not None and config.care_home_returns is not None:
+        from unmetneed.io import read_care_home_register, read_provider_returns
+
+        try:
+            care_homes = {"register": read_care_home_register(config.care_home_register),
+                          "returns": read_provider_returns(config.care_home_returns)}
+        except UnmetneedError as error:
+            problems.append(f"inputs.care_homes: {error}")
+        else:
+            files[str(config.care_home_register)] = sha256(config.care_home_register)
+            files[str(config.care_home_returns)] = sha256(config.care_home_returns)
+            if config.care_home_covariates is not None:
+                table = _read_input(config.care_home_covariates, "inputs.care_homes.covariates")
+                files[str(config.care_home_covariates)] = sha256(config.care_home_covariates)
+                columns = list(config.care_home_covariate_columns)
+                missing = [c for c in ["area_code", *columns] if c not in table.columns]
+                if missing or not columns:
+                    problems.append(f"inputs.care_homes: covariate_columns {columns} (and area_code) "
+                                    f"must be columns of {config.care_home_covariates.name}; "
+                                    f"missing {missing or 'a list of columns'}")
+                else:
+                    care_homes["covariates"] = table[["area_code", *columns]].astype({"area_code": str})
+    target_settings = {name: spec.setting for name, spec in config.surveys.items() if spec.setting}
     if problems:
         raise ConfigError("inputs could not be used:\n" + "\n".join(f"  - {p}" for p in problems))
     try:
@@ -183,7 +224,8 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         raise ConfigError(f"inputs.population: {error}") from error
     if names is None:
         names = pd.Series(dict.fromkeys(cells["area_code"].unique(), pd.NA), dtype="object")
-    return Inputs(frame, names, surveys, targets, admin, census, files, description=str(config.source))
+    return Inputs(frame, names, surveys, targets, admin, census, files, description=str(config.source),
+                  care_homes=care_homes, target_settings=target_settings)
 
 
 def _read_input(path: Path, key: str) -> pd.DataFrame:
@@ -267,6 +309,17 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
                 if where:
                     problems.append(f"models.{name}.formula: {variable!r} is not a column of the "
                                     f"{' or the '.join(where)}")
+    if "setting" in cells.columns:
+        values = set(cells["setting"].astype(str))
+        unknown = sorted(values - {"household", "care_home"})
+        if unknown:
+            problems.append(f"inputs.population: column 'setting' has values {unknown[:5]}; use "
+                            "'household' and 'care_home'")
+        elif "care_home" in values and inputs.care_homes is None:
+            problems.append("inputs.population: the frame has care-home rows (setting == 'care_home') "
+                            "but no care-home register and returns were given (inputs.care_homes."
+                            "register and .returns); add them, or drop the care-home rows to "
+                            "estimate private households only")
     for i, column in enumerate(settings.by):
         if column not in cells.columns:
             problems.append(f"estimates.by[{i}]: {column!r} is not a column of the population frame")
@@ -413,7 +466,8 @@ def _replace_folder(staging: Path, out: Path) -> None:
 def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str, Any] | None,
               progress: bool) -> dict[str, Path]:
     from unmetneed import __version__
-    from unmetneed.estimates import fit_care_model
+    from unmetneed.estimates import estimate_care_home_funding, fit_care_model
+    from unmetneed.estimates.settings import care_home_populations, combine_settings, split_settings
     from unmetneed.weighting import rake
 
     steps = Progress(7, enabled=progress)
@@ -433,20 +487,31 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
         return value
 
     general = inputs.surveys["general"]
-    margins = _weighting_margins(inputs.population, settings.weighting_margins, general)
+    households, homes = split_settings(inputs.population)
+    margins = _weighting_margins(households, settings.weighting_margins, general)
     weighting = timed("weighting the general survey to census margins",
                       lambda: rake(general, margins, tol=1e-10, reconcile="scale") if margins else None)
     model = timed("fitting the chain of multilevel models",
-                  lambda: fit_care_model(inputs.population, general, formulas=settings.formulas or None,
+                  lambda: fit_care_model(households, general, formulas=settings.formulas or None,
                                          draws=settings.draws, seed=settings.seed))
     admin = inputs.admin if settings.benchmark else None
-    results = timed(
-        "poststratifying care populations by area and characteristic",
-        lambda: model.populations_by(inputs.population, groupings=[None, *settings.by], admin=admin,
-                                     level=settings.level),
+    groupings = [(), *((c,) for c in settings.by)]
+    household = timed(
+        "poststratifying household care populations by area and characteristic",
+        lambda: model.populations_by(households, groupings=groupings, admin=admin, level=settings.level),
     )
-    coverage = timed("coverage-gap diagnostics",
-                     lambda: _coverage(results[(settings.by[0],)], inputs, settings))
+    funding = care_homes = None
+    if homes is not None and inputs.care_homes is not None:
+        chi = inputs.care_homes
+        funding = timed("care-home residents and self-funders from the register and returns",
+                        lambda: estimate_care_home_funding(chi["register"], chi["returns"],
+                                                           covariates=chi.get("covariates"),
+                                                           level=settings.level))
+        care_homes = timed("care populations of care-home residents", lambda: care_home_populations(
+            model, homes, funding, groupings=groupings, level=settings.level,
+            seed=np.random.default_rng([settings.seed, 7])))
+    results = combine_settings(household, care_homes, care_home_funding=funding)
+    coverage = timed("coverage-gap diagnostics", lambda: _coverage(results, inputs, settings))
     publication = timed("disclosure control", lambda: build_publication(
         results, coverage, inputs.area_names, settings.by, settings.disclosure))
     written = timed("writing tables", lambda: _write_tables(publication, results, out, settings))
@@ -531,25 +596,100 @@ def _weighting_margins(frame: PopulationFrame, variables: tuple[str, ...], desig
     return Margins(entries) if entries else None
 
 
-def _coverage(care: Any, inputs: Inputs, settings: Settings) -> Any:
-    try:
-        from unmetneed.coverage import coverage_gaps
-    except ImportError:  # pragma: no cover - the layer ships with the package
-        return None
-    sources = {name: (inputs.surveys[name], target) for name, target in inputs.targets.items()
-               if name in inputs.surveys}
-    if not sources:
-        return None
-    return coverage_gaps(care, sources, census=inputs.census or None, by="area_code",
-                         population=inputs.population, seed=settings.seed)
+def _coverage(results: dict[tuple[str, ...], Any], inputs: Inputs, settings: Settings) -> Any:
+    """Coverage of each source against its target in its setting (households unless named)."""
+    from unmetneed.coverage import coverage_gaps
+    from unmetneed.estimates.settings import split_settings
+
+    households, homes = split_settings(inputs.population)
+    frames = {"household": households, "care_home": homes, "all": inputs.population}
+    available = {str(v) for v in results[()].draws["setting"].values}
+    area = settings.by[0]
+    reports: list[tuple[str, Any]] = []
+    for setting in ("household", "care_home", "all"):
+        sources = {name: (inputs.surveys[name], target) for name, target in inputs.targets.items()
+                   if name in inputs.surveys and _source_setting(name, inputs) == setting}
+        # without a care-home frame everyone modelled lives in a household: "all" is households
+        use = setting if setting in available else ("household" if setting == "all" else None)
+        if not sources or use is None:
+            continue
+        census = inputs.census if any(t in inputs.census for _, t in sources.values()) else None
+        frame = frames[use]
+        if frame is not None and use == "all" and "setting" in frame.cells.columns:
+            frame = None  # the frame's cells repeat by setting; the draws carry the population
+        reports.append((use, coverage_gaps(results[(area,)].in_setting(use), sources, census=census,
+                                           by=area, population=frame, seed=settings.seed)))
+    # Who each source reaches by characteristic: its weighted count of a group over the
+    # group's modelled need in the source's setting (census counts are by council only).
+    characteristics: list[tuple[str, str, Any]] = []
+    for characteristic in settings.by[1:]:
+        for setting in ("household", "care_home", "all"):
+            use = setting if setting in available else ("household" if setting == "all" else None)
+            sources = {name: (inputs.surveys[name], "need") for name, target in inputs.targets.items()
+                       if name in inputs.surveys and target not in inputs.census
+                       and _source_setting(name, inputs) == setting
+                       and characteristic in inputs.surveys[name].data.columns}
+            if sources and use is not None:
+                characteristics.append((use, characteristic, coverage_gaps(
+                    results[(characteristic,)].in_setting(use), sources, by=characteristic,
+                    seed=settings.seed)))
+    return SettingCoverage(reports, characteristics) if reports else None
+
+
+def _source_setting(name: str, inputs: Inputs) -> str:
+    """The setting a source's target is in: census counts cover everyone (``all``);
+    care quantities are households' unless ``target_settings`` says otherwise."""
+    if inputs.targets.get(name) in inputs.census:
+        return "all"
+    return inputs.target_settings.get(name, "household")
+
+
+@dataclass
+class SettingCoverage:
+    """Coverage reports by the setting of their targets, read as one (``setting`` column)."""
+
+    #: (setting of the estimates compared with, report by area)
+    reports: list[tuple[str, Any]]
+    #: (setting, characteristic, report by that characteristic; target: need)
+    characteristics: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self._stack([r.to_frame() for _, r in self.reports], [s for s, _ in self.reports])
+
+    @property
+    def overall(self) -> pd.DataFrame:
+        return self._stack([r.overall for _, r in self.reports], [s for s, _ in self.reports])
+
+    def by_characteristic(self) -> pd.DataFrame:
+        """Rows by characteristic: ``characteristic, category, setting`` and the coverage columns."""
+        frames = []
+        for setting, characteristic, report in self.characteristics:
+            table = report.to_frame().reset_index(drop=True)
+            table = table.rename(columns={characteristic: "category"})
+            table.insert(0, "characteristic", characteristic)
+            frames.append(table.assign(setting=setting))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def overall_by_characteristic(self) -> pd.DataFrame:
+        """England rows of the by-characteristic reports (target: need)."""
+        tables = [r.overall for _, _, r in self.characteristics]
+        return self._stack(tables, [s for s, _, _ in self.characteristics]) if tables else pd.DataFrame()
+
+    @staticmethod
+    def _stack(tables: list[pd.DataFrame], settings: list[str]) -> pd.DataFrame:
+        frames = [t.reset_index(drop=True).assign(setting=s) for s, t in zip(settings, tables, strict=True)]
+        return pd.concat(frames, ignore_index=True)
 
 
 def england_summary(publication: Any) -> str:
     """The console summary: England's published counts (the figures of estimates_england.csv)."""
     england = publication.england
+    if "setting" in england.columns:
+        england = england[england["setting"] == "all"]
     counts = england[england["measure"] == "count"].set_index("quantity")
-    lines = ["England (published figures: disclosure-controlled, rounded; as in estimates_england.csv "
-             "and report.html):"]
+    lines = ["England, all adults in private households and care homes (published figures: "
+             "disclosure-controlled, rounded; as in estimates_england.csv and report.html):"]
     for quantity in counts.index:
         row = counts.loc[quantity]
         lines.append(f"  {quantity:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to "

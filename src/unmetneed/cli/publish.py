@@ -59,13 +59,19 @@ class Publication:
     excluded_england: pd.DataFrame
     rules: dict[str, Any] = field(default_factory=dict)
 
-    def count(self, quantity: str) -> float:
-        """The published England count of ``quantity`` (NaN when it is not published)."""
-        rows = self.england[(self.england["quantity"] == quantity) & (self.england["measure"] == "count")]
+    def count(self, quantity: str, setting: str = "all") -> float:
+        """The published England count of ``quantity`` in ``setting`` (NaN when it is not published)."""
+        rows = _in_setting(self.england, setting)
+        rows = rows[(rows["quantity"] == quantity) & (rows["measure"] == "count")]
         return float(rows["estimate"].iloc[0]) if len(rows) else float("nan")
 
 
-def _hierarchy(quantities: set[str]) -> dict[str, dict[str, list[str]]]:
+def _in_setting(table: pd.DataFrame, setting: str = "all") -> pd.DataFrame:
+    """The rows of one setting (every row of a table without settings)."""
+    return table[table["setting"] == setting] if "setting" in table.columns else table
+
+
+def _hierarchy(quantities: set[str], settings: set[str]) -> dict[str, dict[str, list[str]]]:
     from unmetneed.estimates import PARTS
 
     relations: dict[str, list[str]] = {}
@@ -73,21 +79,43 @@ def _hierarchy(quantities: set[str]) -> dict[str, dict[str, list[str]]]:
         relations["need"] = [p for p in PARTS if p in quantities]
     if {"unmet_or_insufficient", "unmet", "insufficient"} <= quantities:
         relations["unmet_or_insufficient"] = ["unmet", "insufficient"]
-    return {"quantity": relations}
+    out: dict[str, dict[str, list[str]]] = {"quantity": relations}
+    if {"household", "care_home", "all"} <= settings:
+        out["setting"] = {"all": ["household", "care_home"]}
+    return out
+
+
+def _settings(table: pd.DataFrame) -> list[str]:
+    """``["setting"]`` when the table is by setting (a key column of every line)."""
+    return ["setting"] if "setting" in table.columns else []
+
+
+def _group(table: pd.DataFrame, key: str) -> pd.Series:
+    """The group of each row: its ``key`` category, and its setting when there is one."""
+    group = table[key].astype(str)
+    if "setting" in table.columns:
+        group = group + "\x1e" + table["setting"].astype(str)
+    return group
 
 
 def _population(estimates: Any, key: list[str]) -> pd.Series:
     """Census population of each group (the same in every draw)."""
     population = estimates.draws["population"].isel(draw=0)
+    if "setting" not in population.dims:
+        if not key:
+            return pd.Series([float(population.sum())], index=pd.Index([ENGLAND_CODE]))
+        series = population.to_series()
+        series.index = series.index.astype(str)
+        return series.astype(float)
+    table = population.to_series().rename("population").reset_index()
     if not key:
-        return pd.Series([float(population.sum())], index=pd.Index([ENGLAND_CODE]))
-    series = population.to_series()
-    series.index = series.index.astype(str)
-    return series.astype(float)
+        table[ENGLAND_CODE] = ENGLAND_CODE
+        key = [ENGLAND_CODE]
+    return pd.Series(table["population"].to_numpy(dtype=float), index=_group(table, key[0]).to_numpy())
 
 
 def _keys(table: pd.DataFrame, key: str) -> pd.Series:
-    return table[key].astype(str) + "\x1f" + table["quantity"].astype(str)
+    return _group(table, key) + "\x1f" + table["quantity"].astype(str)
 
 
 def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: str,
@@ -96,7 +124,8 @@ def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: st
     out = protected.copy()
     counts = out[out["measure"] == "count"]
     count_at = pd.Series(counts.index, index=_keys(counts, key))
-    need = counts[counts["quantity"] == "need"].set_index(counts.loc[counts["quantity"] == "need", key].astype(str))
+    need_rows = counts[counts["quantity"] == "need"]
+    need = need_rows.set_index(_group(need_rows, key))
     published = out["flag"] != "suppressed"
     # A positive SE is never published as 0 (0 means exactly known): it is the base.
     base = float(rounding) if rounding else 0.0
@@ -108,7 +137,7 @@ def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: st
             continue
         source = count_at.reindex(_keys(out.loc[rows], key)).to_numpy()
         count = out.loc[source, ["estimate", "se", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
-        groups = out.loc[rows, key].astype(str)
+        groups = _group(out.loc[rows], key)
         if measure == "rate_per_1000":
             scale = 1000.0 / population.reindex(groups).to_numpy(dtype=float)
             values = count * scale[:, None]
@@ -160,19 +189,23 @@ def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_n
     england = england_estimates.to_frame().reset_index(drop=True)
     # England rests on every respondent: the sum of the areas' respondents.
     area_table = results[(area,)].to_frame()
+    area_table = _in_setting(area_table, "household") if "setting" in area_table.columns else area_table
     respondents = area_table.loc[(area_table["quantity"] == "need") & (area_table["measure"] == "count"), "n"]
     if respondents.notna().any():
         england["n"] = int(respondents.fillna(0).sum())
-    hierarchy = _hierarchy(set(england["quantity"]))
+        if "setting" in england.columns:  # care-home rows rest on the care-home returns
+            england["n"] = england["n"].astype("Int64").mask(england["setting"] == "care_home")
+    setting = _settings(england)
+    hierarchy = _hierarchy(set(england["quantity"]), set(england["setting"]) if setting else set())
 
     def one(key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         estimates = results[(key,)]
         table = estimates.to_frame().reset_index(drop=True)
         table[key] = table[key].astype(str)
-        protected = _protect_with_england(table[[key, *RESULT_COLUMNS]], england, key, options, hierarchy)
+        columns = [key, *setting, *RESULT_COLUMNS]
+        protected = _protect_with_england(table[columns], england, key, options, hierarchy)
         population = pd.concat([_population(estimates, [key]), _population(england_estimates, [])])
-        unprotected = pd.concat([table[[key, *RESULT_COLUMNS]],
-                                 england.assign(**{key: ENGLAND_CODE})[[key, *RESULT_COLUMNS]]],
+        unprotected = pd.concat([table[columns], england.assign(**{key: ENGLAND_CODE})[columns]],
                                 ignore_index=True)
         derived = _derive_measures(protected, unprotected, key, population, rounding)
         is_total = derived[key] == ENGLAND_CODE
@@ -182,24 +215,25 @@ def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_n
     names = area_names.copy()
     names.index = names.index.astype(str)
     by_area.insert(1, "area_name", by_area[area].map(names))
-    by_area = by_area[[area, "area_name", *RESULT_COLUMNS, "reason"]]
-    england_published = england_published[RESULT_COLUMNS + ["reason"]]
+    by_area = by_area[[area, "area_name", *setting, *RESULT_COLUMNS, "reason"]]
+    england_published = england_published[[*setting, *RESULT_COLUMNS, "reason"]]
     if (england_published["flag"] == "suppressed").any():  # pragma: no cover - England counts are large
         raise RuntimeError("disclosure control suppressed an England total; the run cannot publish")
     frames = []
     for characteristic in by[1:]:
         table, total = one(characteristic)
-        pd.testing.assert_frame_equal(total[RESULT_COLUMNS + ["reason"]], england_published)
+        pd.testing.assert_frame_equal(total[[*setting, *RESULT_COLUMNS, "reason"]], england_published)
         table = table.rename(columns={characteristic: "category"})
         table.insert(0, "characteristic", characteristic)
-        frames.append(table[["characteristic", "category", *RESULT_COLUMNS, "reason"]])
+        frames.append(table[["characteristic", "category", *setting, *RESULT_COLUMNS, "reason"]])
+    characteristic_columns = ["characteristic", "category", *setting, *RESULT_COLUMNS, "reason"]
     by_characteristic = (pd.concat(frames, ignore_index=True) if frames else
-                         pd.DataFrame(columns=["characteristic", "category", *RESULT_COLUMNS, "reason"]))
+                         pd.DataFrame(columns=characteristic_columns))
     publication = Publication(
         by_area=by_area, by_characteristic=by_characteristic, england=england_published,
         coverage=pd.DataFrame(), coverage_england=pd.DataFrame(),
         excluded_england=_excluded(england_published),
-        rules={**options, "hierarchy": hierarchy["quantity"], "rate_decimals": RATE_DECIMALS,
+        rules={**options, "hierarchy": hierarchy, "rate_decimals": RATE_DECIMALS,
                "share_decimals": SHARE_DECIMALS, "cv_decimals": CV_DECIMALS,
                "coverage_decimals": COVERAGE_DECIMALS},
     )
@@ -221,6 +255,7 @@ def _describe(table: pd.DataFrame) -> str:
 
 def _excluded(england: pd.DataFrame) -> pd.DataFrame:
     """People council data leave out, England: sums and differences of published counts only."""
+    england = _in_setting(england)
     count = england[england["measure"] == "count"].set_index("quantity")["estimate"]
     rows = []
     derived = {
@@ -248,6 +283,52 @@ def _round_se(se: np.ndarray, rounding: int | None) -> np.ndarray:
     return np.where((se > 0) & (out == 0), float(rounding), out)
 
 
+def _protect_coverage(frame: pd.DataFrame, target: pd.Series, flag: pd.Series, care: np.ndarray,
+                      rounding: int | None) -> pd.DataFrame:
+    """Coverage rows at published precision; rows whose care target is suppressed are blanked."""
+    out = frame.copy()
+    base = rounding or 1
+    covered = out["covered"].to_numpy(dtype=float)
+    out["covered"] = round_to_base(covered, base)
+    out["covered_se"] = _round_se(out["covered_se"].to_numpy(dtype=float), rounding)
+    # Care targets: the published count; census targets: the census count (public, exact).
+    target_value = np.where(care, target.to_numpy(dtype=float), out["target_estimate"].to_numpy(dtype=float))
+    suppressed = care & (flag.to_numpy() == "suppressed")
+    out["target_estimate"] = np.where(care, target_value, out["target_estimate"])
+    gap = target_value - out["covered"].to_numpy(dtype=float)
+    out["uncovered"] = np.maximum(gap, 0.0)
+    out["over_count"] = np.maximum(-gap, 0.0)
+    out["uncovered_lower"] = round_to_base(out["uncovered_lower"].to_numpy(dtype=float), base, "down")
+    out["uncovered_upper"] = round_to_base(out["uncovered_upper"].to_numpy(dtype=float), base, "up")
+    out["uncovered_lower"] = np.fmin(out["uncovered_lower"], out["uncovered"])
+    out["uncovered_upper"] = np.fmax(out["uncovered_upper"], out["uncovered"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(target_value > 0, out["covered"].to_numpy(dtype=float) / target_value, np.nan)
+    share = round_to_decimals(share, COVERAGE_DECIMALS)
+    out["coverage"] = share
+    out["coverage_lower"] = np.fmin(round_to_decimals(out["coverage_lower"].to_numpy(dtype=float),
+                                                      COVERAGE_DECIMALS, "down"), share)
+    out["coverage_upper"] = np.fmax(round_to_decimals(out["coverage_upper"].to_numpy(dtype=float),
+                                                      COVERAGE_DECIMALS, "up"), share)
+    # An over-count is flagged when the interval says so (its lower bound above 1): a point
+    # just above 1 is the sampling noise of a source that counts everyone.
+    out["flag"] = np.where((gap < 0) & (out["coverage_lower"].to_numpy(dtype=float) > 1), "over_count", "ok")
+    blank = ["target_estimate", "uncovered", "uncovered_lower", "uncovered_upper", "over_count",
+             "coverage", "coverage_lower", "coverage_upper"]
+    out.loc[suppressed, blank] = np.nan
+    out.loc[suppressed, "flag"] = "suppressed"
+    return out
+
+
+def _targets(table: pd.DataFrame, keys: list[str], published: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The published count (and its flag) of each row's target; ``published`` is indexed by keys + quantity."""
+    index = pd.MultiIndex.from_arrays([*(table[c] for c in keys), table["target"]])
+    target = published["estimate"].reindex(index)
+    flag = published["flag"].reindex(index).fillna("ok")
+    target.index = flag.index = table.index
+    return target, flag
+
+
 def _coverage(report: Any, publication: Publication, area: str, names: pd.Series,
               rounding: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     table = report.to_frame().reset_index(drop=True)
@@ -256,50 +337,50 @@ def _coverage(report: Any, publication: Publication, area: str, names: pd.Series
         return table, overall
     table[area] = table[area].astype(str)
     counts = publication.by_area[publication.by_area["measure"] == "count"]
-    published = counts.set_index([area, "quantity"])
-    england = publication.england[publication.england["measure"] == "count"].set_index("quantity")
-
-    def protect_rows(frame: pd.DataFrame, target: pd.Series, flag: pd.Series, care: np.ndarray) -> pd.DataFrame:
-        out = frame.copy()
-        base = rounding or 1
-        covered = out["covered"].to_numpy(dtype=float)
-        out["covered"] = round_to_base(covered, base)
-        out["covered_se"] = _round_se(out["covered_se"].to_numpy(dtype=float), rounding)
-        # Care targets: the published count; census targets: the census count (public, exact).
-        target_value = np.where(care, target.to_numpy(dtype=float), out["target_estimate"].to_numpy(dtype=float))
-        suppressed = care & (flag.to_numpy() == "suppressed")
-        out["target_estimate"] = np.where(care, target_value, out["target_estimate"])
-        gap = target_value - out["covered"].to_numpy(dtype=float)
-        out["uncovered"] = np.maximum(gap, 0.0)
-        out["over_count"] = np.maximum(-gap, 0.0)
-        out["uncovered_lower"] = round_to_base(out["uncovered_lower"].to_numpy(dtype=float), base, "down")
-        out["uncovered_upper"] = round_to_base(out["uncovered_upper"].to_numpy(dtype=float), base, "up")
-        out["uncovered_lower"] = np.fmin(out["uncovered_lower"], out["uncovered"])
-        out["uncovered_upper"] = np.fmax(out["uncovered_upper"], out["uncovered"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(target_value > 0, out["covered"].to_numpy(dtype=float) / target_value, np.nan)
-        share = round_to_decimals(share, COVERAGE_DECIMALS)
-        out["coverage"] = share
-        out["coverage_lower"] = np.fmin(round_to_decimals(out["coverage_lower"].to_numpy(dtype=float),
-                                                          COVERAGE_DECIMALS, "down"), share)
-        out["coverage_upper"] = np.fmax(round_to_decimals(out["coverage_upper"].to_numpy(dtype=float),
-                                                          COVERAGE_DECIMALS, "up"), share)
-        out["flag"] = np.where(gap < 0, "over_count", "ok")
-        blank = ["target_estimate", "uncovered", "uncovered_lower", "uncovered_upper", "over_count",
-                 "coverage", "coverage_lower", "coverage_upper"]
-        out.loc[suppressed, blank] = np.nan
-        out.loc[suppressed, "flag"] = "suppressed"
-        return out
-
-    care_rows = (table["target"].isin(counts["quantity"].unique())).to_numpy()
-    keys = pd.MultiIndex.from_arrays([table[area], table["target"]])
-    target = published["estimate"].reindex(keys)
-    flag = published["flag"].reindex(keys).fillna("ok")
-    target.index = flag.index = table.index
-    coverage_table = protect_rows(table, target, flag, care_rows)
+    keyed = [area, *_settings(counts)] if "setting" in table.columns else [area]
+    published = (_in_setting(counts) if keyed == [area] else counts).set_index([*keyed, "quantity"])
+    england = publication.england[publication.england["measure"] == "count"]
+    overall_keys = _settings(england) if "setting" in overall.columns else []
+    england = (_in_setting(england) if not overall_keys else england).set_index([*overall_keys, "quantity"])
+    care_rows = table["target"].isin(counts["quantity"].unique()).to_numpy()
+    target, flag = _targets(table, keyed, published)
+    coverage_table = _protect_coverage(table, target, flag, care_rows, rounding)
     coverage_table.insert(1, "area_name", coverage_table[area].map(names))
-    care_overall = overall["target"].isin(england.index).to_numpy()
-    overall_target = england["estimate"].reindex(overall["target"]).set_axis(overall.index)
-    overall_flag = england["flag"].reindex(overall["target"]).fillna("ok").set_axis(overall.index)
-    coverage_overall = protect_rows(overall, overall_target, overall_flag, care_overall)
+    care_overall = overall["target"].isin(england.index.get_level_values("quantity")).to_numpy()
+    overall_target, overall_flag = _targets(overall, overall_keys, england)
+    coverage_overall = _protect_coverage(overall, overall_target, overall_flag, care_overall, rounding)
+    if hasattr(report, "by_characteristic"):
+        extra, extra_overall = _coverage_by_characteristic(report, publication, rounding)
+        if len(extra):
+            coverage_table.insert(0, "characteristic", area)
+            coverage_table.insert(1, "category", coverage_table[area])
+            coverage_table = pd.concat([coverage_table, extra], ignore_index=True)
+            coverage_overall = pd.concat([coverage_overall, extra_overall], ignore_index=True)
     return coverage_table, coverage_overall
+
+
+def _coverage_by_characteristic(report: Any, publication: Publication,
+                                rounding: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Coverage of need by characteristic, against the published counts; groups clearly below
+    the source's England coverage of need are flagged ``below_average``."""
+    table = report.by_characteristic()
+    if not len(table):
+        return table, table
+    table["category"] = table["category"].astype(str)
+    counts = publication.by_characteristic[publication.by_characteristic["measure"] == "count"].copy()
+    counts["category"] = counts["category"].astype(str)
+    keys = ["characteristic", "category", *_settings(counts)]
+    target, flag = _targets(table, keys, counts.set_index([*keys, "quantity"]))
+    out = _protect_coverage(table, target, flag, np.ones(len(table), dtype=bool), rounding)
+    overall = report.overall_by_characteristic.drop_duplicates(["source", "target", "setting"])
+    overall = overall.reset_index(drop=True)
+    england = publication.england[publication.england["measure"] == "count"]
+    england_keys = _settings(england)
+    overall_target, overall_flag = _targets(overall, england_keys, england.set_index([*england_keys, "quantity"]))
+    overall = _protect_coverage(overall, overall_target, overall_flag, np.ones(len(overall), dtype=bool),
+                                rounding)
+    average = overall.set_index(["source", "target", "setting"])["coverage"]
+    reference = average.reindex(pd.MultiIndex.from_frame(out[["source", "target", "setting"]])).to_numpy()
+    below = (out["flag"] == "ok").to_numpy() & (out["coverage_upper"].to_numpy(dtype=float) < reference)
+    out.loc[below, "flag"] = "below_average"
+    return out, overall

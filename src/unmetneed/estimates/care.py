@@ -226,6 +226,19 @@ class CareModel:
         models = "; ".join(f"{k}: {f.model.formula.text}" for k, f in self.fits.items())
         return f"<CareModel: {self.n_draws} draws; {models}>"
 
+    def link_probabilities(self, link: str, cells: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """Draws (draw x cell) of one link's probability for ``cells`` (with grouping columns).
+
+        Levels unseen in fitting draw their effects from N(0, sd^2) with ``rng``.
+        """
+        fit = self.fits[link]
+        missing = [v for v in fit.model.data.cell_frame.columns if v not in cells.columns]
+        if missing:
+            raise FrameError(f"the frame lacks {missing}, used by the {link!r} model "
+                             f"({fit.model.formula.text}); add it to the frame or drop it from formulas")
+        chunk, _ = cell_probability_draws(fit, cells, self.link_draws[link], rng)
+        return np.asarray(chunk(0, len(cells)))
+
     def populations(
         self,
         frame: PopulationFrame | pd.DataFrame,

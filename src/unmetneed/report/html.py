@@ -118,18 +118,35 @@ def _figure(png: str, *, alt: str, caption: str) -> dict[str, str]:
     return {"png": png, "alt": alt, "caption": caption}
 
 
+def _all_settings(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``all`` rows of a table by setting (the whole table when it has no settings)."""
+    if "setting" not in table.columns:
+        return table
+    return table[table["setting"] == "all"].reset_index(drop=True)
+
+
+SETTING_TEXT = {"household": "private households", "care_home": "care homes", "all": "all adults"}
+
+
 def _england_table(england: pd.DataFrame, level: float) -> dict[str, Any]:
     rows = []
-    for quantity in pd.unique(england["quantity"]):
-        part = england[england["quantity"] == quantity].set_index("measure")
-        for measure, label in (("count", "people"), ("rate_per_1000", "per 1,000 adults"),
-                               ("share_of_need", "share of need")):
-            if measure in part.index:
-                row = part.loc[measure]
-                rows.append([quantity, label, *_estimate_cells(row, measure)])
-    return _table(f"England: published totals with {level:.0%} intervals (the same figures as "
-                  "estimates_england.csv and the console summary).",
-                  ["quantity", "measure", "estimate", f"{level:.0%} interval", "CV", "flag"], rows)
+    settings = list(pd.unique(england["setting"])) if "setting" in england.columns else [None]
+    for setting in settings:
+        within = england if setting is None else england[england["setting"] == setting]
+        for quantity in pd.unique(within["quantity"]):
+            part = within[within["quantity"] == quantity].set_index("measure")
+            for measure, label in (("count", "people"), ("rate_per_1000", "per 1,000 adults"),
+                                   ("share_of_need", "share of need")):
+                if measure in part.index:
+                    row = part.loc[measure]
+                    where = [] if setting is None else [SETTING_TEXT.get(setting, setting)]
+                    rows.append([*where, quantity, label, *_estimate_cells(row, measure)])
+    columns = ["quantity", "measure", "estimate", f"{level:.0%} interval", "CV", "flag"]
+    if settings != [None]:
+        columns = ["setting", *columns]
+    return _table(f"England: published totals with {level:.0%} intervals, in private households, "
+                  "in care homes and for all adults (the same figures as estimates_england.csv; "
+                  "the console summary shows all adults).", columns, rows)
 
 
 def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -> dict[str, Any]:
@@ -318,9 +335,11 @@ def write_report(path: Path, *, publication: Any, coverage: Any, weighting: Any,
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     level = settings.level
-    by_area = publication.by_area
+    # Council and characteristic tables and charts show all adults (households and care
+    # homes together); every setting is in the CSVs and the England table.
+    by_area = _all_settings(publication.by_area)
     quantities = [q for q in HEADLINE if q in set(by_area["quantity"])]
-    char_figures, char_tables = _characteristic_parts(publication.by_characteristic,
+    char_figures, char_tables = _characteristic_parts(_all_settings(publication.by_characteristic),
                                                       list(settings.by[1:]), level)
     coverage_overall, coverage_figures, coverage_text = _coverage_parts(publication, level)
     models, model_notes, model_text = _model_parts(model)
