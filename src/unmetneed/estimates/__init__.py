@@ -17,6 +17,7 @@ from unmetneed.estimates.carers import (
     estimate_carers,
 )
 from unmetneed.estimates.care_homes import CareHomeFundingEstimates, estimate_care_home_funding
+from unmetneed.estimates.council_funded import CouncilFundedEstimates, estimate_council_funded
 from unmetneed.estimates.residual import residual_estimate
 
 __all__ = [
@@ -29,10 +30,12 @@ __all__ = [
     "CareEstimates",
     "CareHomeFundingEstimates",
     "CareModel",
+    "CouncilFundedEstimates",
     "default_formula",
     "fit_care_model",
     "estimate_care_home_funding",
     "estimate_care_populations",
     "estimate_carers",
+    "estimate_council_funded",
     "residual_estimate",
 ]
