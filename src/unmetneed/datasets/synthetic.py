@@ -58,7 +58,9 @@ from unmetneed.datasets._synthetic_model import (
     TRUTH_SETTINGS,
     UNITS,
     UNPAID_CARE,
+    CareModel,
     Inputs,
+    Population,
     Settings,
     build_population,
     care_model,
@@ -91,8 +93,10 @@ from unmetneed.mrp import PopulationFrame
 __all__ = [
     "SEED",
     "CareHomes",
+    "GeneratorState",
     "SyntheticEngland",
     "generate_synthetic_england",
+    "generator_state",
     "load_synthetic_england",
     "write_synthetic_england",
 ]
@@ -405,18 +409,49 @@ def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray,
     return out
 
 
-def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Every generated table in file form, and the metadata."""
-    streams = np.random.SeedSequence(seed).spawn(7)
-    rngs = [np.random.default_rng(s) for s in streams]
+@dataclass(frozen=True)
+class GeneratorState:
+    """The generator's state before the surveys: what simulations redraw from.
+
+    ``rngs`` are the seven spawned streams, the first two already used
+    (population, area effects); ``effects`` the drawn council effects.
+    """
+
+    inputs: Inputs
+    population: Population
+    effects: dict[str, np.ndarray]
+    model: CareModel
+    settings: Settings
+    rngs: list[np.random.Generator]
+
+
+def generator_state(seed: int = SEED, inputs: Inputs | None = None) -> GeneratorState:
+    """Rebuild the population, care model and settings exactly as the shipped files have them.
+
+    For simulations that redraw surveys from the synthetic England, e.g.
+    ``state = generator_state(); general_survey(state.inputs, state.population,
+    state.model, rng, household=state.settings.household)``.
+    """
+    seed = _resolve_seed(seed)
+    inputs = inputs if inputs is not None else _default_inputs()
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
     population = build_population(inputs, rngs[0])
-    A = len(inputs.areas)
-    effects = draw_area_effects(A, rngs[1])
-    own_score = standardise(inputs.owner_occupation)
+    effects = draw_area_effects(len(inputs.areas), rngs[1])
     model = care_model(population.deprivation, effects, inputs.areas["area_code"],
-                       owner_occupation=own_score)
+                       owner_occupation=standardise(inputs.owner_occupation))
     settings = draw_settings(population.counts, model, np.random.default_rng(
         np.random.SeedSequence(seed, spawn_key=(SETTINGS_STREAM,))))
+    return GeneratorState(inputs=inputs, population=population, effects=effects, model=model,
+                          settings=settings, rngs=rngs)
+
+
+def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Every generated table in file form, and the metadata."""
+    state = generator_state(seed, inputs)
+    population, effects, model, settings, rngs = (state.population, state.effects, state.model,
+                                                  state.settings, state.rngs)
+    A = len(inputs.areas)
+    own_score = standardise(inputs.owner_occupation)
     units = truth_by_setting(settings, model)
     truth = _truth_tables(units, inputs.areas["area_code"])
     every = truth["by_area"][truth["by_area"]["setting"] == "all"]
