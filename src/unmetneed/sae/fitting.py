@@ -113,7 +113,10 @@ def _scoring(
             new = max(s2 + step, 0.0)  # the boundary: sigma2 = 0 is allowed (as metafor)
             g_new = gls(y, X, psi, new)
             ll_new = loglik(method, X, g_new)
-            if ll_new >= ll - 1e-12 * abs(ll):
+            # Strictly higher: a slack let the expected-information step (which can
+            # overshoot when the observed curvature is over twice it) swing across the
+            # maximum for ever at the slack's size of likelihood change.
+            if ll_new > ll:
                 break
             step /= 2.0
         delta = new - s2
