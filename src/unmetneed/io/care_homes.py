@@ -276,7 +276,7 @@ def read_care_home_register(
     >>> eng = um.datasets.load_synthetic_england()
     >>> register = um.io.read_care_home_register(eng.care_homes.register)
     >>> len(register), int(register["beds"].sum())
-    (14000, 453596)
+    (14000, 477887)
     """
     where = _where(path)
     frame = _load(path, format)
@@ -421,7 +421,7 @@ def read_provider_returns(
     >>> returns = um.io.read_provider_returns(eng.care_homes.returns,
     ...                                       register=eng.care_homes.register)
     >>> len(returns)
-    10488
+    10124
     """
     where = _where(path)
     frame = _load(path, format)
