@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,15 +104,7 @@ def covariate_matrix(
 ) -> np.ndarray:
     """Covariate rows for ``frame`` from a fitted spec, refusing missing values."""
     require_columns(frame, variables, "covariate")
-    if variables:
-        missing = frame[list(variables)].isna().to_numpy().any(axis=1)
-        if missing.any():
-            bad = [v for v in variables if frame[v].isna().any()]
-            raise ModelError(
-                f"covariates {bad} are missing for areas {_areas(labels, missing)}; "
-                "supply them (a Fay-Herriot prediction needs every covariate), "
-                "nothing is dropped or imputed"
-            )
+    _check_covariates_present(frame, variables, labels, "a Fay-Herriot prediction needs every covariate")
     try:
         matrix = spec.get_model_matrix(frame[list(variables)].copy(), na_action="raise")
     except Exception as error:  # e.g. a category the model was not fitted with
@@ -194,15 +187,9 @@ def prepare_area_data(
         )
 
     frame = data.loc[:, list(variables)]
-    if variables:
-        missing = frame.isna().to_numpy().any(axis=1)
-        if missing.any():
-            cols = [v for v in variables if frame[v].isna().any()]
-            raise ModelError(
-                f"covariates {cols} are missing for areas {_areas(areas, missing)}; supply them "
-                "(every area needs its covariates, also an area predicted synthetically); "
-                "nothing is dropped or imputed"
-            )
+    _check_covariates_present(
+        frame, variables, areas, "every area needs its covariates, also an area predicted synthetically"
+    )
     fit_frame = frame.loc[observed].reset_index(drop=True)
     try:
         matrix = model_matrix(rhs, fit_frame.copy(), ensure_full_rank=True, na_action="raise")
@@ -252,3 +239,16 @@ def prepare_area_data(
         rhs=rhs,
         n=counts,
     )
+
+
+def _check_covariates_present(frame: pd.DataFrame, variables: Sequence[str], labels: Any, why: str) -> None:
+    """Refuse areas with a missing covariate, naming the covariates and the areas."""
+    if not variables:
+        return
+    missing = frame[list(variables)].isna().to_numpy().any(axis=1)
+    if missing.any():
+        bad = [v for v in variables if frame[v].isna().any()]
+        raise ModelError(
+            f"covariates {bad} are missing for areas {_areas(labels, missing)}; supply them "
+            f"({why}); nothing is dropped or imputed"
+        )

@@ -113,10 +113,12 @@ def _scoring(
             new = max(s2 + step, 0.0)  # the boundary: sigma2 = 0 is allowed (as metafor)
             g_new = gls(y, X, psi, new)
             ll_new = loglik(method, X, g_new)
-            # Strictly higher: a slack let the expected-information step (which can
-            # overshoot when the observed curvature is over twice it) swing across the
-            # maximum for ever at the slack's size of likelihood change.
-            if ll_new > ll:
+            # A step stands if it raises the likelihood or, where the likelihood is too
+            # flat to tell in floating point (near the maximum), shrinks the score. A
+            # slack on the likelihood instead let an expected-information step (which
+            # overshoots when the observed curvature is over twice it) swing across the
+            # maximum for ever.
+            if ll_new > ll or abs(score_information(method, X, g_new)[0]) < abs(score):
                 break
             step /= 2.0
         delta = new - s2
