@@ -19,6 +19,13 @@ from unmetneed.estimates.carers import (
 from unmetneed.estimates.care_homes import CareHomeFundingEstimates, estimate_care_home_funding
 from unmetneed.estimates.council_funded import CouncilFundedEstimates, estimate_council_funded
 from unmetneed.estimates.residual import residual_estimate
+from unmetneed.estimates.settings import (
+    SETTINGS,
+    SettingEstimates,
+    care_home_populations,
+    combine_settings,
+    split_settings,
+)
 
 __all__ = [
     "CARER_QUANTITIES",
@@ -38,4 +45,9 @@ __all__ = [
     "estimate_carers",
     "estimate_council_funded",
     "residual_estimate",
+    "SETTINGS",
+    "SettingEstimates",
+    "care_home_populations",
+    "combine_settings",
+    "split_settings",
 ]

@@ -429,7 +429,7 @@ class SettingEstimates(CareEstimates):
         quantity = table["quantity"].astype(str).to_numpy()
         counts = table["measure"].isin(["count", "rate_per_1000"]).to_numpy()
         basis[homes & counts & np.isin(quantity, DEFINED)] = "direct"
-        funded = homes & counts & np.isin(quantity, ["self_funded", "council_funded"])
+        funded = homes & np.isin(quantity, ["self_funded", "council_funded"])
         if by == ["area_code"] and self.care_home_basis is not None:
             codes = table["area_code"].astype(str)
             basis[funded] = codes[funded].map(self.care_home_basis["basis"]).fillna("model").to_numpy()

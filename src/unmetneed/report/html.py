@@ -354,7 +354,8 @@ def write_report(path: Path, *, publication: Any, coverage: Any, weighting: Any,
         "coverage_overall": coverage_overall, "coverage_figures": coverage_figures,
         "coverage_text": coverage_text, "excluded": _excluded_table(publication.excluded_england),
         "models": models, "model_notes": model_notes, "model_text": model_text,
-        "methods": _methods(model, settings), "references": REFERENCES,
+        "methods": _methods(model, settings, care_homes="care_home" in set(
+            publication.england.get("setting", pd.Series(dtype=object)))), "references": REFERENCES,
         "disclosure": _disclosure(publication), "script": SCRIPT,
         "weighting_summary": None, "weighting_text": "", "margin_fit": None, "weighting_figures": [],
     }
@@ -394,8 +395,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _methods(model: Any, settings: Any) -> list[str]:
+def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str]:
     weighted = getattr(model, "weighted", False)
+    homes = ("Care-home residents are estimated apart from private households. Everyone in a "
+             "care home needs care and gets it: need is the census count of residents, and none "
+             "is unpaid-only or unmet. Each council's share of self-funding residents comes from "
+             "the providers' returns weighted to the register of care homes (as ONS does), "
+             "smoothed by a Fay-Herriot model with council covariates; it is drawn with its "
+             "uncertainty and spread across the council's residents by the household model's odds "
+             "of self-funding. Council-funded residents are the others (state-funded, as ONS "
+             "counts them). 'All adults' is households plus care homes in every draw. Whether "
+             "care-home residents' help is enough is asked by no source used here, so "
+             "'insufficient' is published for households only." if care_homes else
+             "The population frame has no care-home rows: every figure is for private households.")
     return [
         "A chain of multilevel logistic models is fitted to the general-population survey's "
         f"respondents ({'with' if weighted else 'without'} their survey weights): need; any help "
@@ -413,9 +425,12 @@ def _methods(model: Any, settings: Any) -> list[str]:
          "so council_funded equals the administrative count, need is the sum of the parts and "
          "no part goes below zero." if settings.benchmark else
          "The estimates are not benchmarked to administrative counts."),
+        homes,
         "Coverage gaps compare each council data source (weighted counts of its respondents) "
-        "with the population it should represent. The formulas and references are in the "
-        "package documentation (docs/methods/).",
+        "with the population it should represent, by council and by each characteristic (the "
+        "share of the group's modelled need the source reaches; groups clearly below the "
+        "source's average are flagged). The formulas and references are in the package "
+        "documentation (docs/methods/).",
     ]
 
 
@@ -429,7 +444,8 @@ def _disclosure(publication: Any) -> list[str]:
         f"suppressed and above {rules.get('flag_cv')} flagged low reliability. Secondary "
         "suppression makes sure no suppressed count can be worked out from the published "
         "totals: areas add up to England, the categories of each characteristic add up to "
-        "England, and need is the sum of council-funded, self-funded, unpaid-only and unmet. "
+        "England, need is the sum of council-funded, self-funded, unpaid-only and unmet, and "
+        "all adults are private households plus care homes. "
         "Rates per 1,000 and shares of need are worked out from the rounded counts, so they "
         "give nothing finer back.",
         f"In the council table {suppressed} of {len(counts)} figures are suppressed.",
