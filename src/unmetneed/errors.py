@@ -26,7 +26,6 @@ __all__ = [
     "LonelyPSUWarning",
     "NewLevelWarning",
     "SingularFitWarning",
-    "BenchmarkWarning",
 ]
 
 
@@ -111,7 +110,3 @@ class NewLevelWarning(UnmetneedWarning):
 
 class SingularFitWarning(UnmetneedWarning):
     """A random-effect standard deviation was estimated at (or next to) zero."""
-
-
-class BenchmarkWarning(UnmetneedWarning):
-    """Model estimates and the administrative counts they are benchmarked to disagree."""
