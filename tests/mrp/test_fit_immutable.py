@@ -47,3 +47,16 @@ def test_editing_the_callers_frame_changes_nothing() -> None:
     survey["need"] = 1
     survey["sex"] = "Female"
     pd.testing.assert_frame_equal(first, model.fit().fixed_effects)
+
+
+def test_population_frame_is_its_own_copy() -> None:
+    cells = pd.DataFrame({"area": ["A", "A", "B"], "sex": ["F", "M", "F"], "count": [10.0, 12.0, 7.0]})
+    frame = um.PopulationFrame(cells)
+    cells.loc[0, "count"] = 99.0
+    cells["count"] = cells["count"].to_numpy()  # the caller's column stays writeable
+    shown = frame.cells
+    shown.loc[1, "count"] = 50.0
+    assert frame.counts.tolist() == [10.0, 12.0, 7.0]
+    assert frame.cells["count"].tolist() == [10.0, 12.0, 7.0]
+    with pytest.raises(ValueError, match="read-only"):
+        frame.counts[0] = 1.0

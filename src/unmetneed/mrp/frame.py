@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from unmetneed._immutable import readonly
 from unmetneed._validate import as_column_list, require_columns, row_examples, show
 from unmetneed.errors import FrameError
 
@@ -80,16 +81,17 @@ class PopulationFrame:
                     f"cell column {column!r} has missing values in "
                     f"{row_examples(cells[column].isna().to_numpy(), cells.index)}"
                 )
-        self._cells = cells.reset_index(drop=True).copy(deep=False)
+        # Deep copies: on pandas < 3 a shallow one shares the caller's arrays (and marking
+        # a shared array read-only would freeze the caller's frame).
+        self._cells = cells.reset_index(drop=True).copy(deep=True)
         self._count = count
-        self._counts = counts
-        self._counts.flags.writeable = False
+        self._counts = readonly(counts, np.float64)
         self.attrs: dict[str, object] = {}  # provenance, e.g. the raking report of a synthetic frame
 
     @property
     def cells(self) -> pd.DataFrame:
-        """The cells (a copy-on-write view)."""
-        return self._cells.copy(deep=False)
+        """A copy of the cells: changing it never changes the frame."""
+        return self._cells.copy(deep=True)
 
     @property
     def count_col(self) -> str:
