@@ -80,8 +80,8 @@ def metrics(records: pd.DataFrame) -> pd.DataFrame:
     rows = []
     r = records.copy()
     # Admin counts are whole people and the truth is expected counts (fractions of a
-    # person): an exact interval covers a truth within half a person per council.
-    slack = np.where(r["level"] == "england", 0.5 * 152, 0.5)
+    # person): an exact interval covers a truth within half a person per admin row.
+    slack = np.where(r["level"] == "england", 152.0, 1.0)  # two admin age groups per council
     r["covered"] = (r["ci_lower"] - slack <= r["truth"]) & (r["truth"] <= r["ci_upper"] + slack)
     with np.errstate(divide="ignore", invalid="ignore"):
         r["rel_error"] = np.where(r["truth"] > 0, r["estimate"] / r["truth"] - 1, np.nan)

@@ -70,3 +70,21 @@ def test_care_model_fits_and_poststratifies_with_derived_columns() -> None:
     assert set(table["ethnic_group_5"]) == {"White", "Asian, Asian British or Asian Welsh"}
     total = model.populations(cells, by=None).draws["need"]
     assert float(abs(by_broad.draws["need"].sum("ethnic_group_5") - total).max()) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_area_covariates_join_respondents_by_area() -> None:
+    from unmetneed.errors import FrameError
+    from unmetneed.estimates.groupings import add_area_covariates
+
+    cells = pd.DataFrame({"area_code": ["A", "A", "B", "B"], "sex": ["F", "M", "F", "M"],
+                          "owner_occupation": [0.6, 0.6, 0.7, 0.7], "share_varies": [0.1, 0.2, 0.3, 0.3],
+                          "count": [10.0, 20.0, 30.0, 40.0]})
+    data = pd.DataFrame({"area_code": ["B", "A", "B"], "need": [1, 0, 1]})
+    out = add_area_covariates(data, cells)
+    assert out["owner_occupation"].tolist() == [0.7, 0.6, 0.7]
+    assert "share_varies" not in out.columns  # not one value per area: not an area covariate
+    assert "count" not in out.columns and "owner_occupation" not in data.columns
+    kept = add_area_covariates(data.assign(owner_occupation=0.5), cells)
+    assert (kept["owner_occupation"] == 0.5).all()  # a column the survey has is kept as given
+    with pytest.raises(FrameError, match=r"\['C'\]"):
+        add_area_covariates(pd.DataFrame({"area_code": ["A", "C"]}), cells)

@@ -56,7 +56,7 @@ from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import FrameError, UnmetneedWarning
 from unmetneed.estimates.chain import LINKS, link_data
-from unmetneed.estimates.groupings import add_grouping_columns, grouping_columns
+from unmetneed.estimates.groupings import add_area_covariates, add_grouping_columns, grouping_columns
 from unmetneed.mrp.draw_estimates import DrawEstimates, group_keys, summarise_draws
 from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel
@@ -363,7 +363,7 @@ def fit_care_model(
     data = survey.data if isinstance(survey, SurveyDesign) else survey
     if not isinstance(data, pd.DataFrame):
         raise FrameError("survey must be a SurveyDesign or a DataFrame of respondents")
-    data = add_grouping_columns(data)
+    data = add_grouping_columns(add_area_covariates(data, population.cells, population.count_col))
     population = PopulationFrame(add_grouping_columns(population.cells), count=population.count_col)
     sequence = _seed_sequence(seed)
     draw_seed, effect_seed = sequence.spawn(2)

@@ -9,6 +9,9 @@
 A column is added only when its source columns are present and, for the broad
 group, when every label is one of the 19 ONS groups; a column already present
 is kept as given.
+
+:func:`add_area_covariates` gives respondents the frame's area-level covariates
+(float columns constant within each area) by ``area_code``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pandas as pd
 
 from unmetneed.harmonise import load_map
 
-__all__ = ["add_grouping_columns", "grouping_columns"]
+__all__ = ["add_area_covariates", "add_grouping_columns", "grouping_columns"]
 
 SEPARATOR = " | "
 
@@ -54,3 +57,56 @@ def add_grouping_columns(df: pd.DataFrame) -> pd.DataFrame:
         if not (age.isna().any() or disability.isna().any()):
             new["age_band_disability"] = age.astype(str) + SEPARATOR + disability.astype(str)
     return df.assign(**new) if new else df
+
+
+def add_area_covariates(data: pd.DataFrame, cells: pd.DataFrame, count: str = "count") -> pd.DataFrame:
+    """The respondents with the frame's area-level covariates they lack, joined by ``area_code``.
+
+    An area-level covariate is a float column of the frame (other than ``count``)
+    that takes one value within every area (a census share such as the
+    owner-occupied share of households, a deprivation score). Respondents carry
+    it from their area, so the default formulas can use it as a fixed effect.
+
+    Raises
+    ------
+    FrameError
+        Respondents in areas the frame does not have (listed), when a covariate
+        is to be joined.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cells = pd.DataFrame({"area_code": ["A", "A", "B"], "owner_occupation": [0.6, 0.6, 0.7],
+    ...                       "count": [10, 20, 30]})
+    >>> add_area_covariates(pd.DataFrame({"area_code": ["B", "A"]}), cells)
+      area_code  owner_occupation
+    0         B               0.7
+    1         A               0.6
+    """
+    from unmetneed.errors import FrameError
+
+    if "area_code" not in data.columns or "area_code" not in cells.columns:
+        return data
+    candidates = [c for c in cells.columns if c != count and c not in data.columns
+                  and pd.api.types.is_float_dtype(cells[c])]
+    if not candidates:
+        return data
+    per_area = cells.groupby("area_code", observed=True)
+    distinct = per_area[candidates].nunique(dropna=False)
+    constant = [c for c in candidates if bool((distinct[c] <= 1).all())]
+    if not constant:
+        return data
+    values = per_area[constant].first()
+    values.index = values.index.astype(str)
+    areas = data["area_code"].astype(str)
+    unknown = sorted(set(areas) - set(values.index))
+    if unknown:
+        raise FrameError(
+            f"respondents in areas the frame does not have: {unknown[:8]}"
+            f"{' ...' if len(unknown) > 8 else ''}; the frame's area-level covariates "
+            f"{constant} cannot be joined to them (use the frame's area codes)"
+        )
+    out = data.copy()
+    for column in constant:
+        out[column] = values[column].reindex(areas.to_numpy()).to_numpy()
+    return out
