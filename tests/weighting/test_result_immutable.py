@@ -50,3 +50,12 @@ def test_editing_the_weighted_designs_data_changes_nothing() -> None:
     data = result.design.data
     data["need"] = 1.0
     pd.testing.assert_frame_equal(before, result.design.mean("need").to_frame())
+
+
+def test_margins_hand_out_copies() -> None:
+    sex = pd.Series({"Female": 5.0e5, "Male": 4.8e5})
+    margins = um.Margins({"sex": sex})
+    sex.iloc[0] = 1.0
+    shown = margins["sex"]
+    shown.iloc[1] = 2.0
+    assert margins["sex"].tolist() == [5.0e5, 4.8e5]

@@ -130,7 +130,9 @@ class Margins(Mapping[MarginKey, Union[pd.Series, float]]):
 
     # -- mapping protocol -----------------------------------------------------------
     def __getitem__(self, key: MarginKey) -> pd.Series | float:
-        return self._entries[key]
+        """The totals of ``key`` (a copy: changing it never changes the margins)."""
+        value = self._entries[key]
+        return value.copy(deep=True) if isinstance(value, pd.Series) else value
 
     def __iter__(self) -> Iterator[MarginKey]:
         return iter(self._entries)
