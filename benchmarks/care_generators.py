@@ -13,9 +13,12 @@ Two kinds of generator, deliberately unlike each other:
   from it. Two configurations (``shire_a``, ``shire_b``) differ in size, effects
   and non-response.
 * :class:`SyntheticEngland` -- the shipped synthetic England's generator
-  (household population: care-home residents removed from the frame and the
-  truth, since the general survey covers private households), with fresh
-  general-survey samples drawn by its own survey code.
+  (version 2, from ``unmetneed.datasets.synthetic.generator_state``): its
+  household population (the drawn adults of each cell living in private
+  households, ``eng.population``'s household rows) and household truth
+  (``eng.truth``'s ``household`` rows), since the general survey covers private
+  households, with fresh general-survey samples drawn by its own survey code
+  from those household counts.
 
 Each generator gives a population frame, a truth table per cell, and
 ``survey(seed)``: a respondent table with the survey care items, ``weight``
@@ -266,49 +269,50 @@ def hypergeom(rng: np.random.Generator, good: np.ndarray, bad: np.ndarray,
 
 
 class SyntheticEngland:
-    """The shipped synthetic England, household population, fresh general surveys."""
+    """The shipped synthetic England (version 2): household population and truth, fresh general surveys."""
 
     def __init__(self) -> None:
-        from simulation import generator  # the shipped generator, rebuilt from its seed
-
-        inputs, population, model = generator()
-        self.inputs, self.population_raw, self.model = inputs, population, model
-        n = population.counts.astype(float)
-        resident = model.need * model.help * model.paid * model.residential
-        house = n * (1 - resident)
-        from unmetneed.datasets._synthetic_model import AGE_BANDS, ETHNIC_GROUPS
+        from unmetneed.datasets._synthetic_model import (
+            AGE_BANDS,
+            ETHNIC_GROUPS,
+            UNITS,
+            household_model,
+            truth_units,
+        )
         from unmetneed.datasets._synthetic_model import DISABILITY as DIS
         from unmetneed.datasets._synthetic_model import SEXES as SX
+        from unmetneed.datasets.synthetic import generator_state
 
+        state = generator_state()  # the shipped population, care model and settings, from its seed
+        self.state = state
+        self.inputs, self.population_raw, self.model = state.inputs, state.population, state.model
+        house = state.settings.household  # adults living in private households per cell (drawn)
+        inputs, population = state.inputs, state.population
         index = pd.MultiIndex.from_product(
             [inputs.areas["area_code"].astype(str), list(AGE_BANDS), list(SX),
              list(ETHNIC_GROUPS), list(DIS)],
             names=["area_code", "age_band", "sex", "ethnic_group", "disability"])
         cells = index.to_frame(index=False)
-        dep = np.broadcast_to(population.deprivation[:, None, None, None, None], n.shape)
-        cells["deprivation"] = dep.ravel()
+        area = (slice(None), None, None, None, None)
+        cells["deprivation"] = np.broadcast_to(population.deprivation[area], house.shape).ravel()
+        cells["owner_occupation"] = np.broadcast_to(
+            np.asarray(inputs.owner_occupation, dtype=float)[area], house.shape).ravel()
         cells["count"] = house.ravel()
-        need = n * model.need * (1 - model.help * model.paid * model.residential)
-        helped_all = n * model.need * model.help
-        paid_house = n * model.need * model.help * model.paid * (1 - model.residential)
-        truth = pd.DataFrame({
-            "need": need.ravel(),
-            "council_funded": (paid_house * model.council).ravel(),
-            "self_funded": (paid_house * (1 - model.council)).ravel(),
-            "unpaid_only": (helped_all * (1 - model.paid)).ravel(),
-            "unmet": (n * model.need * (1 - model.help)).ravel(),
-        })
+        # eng.truth's household rows per cell: the household model on the household counts
+        units = truth_units(house, household_model(state.model))
+        truth = pd.DataFrame({q: units[q].ravel() / UNITS for q in QUANTITIES})
         keep = cells["count"].to_numpy() > 0
         self.population = Population(cells[keep].reset_index(drop=True),
                                      truth[keep].reset_index(drop=True), "synthetic_england",
-                                     notes={"truth": "expected household counts"})
+                                     notes={"truth": "expected household counts (eng.truth, "
+                                                     "setting household)"})
 
     def survey(self, seed: int) -> pd.DataFrame:
         from unmetneed.datasets import synthetic as syn
         from unmetneed.datasets._synthetic_surveys import general_survey
 
         table = general_survey(self.inputs, self.population_raw, self.model,
-                               np.random.default_rng(seed))
+                               np.random.default_rng(seed), household=self.state.settings.household)
         frame = syn._survey_frame(table)  # noqa: SLF001
         return frame
 

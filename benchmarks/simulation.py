@@ -18,19 +18,20 @@ synthetic England's generator with its own seed, and need prevalence by council
   by area; 90% intervals from 200 draws of the coefficients from
   N(beta_hat, cov_hat).
 
-There is no public function to draw another survey sample: this script rebuilds
-the generator's population and care model with the internal functions of
-``unmetneed.datasets.synthetic`` (``_default_inputs``, ``build_population``,
-``draw_area_effects``, ``care_model``; the same seed streams as the shipped
-files, checked against ``eng.population``) and calls the internal
-``_synthetic_surveys.general_survey`` with a new generator per replicate.
+There is no public function to draw another survey sample: this script takes
+the generator's state with ``unmetneed.datasets.synthetic.generator_state()``
+(the population, care model and settings draw of the shipped files; the same
+seed streams, checked against ``eng.truth``) and calls the internal
+``_synthetic_surveys.general_survey`` on its household counts
+(``state.settings.household``, as the shipped survey is drawn) with a new
+generator per replicate.
 
-Truth. ``eng.truth["by_area"]`` counts everyone, care-home residents included,
-but the general survey covers private households only (its respondents'
-outcomes are drawn conditional on not living in a care home). The household
-truth -- expected need among household residents / household adults, per
-area -- is computed from the same generator (cell probabilities x counts), and
-both comparisons are reported.
+Truth. The general survey covers private households only (its respondents'
+outcomes are drawn conditional on not living in a care home). Both truths are
+``eng.truth["by_area"]`` rows (synthetic England version 2): need among
+household residents / household adults (``setting == "household"``, the
+survey's population) and need among all adults / all adults (``setting ==
+"all"``, care-home residents included); both comparisons are reported.
 
     python benchmarks/simulation.py            # R = 20 replicates, writes ## simulation
     python benchmarks/simulation.py --reps 50
@@ -62,62 +63,49 @@ FORMULA = ("need ~ sex + deprivation + (1|area_code) + (1|age_band) + (1|ethnic_
 
 # ----------------------------------------------------------------------------- generator
 def generator():
-    """Inputs, population and care model exactly as the shipped synthetic England."""
-    from unmetneed.datasets import synthetic as syn
-    from unmetneed.datasets._synthetic_model import build_population, care_model, draw_area_effects
+    """The shipped synthetic England's generator state (population, care model, settings)."""
+    from unmetneed.datasets.synthetic import generator_state
 
-    inputs = syn._default_inputs()  # noqa: SLF001
-    streams = np.random.SeedSequence(syn.SEED).spawn(7)
-    rngs = [np.random.default_rng(s) for s in streams]
-    population = build_population(inputs, rngs[0])
-    effects = draw_area_effects(len(inputs.areas), rngs[1])
-    model = care_model(population.deprivation, effects, inputs.areas["area_code"])
-    return inputs, population, model
+    return generator_state()
 
 
-def household_truth(inputs, population, model) -> pd.DataFrame:
-    """Need prevalence by area: all adults (as eng.truth) and household residents only."""
-    n = population.counts.astype(float)
-    need = n * model.need
-    resident = np.broadcast_to(model.need * model.help * model.paid * model.residential, n.shape)
-    need_resident = n * resident  # care-home residents all have need
+def household_truth(state) -> pd.DataFrame:
+    """Need prevalence by area: all adults and household residents only (as eng.truth's
+    ``all`` and ``household`` rows, from the generator's state)."""
+    from unmetneed.datasets._synthetic_model import UNITS, truth_by_setting
+
+    units = truth_by_setting(state.settings, state.model)
+    household, homes = state.settings.household, state.settings.care_home
     out = pd.DataFrame({
-        "area_code": inputs.areas["area_code"].to_numpy(dtype=object),
-        "adults": n.sum(axis=(1, 2, 3, 4)),
-        "need": need.sum(axis=(1, 2, 3, 4)),
-        "household_adults": (n - need_resident).sum(axis=(1, 2, 3, 4)),
-        "household_need": (need - need_resident).sum(axis=(1, 2, 3, 4)),
+        "area_code": state.inputs.areas["area_code"].to_numpy(dtype=object),
+        "adults": (household + homes).sum(axis=(1, 2, 3, 4)).astype(float),
+        "need": units["all"]["need"].sum(axis=(1, 2, 3, 4)) / UNITS,
+        "household_adults": household.sum(axis=(1, 2, 3, 4)).astype(float),
+        "household_need": units["household"]["need"].sum(axis=(1, 2, 3, 4)) / UNITS,
     }).set_index("area_code")
     out["prevalence_all"] = out["need"] / out["adults"]
     out["prevalence_household"] = out["household_need"] / out["household_adults"]
     return out
 
 
-def household_frame(frame, inputs, population, model):
-    """eng.population with expected household counts (care-home residents removed)."""
-    import unmetneed as um
-    from unmetneed.datasets._synthetic_model import AGE_BANDS, DISABILITY, ETHNIC_GROUPS, SEXES
+def household_frame(frame, state):
+    """The household rows of eng.population (the general survey's population)."""
+    from unmetneed.estimates.settings import split_settings
 
-    n = population.counts.astype(float)
-    resident = np.broadcast_to(model.need * model.help * model.paid * model.residential, n.shape)
-    house = n * (1 - resident)
-    cells = frame.cells.copy()
-    idx = (pd.Index(inputs.areas["area_code"].astype(str)).get_indexer(cells["area_code"]),
-           pd.Index(AGE_BANDS).get_indexer(cells["age_band"].astype(str)),
-           pd.Index(SEXES).get_indexer(cells["sex"].astype(str)),
-           pd.Index(ETHNIC_GROUPS).get_indexer(cells["ethnic_group"].astype(str)),
-           pd.Index(DISABILITY).get_indexer(cells["disability"].astype(str)))
-    assert all((i >= 0).all() for i in idx)
-    assert np.allclose(n[idx], cells[frame.count_col].to_numpy()), "frame and generator cells differ"
-    cells[frame.count_col] = house[idx]
-    return um.PopulationFrame(cells, count=frame.count_col)
+    households, _ = split_settings(frame)
+    by_area = households.totals("area_code").reindex(state.inputs.areas["area_code"].astype(str))
+    assert np.array_equal(by_area.to_numpy(dtype=np.int64),
+                          state.settings.household.sum(axis=(1, 2, 3, 4))), \
+        "frame and generator household counts differ"
+    return households
 
 
-def draw_survey(inputs, population, model, seed: int) -> pd.DataFrame:
+def draw_survey(state, seed: int) -> pd.DataFrame:
     from unmetneed.datasets import synthetic as syn
     from unmetneed.datasets._synthetic_surveys import general_survey
 
-    table = general_survey(inputs, population, model, np.random.default_rng(seed))
+    table = general_survey(state.inputs, state.population, state.model, np.random.default_rng(seed),
+                           household=state.settings.household)
     return syn._survey_frame(table)  # noqa: SLF001  (categoricals as the loaded survey)
 
 
@@ -285,8 +273,8 @@ def render(args, rec, truth, reps, n_resp, n_areas_seen, zero_se, timing, wall, 
         f"* **MRP** — `um.MultilevelModel(\"{FORMULA}\", survey).fit()` (unweighted), "
         "`fit.poststratify(eng.population, by=\"area_code\", draws=200)`; 90% intervals = 5–95% "
         "quantiles of the draws. **MRP, household frame**: the same fit and draws poststratified "
-        "to the expected household counts of each cell (eng.population less the generator's "
-        "expected care-home residents), the survey's own population.",
+        "to the household rows of `eng.population` (`split_settings`: the adults of each cell "
+        "living in private households), the survey's own population.",
         "* **direct** — `SurveyDesign(survey, weights=\"weight\", strata=\"stratum\", "
         "clusters=\"psu\").mean(\"need\", by=\"area_code\", level=0.9)`: Taylor SEs, t intervals "
         f"(df = PSUs − strata). Areas whose respondents all sit in one PSU get SE 0 (a degenerate "
@@ -301,12 +289,14 @@ def render(args, rec, truth, reps, n_resp, n_areas_seen, zero_se, timing, wall, 
         "distribution and is scored on all 152). Errors are in percentage points (pp) of "
         "prevalence; relative bias / RMSE are means over areas × replicates of error / truth.", "",
         "A fresh sample is drawn with the generator's internal `general_survey` (no public "
-        "function draws another sample), on the population and care model rebuilt from the "
-        "shipped seed (checked equal to `eng.truth`).", "",
+        "function draws another sample) on the household counts of "
+        "`unmetneed.datasets.synthetic.generator_state()` (the shipped population, care model "
+        "and settings draw; checked equal to `eng.truth`).", "",
         "**Households vs care homes.** The general survey covers private households only, but "
-        "`eng.truth[\"by_area\"]` and `eng.population` include care-home residents (all of whom "
-        "have need). Household truth below = expected need among household residents / household "
-        "adults, from the generator. The all-adult prevalence is higher by "
+        "`eng.population` includes care-home residents (`setting == \"care_home\"`, all of whom "
+        "have need). Household truth below = `eng.truth[\"by_area\"]` need with `setting == "
+        "\"household\"` / household adults; all-adult truth = `setting == \"all\"` need / all "
+        "adults. The all-adult prevalence is higher by "
         f"{100 * diff.mean():.2f} pp on average across areas (range {100 * diff.min():.2f}–"
         f"{100 * diff.max():.2f} pp; national mean need prevalence "
         f"{100 * truth['need'].sum() / truth['adults'].sum():.2f}% all adults vs "
@@ -317,7 +307,7 @@ def render(args, rec, truth, reps, n_resp, n_areas_seen, zero_se, timing, wall, 
         "the household prevalence.", "",
         "### vs household truth (the survey's population)", "",
         md_table(m_house), "",
-        "### vs all-adult truth (`eng.truth[\"by_area\"]` need / adults)", "",
+        "### vs all-adult truth (`eng.truth[\"by_area\"]`, setting all: need / adults)", "",
         md_table(m_all), "",
         "MRP 90% coverage (household truth) by area size: "
         + ", ".join(f"{k} {v:.3f}" for k, v in cov_by.items()) + ".", "",
@@ -379,17 +369,20 @@ def main(argv: list[str] | None = None) -> int:
     from _sections import load1, write_section
 
     eng = um.datasets.load_synthetic_england()
-    inputs, population, model = generator()
-    truth = household_truth(inputs, population, model)
-    # the rebuilt generator must be the shipped one
-    shipped = eng.truth["by_area"].query("quantity == 'need'").set_index("area_code")["value"]
-    gap = float(np.max(np.abs(truth["need"].reindex(shipped.index) - shipped)))
-    assert gap < 1.0, f"(cells rounded to 1/1024 person) rebuilt generator differs from the shipped truth by {gap}"
-    assert np.array_equal(population.counts.sum(axis=(1, 2, 3, 4)), eng.areas["adults"].to_numpy())
+    state = generator()
+    truth = household_truth(state)
+    # the rebuilt generator must be the shipped one (truth in whole 1/1024 persons: exact)
+    need = eng.truth["by_area"].query("quantity == 'need'")
+    for setting, column in (("all", "need"), ("household", "household_need")):
+        shipped = need[need["setting"] == setting].set_index("area_code")["value"]
+        gap = float(np.max(np.abs(truth[column].reindex(shipped.index.astype(str)).to_numpy()
+                                  - shipped.to_numpy())))
+        assert gap == 0.0, f"rebuilt generator differs from the shipped {setting} truth by {gap}"
+    assert np.array_equal(state.population.counts.sum(axis=(1, 2, 3, 4)), eng.areas["adults"].to_numpy())
     frame = eng.population
     cells = frame.cells
     counts = frame.counts
-    frames = {"MRP": frame, "MRP, household frame": household_frame(frame, inputs, population, model)}
+    frames = {"MRP": frame, "MRP, household frame": household_frame(frame, state)}
 
     if args.from_records:
         return summarise_saved(args, truth)
@@ -400,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(reps):
         seed = args.seed + r
         s0 = time.perf_counter()
-        survey = draw_survey(inputs, population, model, seed)
+        survey = draw_survey(state, seed)
         s1 = time.perf_counter()
         est = mrp(survey, frames, seed)
         s2 = time.perf_counter()
