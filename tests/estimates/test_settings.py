@@ -168,3 +168,35 @@ def test_beta_draws_have_the_estimate_and_its_se() -> None:
     np.testing.assert_allclose(draws.mean(axis=0), [0.3, 0.05, 0.9], atol=0.002)
     np.testing.assert_allclose(draws.std(axis=0), [0.04, 0.02, 0.0], atol=0.001)
     assert ((draws >= 0) & (draws <= 1)).all()
+
+
+def test_council_composition_replaces_household_council_funded_and_keeps_the_accounting(
+        model, frame, homes, funding) -> None:
+    import xarray as xr
+
+    from unmetneed.estimates.settings import with_council_composition
+
+    groupings = [(), ("sex",)]
+    household = model.populations_by(frame, groupings=groupings)
+    care = care_home_populations(model, homes, funding, groupings=groupings, seed=5)
+    tables = combine_settings(household, care, care_home_funding=funding)
+    before = tables[("sex",)].draws
+    total = before["council_funded"].sel(setting="household").sum("sex").values
+    rng = np.random.default_rng(2)
+    share = rng.beta(40, 60, DRAWS)
+    council = xr.DataArray(np.stack([total * share, total * (1 - share)], axis=1), dims=("draw", "sex"),
+                           coords={"sex": ["Female", "Male"]})
+    after = with_council_composition(tables[("sex",)], council).draws
+    hh = after.sel(setting="household")
+    np.testing.assert_allclose(hh["council_funded"].sel(sex="Female").values, total * share)
+    # need is still the sum of its parts, and all = household + care home, in every draw
+    parts = sum(hh[q] for q in ("council_funded", "self_funded", "unpaid_only", "unmet"))
+    np.testing.assert_allclose(hh["need"].values, parts.values, rtol=1e-12)
+    for q in ("need", "council_funded"):
+        np.testing.assert_allclose(after[q].sel(setting="all").values,
+                                   (after[q].sel(setting="household") + after[q].sel(setting="care_home")).values)
+    # England is unchanged: the categories still add up to the same totals
+    np.testing.assert_allclose(after["need"].sum("sex").values, before["need"].sum("sex").values, rtol=1e-12)
+    np.testing.assert_allclose(after["self_funded"].values, before["self_funded"].values)
+    with pytest.raises(FrameError, match="no draws for sex"):
+        with_council_composition(tables[("sex",)], council.sel(sex=["Female"]))

@@ -67,6 +67,8 @@ class RunConfig:
     output_format: str
     save_draws: bool
     raw: dict[str, Any] = field(default_factory=dict)
+    admin_cells: Path | None = None
+    composition_survey: str | None = None
     care_home_register: Path | None = None
     care_home_returns: Path | None = None
     care_home_covariates: Path | None = None
@@ -118,6 +120,11 @@ class AdminSchema(_Section):
     path: str
     area: str = "area_code"
     count: str = "count"
+    # council-funded counts by area_code, setting (community | residential) and age_group
+    # (18-64 | 65+), split by characteristic with the composition of a survey of
+    # council-funded users (unmetneed.estimate_council_funded)
+    cells: str | None = None
+    composition_survey: str | None = None
 
 
 class CensusTableSchema(_Section):
@@ -350,6 +357,13 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
                                         lonely_psu=spec.lonely_psu, target=spec.target,
                                         setting=spec.setting)
         admin = _resolve(base, inp.admin.path if inp.admin else None, "inputs.admin.path", problems)
+        admin_cells = _resolve(base, inp.admin.cells if inp.admin else None, "inputs.admin.cells", problems)
+        if inp.admin and inp.admin.composition_survey and inp.admin.composition_survey not in inp.surveys:
+            problems.append(f"inputs.admin.composition_survey: {inp.admin.composition_survey!r} is not "
+                            f"a survey of inputs.surveys ({', '.join(inp.surveys)})")
+        if inp.admin and bool(inp.admin.cells) != bool(inp.admin.composition_survey):
+            problems.append("inputs.admin.cells and inputs.admin.composition_survey go together: the "
+                            "cells are split by the survey's composition")
         carers = _resolve(base, inp.census.unpaid_carers.path if inp.census and inp.census.unpaid_carers
                           else None, "inputs.census.unpaid_carers.path", problems)
         homes = inp.care_homes
@@ -382,7 +396,8 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         admin=admin, admin_area=schema.inputs.admin.area if schema.inputs.admin else "area_code",
         admin_count=schema.inputs.admin.count if schema.inputs.admin else "count",
         unpaid_carers=carers, formulas=formulas, by=tuple(estimates.by),
-        care_home_register=register, care_home_returns=returns,
+        care_home_register=register, care_home_returns=returns, admin_cells=admin_cells,
+        composition_survey=schema.inputs.admin.composition_survey if schema.inputs.admin else None,
         care_home_covariates=home_covariates,
         care_home_covariate_columns=(tuple(schema.inputs.care_homes.covariate_columns)
                                      if schema.inputs.care_homes else ()),

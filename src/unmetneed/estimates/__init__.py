@@ -25,6 +25,7 @@ from unmetneed.estimates.settings import (
     care_home_populations,
     combine_settings,
     split_settings,
+    with_council_composition,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "care_home_populations",
     "combine_settings",
     "split_settings",
+    "with_council_composition",
 ]

@@ -61,7 +61,7 @@ from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.poststratify import cell_probability_draws
 
 __all__ = ["SETTINGS", "SettingEstimates", "care_home_populations", "combine_settings",
-           "split_settings"]
+           "split_settings", "with_council_composition"]
 
 #: The settings of every care-population table; ``all`` = ``household`` + ``care_home``.
 SETTINGS = ("household", "care_home", "all")
@@ -445,3 +445,63 @@ class SettingEstimates(CareEstimates):
             basis[everything] = np.where(same, a, "model")
         return basis
 
+
+
+def with_council_composition(estimates: SettingEstimates, council: xr.DataArray, *,
+                             source: str = "ASCS") -> SettingEstimates:
+    """Household council-funded draws by a characteristic replaced by admin x survey composition.
+
+    ``council`` holds draws (``draw`` x the characteristic) of household (community)
+    council-funded people by category, e.g. from
+    :func:`unmetneed.estimate_council_funded` (admin counts split by the ASCS's
+    composition). The households' ``need`` moves with it (need is the sum of its
+    parts in every draw) and ``all`` is recomputed; England totals are unchanged
+    when both add up to the same admin total. Care homes keep the census
+    composition of residents (their council-funded count is residents minus
+    self-funders there).
+
+    Raises
+    ------
+    FrameError
+        ``estimates`` is not by one characteristic and setting, the draws differ
+        in number, or a category of the estimates has no draws in ``council``.
+
+    Examples
+    --------
+    >>> tables[("ethnic_group",)] = with_council_composition(
+    ...     tables[("ethnic_group",)], composition.sel(setting="community"))  # doctest: +SKIP
+    """
+    by = [c for c in estimates.by if c != "setting"]
+    if len(by) != 1 or by[0] not in council.dims:
+        raise FrameError(f"council-funded composition by {list(council.dims)} does not match "
+                         f"estimates by {estimates.by}")
+    key = by[0]
+    draws = estimates.draws
+    if council.sizes["draw"] != draws.sizes["draw"]:
+        raise FrameError(f"the composition has {council.sizes['draw']} draws; the estimates "
+                         f"{draws.sizes['draw']}")
+    categories = [str(v) for v in draws[key].values]
+    council = council.assign_coords({key: [str(v) for v in council[key].values]})
+    missing = sorted(set(categories) - set(council[key].values))
+    if missing:
+        raise FrameError(f"the council-funded composition has no draws for {key} {missing[:5]}; "
+                         "pass the frame's categories to the composition")
+    new = council.reindex({key: categories}).transpose("draw", key).values
+    household = draws.sel(setting="household")
+    old = household["council_funded"].transpose("draw", key).values
+    out = draws.copy(deep=True)
+    position = {"setting": "household"}
+    out["council_funded"].loc[position] = xr.DataArray(new, dims=("draw", key))
+    out["need"].loc[position] = xr.DataArray(
+        household["need"].transpose("draw", key).values + new - old, dims=("draw", key))
+    if "all" in [str(v) for v in out["setting"].values]:
+        for name in ("council_funded", "need"):
+            total = out[name].sel(setting="household") + out[name].sel(setting="care_home")
+            out[name].loc[{"setting": "all"}] = total.transpose(*out[name].sel(setting="all").dims)
+    result = SettingEstimates(out, by=list(estimates.by), respondents=estimates.respondents,
+                              level=estimates.level,
+                              attrs={**estimates.attrs, "council_composition": source})
+    result.fits = estimates.fits
+    result.household = estimates.household
+    result.care_home_basis = estimates.care_home_basis
+    return result
