@@ -9,7 +9,6 @@ starts. See ``examples/config.toml``.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,10 @@ from typing import Any, Literal, get_args, get_origin
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from unmetneed._provenance import sha256_file
+from unmetneed.design.options import LonelyPSU
 from unmetneed.errors import ConfigError, UnmetneedError
+from unmetneed.io import read_csv_checked
 
 __all__ = ["MIN_DRAWS", "ConfigSchema", "RunConfig", "load_config", "sha256"]
 
@@ -75,12 +77,8 @@ class RunConfig:
     care_home_covariate_columns: tuple[str, ...] = ()
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+#: SHA-256 of an input file (hex): the pipeline's name for :func:`unmetneed._provenance.sha256_file`.
+sha256 = sha256_file
 
 
 # -- the typed schema: every section refuses keys it does not know ----------------
@@ -103,7 +101,7 @@ class SurveySchema(_Section):
     clusters: str | None = None
     fpc: str | None = None
     nest: bool = False
-    lonely_psu: Literal["fail", "adjust", "certainty", "average", "remove"] = "fail"
+    lonely_psu: LonelyPSU = "fail"
     target: Literal["council_funded", "need", "unpaid_carers"] | None = None
     setting: Literal["household", "care_home", "all"] | None = None
 
@@ -411,10 +409,8 @@ def read_table(path: Path) -> pd.DataFrame:
     """CSV (optionally gzip) or Parquet by extension; CSVs must be whole, rectangular tables.
 
     Codes stay strings ("E06000001", "01"), "NA" is not missing, and truncated,
-    ragged, HTML or repeated-header files are refused (:func:`unmetneed.io._common.read_csv_checked`).
+    ragged, HTML or repeated-header files are refused (:func:`unmetneed.io.read_csv_checked`).
     """
-    from unmetneed.io._common import read_csv_checked
-
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     return read_csv_checked(path)

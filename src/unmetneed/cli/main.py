@@ -123,9 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.version:
-            from unmetneed import __version__
+            from unmetneed._provenance import package_version
 
-            print(f"unmetneed {__version__}")
+            print(f"unmetneed {package_version()}")
             return 0
         handlers = {"demo": _demo, "run": _run, "validate": _validate}
         if args.command in handlers:

@@ -190,7 +190,7 @@ def _covered(source: Source, by: list[str], groups: GroupedDraws) -> tuple[np.nd
         column += "_"
     # A column of ones gives the weighted count of respondents with the design's own
     # variance (calibration residuals or replicate weights included).
-    counted = design._replace(data=data.assign(**{column: 1.0}))
+    counted = design.assign(**{column: 1.0})
     try:
         overall = counted.total(column)
         totals = counted.total(column, by=by) if by else overall

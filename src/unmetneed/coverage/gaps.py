@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 import pandas as pd
 
+from unmetneed._provenance import package_version
 from unmetneed._validate import check_level
 from unmetneed.coverage._groups import check_by, check_care, group_draws, respondents_by
 from unmetneed.coverage.excluded import excluded_table
@@ -26,13 +26,6 @@ from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
 
 __all__ = ["coverage_gaps"]
-
-
-def _package_version() -> str:
-    try:
-        return version("unmetneed")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 def coverage_gaps(
@@ -201,7 +194,7 @@ def coverage_gaps(
         return table
 
     attrs = {
-        "package_version": _package_version(),
+        "package_version": package_version(),
         "method": "coverage_gaps",
         "by": columns,
         "level": level,

@@ -32,7 +32,6 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 from typing import Any
 
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from unmetneed._provenance import package_version
 from unmetneed._validate import check_level
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import DesignError, MissingColumnError, ModelError
@@ -56,13 +56,6 @@ BASES = ("direct", "model", "model_no_returns")
 TABLE_VARIABLES = ("region", "home_type", "size_band", "rating")
 #: Councils with at least this many responding homes estimate the GVF's design factor.
 GVF_MIN_HOMES = 10
-
-
-def _package_version() -> str:
-    try:
-        return version("unmetneed")
-    except PackageNotFoundError:  # pragma: no cover - source tree
-        return "0+unknown"
 
 
 @dataclass(frozen=True, repr=False)
@@ -542,7 +535,7 @@ def estimate_care_home_funding(
         "councils_no_returns": codes[none.to_numpy()].tolist(),
         "councils_complete": codes[complete.to_numpy()].tolist(),
         "register_sha256": reg.attrs.get("sha256"),
-        "package_version": _package_version(),
+        "package_version": package_version(),
     }
     return CareHomeFundingEstimates(weighting=weighting, councils=councils.reset_index(),
                                     model=fit, info=MappingProxyType(info), _table=table)

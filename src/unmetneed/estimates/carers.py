@@ -25,7 +25,6 @@ import html
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 from typing import Any
 
@@ -34,6 +33,7 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from unmetneed._provenance import package_version
 from unmetneed._validate import check_level, require_columns, resolve_rng
 from unmetneed.design import SurveyDesign
 from unmetneed.design.variance import domain_degf
@@ -55,13 +55,6 @@ _MET = "(support needs met)"
 
 class KnownExceedsCensusWarning(UnmetneedWarning):
     """A council knows more carers than the census counts in it (kept, not clipped)."""
-
-
-def _package_version() -> str:
-    try:
-        return version("unmetneed")
-    except PackageNotFoundError:  # pragma: no cover - source tree
-        return "0+unknown"
 
 
 @dataclass(frozen=True, repr=False)
@@ -644,7 +637,7 @@ def estimate_carers(
         "known_exceeds_census": over, "draws": int(draws),
         "seed": seed if isinstance(seed, (int, np.integer)) or seed is None else "Generator",
         "unknown_carers_support": "not estimated: carers unknown to councils are not surveyed",
-        "version": _package_version(),
+        "version": package_version(),
     })
     return CarerEstimates(draws=dataset, councils=council_table, info=info, _table=table)
 

@@ -3,8 +3,13 @@
 Every reader returns a pandas DataFrame using the library's standard names
 (``area_code``, ``area_name``, ``count``, ...) and records its provenance
 (source, SHA-256 of the file, layout) in ``DataFrame.attrs``.
+
+:func:`read_csv_checked` is the CSV reader underneath them, for tables the
+readers do not know (the command line's config inputs): it refuses truncated,
+ragged, HTML or repeated-header files and keeps codes such as ``"01"`` as strings.
 """
 
+from unmetneed.io._common import read_csv_checked
 from unmetneed.io._labels import parse_interval
 from unmetneed.io.admin import read_admin_counts
 from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
@@ -23,6 +28,7 @@ __all__ = [
     "read_admin_counts",
     "read_care_home_register",
     "read_census_table",
+    "read_csv_checked",
     "read_provider_returns",
     "read_survey",
     "read_unpaid_care_msoa",

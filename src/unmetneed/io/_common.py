@@ -1,4 +1,4 @@
-"""Small helpers shared by the readers: option checks, hashing, paths."""
+"""Small helpers shared by the readers: hashing, paths, optional packages, checked CSVs."""
 
 from __future__ import annotations
 
@@ -7,29 +7,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pandas as pd
 
-from unmetneed import _validate
 from unmetneed._provenance import sha256_file
 from unmetneed._validate import preview
 from unmetneed.errors import ReadError
 
 __all__ = [
-    "as_path", "check_choice", "is_url", "optional_module", "preview", "read_csv_checked",
+    "as_path", "is_url", "optional_module", "preview", "read_csv_checked",
     "sha256_of",
 ]
 
 _URL_PREFIXES = ("http://", "https://", "ftp://")
-
-
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    """Deprecated adapter, kept only while io/care_homes.py and io/unpaid_care.py call it.
-
-    Use :func:`unmetneed._validate.check_choice` (``value, name, choices``).
-    """
-    _validate.check_choice(value, name, choices)
 
 
 # One home for the checksum (unmetneed._provenance); the readers' name for it.
@@ -71,12 +61,12 @@ def _looks_numeric_code(values: pd.Series) -> bool:
 
 
 def read_csv_checked(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     usecols: Sequence[str] | None = None,
     na_values: Sequence[str] = ("",),
 ) -> pd.DataFrame:
-    """Read a CSV file that must be a whole, rectangular table.
+    r"""Read a CSV file that must be a whole, rectangular table.
 
     Refuses what ``pandas.read_csv`` lets through silently: a file that is not a
     table (an HTML error page saved as .csv, a file with no rows), repeated
@@ -85,8 +75,20 @@ def read_csv_checked(
     (a copy appended twice). Only ``na_values`` are missing (by default empty
     cells: the label "NA" stays a label); columns whose values are all numbers
     become numeric unless a value has a leading zero ("01"), which keeps the
-    column as string codes.
+    column as string codes. Raises :class:`~unmetneed.errors.ReadError` on each of these.
+
+    Public as :func:`unmetneed.io.read_csv_checked`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from unmetneed.io import read_csv_checked
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "codes.csv"
+    >>> _ = file.write_text("code,label,count\n01,NA,5\n02,b,7\n")
+    >>> read_csv_checked(file).to_dict("list")
+    {'code': ['01', '02'], 'label': ['NA', 'b'], 'count': [5, 7]}
     """
+    path = Path(path)
     with open(path, "rb") as handle:
         head = handle.read(2048)
     if path.suffix.lower() not in (".gz", ".bz2", ".zip", ".xz", ".zst"):

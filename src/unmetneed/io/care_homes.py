@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import check_choice, preview
 from unmetneed.errors import MissingColumnError, ReadError
-from unmetneed.io._common import check_choice, preview
 from unmetneed.io.survey import read_survey
 
 __all__ = [
@@ -100,7 +100,7 @@ def _load(source: str | os.PathLike[str] | pd.DataFrame, fmt: str | None) -> pd.
 
 
 def _layout(frame: pd.DataFrame, layout: str, cqc_id: str = "Location ID") -> str:
-    check_choice("layout", layout, ("auto", "standard", "cqc"))
+    check_choice(layout, "layout", Layout)
     if layout != "auto":
         return layout
     return "cqc" if cqc_id in frame.columns else "standard"

@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from unmetneed._validate import check_choice
 from unmetneed.errors import ReadError
 from unmetneed.io._common import (
     as_path,
-    check_choice,
     preview,
     read_csv_checked,
     sha256_of,
@@ -39,7 +39,7 @@ UNPAID_CARE_BANDS: tuple[str, ...] = (
     "Provides 50 or more hours unpaid care a week",
 )
 Target = Literal["msoa21", "lad22"]
-TARGETS = ("msoa21", "lad22")
+TARGETS: tuple[str, ...] = get_args(Target)
 _TOTAL_LABELS = ("total", "total_all_usual_residents_aged_5_and_over", "all_usual_residents_aged_5_and_over")
 _CODE_COLUMNS = ("msoa21cd", "geography_code", "msoa_code", "msoa21_code")
 _NAME_COLUMNS = ("msoa21nm", "geography", "msoa_name", "msoa21_name")
@@ -182,7 +182,7 @@ def read_unpaid_care_msoa(
     >>> table.attrs["geography"], table.attrs["base"]
     ('LAD22', 'usual residents aged 5 and over')
     """
-    check_choice("to", to, (None, *TARGETS))
+    check_choice(to, "to", Target | None)
     target = to if to is not None else ("lad22" if lookup is not None else "msoa21")
     if target == "lad22" and lookup is None:
         raise ReadError("to='lad22' needs lookup= (the ONS MSOA21 -> LAD22 lookup); "
