@@ -26,6 +26,8 @@ __all__ = [
     "LonelyPSUWarning",
     "NewLevelWarning",
     "SingularFitWarning",
+    "BenchmarkWarning",
+    "KnownExceedsCensusWarning",
 ]
 
 
@@ -110,3 +112,22 @@ class NewLevelWarning(UnmetneedWarning):
 
 class SingularFitWarning(UnmetneedWarning):
     """A random-effect standard deviation was estimated at (or next to) zero."""
+
+
+class BenchmarkWarning(UnmetneedWarning):
+    """Administrative counts lie far outside the model's posterior (a definition mismatch?).
+
+    Issued by :meth:`~unmetneed.CareModel.populations` (and
+    :func:`~unmetneed.estimate_care_populations`) when a council-funded count
+    is more than 4 posterior SDs (log scale) from the model's: the counts and
+    the frame may not cover the same people (setting, ages, year). Also
+    ``unmetneed.estimates.BenchmarkWarning``.
+    """
+
+
+class KnownExceedsCensusWarning(UnmetneedWarning):
+    """A council knows more carers than the census counts in it (kept, not clipped).
+
+    Issued by :func:`~unmetneed.estimates.estimate_carers`. Also
+    ``unmetneed.estimates.KnownExceedsCensusWarning``.
+    """

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import html
 import json
 import os
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unmetneed._provenance import sha256_bytes, sha256_file
 from unmetneed.datasets._synthetic_care_homes import (
     HOME_TYPES,
     RATINGS,
@@ -585,10 +585,6 @@ def _file_bytes(name: str, content: bytes) -> bytes:
     return content
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _resolve_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UnmetneedError(f"seed must be a non-negative int, got {seed!r}")
@@ -687,13 +683,13 @@ def write_synthetic_england(directory: str | os.PathLike[str] | None = None, *,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written[name] = path
-        files[relative] = {"sha256": _sha256(data), "content_sha256": _sha256(content),
+        files[relative] = {"sha256": sha256_bytes(data), "content_sha256": sha256_bytes(content),
                            "bytes": len(data), "rows": len(tables[name])}
     inputs_data = inputs_path.read_bytes()
     target = root / INPUTS_FILE
     if target.resolve() != inputs_path.resolve():
         target.write_bytes(inputs_data)
-    files[INPUTS_FILE] = {"sha256": _sha256(inputs_data), "content_sha256": _sha256(inputs_data),
+    files[INPUTS_FILE] = {"sha256": sha256_bytes(inputs_data), "content_sha256": sha256_bytes(inputs_data),
                           "bytes": len(inputs_data), "rows": None, "input": True}
     manifest = {**metadata, "files": files}
     path = root / MANIFEST
@@ -741,7 +737,7 @@ def _verify(root: Path, manifest: dict[str, Any]) -> None:
         if not path.is_file():
             missing.append(relative)
             continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)
         if digest != info["sha256"]:
             altered.append(f"{relative} (sha256 {digest[:12]}..., expected "
                            f"{info['sha256'][:12]}...)")

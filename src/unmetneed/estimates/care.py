@@ -54,7 +54,7 @@ from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import as_column_list, require_columns, resolve_rng, show
 from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
-from unmetneed.errors import FrameError, UnmetneedWarning
+from unmetneed.errors import BenchmarkWarning, FrameError, UnmetneedWarning
 from unmetneed.estimates.chain import LINKS, link_data
 from unmetneed.estimates.groupings import add_area_covariates, add_grouping_columns, grouping_columns
 from unmetneed.mrp.draw_estimates import DrawEstimates, group_keys, summarise_draws
@@ -82,10 +82,6 @@ FLAG_CV = 0.2
 
 
 BENCHMARK_Z = 4.0  # an admin count this many posterior SDs (log scale) away is flagged
-
-
-class BenchmarkWarning(UnmetneedWarning):
-    """Administrative counts far outside the model's posterior (a definition mismatch?)."""
 
 
 def default_formula(outcome: str, frame: PopulationFrame, data: pd.DataFrame) -> str:

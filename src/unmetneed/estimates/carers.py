@@ -37,7 +37,7 @@ from unmetneed._provenance import package_version
 from unmetneed._validate import check_level, require_columns, resolve_rng
 from unmetneed.design import SurveyDesign
 from unmetneed.design.variance import domain_degf
-from unmetneed.errors import DesignError, UnmetneedWarning
+from unmetneed.errors import DesignError, KnownExceedsCensusWarning
 from unmetneed.io.unpaid_care import UNPAID_CARE_BANDS
 
 __all__ = ["CARER_QUANTITIES", "CarerEstimates", "KnownExceedsCensusWarning", "estimate_carers"]
@@ -51,10 +51,6 @@ ALL_CARERS = "All unpaid carers"
 ENGLAND = "E92000001"
 _NO_CARE = UNPAID_CARE_BANDS[0]
 _MET = "(support needs met)"
-
-
-class KnownExceedsCensusWarning(UnmetneedWarning):
-    """A council knows more carers than the census counts in it (kept, not clipped)."""
 
 
 @dataclass(frozen=True, repr=False)
