@@ -482,7 +482,7 @@ def _replace_folder(staging: Path, out: Path) -> None:
 
 def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str, Any] | None,
               progress: bool) -> dict[str, Path]:
-    from unmetneed import __version__
+    from unmetneed._provenance import package_version
     from unmetneed.estimates import estimate_care_home_funding, fit_care_model
     from unmetneed.estimates.settings import care_home_populations, combine_settings, split_settings
     from unmetneed.weighting import rake
@@ -552,7 +552,7 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
     steps.close()
     provenance = {
         "package": "unmetneed",
-        "version": __version__,
+        "version": package_version(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "dependencies": _versions(),
@@ -595,7 +595,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("numpy", "scipy", "pandas", "xarray", "statsmodels", "formulaic", "matplotlib"):
+    for name in ("numpy", "scipy", "pandas", "xarray", "formulaic", "pydantic", "jinja2", "matplotlib"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
