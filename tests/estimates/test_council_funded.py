@@ -58,6 +58,9 @@ def test_totals_equal_admin_in_every_draw(world):
         assert np.array_equal(values, np.full(50, float(count)))
     england = est.aggregate("ethnic_group").draws["council_funded"].sum("ethnic_group").values
     assert np.array_equal(england, np.full(50, float(admin["count"].sum())))
+    total = est.aggregate(None).to_frame()
+    assert total["estimate"].tolist() == [float(admin["count"].sum())]
+    assert total["se"].tolist() == [0.0] and total["quantity"].tolist() == ["council_funded"]
 
 
 def test_result_table_columns_basis_and_n(world):

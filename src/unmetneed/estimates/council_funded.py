@@ -44,6 +44,12 @@ says, so each split's pseudo-counts are divided by its design effect over Kish,
 :math:`\max\{1, \hat V_{lin}(\hat q_j) / [\hat q_j(1-\hat q_j)/n^*]\}`, from the
 national linearised variance of the split (with replacement, the design's PSUs).
 
+A parent's data are its children's, so in the draws a parent's pseudo-counts are
+cut to what its children tell about it under the model,
+:math:`\sum_{c} n_c\alpha_j/(n_c+\alpha_j)` over its children (capped at its own),
+rather than counted twice: with councils that differ, a region's composition is
+known from its few councils, not from all its respondents.
+
 Each strength :math:`\alpha^{level}_j` maximises the beta-binomial marginal
 likelihood of that level's pseudo-counts around their parents' posterior means
 (empirical Bayes), unless given; a strength at the upper bound (1e6) means the
@@ -118,7 +124,8 @@ class CouncilFundedEstimates(DrawEstimates):
         keep = ~np.all(np.isnan(values), axis=0)
         stats = summarise_draws(values[:, keep], level)
         grids = np.meshgrid(*[array[d].values for d in self.by], indexing="ij")
-        table = pd.DataFrame({d: g.ravel()[keep] for d, g in zip(self.by, grids, strict=True)})
+        table = pd.DataFrame({d: g.ravel()[keep] for d, g in zip(self.by, grids, strict=True)},
+                             index=pd.RangeIndex(int(keep.sum())))
         table["quantity"] = QUANTITY
         table["measure"] = "count"
         for name, column in stats.items():
@@ -605,11 +612,31 @@ def _posterior_level(centre: np.ndarray, counts: np.ndarray, order: np.ndarray,
     return alphas, _compose(q, order)
 
 
+def _parent_information(parent: np.ndarray, n_parents: int, child_n: np.ndarray,
+                        alphas: np.ndarray, parent_n: np.ndarray) -> np.ndarray:
+    """Per parent and split, the share of its pseudo-counts its children's data carry.
+
+    Under the beta-binomial, a child with n pseudo-counts and strength alpha tells about
+    its parent's mean as much as ``n alpha / (n + alpha)`` draws from it (its share varies
+    around the parent's by sampling and by the child's own deviation). The parent's data
+    are the children's, so using all of them at both levels would count them twice and
+    make the parent (and what is pooled towards it) far too certain when children differ.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eff = np.where(child_n > 0, child_n * alphas / (child_n + alphas), 0.0)
+        total = np.stack([np.bincount(parent, weights=eff[:, j], minlength=n_parents)
+                          for j in range(eff.shape[1])], axis=1)
+        return np.where(parent_n > 0, np.minimum(1.0, total / parent_n), 1.0)
+
+
 def _draw_level(rng: np.random.Generator, centre: np.ndarray, counts: np.ndarray,
-                order: np.ndarray, alphas: np.ndarray, deff: np.ndarray) -> np.ndarray:
+                order: np.ndarray, alphas: np.ndarray, deff: np.ndarray,
+                scale: np.ndarray | None = None) -> np.ndarray:
     """Draws (draws, nodes, K) of the nodes' compositions given centre draws."""
     q_bar = _sticks(centre, order)
     success, failure = _split_data(counts, order, deff)
+    if scale is not None:
+        success, failure = success * scale, failure * scale
     log_q, log_1q = _log_beta(rng, alphas * q_bar + success, alphas * (1.0 - q_bar) + failure)
     log_rest = np.concatenate([np.zeros(log_q.shape[:-1] + (1,)),
                                np.cumsum(log_1q, axis=-1)], axis=-1)
@@ -625,7 +652,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def _draw_counts(prepared: _Prepared, n_draws: int, rng: np.random.Generator,
                  strengths: Mapping[str, float] | None, area: str, *,
-                 multinomial: bool = True, design_effect: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                 multinomial: bool = True, design_effect: bool = True,
+                 parent_information: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Counts (draws, cells, K) summing to the admin count; strengths (level x split) used.
 
     Levels (module notes): England -> pool -> area -> admin cell, the cell's prior centre
@@ -659,12 +687,28 @@ def _draw_counts(prepared: _Prepared, n_draws: int, rng: np.random.Generator,
                                                  given.get("area"), deff)
     cell_centre = _normalise(area_mean[area_index] * pattern[sg_index])
     alphas["cell"], _ = _posterior_level(cell_centre, cell_counts, order, given.get("cell"), deff)
+    # what each level's data say about it, bottom up (see _parent_information)
+    def size(counts: np.ndarray) -> np.ndarray:
+        s, f = _split_data(counts, order, deff)
+        return s + f
+
+    n_cell, n_area, n_pool, n_top = (size(cell_counts), size(area_counts), size(pool_counts),
+                                     size(top_counts))
+    scales: dict[str, np.ndarray | None] = dict.fromkeys(("area", "pool", "top"))
+    if parent_information:
+        scales["area"] = _parent_information(area_index, n_area.shape[0], n_cell,
+                                             alphas["cell"], n_area)
+        scales["pool"] = _parent_information(pool_of_area, n_pool.shape[0],
+                                             n_area * scales["area"], alphas["area"], n_pool)
+        scales["top"] = _parent_information(np.zeros(n_pool.shape[0], dtype=np.intp), 1,
+                                            n_pool * scales["pool"], alphas["pool"], n_top)
     # draws, top down
     top = _draw_level(rng, np.broadcast_to(uniform, (n_draws, 1, k)), top_counts, order,
-                      np.full(k - 1, PERKS), deff)
+                      np.full(k - 1, PERKS), deff, scales["top"])
     pools = _draw_level(rng, np.broadcast_to(top, (n_draws, pool_counts.shape[0], k)),
-                        pool_counts, order, alphas["pool"], deff)
-    areas = _draw_level(rng, pools[:, pool_of_area, :], area_counts, order, alphas["area"], deff)
+                        pool_counts, order, alphas["pool"], deff, scales["pool"])
+    areas = _draw_level(rng, pools[:, pool_of_area, :], area_counts, order, alphas["area"], deff,
+                        scales["area"])
     theta = _draw_level(rng, _normalise(areas[:, area_index, :] * pattern[sg_index]),
                         cell_counts, order, alphas["cell"], deff)
     totals = prepared.cells["_count"].to_numpy(dtype=np.int64)
