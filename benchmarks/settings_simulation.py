@@ -36,7 +36,7 @@ LEVELS = {"council": ("area_code",), "ethnic_group": ("ethnic_group",), "england
 LEVEL = 0.9
 
 
-def replicate(seed: int, draws: int) -> pd.DataFrame:
+def replicate(seed: int, draws: int, weighted: bool = False) -> pd.DataFrame:
     """Estimates and truth of one fresh synthetic England, one row per unit x setting x quantity."""
     import unmetneed as um
     from unmetneed.datasets import generate_synthetic_england
@@ -51,7 +51,8 @@ def replicate(seed: int, draws: int) -> pd.DataFrame:
     groupings = list(LEVELS.values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = um.fit_care_model(households, eng.surveys["general"], draws=draws, seed=seed)
+        model = um.fit_care_model(households, eng.surveys["general"], draws=draws, seed=seed,
+                                  weighted=weighted)
         household = model.populations_by(households, groupings=groupings, admin=admin, level=LEVEL)
         funding = um.estimate_care_home_funding(eng.care_homes.register, eng.care_homes.returns,
                                                 covariates=covariates, level=LEVEL)
@@ -150,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--from-records", action="store_true")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--weighted", action="store_true",
+                    help="fit the chain with the survey weights (pseudo-likelihood); records and "
+                         "section are kept apart (settings_simulation_weighted)")
     args = ap.parse_args(argv)
+    global CACHE
+    if args.weighted:
+        CACHE = CACHE.with_name(CACHE.name + "_weighted")
     sys.path.insert(0, str(BENCH))
     CACHE.mkdir(parents=True, exist_ok=True)
     seconds: list[float] = []
@@ -165,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.from_records:
                 continue
             started = time.perf_counter()
-            replicate(seed, args.draws).to_csv(path, index=False)
+            replicate(seed, args.draws, args.weighted).to_csv(path, index=False)
             seconds.append(time.perf_counter() - started)
             timing.write_text(json.dumps(seconds))
             print(f"replicate {r + 1}/{args.reps} (seed {seed}): {seconds[-1]:.0f} s", flush=True)
@@ -177,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         from _sections import write_section
 
-        write_section("settings_simulation", text)
+        name = "settings_simulation_weighted" if args.weighted else "settings_simulation"
+        write_section(name, text.replace("## settings_simulation", f"## {name}", 1))
     return 0
 
 

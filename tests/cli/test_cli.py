@@ -96,6 +96,11 @@ def test_outputs_and_their_columns(run_output: Path) -> None:
     homes = area[area["setting"] == "care_home"]
     assert set(homes.loc[homes["quantity"] == "need", "basis"]) == {"direct"}
     assert not homes["quantity"].isin(["unpaid_only", "unmet"]).any()
+    # a council without survey respondents says so in its household and all-adult figures
+    empty = area.loc[(area["setting"] == "household") & (area["basis"] == "model_no_respondents"), "area_code"]
+    assert len(empty)
+    everyone = area[area["area_code"].isin(empty) & (area["setting"] == "all") & (area["quantity"] == "need")]
+    assert set(everyone["basis"]) == {"model_no_respondents"}
     coverage = pd.read_csv(run_output / "coverage_gaps.csv")
     assert {"characteristic", "category", "setting"} <= set(coverage.columns)
     assert coverage.loc[coverage["characteristic"] == "ethnic_group", "category"].nunique() == 19

@@ -374,7 +374,8 @@ class SettingEstimates(CareEstimates):
     definition (``unpaid_only``, ``unmet``), the care-home estimate's basis
     (``model`` or ``direct``) for council counts of ``self_funded`` and
     ``council_funded``, ``model`` otherwise; ``all`` the basis both settings
-    share, else ``model``. ``n`` is the household survey's respondents
+    share, else ``model`` (``model_no_respondents`` when either rests on a group
+    without respondents). ``n`` is the household survey's respondents
     (missing for care-home rows, which rest on the care-home returns).
     """
 
@@ -442,7 +443,10 @@ class SettingEstimates(CareEstimates):
             b = ch.reindex(keys[everything].to_numpy()).to_numpy()
             # a care-home part that is 0 by definition leaves the household basis as it is
             same = (a == b) | np.isin(quantity[everything], STRUCTURAL_ZEROS)
-            basis[everything] = np.where(same, a, "model")
+            combined = np.where(same, a, "model")
+            # a figure resting partly on a council without respondents says so
+            weakest = (a == "model_no_respondents") | (b == "model_no_respondents")
+            basis[everything] = np.where(weakest, "model_no_respondents", combined)
         return basis
 
 
