@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Real
-from typing import Union
 
 import numpy as np
 import pandas as pd
@@ -15,10 +14,10 @@ from unmetneed.errors import MarginsError
 
 __all__ = ["MarginKey", "Margins"]
 
-MarginKey = Union[str, tuple[str, ...]]
+MarginKey = str | tuple[str, ...]
 
 
-class Margins(Mapping[MarginKey, Union[pd.Series, float]]):
+class Margins(Mapping[MarginKey, pd.Series | float]):
     """Population totals to calibrate survey weights to.
 
     Parameters
@@ -157,7 +156,10 @@ class Margins(Mapping[MarginKey, Union[pd.Series, float]]):
     @property
     def numeric_keys(self) -> list[str]:
         """Keys of numeric auxiliary totals."""
-        return [k for k, v in self._entries.items() if not isinstance(v, pd.Series)]  # type: ignore[misc]
+        # _check_value keys a numeric total by one variable, so these keys are all str
+        return [
+            k for k, v in self._entries.items() if isinstance(k, str) and not isinstance(v, pd.Series)
+        ]
 
     @staticmethod
     def variables_of(key: MarginKey) -> list[str]:

@@ -84,7 +84,7 @@ def fit_margins(
         kind=record_kind,
         codes=tuple(b.codes for b in prep.blocks if b.codes is not None),
         sizes=tuple(b.size for b in prep.blocks if b.codes is not None),
-        auxiliaries=tuple(b.values for b in prep.blocks if b.codes is None),
+        auxiliaries=tuple(b.auxiliary for b in prep.blocks if b.codes is None),
         base_weights=w0.copy(),
         weights=weights,
         method=method,
@@ -124,7 +124,7 @@ def _check_weighted_categories(prep: Preparation, cells: Cells, cell_weights: np
         totals = np.bincount(codes, weights=cell_weights, minlength=block.size)
         zero = totals <= 0
         if zero.any():
-            cats = ", ".join(str(c) for c in block.labels[zero][:8])
+            cats = ", ".join(str(c) for c in block.categories[zero][:8])
             raise MarginsError(
                 f"margin {block.key!r}: the respondents in categories {cats} all have zero "
                 "weight, so their weights cannot be scaled to the targets; merge those "

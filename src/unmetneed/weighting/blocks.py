@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from unmetneed.margins import MarginKey, Margins
 
 __all__ = ["Block", "Preparation", "prepare_blocks"]
 
-Reconcile = Literal[None, "scale"]
+Reconcile = None | Literal["scale"]  # None first: check_choice lists them in this order
 Collapse = Mapping[str, Mapping[Any, Any]] | Mapping[Any, Any] | None
 
 TOTALS_RTOL = 1e-6
@@ -43,6 +43,18 @@ class Block:
     @property
     def is_numeric(self) -> bool:
         return self.codes is None
+
+    @property
+    def categories(self) -> pd.Index:
+        """The K categories of a categorical block."""
+        # prepare_blocks gives a block codes and labels together, or values alone
+        return cast(pd.Index, self.labels)
+
+    @property
+    def auxiliary(self) -> np.ndarray:
+        """Per row, the value of a numeric auxiliary."""
+        # prepare_blocks gives a block codes and labels together, or values alone
+        return cast(np.ndarray, self.values)
 
     @property
     def size(self) -> int:
@@ -117,12 +129,15 @@ def _collapse_by_variable(margins: Margins, collapse: Collapse) -> dict[str, dic
     variables = {v for key in margins.categorical_keys for v in Margins.variables_of(key)}
     if all(isinstance(k, str) and k in variables and isinstance(v, Mapping)
            for k, v in collapse.items()):
-        return {k: dict(v) for k, v in collapse.items()}  # type: ignore[arg-type]
+        return {k: dict(v) for k, v in collapse.items()}
     out: dict[str, dict[Any, Any]] = {}
     for source, target in collapse.items():
         owners = [
             var for key in margins.categorical_keys
-            for var, level in zip(Margins.variables_of(key), _levels_of(margins[key]), strict=True)
+            # the categorical keys are those whose totals are a Series
+            for var, level in zip(
+                Margins.variables_of(key), _levels_of(cast(pd.Series, margins[key])), strict=True
+            )
             if source in set(level)
         ]
         owners = sorted(set(owners))
@@ -138,7 +153,7 @@ def _collapse_by_variable(margins: Margins, collapse: Collapse) -> dict[str, dic
             )
         if len(owners) != 1:
             where = "no margin" if not owners else f"several variables ({owners})"
-            example = owners[0] if owners else sorted(variables)[0] if variables else "variable"
+            example = owners[0] if owners else min(variables) if variables else "variable"
             raise MarginsError(
                 f"collapse: category {show(source)} is in {where}; write the mapping per "
                 f"variable, e.g. collapse={{{example!r}: {{{show(source)}: {show(target)}}}}}"

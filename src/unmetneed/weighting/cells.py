@@ -44,7 +44,7 @@ class Cells:
 
 def collapse_to_cells(blocks: list[Block]) -> Cells:
     """Group rows by every block's category and auxiliary value."""
-    n = next(b.codes.size if b.codes is not None else b.values.size for b in blocks)
+    n = next(b.codes.size if b.codes is not None else b.auxiliary.size for b in blocks)
     key = np.zeros(n, dtype=np.int64)
     span = 1
     renumbered = False
@@ -53,7 +53,7 @@ def collapse_to_cells(blocks: list[Block]) -> Cells:
         if block.codes is not None:
             parts.append((block.codes, block.size))
         else:
-            codes, uniques = pd.factorize(block.values)
+            codes, uniques = pd.factorize(block.auxiliary)
             parts.append((codes, len(uniques)))
     for codes, size in parts:
         if span * size >= 2**62:
@@ -85,5 +85,5 @@ def collapse_to_cells(blocks: list[Block]) -> Cells:
             block_values.append(None)
         else:
             block_codes.append(None)
-            block_values.append(block.values[first])
+            block_values.append(block.auxiliary[first])
     return Cells(cell=cell, n_cells=first.size, codes=block_codes, values=block_values)

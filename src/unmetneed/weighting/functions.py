@@ -15,9 +15,10 @@ from unmetneed.design.coding import code_columns
 from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
 from unmetneed.weighting.apply import OnNonconvergence, check_tolerance, fit_margins
-from unmetneed.weighting.blocks import Collapse, Reconcile
+from unmetneed.weighting.blocks import Block, Collapse, Reconcile
+from unmetneed.weighting.cells import Cells
 from unmetneed.weighting.report import WeightingReport, WeightingResult
-from unmetneed.weighting.solvers import calibrate_cells, rake_cells
+from unmetneed.weighting.solvers import Solution, calibrate_cells, rake_cells
 
 __all__ = ["adjust_nonresponse", "calibrate", "poststratify", "rake", "trim"]
 
@@ -104,7 +105,9 @@ def rake(
     )
 
 
-def _rake_solver(cell_weights, cells, blocks, *, tol, max_iter):  # type: ignore[no-untyped-def]
+def _rake_solver(
+    cell_weights: np.ndarray, cells: Cells, blocks: list[Block], *, tol: float, max_iter: int
+) -> Solution:
     return rake_cells(cell_weights, cells, blocks, tol=tol, max_iter=max_iter)
 
 
@@ -182,7 +185,16 @@ def calibrate(
     )
 
 
-def _calibrate_solver(cell_weights, cells, blocks, *, method, bounds, tol, max_iter):  # type: ignore[no-untyped-def]
+def _calibrate_solver(
+    cell_weights: np.ndarray,
+    cells: Cells,
+    blocks: list[Block],
+    *,
+    method: str,
+    bounds: tuple[float, float],
+    tol: float,
+    max_iter: int,
+) -> Solution:
     return calibrate_cells(cell_weights, cells, blocks, method=method, bounds=bounds, tol=tol,
                            max_iter=max_iter)
 
@@ -468,8 +480,9 @@ def adjust_nonresponse(
         before=w,
         after=new_design.weights,
         table=summary,
-        messages=[f"{int((~responded).sum()):,} nonrespondents removed; weights of "
-                  f"{int(responded.sum()):,} respondents adjusted within {coding.n_levels} classes"],
+        messages=[(f"{int((~responded).sum()):,} nonrespondents removed; weights of "
+                   f"{int(responded.sum()):,} respondents adjusted within {coding.n_levels} "
+                   "classes")],
         options={"respondent": respondent, "classes": as_column_list(classes)},
         _design=new_design,
     )

@@ -57,7 +57,9 @@ def margin_fit_table(blocks: Sequence[Block], before: np.ndarray, after: np.ndar
         if block.codes is None:
             labels: list[Any] = ["(total)"]
         else:
-            labels = [" x ".join(map(str, c)) if isinstance(c, tuple) else c for c in block.labels]
+            labels = [
+                " x ".join(map(str, c)) if isinstance(c, tuple) else c for c in block.categories
+            ]
         target = block.target
         scale = np.where(target != 0, np.abs(target), 1.0)
         b, a = block.achieved(before), block.achieved(after)
@@ -207,13 +209,20 @@ class WeightingReport:
 
     def summary(self) -> str:
         lines = [
-            f"{self.method}: {'converged' if self.converged else 'NOT converged'} in "
-            f"{self.iterations} iteration(s); largest relative margin error {self.max_rel_error:.3g}",
-            f"Kish deff {self.kish_deff:.4g}, effective sample size {self.effective_sample_size:,.1f} "
-            f"of {int(self.weights_after['n']):,}",
-            f"weights {self.weights_after['min']:.6g} .. {self.weights_after['max']:.6g} "
-            f"(max/min {self.weights_after['max_over_min']:.4g}, "
-            f"{self.weights_after['share_negative']:.1%} negative)",
+            (
+                f"{self.method}: {'converged' if self.converged else 'NOT converged'} in "
+                f"{self.iterations} iteration(s); largest relative margin error "
+                f"{self.max_rel_error:.3g}"
+            ),
+            (
+                f"Kish deff {self.kish_deff:.4g}, effective sample size "
+                f"{self.effective_sample_size:,.1f} of {int(self.weights_after['n']):,}"
+            ),
+            (
+                f"weights {self.weights_after['min']:.6g} .. {self.weights_after['max']:.6g} "
+                f"(max/min {self.weights_after['max_over_min']:.4g}, "
+                f"{self.weights_after['share_negative']:.1%} negative)"
+            ),
         ]
         if "g_min" in self.weights_after:
             lines.append(

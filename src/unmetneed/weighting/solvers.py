@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,9 +42,10 @@ class Solution:
 
 def _indicators(cells: Cells, blocks: list[Block]) -> list[sp.csr_matrix]:
     out = []
-    for block, codes in zip(blocks, cells.codes, strict=True):
+    for block, codes, values in zip(blocks, cells.codes, cells.values, strict=True):
         if codes is None:
-            out.append(sp.csr_matrix(cells.values[blocks.index(block)][None, :]))
+            # a block without category codes is a numeric auxiliary: its cells have values
+            out.append(sp.csr_matrix(cast(np.ndarray, values)[None, :]))
         else:
             out.append(
                 sp.csr_matrix(
@@ -79,6 +81,9 @@ def rake_cells(
     final weights are checked once more and the loop stops only if they pass.
     """
     indicators = _indicators(cells, blocks)
+    # fit_margins(categorical_only=True) refuses numeric auxiliaries before raking, so
+    # every block has category codes
+    block_codes = cast(list[np.ndarray], cells.codes)
     targets = [b.target if cell_weights.ndim == 1 else b.target[:, None] for b in blocks]
     scales = [np.where(t != 0, np.abs(t), 1.0) for t in targets]
     weights = np.array(cell_weights, dtype=np.float64, copy=True)
@@ -87,7 +92,7 @@ def rake_cells(
     for iterations in range(1, max_iter + 1):
         sweep_error = 0.0
         for block, codes, indicator, target, scale in zip(
-            blocks, cells.codes, indicators, targets, scales, strict=True
+            blocks, block_codes, indicators, targets, scales, strict=True
         ):
             current = _block_totals(codes, block.size, weights, indicator)
             sweep_error = max(sweep_error, float(np.max(np.abs(current - target) / scale)))
@@ -97,7 +102,7 @@ def rake_cells(
         if sweep_error <= tol:
             totals = [
                 _block_totals(codes, b.size, weights, ind)
-                for b, codes, ind in zip(blocks, cells.codes, indicators, strict=True)
+                for b, codes, ind in zip(blocks, block_codes, indicators, strict=True)
             ]
             errors = _errors(blocks, totals)
             if errors.max() <= tol:
@@ -105,7 +110,7 @@ def rake_cells(
     else:
         totals = [
             _block_totals(codes, b.size, weights, ind)
-            for b, codes, ind in zip(blocks, cells.codes, indicators, strict=True)
+            for b, codes, ind in zip(blocks, block_codes, indicators, strict=True)
         ]
         errors = _errors(blocks, totals)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -120,24 +125,24 @@ def distance_functions(method: str, bounds: tuple[float, float]) -> tuple[Distan
     """``F(u) - 1`` and ``F'(u)`` of R survey's ``cal.linear``, ``cal.raking``, ``cal.logit``."""
     lower, upper = bounds
     if method == "linear":
-        def fm1(u: np.ndarray) -> np.ndarray:
+        def linear_fm1(u: np.ndarray) -> np.ndarray:
             return np.minimum(np.maximum(u + 1.0, lower), upper) - 1.0
 
-        def df(u: np.ndarray) -> np.ndarray:
+        def linear_df(u: np.ndarray) -> np.ndarray:
             return ((u < upper - 1.0) & (u > lower - 1.0)).astype(np.float64)
 
-        return fm1, df
+        return linear_fm1, linear_df
     if method == "raking":
-        def fm1(u: np.ndarray) -> np.ndarray:
+        def raking_fm1(u: np.ndarray) -> np.ndarray:
             with np.errstate(over="ignore"):
                 return np.minimum(np.maximum(np.exp(u), lower), upper) - 1.0
 
-        def df(u: np.ndarray) -> np.ndarray:
+        def raking_df(u: np.ndarray) -> np.ndarray:
             # As R: the window is on u, not on exp(u).
             with np.errstate(over="ignore"):
                 return np.where((u < upper - 1.0) & (u > lower - 1.0), np.exp(u), 0.0)
 
-        return fm1, df
+        return raking_fm1, raking_df
     a = (upper - lower) / ((upper - 1.0) * (1.0 - lower))
 
     def fm1(u: np.ndarray) -> np.ndarray:
@@ -225,12 +230,12 @@ def calibrate_cells(
                             tol=tol, max_iter=max_iter)
             for r in range(cell_weights.shape[1])
         ]
-        worst = max(solutions, key=lambda s: s.max_rel_error)
+        worst_solution = max(solutions, key=lambda s: s.max_rel_error)
         return Solution(
             np.column_stack([s.g for s in solutions]),
             max(s.iterations for s in solutions),
-            worst.max_rel_error,
-            worst.worst_block,
+            worst_solution.max_rel_error,
+            worst_solution.worst_block,
         )
     x = BlockMatrix(cells, blocks)
     target = np.concatenate([b.target for b in blocks])
