@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import overload
 
@@ -62,19 +62,22 @@ def _recode(values: pd.Series, category_map: CategoryMap, column: str,
     if count is not None:
         totals = np.bincount(codes[present], weights=count[present].astype(np.float64),
                              minlength=len(uniques))
-        sums = {u: int(round(t)) for u, t in zip(uniques, totals)}
+        sums = {u: round(float(t)) for u, t in zip(uniques, totals)}
     lookup, unmapped = category_map.lookup(uniques)
     if unmapped:
         _refuse(category_map, column, unmapped, sums)
     targets = list(category_map.target_categories)
     targets += [t for t in dict.fromkeys(lookup.values()) if t is not None and t not in targets]
     position = {t: i for i, t in enumerate(targets)}
-    table = np.array([-1 if lookup[u] is None else position[lookup[u]] for u in uniques],
-                     dtype=np.intp)
+    table = np.array(
+        [-1 if target is None else position[target] for target in (lookup[u] for u in uniques)],
+        dtype=np.intp,
+    )
     new = np.full(len(codes), -1, dtype=np.intp)
     new[present] = table[codes[present]]
+    mapped: pd.api.extensions.ExtensionArray
     if category_map.categorical:
-        mapped = pd.Categorical.from_codes(new, categories=targets, ordered=True)
+        mapped = pd.Categorical.from_codes(new, dtype=pd.CategoricalDtype(targets, ordered=True))
     else:
         mapped = pd.array(targets, dtype="str").take(new, allow_fill=True)
     excluded = [u for u in uniques if lookup[u] is None]
@@ -177,7 +180,8 @@ def harmonise(
     if isinstance(data, pd.Series):
         name = str(data.name) if data.name is not None else "values"
         recoded = _recode(data, category_map, name, None)
-        result = recoded.values.rename(category_map.target or data.name)
+        result = recoded.values  # _recode's own new Series
+        result.name = category_map.target or data.name
         result.attrs = {**data.attrs, "harmonise": _history(
             data.attrs, category_map, name, recoded.excluded_counts)}
         return result
@@ -230,7 +234,7 @@ def harmonise(
     return out
 
 
-def _history(attrs: Mapping[str, object], category_map: CategoryMap, column: str,
+def _history(attrs: Mapping[Hashable | None, object], category_map: CategoryMap, column: str,
              excluded_counts: Mapping[str, int | None]) -> list[dict[str, object]]:
     previous = attrs.get("harmonise", [])
     history = list(previous) if isinstance(previous, list) else []

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from numbers import Real
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypedDict, cast
 
 import pandas as pd
 
@@ -25,7 +26,7 @@ EXCLUDED = None
 _NO_MAPPING = object()
 
 
-def _maps_folder():  # type: ignore[no-untyped-def]
+def _maps_folder() -> Traversable:
     return resources.files("unmetneed.harmonise").joinpath("maps")
 
 
@@ -124,7 +125,8 @@ class CategoryMap:
             if target is _NO_MAPPING:
                 unmapped.append(value)
             else:
-                found[value] = target  # type: ignore[assignment]
+                # anything but the sentinel is a target: a category name or None (excluded)
+                found[value] = cast("str | None", target)
         return found, unmapped
 
     def _target(self, value: object) -> object:
@@ -161,7 +163,8 @@ class CategoryMap:
 @lru_cache(maxsize=1)
 def _standard_categories() -> dict[str, tuple[str, ...]]:
     table = _read_map_file("categories.csv")
-    return {v: tuple(g["category"]) for v, g in table.groupby("variable", sort=False)}
+    # _read_map_file reads every column as str
+    return {str(v): tuple(g["category"]) for v, g in table.groupby("variable", sort=False)}
 
 
 def _standard_order(targets: Sequence[str]) -> list[str] | None:
@@ -205,6 +208,16 @@ def categories(variable: str) -> list[str]:
     return list(known[variable])
 
 
+class _MapInfo(TypedDict):
+    """What every shipped map's entry in index.toml says besides its table."""
+
+    name: str
+    source: str | None
+    target: str | None
+    categorical: bool
+    description: str
+
+
 @cache
 def load_map(name: str) -> CategoryMap:
     """A category map shipped with the package.
@@ -238,10 +251,11 @@ def load_map(name: str) -> CategoryMap:
     table = _read_map_file(str(spec["file"]))
     to = str(spec["to"])
     order = spec.get("categories")
-    common = {
+    common: _MapInfo = {
         "name": name,
-        "source": spec.get("source"),
-        "target": spec.get("target"),
+        # index.toml gives these as strings, or leaves them out
+        "source": cast("str | None", spec.get("source")),
+        "target": cast("str | None", spec.get("target")),
         "categorical": bool(spec.get("categorical", True)),
         "description": str(spec.get("description", "")),
     }
@@ -253,7 +267,7 @@ def load_map(name: str) -> CategoryMap:
         targets = [b[0] for b in bands if b[0] is not None]
         return CategoryMap(kind="intervals", bands=bands,
                            target_categories=tuple(categories(str(order)) if order else targets),
-                           **common)  # type: ignore[arg-type]
+                           **common)
     source_col = str(spec["from"])
     pairs = {f: (t or None) for f, t in zip(table[source_col], table[to])}
     names: dict[str, str] = {}
@@ -264,7 +278,7 @@ def load_map(name: str) -> CategoryMap:
         targets = categories(str(order))
     return CategoryMap(kind="labels", pairs=MappingProxyType(pairs),
                        target_categories=tuple(targets),
-                       target_names=MappingProxyType(names), **common)  # type: ignore[arg-type]
+                       target_names=MappingProxyType(names), **common)
 
 
 def list_maps() -> pd.DataFrame:
