@@ -13,7 +13,7 @@ import pandas as pd
 
 from unmetneed._provenance import package_version
 from unmetneed._validate import as_column_list, require_columns, row_examples, show
-from unmetneed.disclosure.rounding import round_to_base, round_to_decimals
+from unmetneed.disclosure.rounding import Direction, round_to_base, round_to_decimals
 from unmetneed.disclosure.secondary import (
     KeyCodes,
     SecondaryReport,
@@ -70,7 +70,8 @@ def _threshold(value: Any, name: str, *, integer: bool = False, positive: bool =
 def _check_options(
     min_count: Any, rounding: Any, flag_cv: Any, suppress_cv: Any, min_n: Any,
     secondary: Any, decimals: Any, count_measures: Any,
-) -> tuple[Any, ...]:
+) -> tuple[float | None, int | None, float | None, float | None, int | None, int | None,
+           tuple[str, ...]]:
     min_count = _threshold(min_count, "min_count")
     rounding = _threshold(rounding, "rounding", integer=True, positive=True)
     flag_cv = _threshold(flag_cv, "flag_cv")
@@ -599,7 +600,7 @@ def _check_table(table: Any, min_draws: int | None) -> int | None:
             f"got {type(table).__name__}"
         )
     min_draws = _threshold(min_draws, "min_draws", integer=True)
-    draws = table.attrs.get("draws")
+    draws: Any = table.attrs.get("draws")
     if min_draws is not None and _is_int(draws) and draws < min_draws:
         raise DisclosureError(
             f"the table summarises {draws} draw(s); published tables need at least {min_draws} "
@@ -651,7 +652,8 @@ def _published(
     for column, column_values in values.items():
         new = column_values.copy()
         if column in ("estimate", "se", "ci_lower", "ci_upper"):
-            how = {"ci_lower": "down", "ci_upper": "up"}.get(column, "nearest")
+            outwards: dict[str, Direction] = {"ci_lower": "down", "ci_upper": "up"}
+            how = outwards.get(column, "nearest")
             if rounding is not None:
                 at = published & is_count
                 new[at] = round_to_base(new[at], rounding, how)
