@@ -200,3 +200,17 @@ def test_council_composition_replaces_household_council_funded_and_keeps_the_acc
     np.testing.assert_allclose(after["self_funded"].values, before["self_funded"].values)
     with pytest.raises(FrameError, match="no draws for sex"):
         with_council_composition(tables[("sex",)], council.sel(sex=["Female"]))
+
+
+def test_a_council_without_returns_is_model_no_respondents(model, frame, homes, funding) -> None:
+    without = funding.assign(basis=np.where(funding["area_code"] == AREAS[1], "model_no_returns",
+                                            funding["basis"]))
+    groupings = [("area_code",)]
+    tables = combine_settings(model.populations_by(frame, groupings=groupings),
+                              care_home_populations(model, homes, without, groupings=groupings, seed=5),
+                              care_home_funding=without)
+    table = tables[("area_code",)].to_frame()
+    rows = table[(table["area_code"] == AREAS[1]) & table["quantity"].isin(["self_funded", "council_funded"])]
+    assert set(rows.loc[rows["setting"] == "care_home", "basis"]) == {"model_no_respondents"}
+    assert set(rows.loc[rows["setting"] == "all", "basis"]) == {"model_no_respondents"}
+    assert "model_no_returns" not in set(table["basis"])

@@ -239,6 +239,8 @@ def _shares(funding: Any) -> pd.DataFrame:
                          f"{rows.loc[bad, 'area_code'].head(5).tolist()}")
     if "basis" not in rows.columns:
         rows["basis"] = "model"
+    # a council without returns rests on the model alone: the tables' word for it
+    rows["basis"] = rows["basis"].replace({"model_no_returns": "model_no_respondents"})
     return rows.set_index("area_code")[["estimate", "se", "basis"]]
 
 
