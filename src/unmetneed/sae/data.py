@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
+from numpy.typing import ArrayLike
 
 from unmetneed._immutable import readonly
 from unmetneed._validate import require_columns, show
@@ -20,7 +21,9 @@ __all__ = ["AreaData", "covariate_matrix", "prepare_area_data", "split_formula"]
 _LIST_LIMIT = 10
 
 
-def _areas(labels: np.ndarray | pd.Index, mask: np.ndarray | None = None) -> str:
+def _areas(
+    labels: ArrayLike | pd.api.extensions.ExtensionArray, mask: ArrayLike | None = None
+) -> str:
     """The first few area labels where ``mask`` holds, with a count."""
     values = np.asarray(labels, dtype=object)
     if mask is not None:

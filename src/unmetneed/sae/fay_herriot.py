@@ -9,7 +9,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -154,7 +154,8 @@ class FayHerriot:
         level: float = 0.9,
         n: str | None = None,
     ) -> None:
-        self._method = str(check_choice(method, "method", FitMethod))
+        # check_choice accepted it as one of FitMethod's values
+        self._method = cast(FitMethod, str(check_choice(method, "method", FitMethod)))
         self._level = check_level(level, error=ModelError)
         area_data = prepare_area_data(
             data, estimate=estimate, variance=variance, formula=formula, area=area, n=n
@@ -243,13 +244,13 @@ class FayHerriot:
         d = self._area_data
         obs = d.observed
         y, psi, X = d.y[obs], d.psi[obs], d.X[obs]
-        vf = fit_sigma2(self._method, y, X, psi, tol=float(tol), max_iter=int(max_iter))  # type: ignore[arg-type]
+        vf = fit_sigma2(self._method, y, X, psi, tol=float(tol), max_iter=int(max_iter))
         g = gls(y, X, psi, vf.sigma2)
         synthetic = d.X @ g.beta
         estimate = synthetic.copy()
         shrinkage = np.zeros(d.areas.size)
         estimate[obs], shrinkage[obs] = eblup(y, psi, synthetic[obs], vf.sigma2)
-        components = mse_components(X, psi, vf.sigma2, g.A_inv, self._method)  # type: ignore[arg-type]
+        components = mse_components(X, psi, vf.sigma2, g.A_inv, self._method)
         mse = synthetic_mse(d.X, vf.sigma2, g.A_inv)
         mse[obs] = components.mse
         components = MSEComponents(*(readonly(a, np.float64) for a in dataclasses.astuple(components)))
