@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
+from formulaic import ModelSpec, model_matrix
 from scipy.special import gammaln
 
 from unmetneed._validate import require_columns, row_examples, show
@@ -26,7 +26,7 @@ class ModelData:
     cells: CellData
     terms: list[str]
     levels: dict[str, pd.Index]  # grouping factor -> its levels (fitting order)
-    spec: object  # formulaic ModelSpec of the fixed part
+    spec: ModelSpec  # of the fixed part
     n_rows: int
     weighted: bool
     aggregated: bool  # successes out of trials given by the user

@@ -294,7 +294,7 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
                       "(b, beta) at each grid point, importance-resampled to the exact posterior "
                       "on the grid; see unmetneed.mrp.draws",
             "sd_prior": f"exponential(rate={SD_PRIOR_RATE}) on each SD (rstanarm decov default)",
-            "grid_points": int(len(grid["weights"])),
+            "grid_points": len(grid["weights"]),
             "grid_step_z": float(grid["step"]),
             "importance_proposals": m,
             "importance_ess": ess,

@@ -200,9 +200,9 @@ class SchurFactor:
         # (sparse x dense) and wide x wide (pairs of nonzeros within a row).
         narrow, wide = np.flatnonzero(lay.narrow), np.flatnonzero(~lay.narrow)
         n_narrow = narrow.size
-        b_narrow = np.zeros(n_big * n_narrow)
-        b_narrow[lay.narrow_flat] = values[lay.narrow_entry]
-        b_narrow = b_narrow.reshape(n_big, n_narrow)
+        narrow_flat = np.zeros(n_big * n_narrow)
+        narrow_flat[lay.narrow_flat] = values[lay.narrow_entry]
+        b_narrow = narrow_flat.reshape(n_big, n_narrow)
         m_narrow = b_narrow / d[:, None]
         correction = np.zeros(dense.shape)
         if n_narrow:

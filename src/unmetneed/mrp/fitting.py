@@ -12,6 +12,7 @@ in :math:`(\theta, \beta)` — what ``vcov()`` of a ``glmer`` fit reports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,9 @@ class _Objective:
         return self._evaluate(x)[1]
 
 
-def gradient_hessian(grad, x: np.ndarray, step: float = 1e-5) -> np.ndarray:  # type: ignore[no-untyped-def]
+def gradient_hessian(
+    grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: float = 1e-5
+) -> np.ndarray:
     """Central differences of an exact gradient, symmetrised."""
     d = x.size
     h = step * np.maximum(np.abs(x), 1.0)
@@ -85,7 +88,9 @@ def gradient_hessian(grad, x: np.ndarray, step: float = 1e-5) -> np.ndarray:  # 
     return (hess + hess.T) / 2.0
 
 
-def numerical_hessian(f, x: np.ndarray, step: float = 1e-4) -> np.ndarray:  # type: ignore[no-untyped-def]
+def numerical_hessian(
+    f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4
+) -> np.ndarray:
     """Central-difference Hessian of a scalar function."""
     d = x.size
     h = step * np.maximum(np.abs(x), 1.0)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -69,11 +69,11 @@ class CellData:
 Factor = DenseFactor | SchurFactor
 
 
-class _Extra(dict):
+class _Extra(dict[str, Any]):
     """``PirlsResult.extra``; ``"chol_full"`` (a dense Cholesky of the joint Hessian) is
     made on first use from ``"factor_full"``, for callers written before the factor API."""
 
-    def __missing__(self, key: str):  # type: ignore[no-untyped-def]
+    def __missing__(self, key: str) -> Any:
         if key == "chol_full" and "factor_full" in self:
             value = self["factor_full"].dense_cholesky()
             self[key] = value
@@ -155,11 +155,14 @@ class _CrossTab:
                  n_cells: int) -> None:
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         q = int(offsets[-1])
-        p = 0 if X is None else X.shape[1]
+        columns = [] if X is None else [X[:, j] for j in range(X.shape[1])]
+        p = len(columns)
         n = self.n = q + p
         self.q = q
         index = [np.asarray(code, dtype=np.int64) + offsets[g] for g, code in enumerate(codes)]
-        keys, values, kinds = [], [], []
+        keys: list[np.ndarray] = []
+        values: list[np.ndarray | None] = []  # None: ones
+        kinds: list[int] = []
         # kind: scale of the entry's block; factors a >= b -> theta_a theta_b, (X, a) -> theta_a
         n_factors = len(codes)
         for a in range(n_factors):
@@ -169,12 +172,12 @@ class _CrossTab:
                 kinds.append(a * n_factors + b)
             for j in range(p):
                 keys.append((q + j) * n + index[a])
-                values.append(X[:, j])  # type: ignore[index]
+                values.append(columns[j])
                 kinds.append(n_factors * n_factors + a)
         for j in range(p):
             for k in range(j + 1):
                 keys.append(np.full(n_cells, (q + j) * n + q + k, dtype=np.int64))
-                values.append(X[:, j] * X[:, k])  # type: ignore[index]
+                values.append(columns[j] * columns[k])
                 kinds.append(n_factors * n_factors + n_factors)
         self.n_kinds = n_factors * n_factors + n_factors + 1
         self.n_factors = n_factors
@@ -200,9 +203,9 @@ class _CrossTab:
         scale[:nf * nf] = np.outer(theta, theta).ravel()
         scale[nf * nf:nf * nf + nf] = theta
         scale[-1] = 1.0
-        lower = np.zeros(self.n * self.n)
-        lower[self.flat] = (self.matrix_k @ w) * scale[self.kind]
-        lower = lower.reshape(self.n, self.n)
+        lower_flat = np.zeros(self.n * self.n)
+        lower_flat[self.flat] = (self.matrix_k @ w) * scale[self.kind]
+        lower = lower_flat.reshape(self.n, self.n)
         out = lower + lower.T
         out.ravel()[:: self.n + 1] -= np.diagonal(lower)
         out.ravel()[self.diagonal] += 1.0
@@ -451,9 +454,10 @@ class LaplaceProblem:
         if joint or full:
             if self.algebra == "dense":
                 hessian = self._dense_hessian(theta, w, joint=True)
-                factor_full: Factor = DenseFactor(hessian)
+                dense_full = DenseFactor(hessian)
+                factor_full: Factor = dense_full
                 result.make_factor = lambda: DenseFactor(hessian[:q, :q])
-                extra["chol_full"] = factor_full.cholesky
+                extra["chol_full"] = dense_full.cholesky
             else:
                 factor_full = self.factorize(theta, w, joint=True)
                 result.make_factor = lambda: self.factorize(theta, w, joint=False)

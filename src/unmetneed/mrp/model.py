@@ -257,18 +257,18 @@ class MultilevelFit(FrozenAfterInit):
         factor that has any. For prediction and poststratification.
         """
         groups = self.model.formula.groups
-        fixed_vars = list(self.model.data.cell_frame.columns.difference(groups, sort=False))
+        fixed_vars = list(self.model.data.cell_frame.columns.difference(list(groups), sort=False))
         require_columns(frame, [*fixed_vars, *groups], "model")
         _check_fixed_categories(self.model.data.cell_frame, frame, fixed_vars, self.model.formula.text)
         try:
-            X = np.asarray(self.model.data.spec.get_model_matrix(frame[fixed_vars].copy()), dtype=np.float64)  # type: ignore[attr-defined]
+            X = np.asarray(self.model.data.spec.get_model_matrix(frame[fixed_vars].copy()), dtype=np.float64)
         except Exception as error:
             raise ModelError(f"could not build the fixed effects for the new data: {error}") from error
         codes = []
         unseen: dict[str, int] = {}
         for group in groups:
             levels = self.model.data.levels[group]
-            code = levels.get_indexer(frame[group])
+            code = levels.get_indexer(pd.Index(frame[group]))
             missing = code < 0
             if missing.any():
                 unseen[group] = int(pd.unique(frame[group].to_numpy()[missing]).size)

@@ -32,7 +32,7 @@ from unmetneed.mrp.frame import PopulationFrame
 if TYPE_CHECKING:
     from unmetneed.mrp.model import MultilevelFit
 
-__all__ = ["poststratify", "cell_probability_draws"]
+__all__ = ["cell_probability_draws", "poststratify"]
 
 CHUNK_ELEMENTS = 16_000_000  # cells x draws per chunk (128 MB of float64)
 

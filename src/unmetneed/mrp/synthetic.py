@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -91,7 +93,9 @@ def synthetic_frame(
         cells = seed_cells.copy()
     else:
         areas = pd.unique(np.concatenate([
-            margins[k].index.get_level_values(area).to_numpy() for k in margins.categorical_keys
+            # the categorical keys are those whose totals are a Series
+            cast(pd.Series, margins[k]).index.get_level_values(area).to_numpy()
+            for k in margins.categorical_keys
         ]))
         cells = seed_cells.merge(pd.DataFrame({area: areas}), how="cross")
         cells = cells[[area, *[c for c in seed_cells.columns]]]
