@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal, get_args
 
 import numpy as np
@@ -52,13 +53,13 @@ class Hierarchy:
 
     def parents(self) -> list[str]:
         """Categories that have children, in published order."""
-        having = set(p for p in self.parent.values() if p is not None)
+        having = {p for p in self.parent.values() if p is not None}
         return [c for c in self.categories if c in having]
 
     def leaves(self) -> list[str]:
         """The most detailed categories: those with no children (never the total
         unless the table has nothing else)."""
-        having = set(p for p in self.parent.values() if p is not None)
+        having = {p for p in self.parent.values() if p is not None}
         found = [c for c in self.categories if c not in having and c != self.total]
         return found or ([self.total] if self.total is not None else [])
 
@@ -113,7 +114,7 @@ def _check_tiling(
 ) -> None:
     """Children's intervals must not overlap and, under an interval parent, cover it."""
     spans = sorted((intervals[c], c) for c in children if c in intervals)
-    for (left, left_name), (right, right_name) in zip(spans, spans[1:]):
+    for (left, left_name), (right, right_name) in pairwise(spans):
         if right[0] <= left[1]:
             raise ReadError(
                 f"{variable}: categories {left_name!r} {_format_interval(left)} and "
@@ -214,7 +215,7 @@ def build_hierarchy(variable: str, categories: Sequence[str]) -> Hierarchy:
         total=total,
         intervals=intervals,
     )
-    owners = hierarchy.parents()
+    owners: list[str | None] = [*hierarchy.parents()]
     if total is None:
         owners = [None, *owners]  # the roots must not overlap either
     for owner in owners:

@@ -136,10 +136,10 @@ def read_admin_counts(
     keys = ["area_code", *by_cols]
     repeated = out.duplicated(subset=keys, keep=False).to_numpy()
     if repeated.any():
-        shown = out.loc[repeated, keys].drop_duplicates().head(8).to_dict("records")
+        examples = out.loc[repeated, keys].drop_duplicates().head(8).to_dict("records")
         raise ReadError(
             f"{where}: {int(repeated.sum())} rows repeat a combination of {keys} "
-            f"(rows {preview(rows[repeated].tolist())}), e.g. {shown}; each must appear "
+            f"(rows {preview(rows[repeated].tolist())}), e.g. {examples}; each must appear "
             "once: sum them first if they are parts of one count"
         )
     if known_areas is not None:

@@ -83,18 +83,19 @@ _YES = {"y", "yes", "true", "1", "t"}
 _NO = {"", "n", "no", "false", "0", "f", "nan", "none"}
 
 
-def _where(source: object) -> str:
-    return "frame" if isinstance(source, pd.DataFrame) else os.fspath(source)  # type: ignore[arg-type]
+def _where(source: str | os.PathLike[str] | pd.DataFrame) -> str:
+    return "frame" if isinstance(source, pd.DataFrame) else os.fspath(source)
 
 
-def _load(source: str | os.PathLike[str] | pd.DataFrame, fmt: str | None) -> pd.DataFrame:
+def _load(source: str | os.PathLike[str] | pd.DataFrame,
+          fmt: Literal["csv", "parquet"] | None) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
         frame.attrs = {"source": "DataFrame", "sha256": None}
         return frame
     if not isinstance(source, (str, os.PathLike)):
         raise ReadError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
-    frame = read_survey(source, format=fmt, value_labels=False)  # type: ignore[arg-type]
+    frame = read_survey(source, format=fmt, value_labels=False)
     frame.attrs = {k: frame.attrs.get(k) for k in ("source", "format", "sha256")}
     return frame
 
@@ -190,10 +191,10 @@ def _flag(values: pd.Series, column: str, where: str, ids: np.ndarray) -> np.nda
     return yes
 
 
-def size_bands(beds: np.ndarray) -> pd.Categorical:
+def size_bands(beds: np.ndarray) -> pd.Categorical[str]:
     """The ONS size bands of a number of beds: ``1-19``, ``20-49``, ``50+``."""
     codes = np.where(beds < 20, 0, np.where(beds < 50, 1, 2))
-    return pd.Categorical.from_codes(codes, categories=list(SIZE_BANDS), ordered=True)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(SIZE_BANDS), ordered=True)
 
 
 def _council_codes(values: pd.Series, where: str, ids: np.ndarray,

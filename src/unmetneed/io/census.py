@@ -108,9 +108,8 @@ def _to_counts(values: np.ndarray, describe: Callable[[np.ndarray], list[str]],
 
 def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, str]:
     """The CSV with labels and codes as text and counts parsed by pandas when clean."""
-    options = {"keep_default_na": False, "encoding": "utf-8-sig"}
     try:
-        header = pd.read_csv(path, nrows=0, **options).columns
+        header = pd.read_csv(path, nrows=0, keep_default_na=False, encoding="utf-8-sig").columns
         layout = _detect_layout([str(c).strip() for c in header])
         lowered = _lower(list(header))
         if layout == "nomis_bulk":
@@ -119,7 +118,8 @@ def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, str]:
             text = [c for c in header if c != lowered["observation"]]
         # Count columns are left to pandas: integers parse fast; anything else
         # arrives as text and is reported by _to_counts.
-        table = pd.read_csv(path, dtype=dict.fromkeys(text, str), **options)
+        table = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False,
+                            encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ReadError(f"could not read {source!r} as a CSV file: {err}") from err
     table.columns = [str(c).strip() for c in table.columns]
@@ -155,12 +155,12 @@ def _parse_nomis(table: pd.DataFrame) -> _Parsed:
         if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
             unrecognised.append(column)
             continue
-        names = [p[0] for p in pairs]
+        column_variables = [p[0] for p in pairs]
         if variables is None:
-            variables = names
-        elif names != variables:
+            variables = column_variables
+        elif column_variables != variables:
             raise ReadError(
-                f"column {column!r} is for variable(s) {names}, but earlier columns are "
+                f"column {column!r} is for variable(s) {column_variables}, but earlier columns are "
                 f"for {variables}; a Nomis bulk file holds one table"
             )
         labels.append(tuple(p[1] for p in pairs))
@@ -198,7 +198,8 @@ def _parse_nomis(table: pd.DataFrame) -> _Parsed:
         categories[variable] = list(dict.fromkeys(column_labels))
         position = {c: i for i, c in enumerate(categories[variable])}
         codes[variable] = np.tile(np.array([position[c] for c in column_labels]), n_areas)
-    dates = table[date_col].astype(str).str.strip().unique() if date_col is not None else []
+    dates = (table[date_col].astype(str).str.strip().unique() if date_col is not None
+             else np.array([], dtype=object))
     names = (table[name_col].astype(str).str.strip().to_numpy(dtype=object)
              if name_col is not None else np.full(n_areas, np.nan, dtype=object))
     return _Parsed(
@@ -347,7 +348,7 @@ def _check_custom_cells(
         raise ReadError(
             f"{len(short)} area(s) do not have a row for every category "
             f"({cells} expected): "
-            f"{preview([f'{area_codes[i]} ({per_area[i]} rows)' for i in short])}; "
+            f"{preview([f'{area_codes[i]} ({per_area[i]} rows)' for i in short.tolist()])}; "
             "missing cells are not assumed to be zero"
         )
 
@@ -665,7 +666,8 @@ def read_census_table(
     )
     for v in parsed.variables:
         out[names[v]] = pd.Categorical.from_codes(
-            selected.codes[v][order], categories=selected.categories[v], ordered=True)
+            selected.codes[v][order],
+            dtype=pd.CategoricalDtype(selected.categories[v], ordered=True))
     out["count"] = selected.count[order]
 
     columns = [names[v] for v in parsed.variables]
@@ -692,7 +694,7 @@ def read_census_table(
     return out
 
 
-def _check_areas(codes: Sequence[str], known_areas: Iterable[str], source: str) -> None:
+def _check_areas(codes: np.ndarray | Sequence[str], known_areas: Iterable[str], source: str) -> None:
     """Every known area and no other: a file cut at a line boundary loses whole areas."""
     known = list(dict.fromkeys(map(str, known_areas)))
     present = set(map(str, codes))

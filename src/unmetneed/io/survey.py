@@ -75,7 +75,7 @@ def _sort_key(code: Any) -> tuple[int, Any]:
 
 
 def _labelled_categorical(values: pd.Series, labels: Mapping[Any, str]
-                          ) -> pd.Categorical | None:
+                          ) -> pd.Categorical[str] | None:
     """Ordered Categorical of the labels (ordered by code), or None when some
     non-missing values have no label."""
     codes = sorted(labels, key=_sort_key)

@@ -211,7 +211,8 @@ def read_unpaid_care_msoa(
     if len(repeated):
         raise ReadError(f"{source}: MSOAs appear on more than one row: {preview(list(repeated))}; "
                         "each MSOA must have one row (was the file appended twice?)")
-    counts = np.column_stack([_counts(frame, band_cols[label], codes, source)
+    found = {label: col for label, col in band_cols.items() if col is not None}  # all of them
+    counts = np.column_stack([_counts(frame, found[label], codes, source)
                               for label in UNPAID_CARE_BANDS])
     total_col = _find(by_key, _TOTAL_LABELS)
     if total_col is not None:
@@ -249,8 +250,10 @@ def read_unpaid_care_msoa(
     out = pd.DataFrame({
         "area_code": pd.array(np.repeat(area_codes, k), dtype="str"),
         "area_name": pd.array(np.repeat(area_names, k), dtype="str"),
-        "unpaid_care": pd.Categorical.from_codes(np.tile(np.arange(k), len(area_codes)),
-                                                 categories=list(UNPAID_CARE_BANDS), ordered=True),
+        "unpaid_care": pd.Categorical.from_codes(
+            np.tile(np.arange(k), len(area_codes)),
+            dtype=pd.CategoricalDtype(list(UNPAID_CARE_BANDS), ordered=True),
+        ),
         "count": counts.reshape(-1),
     })
     out.attrs = {
