@@ -197,8 +197,13 @@ class Estimates(FrozenAfterInit):
         -------
         Estimates
             One row per contrast (column ``contrast``); ``vcov()`` gives their
-            covariance :math:`C V C^	op`; ``n`` is the sum of the respondents
-            of the rows with a non-zero coefficient.
+            covariance :math:`C V C^	op`; ``n`` counts the respondents behind
+            the rows with a non-zero coefficient once: the ``by`` domains are
+            disjoint, so their respondents add up, while rows of one domain
+            (several variables, several quantiles) share theirs, which count
+            once (the largest ``n`` among them: with ``na_rm=True`` the
+            variables' respondents can differ, and the union may be larger).
+            R's ``svycontrast`` carries no sample size.
 
         Notes
         -----
@@ -225,7 +230,7 @@ class Estimates(FrozenAfterInit):
         cov = self._vcov_matrix()
         estimate = matrix @ self._estimate
         gamma_cov = matrix @ cov @ matrix.T
-        n = (np.abs(matrix) > 0).astype(np.int64) @ self._n
+        n = self._contrast_n(matrix)
         info = dict(self.info)
         info.update({"statistic": "contrast", "of": self.info.get("statistic")})
         return Estimates(
@@ -238,6 +243,24 @@ class Estimates(FrozenAfterInit):
             info=info,
             vcov=gamma_cov,
         )
+
+    def _contrast_n(self, matrix: np.ndarray) -> np.ndarray:
+        """Respondents behind each contrast, each domain counted once (see :meth:`contrast`)."""
+        by = self.info.get("by")
+        by_columns = [by] if isinstance(by, str) else list(by or [])
+        by_columns = [c for c in by_columns if c in self._keys.columns]
+        if by_columns:
+            domain = self._keys.groupby(by_columns, sort=False, dropna=False).ngroup().to_numpy()
+        else:
+            domain = np.zeros(len(self._n), dtype=np.int64)
+        n_domains = int(domain.max()) + 1 if domain.size else 0
+        out = np.zeros(matrix.shape[0], dtype=np.int64)
+        for r in range(matrix.shape[0]):
+            involved = np.abs(matrix[r]) > 0
+            largest = np.zeros(n_domains, dtype=np.int64)
+            np.maximum.at(largest, domain[involved], self._n[involved])
+            out[r] = int(largest.sum())
+        return out
 
     def _contrast_matrix(self, contrasts: Any) -> tuple[np.ndarray, list[str]]:
         k = len(self)
