@@ -480,21 +480,20 @@ def _matrices(design: SurveyDesign, formula: str) -> _ModelData:
             f"formula {formula!r} must have one numeric response; its left side gives "
             f"{lhs.shape[1]} columns (is the response categorical?)"
         )
+    psu = design.structure.psu
     if has_missing:
-        rows = data.index.get_indexer(rhs.index)
-    else:
-        rows = np.arange(len(data))
-    psu = design.structure.psu[rows]
+        positions = data.index.get_indexer(rhs.index)
+        psu = psu[positions]
     # PSU order: a stable counting sort (radix on a small integer type)
     n_psus = int(design.structure.n_psus)
     small = np.int16 if n_psus < 2**15 else np.int32 if n_psus < 2**31 else np.int64
     order = np.argsort(psu.astype(small, copy=False), kind="stable")
+    rows = positions[order] if has_missing else order
     y = np.asarray(lhs.iloc[:, 0], dtype=np.float64)[order]
     xt = np.empty((rhs.shape[1], order.size))
     for j in range(rhs.shape[1]):
         # mode='clip': with out= and the default 'raise', numpy buffers the whole take
         np.take(np.asarray(rhs.iloc[:, j], dtype=np.float64), order, out=xt[j], mode="clip")
-    rows = rows[order]
     return _ModelData(
         rows, y, xt, design._weights[rows], list(rhs.columns), rhs.model_spec, psu[order]
     )
