@@ -149,7 +149,10 @@ def build_lines(
         Per dimension, ``(total, components)`` pairs: ``total`` is the category
         holding the line's total (None when it is published elsewhere) and
         ``components`` the categories adding up to it (None: every category
-        but the total).
+        but the total). When the total category is in the table, a group of
+        cells without a total row has no published total and forms no line
+        (e.g. a quantity a setting does not publish); with ``total`` None the
+        total is taken as published elsewhere and every group forms a line.
     """
     keys = keys.reset_index(drop=True)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -167,6 +170,11 @@ def build_lines(
                 member = np.ones(len(keys), dtype=bool)
             else:
                 member = is_total | column.isin(list(components)).to_numpy()
+            if total is not None:
+                # groups with a total row: the others publish no sum of these cells
+                has_total = np.zeros(n_within, dtype=bool)
+                has_total[within[is_total]] = True
+                member &= has_total[within]
             rows = np.flatnonzero(member)
             parts.append((rows, within[rows] + offset, is_total[rows], np.full(rows.size, k)))
             offset += n_within
