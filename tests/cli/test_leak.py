@@ -28,7 +28,7 @@ PARTS = ["council_funded", "self_funded", "unpaid_only", "unmet"]
 # (sha256, E06000001, 9f3a..., 3.11.2).
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?![\w]|\.\d)")
 PUBLISHED = ["estimates_by_area.csv", "estimates_by_characteristic.csv", "estimates_england.csv",
-             "coverage_gaps.csv", "report.html", "summary.txt", "provenance.json"]
+             "coverage_gaps.csv", "estimates_carers.csv", "report.html", "summary.txt", "provenance.json"]
 
 
 def renderings(value: float) -> set[str]:
@@ -105,7 +105,13 @@ def suppressed_values(run_output: Path) -> pd.DataFrame:
     truth = unprotected(run_output, "ethnic_group", "draws_ethnic_group.nc").rename(
         columns={"ethnic_group": "category"})
     more = chars[chars["flag"] == "suppressed"].merge(truth, on=["category", "setting", "quantity", "measure"])
-    return pd.concat([rows, more], ignore_index=True)
+    carers = pd.read_csv(run_output / "estimates_carers.csv", dtype={"area_code": str})
+    raw = pd.read_csv(run_output / "internal" / "carers_unprotected.csv", dtype={"area_code": str})
+    raw = raw.rename(columns={"estimate": "value", "se": "value_se"})[
+        ["area_code", "unpaid_care", "quantity", "value", "value_se"]]
+    hidden = carers[carers["flag"] == "suppressed"].merge(raw, on=["area_code", "unpaid_care", "quantity"])
+    assert len(hidden) == int((carers["flag"] == "suppressed").sum())
+    return pd.concat([rows, more, hidden], ignore_index=True)
 
 
 def test_draws_are_internal_and_marked_not_for_publication(run_output: Path) -> None:
@@ -128,7 +134,7 @@ def test_no_rendering_of_a_suppressed_value_is_published(suppressed_values: pd.D
     # Renderings of the figures that are published: a suppressed value that rounds to the
     # same text as another cell's published figure proves nothing.
     allowed: set[str] = set()
-    for name in PUBLISHED[:4]:
+    for name in PUBLISHED[:5]:
         table = pd.read_csv(run_output / name)
         for column in table.select_dtypes("number").columns:
             for value in table[column].dropna().to_numpy(dtype=float):
@@ -193,6 +199,16 @@ def test_coverage_is_suppressed_with_its_target(run_output: Path) -> None:
     # council rows against the council counts, characteristic rows against the characteristic counts
     tables = {"area_code": area.assign(characteristic="area_code", category=area["area_code"]), "other": chars}
     checked = 0
+    # England rows: their care targets are the published England counts
+    england = pd.read_csv(run_output / "estimates_england.csv")
+    england = england[england["measure"] == "count"].set_index(["setting", "quantity"])["estimate"]
+    total = coverage[coverage["category"] == ENGLAND]
+    care_total = total[total["target"].isin(england.index.get_level_values("quantity"))]
+    assert len(care_total)
+    np.testing.assert_array_equal(
+        care_total["target_estimate"].to_numpy(),
+        england.reindex(pd.MultiIndex.from_arrays([care_total["setting"], care_total["target"]])).to_numpy())
+    coverage = coverage[coverage["category"] != ENGLAND]
     for which, table in tables.items():
         rows = coverage[(coverage["characteristic"] == "area_code") == (which == "area_code")]
         counts = table[table["measure"] == "count"].set_index(["characteristic", "category", "setting",
@@ -259,3 +275,27 @@ def test_an_se_of_zero_means_exactly_known(run_output: Path) -> None:
     # The example config's ASCS and SACE strata are councils sampled from lists of known
     # size (an fpc each): their weighted counts are exact, and only theirs.
     assert set(coverage.loc[coverage["covered_se"] == 0, "source"]) <= {"ascs", "sace"}
+
+
+def test_no_suppressed_carer_count_is_a_difference_of_published_figures(run_output: Path) -> None:
+    carers = pd.read_csv(run_output / "estimates_carers.csv", dtype={"area_code": str})
+    counts = carers[carers["measure"] == "count"]
+    assert (counts["flag"] == "suppressed").any(), "the run must suppress a carer count for this to bite"
+    bad = []
+    # councils add up to England, bands add up to all carers, carers = known + unknown
+    for key, part in counts.groupby(["unpaid_care", "quantity"]):
+        if (part["flag"] == "suppressed").sum() == 1:
+            bad.append(("areas", key))
+    for key, part in counts.groupby(["area_code", "quantity"]):
+        if (part["flag"] == "suppressed").sum() == 1:
+            bad.append(("bands", key))
+    for key, part in counts.groupby(["area_code", "unpaid_care"]):
+        flags = part.set_index("quantity")["flag"].reindex(["carers", "carers_known", "carers_unknown"])
+        if (flags == "suppressed").sum() == 1:
+            bad.append(("known + unknown", key))
+    assert bad == [], bad[:10]
+    # a known share is withheld with its known count
+    shares = carers[carers["measure"] == "share"].set_index(["area_code", "unpaid_care"])["flag"]
+    known = counts[counts["quantity"] == "carers_known"].set_index(["area_code", "unpaid_care"])["flag"]
+    hidden = known[known == "suppressed"].index
+    assert (shares.reindex(hidden) == "suppressed").all()

@@ -71,6 +71,7 @@ class RunConfig:
     raw: dict[str, Any] = field(default_factory=dict)
     admin_cells: Path | None = None
     composition_survey: str | None = None
+    unpaid_care: Path | None = None
     care_home_register: Path | None = None
     care_home_returns: Path | None = None
     care_home_covariates: Path | None = None
@@ -131,6 +132,10 @@ class CensusTableSchema(_Section):
 
 class CensusSchema(_Section):
     unpaid_carers: CensusTableSchema | None = None
+    # Census 2021 TS039 by council and hours band (a Nomis / ONS file read_census_table
+    # reads): with the survey whose target is unpaid_carers (SACE) it gives
+    # estimates_carers.csv (carers known and unknown to councils, unmet support needs)
+    unpaid_care: CensusTableSchema | None = None
 
 
 class InputsSchema(_Section):
@@ -364,6 +369,8 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
                             "cells are split by the survey's composition")
         carers = _resolve(base, inp.census.unpaid_carers.path if inp.census and inp.census.unpaid_carers
                           else None, "inputs.census.unpaid_carers.path", problems)
+        unpaid_care = _resolve(base, inp.census.unpaid_care.path if inp.census and inp.census.unpaid_care
+                               else None, "inputs.census.unpaid_care.path", problems)
         homes = inp.care_homes
         register = _resolve(base, homes.register_path if homes else None, "inputs.care_homes.register", problems)
         returns = _resolve(base, homes.returns if homes else None, "inputs.care_homes.returns", problems)
@@ -395,6 +402,7 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         admin_count=schema.inputs.admin.count if schema.inputs.admin else "count",
         unpaid_carers=carers, formulas=formulas, by=tuple(estimates.by),
         care_home_register=register, care_home_returns=returns, admin_cells=admin_cells,
+        unpaid_care=unpaid_care,
         composition_survey=schema.inputs.admin.composition_survey if schema.inputs.admin else None,
         care_home_covariates=home_covariates,
         care_home_covariate_columns=(tuple(schema.inputs.care_homes.covariate_columns)

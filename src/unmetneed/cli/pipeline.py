@@ -56,6 +56,10 @@ class Inputs:
     #: council-funded users whose composition splits them by characteristic
     admin_cells: pd.DataFrame | None = None
     composition_survey: str | None = None
+    #: Census unpaid carers by council and hours band (area_code, unpaid_care, count) and the
+    #: survey of carers known to councils (SACE) that estimate_carers combines with them
+    carers_census: pd.DataFrame | None = None
+    carers_survey: str | None = None
 
 
 @dataclass
@@ -111,6 +115,7 @@ def demo_inputs() -> Inputs:
         census={"unpaid_carers": carers.groupby("area_code", observed=True)["count"].sum().astype(float)},
         files={"synthetic/MANIFEST.json": sha256(manifest)},
         description="embedded synthetic England (data/reference/synthetic; synthetic data, real council codes)",
+        carers_census=eng.census["unpaid_care"], carers_survey="sace",
         # The ASCS composition of council-funded users (inputs.admin.composition_survey) is
         # not used here: the synthetic ASCS's non-response depends on ethnic group and its
         # published weights do not correct it, so its composition under-counts minority
@@ -224,6 +229,23 @@ def inputs_from_config(config: RunConfig) -> Inputs:
                 else:
                     care_homes["covariates"] = table[["area_code", *columns]].astype({"area_code": str})
     target_settings = {name: spec.setting for name, spec in config.surveys.items() if spec.setting}
+    carers_census = carers_survey = None
+    if config.unpaid_care is not None:
+        from unmetneed.io import read_census_table
+
+        try:
+            carers_census = read_census_table(config.unpaid_care)
+            files[str(config.unpaid_care)] = sha256(config.unpaid_care)
+        except UnmetneedError as error:
+            problems.append(f"inputs.census.unpaid_care: {error}")
+        else:
+            sace = [name for name, spec in config.surveys.items() if spec.target == "unpaid_carers"]
+            if len(sace) != 1:
+                problems.append("inputs.census.unpaid_care: carers known to councils come from the one "
+                                "survey whose target is 'unpaid_carers' (SACE); found "
+                                f"{len(sace)} such surveys")
+            else:
+                carers_survey = sace[0]
     admin_cells = None
     if config.admin_cells is not None:
         admin_cells = _read_input(config.admin_cells, "inputs.admin.cells")
@@ -242,7 +264,8 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         names = pd.Series(dict.fromkeys(cells["area_code"].unique(), pd.NA), dtype="object")
     return Inputs(frame, names, surveys, targets, admin, census, files, description=str(config.source),
                   care_homes=care_homes, target_settings=target_settings, admin_cells=admin_cells,
-                  composition_survey=config.composition_survey)
+                  composition_survey=config.composition_survey, carers_census=carers_census,
+                  carers_survey=carers_survey)
 
 
 def _read_input(path: Path, key: str) -> pd.DataFrame:
@@ -520,8 +543,15 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
     funding = care_homes = None
     if homes is not None and inputs.care_homes is not None:
         chi = inputs.care_homes
+        # Returns are calibrated to the register's homes and beds by region, home type, size
+        # and, when the register has it, the regulator's rating: response and self-funding
+        # both depend on rating, and without it the shared bias sits in every council
+        # (benchmarks/RESULTS.md, settings_simulation_shire_c).
+        calibrate_to = tuple(c for c in ("region", "home_type", "size_band", "rating")
+                             if c in chi["register"].columns)
         funding = timed("care-home residents and self-funders from the register and returns",
                         lambda: estimate_care_home_funding(chi["register"], chi["returns"],
+                                                           calibrate_to=calibrate_to,
                                                            covariates=chi.get("covariates"),
                                                            level=settings.level))
         care_homes = timed("care populations of care-home residents", lambda: care_home_populations(
@@ -532,9 +562,18 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
         timed("council-funded people by characteristic: admin counts x the survey's composition",
               lambda: _council_composition(results, inputs, settings))
     coverage = timed("coverage-gap diagnostics", lambda: _coverage(results, inputs, settings))
+    carers = None
+    if inputs.carers_census is not None and inputs.carers_survey in inputs.surveys:
+        from unmetneed.estimates import estimate_carers
+
+        survey = inputs.surveys[str(inputs.carers_survey)]
+        carers = timed("unpaid carers known and unknown to councils", lambda: estimate_carers(
+            inputs.carers_census, survey, band="unpaid_care" if "unpaid_care" in survey.data.columns else None,
+            level=settings.level, draws=settings.draws, seed=np.random.default_rng([settings.seed, 13])))
     publication = timed("disclosure control", lambda: build_publication(
-        results, coverage, inputs.area_names, settings.by, settings.disclosure))
-    written = timed("writing tables", lambda: _write_tables(publication, results, out, settings))
+        results, coverage, inputs.area_names, settings.by, settings.disclosure, carers=carers))
+    written = timed("writing tables", lambda: _write_tables(publication, results, out, settings,
+                                                            carers=carers))
     timings_copy = dict(timings)
     report_path = out / "report.html"
 
@@ -747,7 +786,7 @@ def _csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def _write_tables(publication: Any, results: dict[tuple[str, ...], Any], out: Path,
-                  settings: Settings) -> dict[str, Path]:
+                  settings: Settings, *, carers: Any = None) -> dict[str, Path]:
     written: dict[str, Path] = {}
     outputs = {
         "estimates_by_area": publication.by_area,
@@ -755,6 +794,14 @@ def _write_tables(publication: Any, results: dict[tuple[str, ...], Any], out: Pa
         "estimates_england": publication.england,
         "coverage_gaps": publication.coverage,
     }
+    if publication.carers is not None:
+        outputs["estimates_carers"] = publication.carers
+    if len(publication.coverage_england) and "characteristic" in publication.coverage.columns:
+        # England rows too (the report's England coverage table), coded as the England total
+        england = publication.coverage_england.assign(
+            characteristic="area_code", category="E92000001", area_code="E92000001", area_name="England")
+        outputs["coverage_gaps"] = pd.concat([publication.coverage, england[publication.coverage.columns]],
+                                             ignore_index=True)
     for name, table in outputs.items():
         path = out / f"{name}.csv"
         _csv(table, path)
@@ -779,4 +826,8 @@ def _write_tables(publication: Any, results: dict[tuple[str, ...], Any], out: Pa
             path = internal / name
             estimates.draws.to_netcdf(path)
             written[f"{INTERNAL}/{name}"] = path
+        if carers is not None:  # the carers' unprotected table (its draws are all-band totals only)
+            path = internal / "carers_unprotected.csv"
+            _csv(carers.to_frame(), path)
+            written[f"{INTERNAL}/{path.name}"] = path
     return written

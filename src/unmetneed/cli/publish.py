@@ -58,6 +58,8 @@ class Publication:
     coverage_england: pd.DataFrame
     excluded_england: pd.DataFrame
     rules: dict[str, Any] = field(default_factory=dict)
+    #: unpaid carers by council and hours band (estimate_carers), protected; None without SACE
+    carers: pd.DataFrame | None = None
 
     def count(self, quantity: str, setting: str = "all") -> float:
         """The published England count of ``quantity`` in ``setting`` (NaN when it is not published)."""
@@ -180,7 +182,8 @@ def _protect_with_england(table: pd.DataFrame, england: pd.DataFrame, key: str, 
 
 
 def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_names: pd.Series,
-                      by: tuple[str, ...], disclosure: dict[str, Any]) -> Publication:
+                      by: tuple[str, ...], disclosure: dict[str, Any], *,
+                      carers: Any = None) -> Publication:
     """Protect every table a run publishes, jointly (see the module docstring)."""
     options = {k: v for k, v in disclosure.items() if v is not None}
     rounding = options.get("rounding")
@@ -241,7 +244,47 @@ def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_n
     if coverage is not None:
         publication.coverage, publication.coverage_england = _coverage(
             coverage, publication, area, names, rounding)
+    if carers is not None:
+        publication.carers = _carers(carers, names, options)
     return publication
+
+
+CARER_COUNTS = ("carers", "carers_known", "carers_unknown", "carers_support_unmet")
+ALL_CARERS = "All unpaid carers"
+
+
+def _carers(carers: Any, names: pd.Series, options: dict[str, Any]) -> pd.DataFrame:
+    """Unpaid carers by council and hours band, protected like the care tables.
+
+    Counts add up over councils (England the total row), over hours bands (all
+    carers the total) and as carers = known + unknown; the known share is a
+    ratio of published counts, suppressed with them.
+    """
+    table = carers.to_frame().reset_index(drop=True)
+    table["area_code"] = table["area_code"].astype(str)
+    table["measure"] = np.where(table["quantity"].isin(CARER_COUNTS), "count", "share")
+    bands = [b for b in pd.unique(table["unpaid_care"]) if b != ALL_CARERS]
+    hierarchy: dict[str, Any] = {"quantity": {"carers": ["carers_known", "carers_unknown"]}}
+    if bands:
+        hierarchy["unpaid_care"] = {ALL_CARERS: bands}
+    columns = ["area_code", "unpaid_care", "quantity", "measure", "estimate", "se", "ci_lower",
+               "ci_upper", "cv", "n", "basis"]
+    shown = {k: v for k, v in options.items() if k != "min_n"}
+    protected = protect(table[columns], by=["area_code"], total_label=ENGLAND_CODE,
+                        hierarchy=hierarchy, decimals=SHARE_DECIMALS, **shown)
+    share = protected["measure"] == "share"
+    # the known share is known / carers: withheld when either published count is
+    keyed = protected.set_index(["area_code", "unpaid_care", "quantity"])["flag"]
+    for quantity in ("carers_known", "carers"):
+        flags = keyed.reindex(pd.MultiIndex.from_arrays(
+            [protected["area_code"], protected["unpaid_care"], pd.Series(quantity, index=protected.index)]))
+        hidden = share.to_numpy() & (flags.to_numpy() == "suppressed")
+        protected.loc[hidden, ["estimate", "se", "ci_lower", "ci_upper", "cv"]] = np.nan
+        protected.loc[hidden, "flag"] = "suppressed"
+        protected.loc[hidden, "reason"] = "secondary"
+    protected.insert(1, "area_name", protected["area_code"].map(names).where(
+        protected["area_code"] != ENGLAND_CODE, ENGLAND_NAME))
+    return protected
 
 
 def _describe(table: pd.DataFrame) -> str:

@@ -223,10 +223,13 @@ def _support_indicator(data: pd.DataFrame, support: str) -> np.ndarray:
             "unmet support needs are not imputed: drop or impute those rows before estimating")
     if values.dtype == bool or str(values.dtype) == "boolean":
         return values.to_numpy(dtype=bool)
+    text = values.astype(str).str.strip().str.lower()
+    if text.isin(["true", "false"]).all():  # a CSV's booleans ("True" / "False")
+        return (text == "true").to_numpy()
     numbers = pd.to_numeric(values, errors="coerce")
     odd = ~numbers.isin([0, 1])
     if odd.any():
-        raise DesignError(f"SACE column {support!r} must be boolean or 0/1; found "
+        raise DesignError(f"SACE column {support!r} must be boolean or 0/1 (or the text True/False); found "
                           f"{sorted(map(repr, values[odd].unique()))[:5]}")
     return numbers.to_numpy() == 1
 

@@ -258,6 +258,8 @@ def _coverage_parts(publication: Any, level: float) -> tuple[dict | None, list, 
         ["source", "target", "counted by the source", "target population", "not counted",
          "over-count", "coverage", "flag"], rows)
     figures = []
+    if "characteristic" in table.columns:  # the charts are by council
+        table = table[table["characteristic"] == "area_code"]
     for source in pd.unique(table["source"]):
         part = table[table["source"] == source].rename(
             columns={"coverage": "estimate", "coverage_lower": "ci_lower", "coverage_upper": "ci_upper"})
@@ -284,6 +286,29 @@ def _coverage_parts(publication: Any, level: float) -> tuple[dict | None, list, 
             "target does not (a different setting, age range or year) or that the model "
             "under-estimates the target there.")
     return summary, figures, text
+
+
+CARERS_TEXT = (
+    "Census 2021 counts the unpaid carers in each council; councils know the carers they have "
+    "assessed or supported (the Survey of Adult Carers in England samples those lists). Carers "
+    "unknown to councils are the census count minus the known count; SACE says how many known "
+    "carers report that their own support needs are not met. Carers unknown to councils are not "
+    "surveyed, so nothing is estimated about their needs. Every council and hours band is in "
+    "estimates_carers.csv.")
+
+
+def _carers_table(carers: pd.DataFrame | None, level: float) -> dict[str, Any] | None:
+    if carers is None or not len(carers):
+        return None
+    england = carers[(carers["area_code"] == "E92000001") & (carers["unpaid_care"] == "All unpaid carers")]
+    rows = []
+    for _, r in england.iterrows():
+        measure = "share_of_need" if r["measure"] == "share" else "count"
+        label = "share" if r["measure"] == "share" else "people"
+        rows.append([r["quantity"], label, *_estimate_cells(r, measure)])
+    return _table(f"England: unpaid carers, published figures with {level:.0%} intervals (the same "
+                  "figures as estimates_carers.csv).",
+                  ["quantity", "measure", "estimate", f"{level:.0%} interval", "CV", "flag"], rows)
 
 
 def _excluded_table(excluded: pd.DataFrame) -> dict[str, Any]:
@@ -353,6 +378,7 @@ def write_report(path: Path, *, publication: Any, coverage: Any, weighting: Any,
         "characteristic_figures": char_figures, "characteristic_tables": char_tables,
         "coverage_overall": coverage_overall, "coverage_figures": coverage_figures,
         "coverage_text": coverage_text, "excluded": _excluded_table(publication.excluded_england),
+        "carers": _carers_table(getattr(publication, "carers", None), level), "carers_text": CARERS_TEXT,
         "models": models, "model_notes": model_notes, "model_text": model_text,
         "methods": _methods(model, settings, care_homes="care_home" in set(
             publication.england.get("setting", pd.Series(dtype=object)))), "references": REFERENCES,
