@@ -67,8 +67,12 @@ def replicate(seed: int, draws: int, weighted: bool = False, generator: str = "e
         model = um.fit_care_model(households, eng.surveys["general"], draws=draws, seed=seed,
                                   weighted=weighted)
         household = model.populations_by(households, groupings=groupings, admin=admin, level=LEVEL)
+        # as the pipeline: calibrated to rating too when the register has it
+        calibrate_to = tuple(c for c in ("region", "home_type", "size_band", "rating")
+                             if c in eng.care_homes.register.columns)
         funding = um.estimate_care_home_funding(eng.care_homes.register, eng.care_homes.returns,
-                                                covariates=covariates, level=LEVEL)
+                                                calibrate_to=calibrate_to, covariates=covariates,
+                                                level=LEVEL)
         care = care_home_populations(model, homes, funding, groupings=groupings, level=LEVEL,
                                      seed=np.random.default_rng([seed, 7]))
     results = combine_settings(household, care, care_home_funding=funding)
