@@ -42,8 +42,10 @@ The model (logit links; ``u`` are council effects that no covariate explains):
   random and self-funders over residents with odds that rise with the home's
   rating and fall with its deprivation decile and nursing. About 75% of homes
   return, less often when small, for younger adults, or rated requires
-  improvement / inadequate / not rated. Rating is not a calibration variable, so
-  the returns' non-response is informative given the ONS-style weights.
+  improvement / inadequate / not rated. Rating also moves self-funding, so the
+  returns' non-response is informative unless the weights are calibrated on rating
+  (the pipeline and settings_simulation.py do so when the register has it;
+  ``--rating-check`` compares both).
 """
 
 from __future__ import annotations
@@ -418,7 +420,7 @@ DESCRIPTIONS = {
         "council effect and gradients (not the households' relative odds), about 10,000 "
         "household respondents with non-response by age, ethnic group, deprivation and council, "
         "and about 75% of care homes returning, less often when small, for younger adults or "
-        "poorly rated (rating also moves self-funding and is not a calibration variable)."),
+        "poorly rated (rating also moves self-funding)."),
 }
 
 #: What the recorded run shows (rendered under the table of the section).
@@ -426,17 +428,13 @@ READING = {
     "shire_c": (
         "Reading: council and ethnic-group figures behave much as on the synthetic England "
         "(household self-funders and unmet need are the weak figures; intervals a little "
-        "narrow, RMS z 1.1-1.3). The one figure that fails is the England total of care-home "
-        "self-funders (and so council-funded residents): a bias of about +0.8% whose "
-        "interval (built from independent council draws) is narrower still, so it covers "
-        "half the time. The cause is the returns' non-response by rating, which also moves "
-        "self-funding, while the ONS-style weights calibrate on region, home type and size "
-        "only: `python benchmarks/settings_generators.py --rating-check` (same 20 seeds, "
-        "England care-home self-funders from the council shares x residents) gives bias "
-        "+0.8%, RMS z 2.0, 90% coverage 0.40 with the default `calibrate_to`, and +0.15%, "
-        "RMS z 0.84, coverage 0.95 with `rating` added to it. Council care-home figures "
-        "are not visibly hurt (coverage 0.91): the bias is small beside a council's own "
-        "sampling error."),
+        "narrow, RMS z 1.1-1.3). The returns' non-response depends on rating, which also moves "
+        "self-funding; calibrated on region, home type and size only, the England total of "
+        "care-home self-funders was biased by about +0.8% and covered 0.40-0.50 of the time "
+        "(`python benchmarks/settings_generators.py --rating-check`, same 20 seeds: bias +0.8%, "
+        "RMS z 2.0, coverage 0.40; with `rating` added: +0.15%, RMS z 0.84, coverage 0.95). The "
+        "pipeline and this simulation now calibrate on rating when the register has it, which "
+        "is what the table shows."),
 }
 
 

@@ -5,8 +5,8 @@ council effects, surveys, care-home register and returns, so the check is not tu
 to the shipped population) estimated as ``unmetneed demo`` does: the chain of
 multilevel models on the household survey, poststratified to the household frame
 and benchmarked to the community admin counts; care homes from the register and
-returns (weighted as ONS does, Fay-Herriot smoothed, owner-occupation as a council
-covariate) spread across residents by the who-pays link; ``all`` = their sum in
+returns (weighted as ONS does, calibrated on region, home type, size and rating,
+Fay-Herriot smoothed, owner-occupation as a council covariate) spread across residents by the who-pays link; ``all`` = their sum in
 every draw. Compared with the replicate's truth by council, by ethnic group and for
 England, per setting and quantity.
 
@@ -182,8 +182,8 @@ def _render_other(table: pd.DataFrame, reps: int, seconds: list[float], draws: i
         f"(`python benchmarks/settings_simulation.py --generator {generator} --reps {reps}`; "
         f"benchmarks/settings_generators.py): {DESCRIPTIONS[generator]} Estimated as in "
         f"`settings_simulation` (the same code: chain of multilevel models on the household survey, "
-        f"community admin counts, register and returns with owner-occupation as the Fay-Herriot "
-        f"covariate), {draws} draws, 90% intervals; same targets. The truth is realised "
+        f"community admin counts, register and returns calibrated on region, home type, size and "
+        f"rating, owner-occupation as the Fay-Herriot covariate), {draws} draws, 90% intervals; same targets. The truth is realised "
          "counts (whole people), so the admin counts equal it exactly."),
         "",
         f"{machine}; {np.mean(seconds):.0f} s per replicate (wall).",
