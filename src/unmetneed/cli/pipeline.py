@@ -766,16 +766,25 @@ class SettingCoverage:
 
 def england_summary(publication: Any) -> str:
     """The console summary: England's published counts (the figures of estimates_england.csv)."""
-    england = publication.england
-    if "setting" in england.columns:
-        england = england[england["setting"] == "all"]
-    counts = england[england["measure"] == "count"].set_index("quantity")
-    lines = ["England, all adults in private households and care homes (published figures: "
-             "disclosure-controlled, rounded; as in estimates_england.csv and report.html):"]
-    for quantity in counts.index:
-        row = counts.loc[quantity]
-        lines.append(f"  {quantity:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to "
-                     f"{row['ci_upper']:,.0f})")
+    table = publication.england
+    table = table[table["measure"] == "count"]
+    settings = set(table["setting"]) if "setting" in table.columns else set()
+    everyone = table[table["setting"] == "all"] if "all" in settings else table
+    title = ("England, all adults in private households and care homes" if "all" in settings
+             else "England, adults in private households")
+    lines = [f"{title} (published figures: disclosure-controlled, rounded; as in "
+             "estimates_england.csv and report.html):"]
+
+    def line(row: Any, label: str) -> str:
+        return (f"  {label:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to "
+                f"{row['ci_upper']:,.0f})")
+
+    lines += [line(row, row["quantity"]) for _, row in everyone.iterrows()]
+    if "all" in settings:  # quantities published for households only (not measured in care homes)
+        households = table[(table["setting"] == "household") & ~table["quantity"].isin(everyone["quantity"])]
+        if len(households):
+            lines.append("Private households only (not measured in care homes):")
+            lines += [line(row, row["quantity"]) for _, row in households.iterrows()]
     return "\n".join(lines)
 
 
