@@ -154,7 +154,7 @@ def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -
     rates = by_area[by_area["measure"] == "rate_per_1000"].set_index(["area_code", "quantity"])
     names = by_area.drop_duplicates("area_code").set_index("area_code")["area_name"]
     rows = []
-    for code, name in names.items():
+    for code, name in zip(names.index, names):
         row = [f"{name if isinstance(name, str) else ''} ({code})"]
         for quantity in quantities:
             count = counts.loc[(code, quantity)]
@@ -417,7 +417,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return ""
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(float(value)) >= 1000 else f"{value:.4g}"
     return str(value)
 
 
