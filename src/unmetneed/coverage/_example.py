@@ -86,9 +86,10 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
     helped = has_need & (u[1] < p_help[cell])
     paid = helped & (u[2] < p_paid[cell])
     by_council = paid & (u[3] < p_council[cell])
-    help_ = np.where(~has_need, None, np.where(~helped, "none", np.where(paid, "paid", "unpaid_only")))
-    payer = np.where(~paid, None, np.where(by_council, np.where(rng.random(n) < 0.8, "council", "both"),
-                                           "self"))
+    missing = np.array(None, dtype=object)  # what np.where makes of None, spelt out for the type checker
+    help_ = np.where(~has_need, missing, np.where(~helped, "none", np.where(paid, "paid", "unpaid_only")))
+    payer = np.where(~paid, missing, np.where(by_council, np.where(rng.random(n) < 0.8, "council", "both"),
+                                              "self"))
     enough = np.where(helped, (u[4] >= p_not_enough[cell]).astype(float), np.nan)
     survey = cells.iloc[cell][["area_code", "age_band", "sex"]].reset_index(drop=True)
     survey = survey.assign(need=has_need.astype(np.int64), help=help_, payer=payer,
@@ -97,7 +98,7 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
     # ASCS-like: a stratified sample of each council's list of funded users.
     council_cells = pd.Series(council, index=cells.index)
     rows = []
-    for a, code in enumerate(AREAS):
+    for a in range(len(AREAS)):
         in_area = np.flatnonzero(area == a)
         listed = round(council_cells.iloc[in_area].sum())
         taken = min(listed, 120)
@@ -108,7 +109,7 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
 
     # Census unpaid carers by area, and a SACE-like sample of the carers councils know.
     adults = cells.groupby("area_code", sort=False)["count"].sum()
-    carers = np.round(adults * rng.uniform(0.08, 0.12, len(adults))).astype(np.int64)
+    carers = (adults * rng.uniform(0.08, 0.12, len(adults))).round().astype(np.int64)
     rows = []
     for code, total in carers.items():
         known = round(total * rng.uniform(0.1, 0.2))

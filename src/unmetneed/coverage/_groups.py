@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,9 +121,9 @@ def respondents_by(care: DrawEstimates, groups: GroupedDraws) -> np.ndarray | No
     series = pd.Series(respondents)
     if not groups.by:
         return np.array([int(series.sum())])
-    names = list(series.index.names)
+    names: list[Hashable] = list(series.index.names)
     if names != care.by:
-        names = care.by  # respondents are indexed by care's groups in care's order
+        names = list(care.by)  # respondents are indexed by care's groups in care's order
         series.index = series.index.set_names(names)
     positions = [names.index(b) for b in groups.by]
     summed = series.groupby(level=positions).sum()
@@ -137,7 +137,7 @@ def respondents_by(care: DrawEstimates, groups: GroupedDraws) -> np.ndarray | No
     return summed.reindex(groups.index).fillna(0).astype(np.int64).to_numpy()
 
 
-def describe_labels(labels: Sequence[Any], limit: int = 8) -> str:
+def describe_labels(labels: Iterable[Any], limit: int = 8) -> str:
     """``[a, b, ...]`` with at most ``limit`` labels shown, plus how many there are."""
     labels = list(labels)
     shown = ", ".join(show(v) for v in labels[:limit])

@@ -198,6 +198,7 @@ def _covered(source: Source, by: list[str], groups: GroupedDraws) -> tuple[np.nd
         raise type(error)(f"source {source.name!r}: {error}") from error
     if by:
         index = totals.estimate.index
+        labels: pd.Index
         if isinstance(index, pd.MultiIndex):
             labels = pd.MultiIndex.from_arrays(
                 [index.get_level_values(i).astype(object) for i in range(index.nlevels)], names=by

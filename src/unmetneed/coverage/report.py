@@ -121,7 +121,9 @@ class CoverageReport:
         unmet) and ``outside_council_data`` (need minus council-funded), and
         ``measure`` in ``count``, ``share_of_need``.
         """
-        return self._table(self._excluded, **self._excluded.attrs)
+        out = self._table(self._excluded)
+        out.attrs.update(self._excluded.attrs)  # the table's own attrs win over the report's
+        return out
 
     @property
     def support(self) -> pd.DataFrame:

@@ -176,12 +176,12 @@ def _source_rows(
     with single_threaded_blas():  # a small dense solve: one thread is faster and steadier
         beta = np.linalg.lstsq(cross, np.asarray(respondent_sums), rcond=None)[0]
     rho_cells = scale * (x @ beta)
-    spread = float(np.sqrt(np.sum(counts * (rho_cells - mean_rate) ** 2) / (total_n - 1.0)))
+    overall_spread = float(np.sqrt(np.sum(counts * (rho_cells - mean_rate) ** 2) / (total_n - 1.0)))
     variable_rows = [r for r in rows if r["scope"] == "variable"]
     rows.append({"source": source.name, "scope": "source", "population": total_n,
                  "respondents": float(n), "weighted_total": total_w, "population_share": 1.0,
-                 "weighted_share": 1.0, "propensity": mean_rate, "r_indicator": 1.0 - 2.0 * spread,
-                 "cv": spread / mean_rate, "asmd": max(r["asmd"] for r in variable_rows)})
+                 "weighted_share": 1.0, "propensity": mean_rate, "r_indicator": 1.0 - 2.0 * overall_spread,
+                 "cv": overall_spread / mean_rate, "asmd": max(r["asmd"] for r in variable_rows)})
     return rows, variables
 
 
