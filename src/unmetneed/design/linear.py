@@ -171,3 +171,87 @@ def replicate_svyvar(
         m1 = s1 / s0
         out = (s2 / s0 - m1 * m1) * (n_rows / (n_rows - 1.0))[:, None]
     return out
+
+
+def svyvar_products(
+    design: SurveyDesign, values: np.ndarray, keep: np.ndarray, codes: np.ndarray, n_domains: int
+) -> np.ndarray:
+    r"""R's ``svyvar(~a + b + ...)`` as means: one column per matrix entry.
+
+    Column ``j * p + k`` holds
+    :math:`u_{ijk} = (y_{ij} - \hat{\bar y}_{dj})(y_{ik} - \hat{\bar y}_{dk})\, n_d/(n_d - 1)`
+    (the domain means held fixed, as ``svyvar.survey.design``); ``n_d`` as
+    in :func:`svyvar_values`. With one column this is :func:`svyvar_values`.
+    """
+    w = design._weights * keep
+    size = np.bincount(codes, weights=w, minlength=n_domains)
+    p = values.shape[1]
+    centred = np.empty_like(values)
+    for j in range(p):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ybar = np.bincount(codes, weights=w * values[:, j], minlength=n_domains) / size
+        centred[:, j] = values[:, j] - ybar[codes]
+    if design.replicates is None:
+        rows = design._in_design & (design._weights != 0)
+    else:
+        rows = keep
+    n = np.bincount(codes[rows], minlength=n_domains).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (n / (n - 1.0))[codes]
+    out = np.empty((values.shape[0], p * p))
+    for j in range(p):
+        for k in range(p):
+            out[:, j * p + k] = centred[:, j] * centred[:, k] * ratio
+    return out
+
+
+def replicate_svyvar_products(
+    design: SurveyDesign, values: np.ndarray, keep: np.ndarray, codes: np.ndarray, n_domains: int
+) -> np.ndarray:
+    """Replicate estimates of ``svyvar.svyrep.design`` for a p x p matrix.
+
+    Rows are entry-major (entry ``j * p + k`` slowest, domain fastest), as the
+    stacked statistics of :func:`svyvar_products`; means re-estimated in every
+    replicate, ``n_d`` the domain's rows holding every variable.
+    """
+    import scipy.sparse as sp
+
+    r = design.replicates
+    assert r is not None
+    p = values.shape[1]
+    n_rows = np.bincount(codes[keep], minlength=n_domains).astype(np.float64)
+    w = design._weights * keep
+    size = np.bincount(codes, weights=w, minlength=n_domains)
+    k_ = keep.astype(np.float64)
+    rows = np.arange(values.shape[0])
+    shape = (n_domains, values.shape[0])
+
+    def summed(x: np.ndarray) -> np.ndarray:
+        return np.asarray(sp.csr_matrix((k_ * x, (codes, rows)), shape=shape) @ r.weights)
+
+    # Shift by the full-sample domain means (shift invariant, no loss of precision).
+    centred = np.empty_like(values)
+    for j in range(p):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            centre = np.bincount(codes, weights=w * values[:, j], minlength=n_domains) / size
+        centred[:, j] = np.where(keep, values[:, j] - centre[codes], 0.0)
+    s0 = summed(np.ones(values.shape[0]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m1 = [summed(centred[:, j]) / s0 for j in range(p)]
+        factor = (n_rows / (n_rows - 1.0))[:, None]
+        blocks = [
+            (summed(centred[:, j] * centred[:, k]) / s0 - m1[j] * m1[k]) * factor
+            for j in range(p)
+            for k in range(p)
+        ]
+    return np.vstack(blocks)
+
+
+def expand_pair_keys(levels: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
+    """Domain levels repeated for each (variable, variable2) entry, row by row."""
+    p = len(variables)
+    keys = levels.loc[np.repeat(levels.index, p * p)].reset_index(drop=True)
+    names = np.asarray(variables, dtype=object)
+    keys["variable"] = np.tile(np.repeat(names, p), len(levels))
+    keys["variable2"] = np.tile(np.tile(names, p), len(levels))
+    return keys

@@ -1003,7 +1003,12 @@ class SurveyDesign(FrozenAfterInit):
             One row per domain and probability, with a ``quantile`` column;
             ``se`` is the interval width over :math:`2t`, as R reports it. The
             interval uses the design's degrees of freedom (R
-            ``svyquantile(..., df = degf(design))``).
+            ``svyquantile(..., df = degf(design))``). :meth:`Estimates.vcov`
+            is R's ``vcov(svyquantile(...))``: ``se**2`` on the diagonal and
+            NaN (R's NA) off it, since the intervals give no covariances. Under
+            ``by=`` R's ``vcov(svyby(...))`` warns "Only diagonal elements of
+            vcov() available" and puts 0 off the diagonal; unmetneed keeps NaN
+            there too, so a contrast cannot silently assume independence.
 
         Raises
         ------
@@ -1070,6 +1075,7 @@ class SurveyDesign(FrozenAfterInit):
                 "rule": rule,
             },
             bounds=(table["ci_lower"].ravel(), table["ci_upper"].ravel()),
+            vcov=_diagonal_vcov(table["se"].ravel()),
         )
 
     def glm(
@@ -1173,14 +1179,22 @@ class SurveyDesign(FrozenAfterInit):
         return chisq_test(self, row, column, statistic)
 
     def var(
-        self, variable: str, *, by: By = None, level: float = 0.95, na_rm: bool = False
+        self,
+        variable: str | Sequence[str],
+        *,
+        by: By = None,
+        level: float = 0.95,
+        na_rm: bool = False,
     ) -> Estimates:
-        r"""Population variance of a numeric variable, as R's ``svyvar``.
+        r"""Population variance of a numeric variable, or the covariance matrix
+        of several, as R's ``svyvar``.
 
         Parameters
         ----------
-        variable : str
-            Numeric column.
+        variable : str or list of str
+            Numeric column(s). With a list of :math:`p` names the result is R's
+            ``svyvar(~a + b + ...)``: the :math:`p \times p` covariance matrix,
+            one row per entry (see Returns).
         by : str or list of str, optional
             Domains (R ``svyby(~y, ~d, design, svyvar)``).
         level : float, default 0.95
@@ -1190,6 +1204,15 @@ class SurveyDesign(FrozenAfterInit):
         Returns
         -------
         Estimates
+            One variable: one row per domain. Several: one row per domain and
+            matrix entry, with columns ``variable`` and ``variable2`` (all
+            :math:`p^2` entries, ``variable2`` varying fastest, so both
+            ``(a, b)`` and ``(b, a)`` appear, as R's ``coef(svyvar(...))``
+            lists them); ``se`` is each entry's standard error (R ``SE()``) and
+            :meth:`Estimates.vcov` the covariance of the entries (R
+            ``attr(, "var")``; singular, as the matrix is symmetric). With
+            ``na_rm=True`` a row missing any of the variables leaves every
+            entry, as R. ``Estimates.estimate.unstack()`` gives the matrix.
 
         Notes
         -----
@@ -1209,11 +1232,14 @@ class SurveyDesign(FrozenAfterInit):
         >>> p = design.mean("need").estimate.iloc[0]
         >>> bool(abs(v - p * (1 - p) * design.n / (design.n - 1)) < 1e-12)
         True
+        >>> both = design.assign(male=lambda d: (d["sex"] == "Male").astype(float))
+        >>> both.var(["need", "male"]).estimate.unstack().shape
+        (2, 2)
         """
         from unmetneed.design import linear
 
         if not isinstance(variable, str):
-            raise DesignError("var() takes one variable; call it once per variable")
+            return self._var_matrix(variable, by, level, na_rm)
         values, keep, _ = self._variables(variable, "variable", na_rm)
         y = values[:, 0]
         domains = self._domains(by)
@@ -1234,6 +1260,43 @@ class SurveyDesign(FrozenAfterInit):
             domains.levels, theta, variance, self._respondents(domains, keep), "variance",
             variable, by, level,
             vcov=lambda: design_covariance(self, theta=theta, replicates=reps),
+        )
+
+    def _var_matrix(
+        self, variables: Sequence[str], by: By, level: float, na_rm: bool
+    ) -> Estimates:
+        """``svyvar(~a + b + ...)``: the covariance matrix, one row per entry."""
+        from unmetneed.design import linear
+        from unmetneed.design.variance import design_covariance
+
+        values, keep, names = self._variables(variables, "variable", na_rm)
+        if len(set(names)) != len(names):
+            raise DesignError(f"var() names a variable twice: {names}")
+        domains = self._domains(by)
+        codes, n_levels = domains.codes, domains.n_levels
+        p = len(names)
+        u = linear.svyvar_products(self, values, keep, codes, n_levels)
+        stats = linear.mean_statistics(u, keep, codes, n_levels)
+        order = linear.domain_major(n_levels, p * p)
+        keys = linear.expand_pair_keys(domains.levels, names)
+        respondents = np.repeat(self._respondents(domains, keep), p * p)
+        if self._replicates is None:
+            family = linear.estimate_family(self, stats, order)
+            theta, variance, covariance = family.theta, family.variance, family.covariance
+        else:
+            r = self._replicates
+            theta = np.concatenate([s.estimate(self._weights) for s in stats])[order]
+            reps = linear.replicate_svyvar_products(self, values, keep, codes, n_levels)[order]
+            variance = replicate_variance(
+                theta, reps, r.scale, r.rscales, r.mse, by_estimate=True
+            )
+
+            def covariance() -> np.ndarray:
+                return design_covariance(self, theta=theta, replicates=reps)
+
+        return self._make_estimates(
+            keys, theta, variance, respondents, "variance", ", ".join(names), by, level,
+            vcov=covariance,
         )
 
     def table(self, columns: str | Sequence[str], *, na_rm: bool = True) -> pd.DataFrame:
@@ -1417,6 +1480,14 @@ class SurveyDesign(FrozenAfterInit):
         variance = self._variance(stat, p, domains)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return variance / (svyvar / nobs * (size - nobs) / size)
+
+
+def _diagonal_vcov(se: np.ndarray) -> np.ndarray:
+    """R's ``vcov(svyquantile(...))``: squared SEs on the diagonal, unknown (NaN) elsewhere."""
+    se = np.asarray(se, dtype=np.float64)
+    matrix = np.full((se.size, se.size), np.nan)
+    np.fill_diagonal(matrix, se**2)
+    return matrix
 
 
 def _check_probabilities(q: float | Sequence[float]) -> list[float]:
