@@ -267,11 +267,18 @@ def _resolve(base: Path, value: str | None, key: str, problems: list[str]) -> Pa
     return path
 
 
+def _section(table: dict[str, Any], key: str) -> dict[str, Any]:
+    """``table[key]`` when it is a table itself, else an empty one."""
+    value = table.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _semantic_problems(data: dict[str, Any]) -> list[str]:
     """Checks on the raw table that do not depend on it passing the schema."""
     problems = []
-    inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
-    surveys = inputs.get("surveys") if isinstance(inputs.get("surveys"), dict) else None
+    inputs = _section(data, "inputs")
+    raw_surveys = inputs.get("surveys")
+    surveys = raw_surveys if isinstance(raw_surveys, dict) else None
     if surveys is not None and "general" not in surveys:
         problems.append("inputs.surveys.general: missing; the general-population survey with "
                         "need, help, payer and help_enough is required")
@@ -279,7 +286,7 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
         if name != "general" and isinstance(spec, dict) and "target" not in spec:
             problems.append(f"inputs.surveys.{name}.target: missing; expected one of "
                             f"{list(SOURCE_TARGETS)} (what this survey's population is compared with)")
-    models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    models = _section(data, "models")
     for name, spec in models.items():
         formula = spec.get("formula") if isinstance(spec, dict) else None
         if isinstance(formula, str):
@@ -293,7 +300,7 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
                     parse_formula(formula)
                 except UnmetneedError as error:
                     problems.append(f"models.{name}.formula: {error}")
-    estimates = data.get("estimates") if isinstance(data.get("estimates"), dict) else {}
+    estimates = _section(data, "estimates")
     by = estimates.get("by")
     if isinstance(by, list) and by and by[0] != "area_code":
         problems.append("estimates.by: the first grouping must be 'area_code' (estimates_by_area.csv)")
@@ -301,7 +308,7 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
         problems.append("estimates.benchmark_to_admin: true needs inputs.admin.path")
     if isinstance(surveys, dict) and any(isinstance(s, dict) and s.get("target") == "unpaid_carers"
                                          for s in surveys.values()):
-        census = inputs.get("census") if isinstance(inputs.get("census"), dict) else {}
+        census = _section(inputs, "census")
         if "unpaid_carers" not in census:
             problems.append("inputs.census.unpaid_carers.path: needed because a survey's target is "
                             "'unpaid_carers'")
@@ -378,11 +385,11 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
                                    "inputs.care_homes.covariates", problems)
     else:
         # Still report missing files of the keys that are there.
-        inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
-        pop = inputs.get("population") if isinstance(inputs.get("population"), dict) else {}
+        inputs = _section(data, "inputs")
+        pop = _section(inputs, "population")
         if isinstance(pop.get("path"), str):
             _resolve(base, pop["path"], "inputs.population.path", problems)
-        for name, spec in (inputs.get("surveys") or {}).items() if isinstance(inputs.get("surveys"), dict) else []:
+        for name, spec in _section(inputs, "surveys").items():
             if isinstance(spec, dict) and isinstance(spec.get("path"), str):
                 _resolve(base, spec["path"], f"inputs.surveys.{name}.path", problems)
     if problems or schema is None:

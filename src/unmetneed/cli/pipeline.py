@@ -23,7 +23,7 @@ from unmetneed.cli.config import RunConfig, read_table, sha256
 from unmetneed.cli.publish import build_publication
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import ConfigError, UnmetneedError, UnmetneedWarning
-from unmetneed.margins import Margins
+from unmetneed.margins import MarginKey, Margins
 from unmetneed.mrp.frame import PopulationFrame
 
 __all__ = ["INTERNAL", "MIN_PUBLISHED_DRAWS", "Inputs", "Settings", "demo_inputs", "england_summary",
@@ -186,13 +186,13 @@ def inputs_from_config(config: RunConfig) -> Inputs:
     if config.admin is not None:
         table = _read_input(config.admin, "inputs.admin.path")
         files[str(config.admin)] = sha256(config.admin)
-        missing = {config.admin_area, config.admin_count} - set(table.columns)
+        missing = sorted({config.admin_area, config.admin_count} - set(table.columns))
         repeated = table.duplicated(keep=False)
         if missing:
-            problems.append(f"inputs.admin: columns {sorted(missing)} not in {config.admin.name}")
+            problems.append(f"inputs.admin: columns {missing} not in {config.admin.name}")
         elif repeated.any():
             problems.append(f"inputs.admin: {config.admin.name} has {int(repeated.sum())} rows that "
-                            f"repeat another row exactly (first at line {int(repeated.idxmax()) + 2}); "
+                            f"repeat another row exactly (first at line {int(np.argmax(repeated.to_numpy())) + 2}); "
                             "a duplicated row would be counted twice: remove the copies")
         else:
             admin = table.groupby(config.admin_area)[config.admin_count].sum().astype(float)
@@ -563,12 +563,13 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
               lambda: _council_composition(results, inputs, settings))
     coverage = timed("coverage-gap diagnostics", lambda: _coverage(results, inputs, settings))
     carers = None
-    if inputs.carers_census is not None and inputs.carers_survey in inputs.surveys:
+    carers_census = inputs.carers_census
+    if carers_census is not None and inputs.carers_survey in inputs.surveys:
         from unmetneed.estimates import estimate_carers
 
         survey = inputs.surveys[str(inputs.carers_survey)]
         carers = timed("unpaid carers known and unknown to councils", lambda: estimate_carers(
-            inputs.carers_census, survey, band="unpaid_care" if "unpaid_care" in survey.data.columns else None,
+            carers_census, survey, band="unpaid_care" if "unpaid_care" in survey.data.columns else None,
             level=settings.level, draws=settings.draws, seed=np.random.default_rng([settings.seed, 13])))
     publication = timed("disclosure control", lambda: build_publication(
         results, coverage, inputs.area_names, settings.by, settings.disclosure, carers=carers))
@@ -643,7 +644,7 @@ def _versions() -> dict[str, str]:
 
 
 def _weighting_margins(frame: PopulationFrame, variables: tuple[str, ...], design: SurveyDesign) -> Margins | None:
-    entries = {}
+    entries: dict[MarginKey, pd.Series | float] = {}
     data = design.data
     for variable in variables:
         if variable not in frame.cells.columns or variable not in data.columns:
@@ -669,7 +670,7 @@ def _coverage(results: dict[tuple[str, ...], Any], inputs: Inputs, settings: Set
         sources = {name: (inputs.surveys[name], target) for name, target in inputs.targets.items()
                    if name in inputs.surveys and _source_setting(name, inputs) == setting}
         # without a care-home frame everyone modelled lives in a household: "all" is households
-        use = setting if setting in available else ("household" if setting == "all" else None)
+        use: str | None = setting if setting in available else ("household" if setting == "all" else None)
         if not sources or use is None:
             continue
         census = inputs.census if any(t in inputs.census for _, t in sources.values()) else None
@@ -703,6 +704,8 @@ def _council_composition(results: dict[tuple[str, ...], Any], inputs: Inputs, se
     from unmetneed.estimates.settings import with_council_composition
 
     survey = inputs.surveys[str(inputs.composition_survey)]
+    admin_cells = inputs.admin_cells
+    assert admin_cells is not None, "run only with inputs.admin.cells (the caller checks)"
     cells = inputs.population.cells
     rng = np.random.default_rng([settings.seed, 11])
     for characteristic in settings.by[1:]:
@@ -710,7 +713,7 @@ def _council_composition(results: dict[tuple[str, ...], Any], inputs: Inputs, se
             continue
         categories = {characteristic: sorted(pd.unique(cells[characteristic].astype(str)))}
         composition = estimate_council_funded(
-            survey, inputs.admin_cells, by=characteristic, categories=categories, allow_empty=True,
+            survey, admin_cells, by=characteristic, categories=categories, allow_empty=True,
             draws=settings.draws, seed=rng, level=settings.level)
         by_setting = composition.aggregate(["setting", characteristic]).draws["council_funded"]
         community = by_setting.sel(setting="community", drop=True)
