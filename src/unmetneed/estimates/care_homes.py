@@ -164,7 +164,7 @@ class CareHomeFundingEstimates:
     def _repr_html_(self) -> str:
         head = "".join(f"<p>{html.escape(line)}</p>" for line in self.summary().splitlines())
         share = self._table[self._table["quantity"] == "self_funded_share"].head(10)
-        return f"<div>{head}{share.to_html(index=False, border=0, float_format='%.4f')}</div>"
+        return f"<div>{head}{share.to_html(index=False, border=0, float_format='{:.4f}'.format)}</div>"
 
 
 # ---------------------------------------------------------------------------------

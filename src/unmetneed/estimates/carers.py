@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from unmetneed._provenance import package_version
@@ -133,7 +134,7 @@ class CarerEstimates:
     def _repr_html_(self) -> str:
         head = "".join(f"<p>{html.escape(line)}</p>" for line in self.summary().splitlines())
         rows = self._table[self._table["unpaid_care"] == ALL_CARERS].head(10)
-        return f"<div>{head}{rows.to_html(index=False, border=0, float_format='%.4f')}</div>"
+        return f"<div>{head}{rows.to_html(index=False, border=0, float_format='{:.4f}'.format)}</div>"
 
 
 # --- input checks -------------------------------------------------------------------
@@ -267,10 +268,12 @@ def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
     se = pd.Series(0.0, index=councils)
     if shared:
         ones = sace.assign(__carers_one=np.ones(len(data)))
-        totals = ones.total("__carers_one", by=area_of_row.name).to_frame()
-        totals.index = totals[area_of_row.name].astype(str)
+        name = str(area_of_row.name)  # the area column's name (a str)
+        totals = ones.total("__carers_one", by=name).to_frame()
+        totals.index = totals[name].astype(str)
         se.loc[shared] = totals["se"].reindex(shared).to_numpy()
-    groups = [(sorted(part["area"].tolist()), float(per_stratum.loc[stratum, "fpc"]))
+    fpc_of = per_stratum["fpc"].to_dict()
+    groups = [(sorted(part["area"].tolist()), float(fpc_of[stratum]))
               for stratum, part in cells[cells["councils"] > 1].groupby("stratum", sort=False)]
     return known, se, shared, groups
 
@@ -306,14 +309,14 @@ def _beta_draws(p: np.ndarray, n_eff: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(n_eff) | np.isnan(n_eff), p, out)
 
 
-def _rows(area: str, code: Any, band: str, quantity: str, estimate: np.ndarray, se: np.ndarray,
-          lower: np.ndarray, upper: np.ndarray, n: np.ndarray, basis: Any) -> pd.DataFrame:
-    estimate = np.asarray(estimate, dtype=float)
-    se = np.asarray(se, dtype=float)
+def _rows(area: str, code: Any, band: str, quantity: str, estimate: ArrayLike, se: ArrayLike,
+          lower: ArrayLike, upper: ArrayLike, n: ArrayLike, basis: Any) -> pd.DataFrame:
+    values = np.asarray(estimate, dtype=float)
+    errors = np.asarray(se, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cv = np.where(estimate != 0, se / np.abs(estimate), np.nan)
+        cv = np.where(values != 0, errors / np.abs(values), np.nan)
     return pd.DataFrame({area: code, "unpaid_care": band, "quantity": quantity,
-                         "estimate": estimate, "se": se, "ci_lower": np.asarray(lower, float),
+                         "estimate": values, "se": errors, "ci_lower": np.asarray(lower, float),
                          "ci_upper": np.asarray(upper, float), "cv": cv,
                          "n": np.asarray(n, dtype=np.int64), "basis": basis})
 
@@ -611,16 +614,19 @@ def estimate_carers(
               [max(M_e - zq * M_e_se, 0.0)], [min(M_e + zq * M_e_se, K_e + zq * K_e_se)], n_e,
               "direct"),
     ]
-    if sace_bands:
+    if sace_bands and band is not None:  # bands are only found when band is given
         frames += _band_rows(design, proportions, area, band, sace_bands, wide, councils, K, K_se,
                              n, zq)
     table = pd.concat(frames, ignore_index=True)
     order = {q: i for i, q in enumerate(CARER_QUANTITIES)}
     band_order = {b: i for i, b in enumerate([ALL_CARERS, *carer_bands])}
     area_order = {c: i for i, c in enumerate([*map(str, councils), ENGLAND])}
-    table = table.sort_values([area, "unpaid_care", "quantity"], key=lambda s: s.map(
-        {area: area_order, "unpaid_care": band_order, "quantity": order}[s.name]),
-        kind="stable").reset_index(drop=True)
+    ranks: dict[Hashable, dict[str, int]] = {area: area_order, "unpaid_care": band_order, "quantity": order}
+
+    def rank(column: pd.Series) -> pd.Series:
+        return column.map(ranks[column.name])
+
+    table = table.sort_values([area, "unpaid_care", "quantity"], key=rank, kind="stable").reset_index(drop=True)
     table[area] = table[area].astype(str)
 
     council_table = pd.DataFrame({

@@ -411,9 +411,9 @@ def _prepare(ascs: SurveyDesign, admin: pd.DataFrame, by: list[str], within: lis
                 else pd.Index(frame[within[0]]))
     cell = cell_index.get_indexer(row_keys)
     if (cell < 0).any():
-        outside = frame.loc[cell < 0, within].drop_duplicates().head(5).to_dict("records")
+        examples = frame.loc[cell < 0, within].drop_duplicates().head(5).to_dict("records")
         raise FrameError(f"{int((cell < 0).sum())} ASCS respondent(s) are in cells without an "
-                         f"admin count, e.g. {outside}; add those cells to admin")
+                         f"admin count, e.g. {examples}; add those cells to admin")
     n_cells = len(cell_index)
     flat = cell * n_categories + codes
     size = n_cells * n_categories
@@ -736,21 +736,21 @@ def _result(prepared: _Prepared, counts: np.ndarray, alphas: Mapping[str, np.nda
     shape_within = [len(v) for v in within_levels]
     position = np.zeros(n_cells, dtype=np.intp)
     for col, levels in zip(within, within_levels, strict=True):
-        position = position * len(levels) + pd.Index(levels).get_indexer(cells[col])
+        position = position * len(levels) + pd.Index(levels).get_indexer(pd.Index(cells[col]))
     dense = np.full((n_draws, int(np.prod(shape_within)), n_categories), np.nan)
     dense[:, position, :] = counts
     shape = [n_draws, *shape_within, *[len(c) for c in prepared.categories]]
     coords: dict[str, Any] = {"draw": np.arange(n_draws)}
     for col, levels in zip(within, within_levels, strict=True):
         coords[col] = np.asarray(levels, dtype=object)
-    for col, levels in zip(by, prepared.categories, strict=True):
-        coords[col] = np.asarray(levels, dtype=object)
+    for col, labels in zip(by, prepared.categories, strict=True):
+        coords[col] = np.asarray(labels, dtype=object)
     data = xr.Dataset({QUANTITY: (["draw", *within, *by], dense.reshape(shape))}, coords=coords)
     key_frame = pd.DataFrame(
         np.repeat(cells[within].to_numpy(dtype=object), n_categories, axis=0), columns=within)
     grids = np.meshgrid(*[np.arange(len(c)) for c in prepared.categories], indexing="ij")
-    for col, levels, grid in zip(by, prepared.categories, grids, strict=True):
-        key_frame[col] = np.tile(np.asarray(levels, dtype=object)[grid.ravel()], n_cells)
+    for col, labels, grid in zip(by, prepared.categories, grids, strict=True):
+        key_frame[col] = np.tile(np.asarray(labels, dtype=object)[grid.ravel()], n_cells)
     respondents = pd.Series(prepared.respondents.ravel(),
                             index=pd.MultiIndex.from_frame(key_frame))
     empty = (prepared.respondents.sum(axis=1) == 0) & (cells["_count"].to_numpy() > 0)
