@@ -177,3 +177,17 @@ def test_var_matrix_bad_input() -> None:
         design.var(["y", "dom"])
     with pytest.raises(DesignError, match="'y_na'.*na_rm=True"):
         design.var(["y", "y_na"])
+
+
+def test_a_contrast_of_one_quantile_row_has_that_rows_se() -> None:
+    """Covariances between quantiles are not estimated (NaN); a contrast that uses one row
+    must not pick them up."""
+    import unmetneed as um
+
+    survey = um.datasets.load_example_survey()
+    design = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    column = survey.select_dtypes("number").columns[0]
+    q = design.quantile(column, q=(0.25, 0.5))
+    picked = q.contrast(np.array([0.0, 1.0])).to_frame()
+    assert picked["estimate"].iloc[0] == q.to_frame()["estimate"].iloc[1]
+    assert picked["se"].iloc[0] == pytest.approx(q.to_frame()["se"].iloc[1], rel=1e-12)

@@ -229,7 +229,10 @@ class Estimates(FrozenAfterInit):
         matrix, names = self._contrast_matrix(contrasts)
         cov = self._vcov_matrix()
         estimate = matrix @ self._estimate
-        gamma_cov = matrix @ cov @ matrix.T
+        # Only rows with a non-zero coefficient enter (a covariance not estimated between
+        # rows, NaN as for quantiles, must not spoil a contrast that leaves one of them out).
+        used = np.flatnonzero(np.any(matrix != 0, axis=0))
+        gamma_cov = matrix[:, used] @ cov[np.ix_(used, used)] @ matrix[:, used].T
         n = self._contrast_n(matrix)
         info = dict(self.info)
         info.update({"statistic": "contrast", "of": self.info.get("statistic")})
