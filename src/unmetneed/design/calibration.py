@@ -76,7 +76,7 @@ class CalibrationRecord:
         stat: RatioStatistic,
         weights: np.ndarray,
         theta: np.ndarray,
-        psu_totals: np.ndarray | sp.spmatrix,
+        psu_totals: np.ndarray | sp.csr_matrix,
         psu: np.ndarray,
         n_psus: int,
     ) -> np.ndarray:

@@ -26,6 +26,7 @@ design (Lumley 2010, sec. 2.3.1 and 3.3; Wolter 2007, ch. 6). Group sums of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,12 +52,23 @@ class RatioStatistic:
     def is_total(self) -> bool:
         return self.den is None
 
+    def _ratio(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``den_column``, ``den`` and ``column_den`` of a ratio (not a total)."""
+        # A ratio statistic is built with all three set (every RatioStatistic(...)
+        # with den= also passes den_column= and column_den=); totals set none.
+        return (
+            cast("np.ndarray", self.den_column),
+            cast("np.ndarray", self.den),
+            cast("np.ndarray", self.column_den),
+        )
+
     def totals(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Weighted numerator totals per column and denominator totals per domain."""
         u = np.bincount(self.num_column, weights=weights * self.num, minlength=self.n_columns)
         if self.is_total:
             return u, None
-        v = np.bincount(self.den_column, weights=weights * self.den, minlength=self.n_dens)
+        den_column, den, _ = self._ratio()
+        v = np.bincount(den_column, weights=weights * den, minlength=self.n_dens)
         return u, v
 
     def estimate(self, weights: np.ndarray) -> np.ndarray:
@@ -64,7 +76,7 @@ class RatioStatistic:
         if v is None:
             return u
         with np.errstate(divide="ignore", invalid="ignore"):
-            return u / v[self.column_den]
+            return u / v[self._ratio()[2]]
 
     def replicate_estimates(self, replicate_weights: np.ndarray) -> np.ndarray:
         """Estimates under each column of an (n x R) weight matrix: shape (k, R)."""
@@ -74,10 +86,11 @@ class RatioStatistic:
         u = np.asarray(numerator @ replicate_weights)
         if self.is_total:
             return u
-        denominator = sp.csr_matrix((self.den, (self.den_column, rows)), shape=(self.n_dens, n))
+        den_column, den, column_den = self._ratio()
+        denominator = sp.csr_matrix((den, (den_column, rows)), shape=(self.n_dens, n))
         v = np.asarray(denominator @ replicate_weights)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return u / v[self.column_den]
+            return u / v[column_den]
 
     def influence_sums(
         self,
@@ -86,7 +99,7 @@ class RatioStatistic:
         group: np.ndarray,
         n_groups: int,
         multiplier: np.ndarray | None = None,
-    ) -> np.ndarray | sp.spmatrix:
+    ) -> np.ndarray | sp.csr_matrix:
         """Sums of the influence values :math:`z_{ic} m_i` by ``group``: shape (k, groups).
 
         ``multiplier`` (:math:`m_i`, default 1) lets calibration adjustments sum
@@ -96,12 +109,14 @@ class RatioStatistic:
         u_sums = group_sums(self.num_column, row * self.num, self.n_columns, group, n_groups)
         if self.is_total:
             return u_sums
-        v_sums = group_sums(self.den_column, row * self.den, self.n_dens, group, n_groups)
+        den_column, den, column_den = self._ratio()
+        v_sums = group_sums(den_column, row * den, self.n_dens, group, n_groups)
         _, v = self.totals(weights)
+        assert v is not None  # a ratio (not a total) has denominator totals
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = 1.0 / v[self.column_den]
+            scale = 1.0 / v[column_den]
         if sp.issparse(u_sums):
-            expanded = sp.csr_matrix(v_sums)[self.column_den]
+            expanded = sp.csr_matrix(v_sums)[column_den]
             z = u_sums - sp.diags(theta) @ expanded
             return (sp.diags(scale) @ z).tocsr()
-        return (u_sums - theta[:, None] * v_sums[self.column_den]) * scale[:, None]
+        return (u_sums - theta[:, None] * v_sums[column_den]) * scale[:, None]

@@ -113,12 +113,12 @@ def group_sums(
     return table.tocsr()
 
 
-def _as_dense(matrix: np.ndarray | sp.spmatrix) -> np.ndarray:
+def _as_dense(matrix: np.ndarray | sp.csr_matrix) -> np.ndarray:
     return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
 
 
 def stratified_variance(
-    psu_totals: np.ndarray | sp.spmatrix,
+    psu_totals: np.ndarray | sp.csr_matrix,
     structure: PSUStructure,
     present: np.ndarray | None = None,
 ) -> np.ndarray:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,11 +44,11 @@ __all__ = [
 ]
 
 
-def _dense(matrix: Any) -> np.ndarray:
+def _dense(matrix: np.ndarray | sp.csr_matrix) -> np.ndarray:
     return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
 
 
-def stratified_covariance(psu_totals: np.ndarray | sp.spmatrix, structure: PSUStructure) -> np.ndarray:
+def stratified_covariance(psu_totals: np.ndarray | sp.csr_matrix, structure: PSUStructure) -> np.ndarray:
     """``(k x k)`` covariance from ``(k x P)`` PSU totals of influence values.
 
     Dense totals are centred within strata before the cross-product (no loss
@@ -64,9 +64,9 @@ def stratified_covariance(psu_totals: np.ndarray | sp.spmatrix, structure: PSUSt
     indicator = structure.stratum_indicator()
     psu_factor = factor[structure.psu_stratum]
     if sp.issparse(psu_totals):
-        totals = sp.csr_matrix(psu_totals)
-        s1 = _dense(totals @ indicator)
-        cross = _dense(totals.multiply(psu_factor[None, :]) @ totals.T)
+        sparse = sp.csr_matrix(psu_totals)
+        s1 = _dense(sparse @ indicator)
+        cross = _dense(sparse.multiply(psu_factor[None, :]) @ sparse.T)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(n_h > 0, factor / n_h, 0.0)
         cov = cross - (s1 * scale) @ s1.T
@@ -115,7 +115,7 @@ class MatrixInfluence:
         return np.asarray((indicator @ z).T)
 
 
-def psu_totals(design: SurveyDesign, stat: Any, theta: np.ndarray) -> np.ndarray | sp.spmatrix:
+def psu_totals(design: SurveyDesign, stat: Any, theta: np.ndarray) -> np.ndarray | sp.csr_matrix:
     """PSU totals of a statistic's influence values, calibration residuals if calibrated."""
     s = design.structure
     w = design._weights
@@ -125,17 +125,17 @@ def psu_totals(design: SurveyDesign, stat: Any, theta: np.ndarray) -> np.ndarray
     return totals
 
 
-def stack_totals(parts: Sequence[np.ndarray | sp.spmatrix]) -> np.ndarray | sp.spmatrix:
+def stack_totals(parts: Sequence[np.ndarray | sp.csr_matrix]) -> np.ndarray | sp.csr_matrix:
     if any(sp.issparse(p) for p in parts):
         return sp.vstack([sp.csr_matrix(p) for p in parts]).tocsr()
-    return np.vstack(parts)
+    return np.vstack(cast("Sequence[np.ndarray]", parts))  # no part is sparse here
 
 
 def design_covariance(
     design: SurveyDesign,
     *,
     theta: np.ndarray,
-    totals: np.ndarray | sp.spmatrix | None = None,
+    totals: np.ndarray | sp.csr_matrix | None = None,
     replicates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Covariance of estimates from PSU totals (Taylor) or replicate estimates."""
@@ -169,7 +169,7 @@ def design_variance(
     design: SurveyDesign,
     *,
     theta: np.ndarray,
-    totals: np.ndarray | sp.spmatrix | None = None,
+    totals: np.ndarray | sp.csr_matrix | None = None,
     replicates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Variances only (each estimate drops its own NaN replicates, as R's svyby)."""
