@@ -135,7 +135,7 @@ def _codes(design: SurveyDesign, column: str) -> tuple[np.ndarray, np.ndarray, p
             )
     _, labels = code_series(present)
     codes = np.zeros(design.n, dtype=np.intp)
-    codes[~missing] = labels.get_indexer(series[~missing])
+    codes[~missing] = labels.get_indexer(pd.Index(series[~missing]))
     return codes, ~missing & (codes >= 0), labels
 
 
@@ -157,7 +157,7 @@ def chisq_test(design: SurveyDesign, row: str, column: str, statistic: str) -> C
     for axis, labels, name in ((1, rlabels, row), (0, clabels, column)):
         margin = table.sum(axis=axis)
         if (margin <= 0).any():
-            empty = [show(labels[i]) for i in np.flatnonzero(margin <= 0)]
+            empty = [show(labels[int(i)]) for i in np.flatnonzero(margin <= 0)]
             raise DesignError(
                 f"the table of {row!r} by {column!r} has an empty "
                 f"{'row' if axis == 1 else 'column'}: {name!r} = {', '.join(empty)} has no "

@@ -66,13 +66,13 @@ def code_columns(df: pd.DataFrame, columns: Sequence[str], role: str) -> Coding:
     key = np.ravel_multi_index([c for c, _ in coded], sizes).astype(np.int64)
     codes, uniques = pd.factorize(key, sort=True)
     parts = np.unravel_index(np.asarray(uniques), sizes)
-    levels = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             name: lv.take(part)
             for name, (_, lv), part in zip(columns, coded, parts, strict=True)
         }
     )
-    return Coding(codes.astype(np.intp), levels.reset_index(drop=True))
+    return Coding(codes.astype(np.intp), frame.reset_index(drop=True))
 
 
 def factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

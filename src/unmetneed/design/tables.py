@@ -53,7 +53,7 @@ def cell_codes(
                 present = series[~missing]
                 _, labels = code_series(present)
                 codes = np.zeros(design.n, dtype=np.intp)
-                codes[~missing] = labels.get_indexer(present)
+                codes[~missing] = labels.get_indexer(pd.Index(present))
             parts.append(codes)
             levels.append(labels)
             continue
