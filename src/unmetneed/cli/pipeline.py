@@ -507,7 +507,11 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
               progress: bool) -> dict[str, Path]:
     from unmetneed._provenance import package_version
     from unmetneed.estimates import estimate_care_home_funding, fit_care_model
-    from unmetneed.estimates.settings import care_home_populations, combine_settings, split_settings
+    from unmetneed.estimates.settings import (
+        care_home_populations,
+        combine_settings,
+        split_settings,
+    )
     from unmetneed.weighting import rake
 
     steps = Progress(7, enabled=progress)
@@ -775,8 +779,8 @@ def england_summary(publication: Any) -> str:
     everyone = table[table["setting"] == "all"] if "all" in settings else table
     title = ("England, all adults in private households and care homes" if "all" in settings
              else "England, adults in private households")
-    lines = [f"{title} (published figures: disclosure-controlled, rounded; as in "
-             "estimates_england.csv and report.html):"]
+    lines = [(f"{title} (published figures: disclosure-controlled, rounded; as in "
+              "estimates_england.csv and report.html):")]
 
     def line(row: Any, label: str) -> str:
         return (f"  {label:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to "

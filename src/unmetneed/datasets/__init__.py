@@ -5,7 +5,11 @@ is a whole synthetic England with known truth (see
 :mod:`unmetneed.datasets.synthetic` and ``data/reference/README.md``).
 """
 
-from unmetneed.datasets.example import load_example_survey, make_example_survey, reference_path
+from unmetneed.datasets.example import (
+    load_example_survey,
+    make_example_survey,
+    reference_path,
+)
 from unmetneed.datasets.synthetic import (
     CareHomes,
     SyntheticEngland,

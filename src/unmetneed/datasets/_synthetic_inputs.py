@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["REGIONS", "COUNCIL_REGION", "derive_council_inputs", "owner_occupation", "INPUTS_FILE"]
+__all__ = ["COUNCIL_REGION", "INPUTS_FILE", "REGIONS", "derive_council_inputs", "owner_occupation"]
 
 INPUTS_FILE = "synthetic/council_inputs.csv"
 

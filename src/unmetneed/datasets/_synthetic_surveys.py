@@ -57,9 +57,17 @@ from unmetneed.datasets._synthetic_model import (
     unpaid_care_probabilities,
 )
 
-__all__ = ["SURVEY_PARAMETERS", "Register", "general_survey", "council_register",
-           "community_counts",
-           "admin_counts", "ascs_survey", "sace_survey", "unpaid_care_census"]
+__all__ = [
+    "SURVEY_PARAMETERS",
+    "Register",
+    "admin_counts",
+    "ascs_survey",
+    "community_counts",
+    "council_register",
+    "general_survey",
+    "sace_survey",
+    "unpaid_care_census",
+]
 
 K, S, G, D = len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS), len(DISABILITY)
 C = K * S * G * D
@@ -362,7 +370,7 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     out["design_weight"] = np.round(design_weight[keep], 4)
     out["nonresponse_adjustment"] = np.round(adjustment[klass[keep]], 6)
     out["weight"] = np.round(design_weight[keep] * adjustment[klass[keep]], 4)
-    out.attrs = {"issued": int(len(responded)), "clusters": int(n_psu)}
+    out.attrs = {"issued": len(responded), "clusters": int(n_psu)}
     return out
 
 
@@ -544,7 +552,7 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     out["scrqol"] = scrqol.astype(np.int64)
     out["fpc"] = fpc.astype(np.int64)
     out["weight"] = np.round(weight, 4)
-    out.attrs = {"issued": int(len(sampled)), "eligible": int(N.sum())}
+    out.attrs = {"issued": len(sampled), "eligible": int(N.sum())}
     return out
 
 
@@ -632,7 +640,7 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     out["support_unmet"] = rng.random(n_r) < expit(eta_unmet)
     out["fpc"] = fpc.astype(np.int64)
     out["weight"] = np.round(weight, 4)
-    out.attrs = {"issued": int(len(chosen)), "eligible": int(N.sum())}
+    out.attrs = {"issued": len(chosen), "eligible": int(N.sum())}
     return out
 
 

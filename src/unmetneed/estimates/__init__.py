@@ -7,8 +7,12 @@ from unmetneed.estimates.care import (
     CareEstimates,
     CareModel,
     default_formula,
-    fit_care_model,
     estimate_care_populations,
+    fit_care_model,
+)
+from unmetneed.estimates.care_homes import (
+    CareHomeFundingEstimates,
+    estimate_care_home_funding,
 )
 from unmetneed.estimates.carers import (
     CARER_QUANTITIES,
@@ -16,8 +20,10 @@ from unmetneed.estimates.carers import (
     KnownExceedsCensusWarning,
     estimate_carers,
 )
-from unmetneed.estimates.care_homes import CareHomeFundingEstimates, estimate_care_home_funding
-from unmetneed.estimates.council_funded import CouncilFundedEstimates, estimate_council_funded
+from unmetneed.estimates.council_funded import (
+    CouncilFundedEstimates,
+    estimate_council_funded,
+)
 from unmetneed.estimates.residual import residual_estimate
 from unmetneed.estimates.settings import (
     SETTINGS,
@@ -30,26 +36,26 @@ from unmetneed.estimates.settings import (
 
 __all__ = [
     "CARER_QUANTITIES",
-    "CarerEstimates",
-    "KnownExceedsCensusWarning",
     "PARTS",
     "QUANTITIES",
+    "SETTINGS",
     "BenchmarkWarning",
     "CareEstimates",
     "CareHomeFundingEstimates",
     "CareModel",
+    "CarerEstimates",
     "CouncilFundedEstimates",
+    "KnownExceedsCensusWarning",
+    "SettingEstimates",
+    "care_home_populations",
+    "combine_settings",
     "default_formula",
-    "fit_care_model",
     "estimate_care_home_funding",
     "estimate_care_populations",
     "estimate_carers",
     "estimate_council_funded",
+    "fit_care_model",
     "residual_estimate",
-    "SETTINGS",
-    "SettingEstimates",
-    "care_home_populations",
-    "combine_settings",
     "split_settings",
     "with_council_composition",
 ]

@@ -56,21 +56,25 @@ from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import BenchmarkWarning, FrameError, UnmetneedWarning
 from unmetneed.estimates.chain import LINKS, link_data
-from unmetneed.estimates.groupings import add_area_covariates, add_grouping_columns, grouping_columns
+from unmetneed.estimates.groupings import (
+    add_area_covariates,
+    add_grouping_columns,
+    grouping_columns,
+)
 from unmetneed.mrp.draw_estimates import DrawEstimates, group_keys, summarise_draws
 from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel
 from unmetneed.mrp.poststratify import cell_probability_draws
 
 __all__ = [
+    "PARTS",
+    "QUANTITIES",
     "BenchmarkWarning",
     "CareEstimates",
     "CareModel",
-    "fit_care_model",
-    "PARTS",
-    "QUANTITIES",
     "default_formula",
     "estimate_care_populations",
+    "fit_care_model",
 ]
 
 PARTS = ("council_funded", "self_funded", "unpaid_only", "unmet")

@@ -53,12 +53,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from unmetneed._validate import as_column_list, check_choice, require_columns, resolve_rng
+from unmetneed._validate import (
+    as_column_list,
+    check_choice,
+    require_columns,
+    resolve_rng,
+)
 from unmetneed.errors import FrameError, UnmetneedWarning
 from unmetneed.estimates.care import CareEstimates, CareModel, _dataset, _grouping_codes
 from unmetneed.estimates.groupings import add_grouping_columns
 from unmetneed.mrp.frame import PopulationFrame
-from unmetneed.mrp.poststratify import cell_probability_draws
 
 __all__ = ["SETTINGS", "SettingEstimates", "care_home_populations", "combine_settings",
            "split_settings", "with_council_composition"]
@@ -280,7 +284,6 @@ def _spread(logit_q: np.ndarray, share: np.ndarray, area: np.ndarray, counts: np
     Newton steps on the monotone total in ``delta``, per draw and council at once, with
     the step limited to 2 logits; exact 0 and 1 shares are set directly.
     """
-    n_draws = logit_q.shape[0]
     residents = np.bincount(area, weights=counts, minlength=n_areas)
     target = share * residents[None, :]
     delta = _logit(np.clip(share, 1e-9, 1 - 1e-9)) - _group_sums(
