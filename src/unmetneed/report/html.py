@@ -35,43 +35,43 @@ SCRIPT = (
 )
 
 DEFINITIONS = [
-    ("need", "Adults who need help with at least one everyday activity (washing, dressing, "
-             "eating, moving around the home...), whether or not they get it."),
-    ("council_funded", "Adults in need whose paid care is arranged and funded (wholly or partly) "
-                       "by their council."),
+    ("need", ("Adults who need help with at least one everyday activity (washing, dressing, "
+             "eating, moving around the home...), whether or not they get it.")),
+    ("council_funded", ("Adults in need whose paid care is arranged and funded (wholly or partly) "
+                       "by their council.")),
     ("self_funded", "Adults in need who pay for their own care."),
     ("unpaid_only", "Adults in need helped only by family, friends or neighbours (unpaid carers)."),
     ("unmet", "Adults in need who get no help at all."),
     ("insufficient", "Adults who get help but say it is not enough."),
     ("unmet_or_insufficient", "Unmet plus insufficient: no help, or not enough help."),
     ("count", "Estimated number of adults, rounded."),
-    ("per 1,000 adults", "The count divided by the area's (or group's) adult population in the "
-                         "census, times 1,000; worked out from the rounded count."),
-    ("interval", "The range the true figure lies in with the stated probability, given the data "
-                 "and the model (an equal-tailed posterior interval)."),
-    ("CV", "Coefficient of variation: the standard error as a share of the estimate. The larger "
-           "it is, the less precise the figure."),
-    ("flag", "ok: reliable enough to use; low reliability: CV above the flag limit, use with "
+    ("per 1,000 adults", ("The count divided by the area's (or group's) adult population in the "
+                         "census, times 1,000; worked out from the rounded count.")),
+    ("interval", ("The range the true figure lies in with the stated probability, given the data "
+                 "and the model (an equal-tailed posterior interval).")),
+    ("CV", ("Coefficient of variation: the standard error as a share of the estimate. The larger "
+           "it is, the less precise the figure.")),
+    ("flag", ("ok: reliable enough to use; low reliability: CV above the flag limit, use with "
              "care; suppressed: withheld by disclosure control (too small, too unreliable, or "
-             "it would reveal another withheld figure)."),
-    ("coverage", "The share of a target population a data source counts (for example, the "
+             "it would reveal another withheld figure).")),
+    ("coverage", ("The share of a target population a data source counts (for example, the "
                  "council-funded people the Adult Social Care Survey represents). Above 1 means "
-                 "the source counts more people than the target holds: an over-count, flagged."),
+                 "the source counts more people than the target holds: an over-count, flagged.")),
 ]
 
 REFERENCES = [
     "Deming, W. E. & Stephan, F. F. (1940). Ann. Math. Statist. 11, 427-444.",
     "Lumley, T. (2010). Complex Surveys: A Guide to Analysis Using R. Wiley.",
-    "Gelman, A. & Little, T. C. (1997). Poststratification into many categories using hierarchical "
-    "logistic regression. Survey Methodology 23, 127-135.",
-    "Bates, D., Mächler, M., Bolker, B. & Walker, S. (2015). Fitting linear mixed-effects models using "
-    "lme4. J. Stat. Softw. 67(1).",
-    "Rue, H., Martino, S. & Chopin, N. (2009). Approximate Bayesian inference for latent Gaussian models "
-    "(INLA). JRSS B 71, 319-392.",
-    "Schouten, B., Cobben, F. & Bethlehem, J. (2009). Indicators for the representativeness of survey "
-    "response. Survey Methodology 35, 101-113.",
-    "Okabe, M. & Ito, K. (2008). Color Universal Design: how to make figures and presentations that "
-    "are friendly to colorblind people (the palette of the figures).",
+    ("Gelman, A. & Little, T. C. (1997). Poststratification into many categories using hierarchical "
+    "logistic regression. Survey Methodology 23, 127-135."),
+    ("Bates, D., Mächler, M., Bolker, B. & Walker, S. (2015). Fitting linear mixed-effects models using "
+    "lme4. J. Stat. Softw. 67(1)."),
+    ("Rue, H., Martino, S. & Chopin, N. (2009). Approximate Bayesian inference for latent Gaussian models "
+    "(INLA). JRSS B 71, 319-392."),
+    ("Schouten, B., Cobben, F. & Bethlehem, J. (2009). Indicators for the representativeness of survey "
+    "response. Survey Methodology 35, 101-113."),
+    ("Okabe, M. & Ito, K. (2008). Color Universal Design: how to make figures and presentations that "
+    "are friendly to colorblind people (the palette of the figures)."),
 ]
 
 HEADLINE = ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient")
@@ -435,7 +435,7 @@ def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str
              "'insufficient' is published for households only." if care_homes else
              "The population frame has no care-home rows: every figure is for private households.")
     return [
-        "A chain of multilevel logistic models is fitted to the general-population survey's "
+        ("A chain of multilevel logistic models is fitted to the general-population survey's "
         f"respondents ({'with' if weighted else 'without'} their survey weights): need; any help "
         "given need; paid help given help; council funding given paid help; help not enough given "
         "help. Each model has random intercepts for council, age band, the five broad and the "
@@ -444,7 +444,7 @@ def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str
         "the Laplace approximation (as lme4's glmer); their draws integrate over the "
         "random-effect standard deviations on a grid and are importance-resampled to the exact "
         "posterior on that grid, then poststratified to every census cell of every council and "
-        "added up. Estimates are posterior means; intervals are quantiles of the draws.",
+        "added up. Estimates are posterior means; intervals are quantiles of the draws."),
         ("Council-funded counts are benchmarked to the councils' administrative counts: in "
          "every council and draw each part of need is rescaled by how it moves with the "
          "council-funded total across the draws (an ensemble Kalman update of the log totals), "
@@ -452,11 +452,11 @@ def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str
          "no part goes below zero." if settings.benchmark else
          "The estimates are not benchmarked to administrative counts."),
         homes,
-        "Coverage gaps compare each council data source (weighted counts of its respondents) "
+        ("Coverage gaps compare each council data source (weighted counts of its respondents) "
         "with the population it should represent, by council and by each characteristic (the "
         "share of the group's modelled need the source reaches; groups clearly below the "
         "source's average are flagged). The formulas and references are in the package "
-        "documentation (docs/methods/).",
+        "documentation (docs/methods/)."),
     ]
 
 
@@ -465,7 +465,7 @@ def _disclosure(publication: Any) -> list[str]:
     counts = publication.by_area
     suppressed = int((counts["flag"] == "suppressed").sum())
     text = [
-        f"Counts are rounded to the nearest {rules.get('rounding') or 1} and suppressed below "
+        (f"Counts are rounded to the nearest {rules.get('rounding') or 1} and suppressed below "
         f"{rules.get('min_count')}; any figure with a CV above {rules.get('suppress_cv')} is "
         f"suppressed and above {rules.get('flag_cv')} flagged low reliability. Secondary "
         "suppression makes sure no suppressed count can be worked out from the published "
@@ -473,7 +473,7 @@ def _disclosure(publication: Any) -> list[str]:
         "England, need is the sum of council-funded, self-funded, unpaid-only and unmet, and "
         "all adults are private households plus care homes. "
         "Rates per 1,000 and shares of need are worked out from the rounded counts, so they "
-        "give nothing finer back.",
+        "give nothing finer back."),
         f"In the council table {suppressed} of {len(counts)} figures are suppressed.",
     ]
     described = counts.attrs.get("disclosure_text")
