@@ -36,7 +36,7 @@ cumulative weight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -334,6 +334,11 @@ def _replicate_interval(
     return qhat - half, qhat + half, np.sqrt(variance)
 
 
+def _at_limit(score: Callable[[float, float], float], limit: float) -> Callable[[float], float]:
+    """``score`` at a fixed ``limit``, as a function of theta alone (for uniroot)."""
+    return lambda theta: score(theta, limit)
+
+
 def _score_interval(
     design: SurveyDesign,
     x: np.ndarray,
@@ -367,32 +372,38 @@ def _score_interval(
         if xd.size < 2:
             continue
         wd = design._weights[idx]
+        score: Callable[[float, float], float]
         if fast:
             psu_d = s.psu[idx]
             size = wd.sum()
 
-            def score(theta: float, limit: float, xd=xd, wd=wd, psu_d=psu_d, size=size) -> float:
+            def fast_score(
+                theta: float, limit: float, xd=xd, wd=wd, psu_d=psu_d, size=size
+            ) -> float:
                 u = (xd > theta) - (1 - prob)
                 m = float(np.dot(wd, u)) / size
                 totals = np.bincount(psu_d, weights=wd * (u - m) / size, minlength=s.n_psus)
                 return m / float(np.sqrt(stratified_variance(totals[None, :], s)[0])) - limit
 
+            score = fast_score
         else:
             member = np.zeros(design.n, dtype=bool)
             member[idx] = True
             zero = np.zeros(design.n, dtype=np.intp)
 
-            def score(theta: float, limit: float, member=member, zero=zero) -> float:
+            def design_score(theta: float, limit: float, member=member, zero=zero) -> float:
                 u = ((x > theta) - (1 - prob)) * member
                 family = estimate_family(design, mean_statistics(u[:, None], member, zero, 1))
                 return float(family.theta[0] / np.sqrt(family.variance[0]) - limit)
+
+            score = design_score
 
         iqr = _type7_iqr(xd)
         low_t = float(xd.min() + iqr / 100)
         high_t = float(xd.max() - iqr / 100)
         tol = 1 / (100 * np.sqrt(xd.size))
-        root_low = uniroot(lambda t, f=score: f(t, qcrit), low_t, high_t, tol=tol)
-        root_high = uniroot(lambda t, f=score: f(t, -qcrit), low_t, high_t, tol=tol)
+        root_low = uniroot(_at_limit(score, qcrit), low_t, high_t, tol=tol)
+        root_high = uniroot(_at_limit(score, -qcrit), low_t, high_t, tol=tol)
         dom_sorted = Sorted.build(xd, np.zeros(xd.size, dtype=np.intp), wd, 1)
         lower[d] = dom_sorted.quantile(np.array([np.mean(xd <= root_low)]), rule)[0]
         upper[d] = dom_sorted.quantile(np.array([np.mean(xd <= root_high)]), rule)[0]
