@@ -849,7 +849,7 @@ def _scheme(
     rho: float | None,
     n_replicates: int | None,
     seed: int | np.random.Generator | None,
-    lonely_psu: str,
+    lonely_psu: LonelyPSU,
     stratum_labels: Sequence[object] | None,
 ) -> tuple[np.ndarray, float, np.ndarray, float | None]:
     """The method's PSU factors ``(P, R)``, ``scale``, ``rscales`` and the rho it records."""

@@ -54,8 +54,8 @@ class RatioStatistic:
 
     def _ratio(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``den_column``, ``den`` and ``column_den`` of a ratio (not a total)."""
-        # A ratio statistic is built with all three set (every RatioStatistic(...)
-        # with den= also passes den_column= and column_den=); totals set none.
+        # Every RatioStatistic(...) built with den= also passes den_column= and
+        # column_den= (a total has no den, though it may carry column_den).
         return (
             cast("np.ndarray", self.den_column),
             cast("np.ndarray", self.den),

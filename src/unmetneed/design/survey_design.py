@@ -305,7 +305,7 @@ class SurveyDesign(FrozenAfterInit):
                 s = self._structure
                 psus = np.count_nonzero(np.bincount(s.psu[inset], minlength=s.n_psus))
                 strata = np.count_nonzero(np.bincount(s.stratum[inset], minlength=s.n_strata))
-                value = psus - strata
+                value = int(psus - strata)
             self._cache["degf"] = int(value)
         return self._cache["degf"]
 
@@ -502,17 +502,17 @@ class SurveyDesign(FrozenAfterInit):
         return self._replace(weights=weights, replicates=replicates, subset=inside)
 
     def _row_mask(self, rows: np.ndarray | pd.Series | str) -> np.ndarray:
+        values: object = rows  # a query evaluates to whatever DataFrame.eval returns
         if isinstance(rows, str):
             try:
-                selected = self._data.eval(rows)
+                values = self._data.eval(rows)
             except Exception as exc:  # pandas raises many types for a bad query
                 raise DesignError(f"subset query {rows!r} could not be evaluated: {exc}") from exc
-            rows = selected
-        if isinstance(rows, pd.Series):
-            if not rows.index.equals(self._data.index):
+        if isinstance(values, pd.Series):
+            if not values.index.equals(self._data.index):
                 raise DesignError("subset mask Series must have the data's index")
-            rows = rows.to_numpy()
-        mask = np.asarray(rows)
+            values = values.to_numpy()
+        mask = np.asarray(values)
         if mask.shape != (self.n,):
             raise DesignError(
                 f"subset mask must have one value per row ({self.n}); got shape {mask.shape}"
@@ -927,7 +927,7 @@ class SurveyDesign(FrozenAfterInit):
                 present = series[keep]
                 _, labels_ = code_series(present, observed=False)
                 codes_ = np.zeros(self.n, dtype=np.intp)
-                codes_[keep] = labels_.get_indexer(present)
+                codes_[keep] = labels_.get_indexer(pd.Index(present))
                 self._cache[key] = (codes_, labels_)
         category, labels = self._cache[key]
         domains = self._domains(by)
@@ -1475,6 +1475,7 @@ class SurveyDesign(FrozenAfterInit):
     def _proportion_deff(self, stat: RatioStatistic, domains: Coding) -> np.ndarray:
         p = stat.estimate(self._weights)
         _, v = stat.totals(self._weights)
+        assert v is not None  # a proportion is a ratio: it has denominator totals
         rss = v[stat.column_den] * p * (1.0 - p)
         svyvar, nobs, size = self._srs_variance_parts(stat, rss, domains)
         variance = self._variance(stat, p, domains)[0]
@@ -1539,7 +1540,7 @@ def _build_structure(
     clusters: str | None,
     fpc: str | None,
     nest: bool,
-    lonely_psu: str,
+    lonely_psu: LonelyPSU,
 ) -> PSUStructure:
     n = len(df)
     if strata is None:

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from unmetneed._immutable import readonly
+from unmetneed.design.options import LonelyPSU
 
 __all__ = ["PSUStructure", "group_sums", "stratified_variance"]
 
@@ -65,7 +66,7 @@ class PSUStructure:
     psu_stratum: np.ndarray
     n_psu: np.ndarray
     popsize: np.ndarray
-    lonely_psu: str
+    lonely_psu: LonelyPSU
     stratum_labels: tuple[object, ...] = ()
 
     def __post_init__(self) -> None:
