@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 import unmetneed as um
-from unmetneed.errors import DesignError, LonelyPSUWarning, MissingColumnError, OptionError, UnmetneedError
+from unmetneed.errors import (
+    DesignError,
+    LonelyPSUWarning,
+    MissingColumnError,
+    OptionError,
+    UnmetneedError,
+)
 
 
 @pytest.fixture

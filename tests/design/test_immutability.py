@@ -85,6 +85,6 @@ def test_estimates_attributes_cannot_be_set() -> None:
     with pytest.raises(AttributeError, match="immutable"):
         est.level = 0.5  # type: ignore[misc]
     with pytest.raises(AttributeError, match="immutable"):
-        est._estimate = np.zeros(1)  # noqa: SLF001 - the guard covers private names too
+        est._estimate = np.zeros(1)
     with pytest.raises(TypeError):
         est.info["statistic"] = "other"  # type: ignore[index]

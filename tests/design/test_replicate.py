@@ -33,7 +33,12 @@ from unmetneed.design.replicate import (
     replicate_degf,
     replicate_variance,
 )
-from unmetneed.errors import DesignError, LonelyPSUWarning, OptionError, UnmetneedWarning
+from unmetneed.errors import (
+    DesignError,
+    LonelyPSUWarning,
+    OptionError,
+    UnmetneedWarning,
+)
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "design"
 REFERENCE_JSON = REFERENCE / "replicate.json"
@@ -401,10 +406,9 @@ def test_jk1_refuses_stratified_design() -> None:
 
 def test_brr_needs_two_psus_per_stratum_and_names_them() -> None:
     c = _jkn_inputs()
-    with pytest.raises(DesignError, match=r"exactly 2 PSUs") as err:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnmetneedWarning)  # fpc dropped
-            _call(c, method="brr", stratum_labels=c["labels"])
+    with pytest.raises(DesignError, match=r"exactly 2 PSUs") as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmetneedWarning)  # fpc dropped
+        _call(c, method="brr", stratum_labels=c["labels"])
     message = str(err.value)
     assert "'S2' (3 PSUs)" in message and "'S4' (5 PSUs)" in message
     assert "'S1'" not in message  # S1 has 2 PSUs

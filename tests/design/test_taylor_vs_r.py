@@ -11,7 +11,7 @@ import json
 import re
 import warnings
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ CATEGORY = "cat4"
 CAT4_LEVELS = ["none", "paid", "self", "unpaid"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_csv(relative: str) -> pd.DataFrame:
     # pandas' default parser reads each decimal to the nearest double, as R does
     return pd.read_csv(REFERENCE_DIR / relative)

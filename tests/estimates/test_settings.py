@@ -113,7 +113,7 @@ def test_all_is_household_plus_care_home_in_every_draw(model, frame, homes, fund
     household = model.populations_by(frame, groupings=groupings)
     care = care_home_populations(model, homes, funding, groupings=groupings, seed=5)
     tables = combine_settings(household, care, care_home_funding=funding)
-    for key, estimates in tables.items():
+    for estimates in tables.values():
         draws = estimates.draws
         assert [str(v) for v in draws["setting"].values] == list(SETTINGS)
         for quantity in ("need", "council_funded", "self_funded", "unpaid_only", "unmet"):

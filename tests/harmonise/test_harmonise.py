@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,7 @@ def test_ethnic_group_20_to_19_and_to_5():
     sizes = [5, 3, 4, 5, 2]
     bounds = np.cumsum([1, *sizes])
     assert high["count"].tolist() == [int(frame["count"][a:b].sum())
-                                      for a, b in zip(bounds[:-1], bounds[1:])]
+                                      for a, b in itertools.pairwise(bounds)]
     # 19 -> 5 works on the already harmonised table too
     pd.testing.assert_frame_equal(harmonise(detailed, "ethnic_group_5"), high)
 
@@ -137,10 +138,10 @@ def test_disability_ts038_to_three_categories():
         "disability": [
             "Disabled under the Equality Act: Day-to-day activities limited a lot",
             "Disabled under the Equality Act: Day-to-day activities limited a little",
-            "Not disabled under the Equality Act: Has long term physical or mental health "
-            "condition but day-to-day activities are not limited",
-            "Not disabled under the Equality Act: No long term physical or mental health "
-            "conditions"],
+            ("Not disabled under the Equality Act: Has long term physical or mental health "
+             "condition but day-to-day activities are not limited"),
+            ("Not disabled under the Equality Act: No long term physical or mental health "
+             "conditions")],
         "count": [9, 8, 7, 70],
     })
     out = harmonise(frame, "disability")

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from unmetneed.errors import InconsistentTotalsWarning, MarginsError, OptionError, ReadError
+
+from unmetneed.errors import (
+    InconsistentTotalsWarning,
+    MarginsError,
+    OptionError,
+    ReadError,
+)
 from unmetneed.io import read_census_table
+
 
 def _rewrite_cell(path: Path, row: int, column: str, value: object) -> None:
     """Replace one cell of a CSV (row counts data rows from 0)."""

@@ -17,7 +17,7 @@ MCMC's; the bands below fail that.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ MEAN_Z = 0.3  # |ours - rstanarm's posterior mean| / rstanarm's posterior SD
 SD_QUANTILE_RTOL = 0.2  # 5%, 50%, 95% quantiles of each random-effect SD
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted() -> um.MultilevelFit:
     rows = pd.read_csv(REFERENCE_DIR / "data" / "tiny_groups_rows.csv")
     # The area SD's mode is on the boundary (glmer says the same); the draws still spread it.
@@ -44,12 +44,12 @@ def fitted() -> um.MultilevelFit:
         return um.MultilevelModel(STAN["python"]["formula"], data=rows).fit()
 
 
-@lru_cache(maxsize=None)
+@cache
 def draws():  # type: ignore[no-untyped-def]
     return fitted().draws(N_DRAWS, seed=11)
 
 
-@lru_cache(maxsize=None)
+@cache
 def cell_prevalences() -> pd.DataFrame:
     ref = STAN["reference_cell"]
     names = list(STAN["cells"])

@@ -15,7 +15,7 @@ the SDs at their estimates would have no spread in ``sd`` and fail at once.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +49,13 @@ RE_MEAN_VS_RSTANARM = 0.3  # rstanarm's SD of that intercept
 QUANTILES = {"q05": 0.05, "q50": 0.5, "q95": 0.95}
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted() -> Any:
     data = pd.read_csv(REFERENCE_DIR / GLMM["data"])
     return um.MultilevelModel(STAN["python"]["formula"], data=data).fit()
 
 
-@lru_cache(maxsize=None)
+@cache
 def draws() -> xr.Dataset:
     """Drawn once per session; tests only read it."""
     return fitted().draws(n=N_DRAWS, seed=SEED)

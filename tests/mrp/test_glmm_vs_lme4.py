@@ -14,7 +14,7 @@ SD whose estimate is on the boundary, 0).
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ FACTORS = ["area", "age_band", "ethnic_group"]
 TERMS = ["Intercept", "sex[T.Male]", "deprivation"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_csv(relative: str) -> pd.DataFrame:
     return pd.read_csv(REFERENCE_DIR / relative)
 
@@ -64,7 +64,7 @@ def make_model(case_name: str) -> um.MultilevelModel:
     return um.MultilevelModel(py["formula"], data=load_data(case["data"]), **kwargs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted(case_name: str) -> Any:
     """Fit each case once per session; tests only read the fit.
 

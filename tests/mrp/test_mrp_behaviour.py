@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,6 @@ import pytest
 import unmetneed as um
 from unmetneed.errors import FrameError, ModelError
 from unmetneed.mrp import NewLevelWarning, SingularFitWarning
-import importlib
 
 poststratify_module = importlib.import_module("unmetneed.mrp.poststratify")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sbc_cases  # noqa: E402
+import sbc_cases
 
 REPLICATES = 100
 DRAWS = 99

@@ -41,10 +41,10 @@ def test_predict_refuses_unseen_categories(fit, labels: list[str]) -> None:  # t
 
 def test_poststratify_refuses_unseen_categories(fit) -> None:  # type: ignore[no-untyped-def]
     cells = pd.DataFrame({"sex": ["F", "X"], "area": "a0", "age": "old", "count": [10.0, 5.0]})
-    with pytest.raises(ModelError, match=r"categories not seen in fitting: \['X'\]"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", um.errors.UnmetneedWarning)
-            fit.poststratify(cells, by="area", draws=10, seed=0)
+    with pytest.raises(ModelError, match=r"categories not seen in fitting: \['X'\]"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", um.errors.UnmetneedWarning)
+        fit.poststratify(cells, by="area", draws=10, seed=0)
 
 
 def test_seen_categories_still_predict(fit) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ region x sex), and ``rake`` of JK1, JKn and bootstrap replicate designs.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ REPLICATE_CASES = ["rake_jk1", "rake_jkn"]
 STATISTICS = ["mean", "total", "proportion", "mean_by_region"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reference_text() -> str:
     return (REFERENCE_DIR / "weighting.json").read_text(encoding="utf-8")
 
@@ -59,7 +59,7 @@ def case(name: str) -> dict[str, Any]:
     return reference()["cases"][name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_csv(relative: str) -> pd.DataFrame:
     # pandas' default parser reads each decimal to the nearest double, as R does
     return pd.read_csv(REFERENCE_DIR / relative)
@@ -127,7 +127,7 @@ def weight(name: str) -> WeightingResult:
     raise AssertionError(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _weighted(name: str) -> WeightingResult:
     # WeightingResult and SurveyDesign are immutable: safe to share between tests
     return weight(name)
