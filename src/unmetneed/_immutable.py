@@ -38,8 +38,7 @@ class FrozenAfterInit:
     def __setattr__(self, name: str, value: Any) -> None:
         if self._frozen:
             raise AttributeError(
-                f"{type(self).__name__} is immutable; {name!r} cannot be set. {self._immutable_hint}"
-                .rstrip()
+                f"{type(self).__name__} is immutable; {name!r} cannot be set. {self._immutable_hint}".rstrip()
             )
         object.__setattr__(self, name, value)
 

@@ -70,8 +70,7 @@ def _same_choice(value: Any, choice: Any) -> bool:
         return False
 
 
-def check_choice(value: Any, name: str, choices: Any, *,
-                 error: type[UnmetneedError] = OptionError) -> Any:
+def check_choice(value: Any, name: str, choices: Any, *, error: type[UnmetneedError] = OptionError) -> Any:
     """Refuse an option that is not one of ``choices``, listing the valid ones.
 
     ``choices`` is the option set's ``Literal`` alias (read with
@@ -87,8 +86,11 @@ def check_choice(value: Any, name: str, choices: Any, *,
 
 def check_level(level: Any, *, error: type[UnmetneedError] = DesignError) -> float:
     """An interval level strictly between 0 and 1, as a float."""
-    if isinstance(level, bool) or not isinstance(level, (int, float, np.number)) \
-            or not 0.0 < float(level) < 1.0:
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, (int, float, np.number))
+        or not 0.0 < float(level) < 1.0
+    ):
         raise error(f"level={level!r} must be a number strictly between 0 and 1, e.g. 0.9")
     return float(level)
 
@@ -154,9 +156,7 @@ def numeric_column(df: pd.DataFrame, column: str, role: str) -> np.ndarray:
     values = series.to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise DesignError(
-            f"{role} column {column!r} has infinite values in {row_examples(bad, df.index)}"
-        )
+        raise DesignError(f"{role} column {column!r} has infinite values in {row_examples(bad, df.index)}")
     return values
 
 

@@ -180,8 +180,10 @@ class DisclosureSchema(_Section):
     @model_validator(mode="after")
     def _flag_below_suppress(self) -> DisclosureSchema:
         if self.flag_cv > self.suppress_cv:
-            raise ValueError(f"flag_cv = {self.flag_cv:g} is above suppress_cv = {self.suppress_cv:g}; "
-                             "the CV that flags must not exceed the CV that suppresses")
+            raise ValueError(
+                f"flag_cv = {self.flag_cv:g} is above suppress_cv = {self.suppress_cv:g}; "
+                "the CV that flags must not exceed the CV that suppresses"
+            )
         return self
 
 
@@ -280,19 +282,25 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
     raw_surveys = inputs.get("surveys")
     surveys = raw_surveys if isinstance(raw_surveys, dict) else None
     if surveys is not None and "general" not in surveys:
-        problems.append("inputs.surveys.general: missing; the general-population survey with "
-                        "need, help, payer and help_enough is required")
+        problems.append(
+            "inputs.surveys.general: missing; the general-population survey with "
+            "need, help, payer and help_enough is required"
+        )
     for name, spec in (surveys or {}).items():
         if name != "general" and isinstance(spec, dict) and "target" not in spec:
-            problems.append(f"inputs.surveys.{name}.target: missing; expected one of "
-                            f"{list(SOURCE_TARGETS)} (what this survey's population is compared with)")
+            problems.append(
+                f"inputs.surveys.{name}.target: missing; expected one of "
+                f"{list(SOURCE_TARGETS)} (what this survey's population is compared with)"
+            )
     models = _section(data, "models")
     for name, spec in models.items():
         formula = spec.get("formula") if isinstance(spec, dict) else None
         if isinstance(formula, str):
             if "~" not in formula or formula.split("~")[0].strip() != "outcome":
-                problems.append(f"models.{name}.formula: got {formula!r}; expected "
-                                "'outcome ~ terms + (1|group) ...' (the response is named outcome)")
+                problems.append(
+                    f"models.{name}.formula: got {formula!r}; expected "
+                    "'outcome ~ terms + (1|group) ...' (the response is named outcome)"
+                )
             else:
                 try:
                     from unmetneed.mrp.formula import parse_formula
@@ -306,12 +314,14 @@ def _semantic_problems(data: dict[str, Any]) -> list[str]:
         problems.append("estimates.by: the first grouping must be 'area_code' (estimates_by_area.csv)")
     if estimates.get("benchmark_to_admin") is True and "admin" not in inputs:
         problems.append("estimates.benchmark_to_admin: true needs inputs.admin.path")
-    if isinstance(surveys, dict) and any(isinstance(s, dict) and s.get("target") == "unpaid_carers"
-                                         for s in surveys.values()):
+    if isinstance(surveys, dict) and any(
+        isinstance(s, dict) and s.get("target") == "unpaid_carers" for s in surveys.values()
+    ):
         census = _section(inputs, "census")
         if "unpaid_carers" not in census:
-            problems.append("inputs.census.unpaid_carers.path: needed because a survey's target is "
-                            "'unpaid_carers'")
+            problems.append(
+                "inputs.census.unpaid_carers.path: needed because a survey's target is 'unpaid_carers'"
+            )
     return problems
 
 
@@ -341,8 +351,10 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); TOML files are UTF-8: "
-                          "re-save it with UTF-8 encoding") from error
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start}); TOML files are UTF-8: "
+            "re-save it with UTF-8 encoding"
+        ) from error
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -362,27 +374,49 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         surveys = {}
         for name, spec in inp.surveys.items():
             spath = _resolve(base, spec.path, f"inputs.surveys.{name}.path", problems)
-            surveys[name] = SurveyInput(path=spath, weights=spec.weights, strata=spec.strata,  # type: ignore[arg-type]
-                                        clusters=spec.clusters, fpc=spec.fpc, nest=spec.nest,
-                                        lonely_psu=spec.lonely_psu, target=spec.target,
-                                        setting=spec.setting)
+            surveys[name] = SurveyInput(
+                path=spath,  # type: ignore[arg-type]  # None only with a problem, raised below
+                weights=spec.weights,
+                strata=spec.strata,
+                clusters=spec.clusters,
+                fpc=spec.fpc,
+                nest=spec.nest,
+                lonely_psu=spec.lonely_psu,
+                target=spec.target,
+                setting=spec.setting,
+            )
         admin = _resolve(base, inp.admin.path if inp.admin else None, "inputs.admin.path", problems)
         admin_cells = _resolve(base, inp.admin.cells if inp.admin else None, "inputs.admin.cells", problems)
         if inp.admin and inp.admin.composition_survey and inp.admin.composition_survey not in inp.surveys:
-            problems.append(f"inputs.admin.composition_survey: {inp.admin.composition_survey!r} is not "
-                            f"a survey of inputs.surveys ({', '.join(inp.surveys)})")
+            problems.append(
+                f"inputs.admin.composition_survey: {inp.admin.composition_survey!r} is not "
+                f"a survey of inputs.surveys ({', '.join(inp.surveys)})"
+            )
         if inp.admin and bool(inp.admin.cells) != bool(inp.admin.composition_survey):
-            problems.append("inputs.admin.cells and inputs.admin.composition_survey go together: the "
-                            "cells are split by the survey's composition")
-        carers = _resolve(base, inp.census.unpaid_carers.path if inp.census and inp.census.unpaid_carers
-                          else None, "inputs.census.unpaid_carers.path", problems)
-        unpaid_care = _resolve(base, inp.census.unpaid_care.path if inp.census and inp.census.unpaid_care
-                               else None, "inputs.census.unpaid_care.path", problems)
+            problems.append(
+                "inputs.admin.cells and inputs.admin.composition_survey go together: the "
+                "cells are split by the survey's composition"
+            )
+        carers = _resolve(
+            base,
+            inp.census.unpaid_carers.path if inp.census and inp.census.unpaid_carers else None,
+            "inputs.census.unpaid_carers.path",
+            problems,
+        )
+        unpaid_care = _resolve(
+            base,
+            inp.census.unpaid_care.path if inp.census and inp.census.unpaid_care else None,
+            "inputs.census.unpaid_care.path",
+            problems,
+        )
         homes = inp.care_homes
-        register = _resolve(base, homes.register_path if homes else None, "inputs.care_homes.register", problems)
+        register = _resolve(
+            base, homes.register_path if homes else None, "inputs.care_homes.register", problems
+        )
         returns = _resolve(base, homes.returns if homes else None, "inputs.care_homes.returns", problems)
-        home_covariates = _resolve(base, homes.covariates if homes else None,
-                                   "inputs.care_homes.covariates", problems)
+        home_covariates = _resolve(
+            base, homes.covariates if homes else None, "inputs.care_homes.covariates", problems
+        )
     else:
         # Still report missing files of the keys that are there.
         inputs = _section(data, "inputs")
@@ -394,29 +428,45 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
                 _resolve(base, spec["path"], f"inputs.surveys.{name}.path", problems)
     if problems or schema is None:
         unique = list(dict.fromkeys(problems))
-        raise ConfigError(
-            f"{path}: {len(unique)} problem(s):\n" + "\n".join(f"  - {p}" for p in unique)
-        )
+        raise ConfigError(f"{path}: {len(unique)} problem(s):\n" + "\n".join(f"  - {p}" for p in unique))
     estimates = schema.estimates
-    benchmark = estimates.benchmark_to_admin if estimates.benchmark_to_admin is not None else admin is not None
+    benchmark = (
+        estimates.benchmark_to_admin if estimates.benchmark_to_admin is not None else admin is not None
+    )
     formulas = {name: spec.formula for name, spec in schema.models if spec is not None}
     disclosure = schema.disclosure.model_dump()
     output_dir = Path(out) if out is not None else (base / schema.output.dir).resolve()
     return RunConfig(
-        source=path.resolve(), population=population,  # type: ignore[arg-type]
-        population_count=schema.inputs.population.count, area_names=area_names, surveys=surveys,
-        admin=admin, admin_area=schema.inputs.admin.area if schema.inputs.admin else "area_code",
+        source=path.resolve(),
+        population=population,  # type: ignore[arg-type]
+        population_count=schema.inputs.population.count,
+        area_names=area_names,
+        surveys=surveys,
+        admin=admin,
+        admin_area=schema.inputs.admin.area if schema.inputs.admin else "area_code",
         admin_count=schema.inputs.admin.count if schema.inputs.admin else "count",
-        unpaid_carers=carers, formulas=formulas, by=tuple(estimates.by),
-        care_home_register=register, care_home_returns=returns, admin_cells=admin_cells,
+        unpaid_carers=carers,
+        formulas=formulas,
+        by=tuple(estimates.by),
+        care_home_register=register,
+        care_home_returns=returns,
+        admin_cells=admin_cells,
         unpaid_care=unpaid_care,
         composition_survey=schema.inputs.admin.composition_survey if schema.inputs.admin else None,
         care_home_covariates=home_covariates,
-        care_home_covariate_columns=(tuple(schema.inputs.care_homes.covariate_columns)
-                                     if schema.inputs.care_homes else ()),
-        weighting_margins=tuple(schema.weighting.margins), draws=estimates.draws, seed=estimates.seed,
-        level=estimates.level, benchmark=bool(benchmark), disclosure=disclosure, output_dir=output_dir,
-        output_format=schema.output.format, save_draws=schema.output.save_draws, raw=data,
+        care_home_covariate_columns=(
+            tuple(schema.inputs.care_homes.covariate_columns) if schema.inputs.care_homes else ()
+        ),
+        weighting_margins=tuple(schema.weighting.margins),
+        draws=estimates.draws,
+        seed=estimates.seed,
+        level=estimates.level,
+        benchmark=bool(benchmark),
+        disclosure=disclosure,
+        output_dir=output_dir,
+        output_format=schema.output.format,
+        save_draws=schema.output.save_draws,
+        raw=data,
     )
 
 

@@ -25,10 +25,17 @@ DEFAULT_OUT = "unmetneed-output"
 
 def _add_output_options(parser: argparse.ArgumentParser, *, default_out: str | None) -> None:
     parser.add_argument("--out", default=default_out, help=f"output folder (default ./{DEFAULT_OUT}/)")
-    parser.add_argument("--format", choices=["csv", "parquet"], default=None,
-                        help="also write Parquet tables (CSV is always written)")
-    parser.add_argument("--save-draws", action="store_true",
-                        help="also write the unprotected draws (netCDF) to internal/, not for publication")
+    parser.add_argument(
+        "--format",
+        choices=["csv", "parquet"],
+        default=None,
+        help="also write Parquet tables (CSV is always written)",
+    )
+    parser.add_argument(
+        "--save-draws",
+        action="store_true",
+        help="also write the unprotected draws (netCDF) to internal/, not for publication",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -69,8 +76,9 @@ def _demo(args: argparse.Namespace) -> int:
         output_format=args.format or "csv",
         save_draws=args.save_draws,
     )
-    written = run_pipeline(demo_inputs(), settings, Path(args.out), progress=not args.quiet,
-                           config={"command": "demo"})
+    written = run_pipeline(
+        demo_inputs(), settings, Path(args.out), progress=not args.quiet, config={"command": "demo"}
+    )
     print(_summary(written))
     return 0
 
@@ -86,8 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, out=args.out)
     inputs = inputs_from_config(config)
     settings = settings_from_config(config, output_format=args.format, save_draws=args.save_draws)
-    written = run_pipeline(inputs, settings, config.output_dir, progress=not args.quiet,
-                           config=config.raw)
+    written = run_pipeline(inputs, settings, config.output_dir, progress=not args.quiet, config=config.raw)
     print(_summary(written))
     return 0
 
@@ -104,8 +111,10 @@ def _validate(args: argparse.Namespace) -> int:
     inputs = inputs_from_config(config)
     # Every check run makes before fitting any model: passing here means run gets past them.
     preflight(inputs, settings_from_config(config))
-    print(f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)}; inputs "
-          "loaded and checked)")
+    print(
+        f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)}; inputs "
+        "loaded and checked)"
+    )
     return 0
 
 

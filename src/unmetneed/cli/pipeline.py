@@ -26,8 +26,18 @@ from unmetneed.errors import ConfigError, UnmetneedError, UnmetneedWarning
 from unmetneed.margins import MarginKey, Margins
 from unmetneed.mrp.frame import PopulationFrame
 
-__all__ = ["INTERNAL", "MIN_PUBLISHED_DRAWS", "Inputs", "Settings", "demo_inputs", "england_summary",
-           "inputs_from_config", "preflight", "run_pipeline", "settings_from_config"]
+__all__ = [
+    "INTERNAL",
+    "MIN_PUBLISHED_DRAWS",
+    "Inputs",
+    "Settings",
+    "demo_inputs",
+    "england_summary",
+    "inputs_from_config",
+    "preflight",
+    "run_pipeline",
+    "settings_from_config",
+]
 
 AREA_COLUMNS = ["area_code", "area_name"]
 #: Published tables need a spread of draws: the CVs behind flags and suppression.
@@ -77,8 +87,12 @@ class Settings:
 
 
 DEMO_SETTINGS = Settings(
-    formulas={}, by=("area_code", "age_band", "sex", "ethnic_group", "disability"),
-    weighting_margins=("age_band", "sex", "disability"), draws=200, seed=20211, level=0.9,
+    formulas={},
+    by=("area_code", "age_band", "sex", "ethnic_group", "disability"),
+    weighting_margins=("age_band", "sex", "disability"),
+    draws=200,
+    seed=20211,
+    level=0.9,
     benchmark=True,
     disclosure={"min_count": 10, "rounding": 5, "flag_cv": 0.2, "suppress_cv": 0.5, "min_n": None},
 )
@@ -108,20 +122,27 @@ def demo_inputs() -> Inputs:
         population=eng.population,
         area_names=eng.areas.set_index("area_code")["area_name"],
         surveys=surveys,
-        targets={"ascs_community": "council_funded", "ascs_care_home": "council_funded",
-                 "sace": "unpaid_carers"},
+        targets={
+            "ascs_community": "council_funded",
+            "ascs_care_home": "council_funded",
+            "sace": "unpaid_carers",
+        },
         target_settings={"ascs_community": "household", "ascs_care_home": "care_home", "sace": "all"},
         admin=admin,
         census={"unpaid_carers": carers.groupby("area_code", observed=True)["count"].sum().astype(float)},
         files={"synthetic/MANIFEST.json": sha256(manifest)},
         description="embedded synthetic England (data/reference/synthetic; synthetic data, real council codes)",
-        carers_census=eng.census["unpaid_care"], carers_survey="sace",
+        carers_census=eng.census["unpaid_care"],
+        carers_survey="sace",
         # The ASCS composition of council-funded users (inputs.admin.composition_survey) is
         # not used here: the synthetic ASCS's non-response depends on ethnic group and its
         # published weights do not correct it, so its composition under-counts minority
         # groups (by 7-65% in the shipped data); the household chain's split is unbiased.
-        care_homes={"register": eng.care_homes.register, "returns": eng.care_homes.returns,
-                    **({"covariates": covariates} if covariates is not None else {})},
+        care_homes={
+            "register": eng.care_homes.register,
+            "returns": eng.care_homes.returns,
+            **({"covariates": covariates} if covariates is not None else {}),
+        },
     )
 
 
@@ -153,16 +174,20 @@ def inputs_from_config(config: RunConfig) -> Inputs:
             "save that, or build the frame of several tables with unmetneed.synthetic_frame"
         )
     elif config.population_count not in cells.columns:
-        problems.append(f"inputs.population.count: column {config.population_count!r} not in "
-                        f"{config.population.name} (its columns: {', '.join(map(str, cells.columns[:12]))})")
+        problems.append(
+            f"inputs.population.count: column {config.population_count!r} not in "
+            f"{config.population.name} (its columns: {', '.join(map(str, cells.columns[:12]))})"
+        )
     names = None
     if config.area_names is not None:
         names_table = _read_input(config.area_names, "inputs.population.area_names")
         files[str(config.area_names)] = sha256(config.area_names)
         missing = [c for c in ("area_code", "area_name") if c not in names_table.columns]
         if missing:
-            problems.append(f"inputs.population.area_names: {config.area_names.name} lacks the column(s) "
-                            f"{missing}; it needs area_code and area_name")
+            problems.append(
+                f"inputs.population.area_names: {config.area_names.name} lacks the column(s) "
+                f"{missing}; it needs area_code and area_name"
+            )
         else:
             names = names_table.set_index("area_code")["area_name"]
     surveys: dict[str, SurveyDesign] = {}
@@ -174,8 +199,13 @@ def inputs_from_config(config: RunConfig) -> Inputs:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UnmetneedWarning)
                 surveys[name] = SurveyDesign(
-                    data, weights=spec.weights, strata=spec.strata, clusters=spec.clusters,
-                    fpc=spec.fpc, nest=spec.nest, lonely_psu=spec.lonely_psu,  # type: ignore[arg-type]
+                    data,
+                    weights=spec.weights,
+                    strata=spec.strata,
+                    clusters=spec.clusters,
+                    fpc=spec.fpc,
+                    nest=spec.nest,
+                    lonely_psu=spec.lonely_psu,  # type: ignore[arg-type]
                 )
         except (UnmetneedError, KeyError) as error:
             problems.append(f"inputs.surveys.{name}: {error}")
@@ -191,9 +221,11 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         if missing:
             problems.append(f"inputs.admin: columns {missing} not in {config.admin.name}")
         elif repeated.any():
-            problems.append(f"inputs.admin: {config.admin.name} has {int(repeated.sum())} rows that "
-                            f"repeat another row exactly (first at line {int(np.argmax(repeated.to_numpy())) + 2}); "
-                            "a duplicated row would be counted twice: remove the copies")
+            problems.append(
+                f"inputs.admin: {config.admin.name} has {int(repeated.sum())} rows that "
+                f"repeat another row exactly (first at line {int(np.argmax(repeated.to_numpy())) + 2}); "
+                "a duplicated row would be counted twice: remove the copies"
+            )
         else:
             admin = table.groupby(config.admin_area)[config.admin_count].sum().astype(float)
             admin.index = admin.index.astype(str)
@@ -210,8 +242,10 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         from unmetneed.io import read_care_home_register, read_provider_returns
 
         try:
-            care_homes = {"register": read_care_home_register(config.care_home_register),
-                          "returns": read_provider_returns(config.care_home_returns)}
+            care_homes = {
+                "register": read_care_home_register(config.care_home_register),
+                "returns": read_provider_returns(config.care_home_returns),
+            }
         except UnmetneedError as error:
             problems.append(f"inputs.care_homes: {error}")
         else:
@@ -223,9 +257,11 @@ def inputs_from_config(config: RunConfig) -> Inputs:
                 columns = list(config.care_home_covariate_columns)
                 missing = [c for c in ["area_code", *columns] if c not in table.columns]
                 if missing or not columns:
-                    problems.append(f"inputs.care_homes: covariate_columns {columns} (and area_code) "
-                                    f"must be columns of {config.care_home_covariates.name}; "
-                                    f"missing {missing or 'a list of columns'}")
+                    problems.append(
+                        f"inputs.care_homes: covariate_columns {columns} (and area_code) "
+                        f"must be columns of {config.care_home_covariates.name}; "
+                        f"missing {missing or 'a list of columns'}"
+                    )
                 else:
                     care_homes["covariates"] = table[["area_code", *columns]].astype({"area_code": str})
     target_settings = {name: spec.setting for name, spec in config.surveys.items() if spec.setting}
@@ -241,9 +277,11 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         else:
             sace = [name for name, spec in config.surveys.items() if spec.target == "unpaid_carers"]
             if len(sace) != 1:
-                problems.append("inputs.census.unpaid_care: carers known to councils come from the one "
-                                "survey whose target is 'unpaid_carers' (SACE); found "
-                                f"{len(sace)} such surveys")
+                problems.append(
+                    "inputs.census.unpaid_care: carers known to councils come from the one "
+                    "survey whose target is 'unpaid_carers' (SACE); found "
+                    f"{len(sace)} such surveys"
+                )
             else:
                 carers_survey = sace[0]
     admin_cells = None
@@ -252,8 +290,10 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         files[str(config.admin_cells)] = sha256(config.admin_cells)
         lacking = [c for c in ("area_code", "setting", "age_group", "count") if c not in admin_cells.columns]
         if lacking:
-            problems.append(f"inputs.admin.cells: {config.admin_cells.name} lacks {lacking}; it needs "
-                            "area_code, setting (community | residential), age_group and count")
+            problems.append(
+                f"inputs.admin.cells: {config.admin_cells.name} lacks {lacking}; it needs "
+                "area_code, setting (community | residential), age_group and count"
+            )
     if problems:
         raise ConfigError("inputs could not be used:\n" + "\n".join(f"  - {p}" for p in problems))
     try:
@@ -262,18 +302,32 @@ def inputs_from_config(config: RunConfig) -> Inputs:
         raise ConfigError(f"inputs.population: {error}") from error
     if names is None:
         names = pd.Series(dict.fromkeys(cells["area_code"].unique(), pd.NA), dtype="object")
-    return Inputs(frame, names, surveys, targets, admin, census, files, description=str(config.source),
-                  care_homes=care_homes, target_settings=target_settings, admin_cells=admin_cells,
-                  composition_survey=config.composition_survey, carers_census=carers_census,
-                  carers_survey=carers_survey)
+    return Inputs(
+        frame,
+        names,
+        surveys,
+        targets,
+        admin,
+        census,
+        files,
+        description=str(config.source),
+        care_homes=care_homes,
+        target_settings=target_settings,
+        admin_cells=admin_cells,
+        composition_survey=config.composition_survey,
+        carers_census=carers_census,
+        carers_survey=carers_survey,
+    )
 
 
 def _read_input(path: Path, key: str) -> pd.DataFrame:
     try:
         return read_table(path)
     except (ValueError, OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{key}: {path.name} could not be read as a table "
-                          f"({type(error).__name__}: {error}); expected a CSV or Parquet file") from error
+        raise ConfigError(
+            f"{key}: {path.name} could not be read as a table "
+            f"({type(error).__name__}: {error}); expected a CSV or Parquet file"
+        ) from error
 
 
 def _looks_like_census_table(table: pd.DataFrame) -> str:
@@ -301,22 +355,31 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
         data = general.data
         missing = [c for c in items if c not in data.columns]
         if missing:
-            problems.append(f"inputs.surveys.general: the care item column(s) {missing} the models need "
-                            f"are not in the data (columns: {', '.join(map(str, data.columns[:15]))})")
+            problems.append(
+                f"inputs.surveys.general: the care item column(s) {missing} the models need "
+                f"are not in the data (columns: {', '.join(map(str, data.columns[:15]))})"
+            )
         for i, column in enumerate(settings.weighting_margins):
             where = [n for n, t in (("population frame", cells), ("general survey", data)) if column not in t]
             if where:
-                problems.append(f"weighting.margins[{i}]: {column!r} is not a column of the "
-                                f"{' or the '.join(where)}; name a variable both have")
-        shared = [c for c in ("age_band", "sex", "ethnic_group", "disability", "area_code")
-                  if c in data.columns and c in cells.columns]
+                problems.append(
+                    f"weighting.margins[{i}]: {column!r} is not a column of the "
+                    f"{' or the '.join(where)}; name a variable both have"
+                )
+        shared = [
+            c
+            for c in ("age_band", "sex", "ethnic_group", "disability", "area_code")
+            if c in data.columns and c in cells.columns
+        ]
         for column in shared:
             unknown = sorted(set(data[column].dropna().astype(str)) - set(cells[column].dropna().astype(str)))
             if unknown:
                 known = sorted(set(cells[column].dropna().astype(str)))[:8]
-                problems.append(f"inputs.surveys.general: column {column!r} has categories the population "
-                                f"frame lacks: {unknown[:8]} (frame categories: {known}); use the same "
-                                "labels in both (see unmetneed.harmonise)")
+                problems.append(
+                    f"inputs.surveys.general: column {column!r} has categories the population "
+                    f"frame lacks: {unknown[:8]} (frame categories: {known}); use the same "
+                    "labels in both (see unmetneed.harmonise)"
+                )
         # Fixed effects cannot predict categories the survey lacks (the default formulas
         # have sex as a fixed effect): the model would refuse them after fitting.
         from unmetneed.mrp.formula import parse_formula
@@ -332,11 +395,12 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
                 continue
             absent = sorted(set(cells[column].dropna().astype(str)) - set(data[column].dropna().astype(str)))
             if absent:
-                problems.append(f"inputs.population: column {column!r} (a fixed effect of the models) has "
-                                f"categories the general survey lacks: {absent[:8]}; use the survey's "
-                                f"labels {sorted(set(data[column].dropna().astype(str)))[:8]}")
+                problems.append(
+                    f"inputs.population: column {column!r} (a fixed effect of the models) has "
+                    f"categories the general survey lacks: {absent[:8]}; use the survey's "
+                    f"labels {sorted(set(data[column].dropna().astype(str)))[:8]}"
+                )
         for name, formula in settings.formulas.items():
-
             try:
                 parsed = parse_formula(formula)
             except UnmetneedError as error:
@@ -344,44 +408,57 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
                 continue
             variables = _formula_variables(parsed)
             for variable in variables:
-                where = [n for n, t in (("population frame", cells), ("general survey", data))
-                         if variable not in t]
+                where = [
+                    n for n, t in (("population frame", cells), ("general survey", data)) if variable not in t
+                ]
                 if where:
-                    problems.append(f"models.{name}.formula: {variable!r} is not a column of the "
-                                    f"{' or the '.join(where)}")
+                    problems.append(
+                        f"models.{name}.formula: {variable!r} is not a column of the {' or the '.join(where)}"
+                    )
     if "setting" in cells.columns:
         values = set(cells["setting"].astype(str))
         unknown = sorted(values - {"household", "care_home"})
         if unknown:
-            problems.append(f"inputs.population: column 'setting' has values {unknown[:5]}; use "
-                            "'household' and 'care_home'")
+            problems.append(
+                f"inputs.population: column 'setting' has values {unknown[:5]}; use "
+                "'household' and 'care_home'"
+            )
         elif "care_home" in values and inputs.care_homes is None:
-            problems.append("inputs.population: the frame has care-home rows (setting == 'care_home') "
-                            "but no care-home register and returns were given (inputs.care_homes."
-                            "register and .returns); add them, or drop the care-home rows to "
-                            "estimate private households only")
+            problems.append(
+                "inputs.population: the frame has care-home rows (setting == 'care_home') "
+                "but no care-home register and returns were given (inputs.care_homes."
+                "register and .returns); add them, or drop the care-home rows to "
+                "estimate private households only"
+            )
     for i, column in enumerate(settings.by):
         if column not in cells.columns:
             problems.append(f"estimates.by[{i}]: {column!r} is not a column of the population frame")
     for name, design in inputs.surveys.items():
         if name in inputs.targets and "area_code" not in design.data.columns:
-            problems.append(f"inputs.surveys.{name}: no 'area_code' column, needed to compare it with "
-                            "its target by council")
+            problems.append(
+                f"inputs.surveys.{name}: no 'area_code' column, needed to compare it with "
+                "its target by council"
+            )
     if inputs.admin is not None:
         unknown = sorted(set(inputs.admin.index.astype(str)) - frame_areas)
         if unknown:
-            problems.append(f"inputs.admin: council codes not in the population frame: {unknown[:8]}"
-                            f"{' ...' if len(unknown) > 8 else ''} ({len(unknown)}); use the frame's "
-                            "2021 upper-tier codes")
+            problems.append(
+                f"inputs.admin: council codes not in the population frame: {unknown[:8]}"
+                f"{' ...' if len(unknown) > 8 else ''} ({len(unknown)}); use the frame's "
+                "2021 upper-tier codes"
+            )
     for key, counts in inputs.census.items():
         codes = set(counts.index.astype(str))
         if codes != frame_areas:
             extra, lacking = sorted(codes - frame_areas), sorted(frame_areas - codes)
-            problems.append(f"inputs.census.{key}: council codes differ from the population frame's "
-                            f"(not in the frame: {extra[:5]}; missing: {lacking[:5]})")
+            problems.append(
+                f"inputs.census.{key}: council codes differ from the population frame's "
+                f"(not in the frame: {extra[:5]}; missing: {lacking[:5]})"
+            )
     if settings.draws < MIN_PUBLISHED_DRAWS:
-        problems.append(f"estimates.draws: {settings.draws}; published tables need at least "
-                        f"{MIN_PUBLISHED_DRAWS}")
+        problems.append(
+            f"estimates.draws: {settings.draws}; published tables need at least {MIN_PUBLISHED_DRAWS}"
+        )
     if problems:
         raise ConfigError("inputs do not fit the run:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -455,13 +532,20 @@ def run_pipeline(
     return {name: out / path.relative_to(staging) for name, path in written.items()}
 
 
-def settings_from_config(config: RunConfig, *, output_format: str | None = None,
-                         save_draws: bool = False) -> Settings:
+def settings_from_config(
+    config: RunConfig, *, output_format: str | None = None, save_draws: bool = False
+) -> Settings:
     """The run settings a validated config gives."""
     return Settings(
-        formulas=config.formulas, by=config.by, weighting_margins=config.weighting_margins,
-        draws=config.draws, seed=config.seed, level=config.level, benchmark=config.benchmark,
-        disclosure=config.disclosure, output_format=output_format or config.output_format,
+        formulas=config.formulas,
+        by=config.by,
+        weighting_margins=config.weighting_margins,
+        draws=config.draws,
+        seed=config.seed,
+        level=config.level,
+        benchmark=config.benchmark,
+        disclosure=config.disclosure,
+        output_format=output_format or config.output_format,
         save_draws=save_draws or config.save_draws,
     )
 
@@ -503,8 +587,9 @@ def _replace_folder(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str, Any] | None,
-              progress: bool) -> dict[str, Path]:
+def _run_into(
+    out: Path, inputs: Inputs, settings: Settings, *, config: dict[str, Any] | None, progress: bool
+) -> dict[str, Path]:
     from unmetneed._provenance import package_version
     from unmetneed.estimates import estimate_care_home_funding, fit_care_model
     from unmetneed.estimates.settings import (
@@ -533,11 +618,16 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
     general = inputs.surveys["general"]
     households, homes = split_settings(inputs.population)
     margins = _weighting_margins(households, settings.weighting_margins, general)
-    weighting = timed("weighting the general survey to census margins",
-                      lambda: rake(general, margins, tol=1e-10, reconcile="scale") if margins else None)
-    model = timed("fitting the chain of multilevel models",
-                  lambda: fit_care_model(households, general, formulas=settings.formulas or None,
-                                         draws=settings.draws, seed=settings.seed))
+    weighting = timed(
+        "weighting the general survey to census margins",
+        lambda: rake(general, margins, tol=1e-10, reconcile="scale") if margins else None,
+    )
+    model = timed(
+        "fitting the chain of multilevel models",
+        lambda: fit_care_model(
+            households, general, formulas=settings.formulas or None, draws=settings.draws, seed=settings.seed
+        ),
+    )
     admin = inputs.admin if settings.benchmark else None
     groupings = [(), *((c,) for c in settings.by)]
     household = timed(
@@ -551,20 +641,36 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
         # and, when the register has it, the regulator's rating: response and self-funding
         # both depend on rating, and without it the shared bias sits in every council
         # (benchmarks/RESULTS.md, settings_simulation_shire_c).
-        calibrate_to = tuple(c for c in ("region", "home_type", "size_band", "rating")
-                             if c in chi["register"].columns)
-        funding = timed("care-home residents and self-funders from the register and returns",
-                        lambda: estimate_care_home_funding(chi["register"], chi["returns"],
-                                                           calibrate_to=calibrate_to,
-                                                           covariates=chi.get("covariates"),
-                                                           level=settings.level))
-        care_homes = timed("care populations of care-home residents", lambda: care_home_populations(
-            model, homes, funding, groupings=groupings, level=settings.level,
-            seed=np.random.default_rng([settings.seed, 7])))
+        calibrate_to = tuple(
+            c for c in ("region", "home_type", "size_band", "rating") if c in chi["register"].columns
+        )
+        funding = timed(
+            "care-home residents and self-funders from the register and returns",
+            lambda: estimate_care_home_funding(
+                chi["register"],
+                chi["returns"],
+                calibrate_to=calibrate_to,
+                covariates=chi.get("covariates"),
+                level=settings.level,
+            ),
+        )
+        care_homes = timed(
+            "care populations of care-home residents",
+            lambda: care_home_populations(
+                model,
+                homes,
+                funding,
+                groupings=groupings,
+                level=settings.level,
+                seed=np.random.default_rng([settings.seed, 7]),
+            ),
+        )
     results = combine_settings(household, care_homes, care_home_funding=funding)
     if inputs.admin_cells is not None and inputs.composition_survey in inputs.surveys and settings.benchmark:
-        timed("council-funded people by characteristic: admin counts x the survey's composition",
-              lambda: _council_composition(results, inputs, settings))
+        timed(
+            "council-funded people by characteristic: admin counts x the survey's composition",
+            lambda: _council_composition(results, inputs, settings),
+        )
     coverage = timed("coverage-gap diagnostics", lambda: _coverage(results, inputs, settings))
     carers = None
     carers_census = inputs.carers_census
@@ -572,21 +678,41 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
         from unmetneed.estimates import estimate_carers
 
         survey = inputs.surveys[str(inputs.carers_survey)]
-        carers = timed("unpaid carers known and unknown to councils", lambda: estimate_carers(
-            carers_census, survey, band="unpaid_care" if "unpaid_care" in survey.data.columns else None,
-            level=settings.level, draws=settings.draws, seed=np.random.default_rng([settings.seed, 13])))
-    publication = timed("disclosure control", lambda: build_publication(
-        results, coverage, inputs.area_names, settings.by, settings.disclosure, carers=carers))
-    written = timed("writing tables", lambda: _write_tables(publication, results, out, settings,
-                                                            carers=carers))
+        carers = timed(
+            "unpaid carers known and unknown to councils",
+            lambda: estimate_carers(
+                carers_census,
+                survey,
+                band="unpaid_care" if "unpaid_care" in survey.data.columns else None,
+                level=settings.level,
+                draws=settings.draws,
+                seed=np.random.default_rng([settings.seed, 13]),
+            ),
+        )
+    publication = timed(
+        "disclosure control",
+        lambda: build_publication(
+            results, coverage, inputs.area_names, settings.by, settings.disclosure, carers=carers
+        ),
+    )
+    written = timed(
+        "writing tables", lambda: _write_tables(publication, results, out, settings, carers=carers)
+    )
     timings_copy = dict(timings)
     report_path = out / "report.html"
 
     def write_report() -> Path:
         from unmetneed.report import write_report as write_html
 
-        return write_html(report_path, publication=publication, coverage=coverage,
-                          weighting=weighting, model=model, inputs=inputs, settings=settings)
+        return write_html(
+            report_path,
+            publication=publication,
+            coverage=coverage,
+            weighting=weighting,
+            model=model,
+            inputs=inputs,
+            settings=settings,
+        )
 
     timed("report", write_report)
     written["report.html"] = report_path
@@ -605,25 +731,47 @@ def _run_into(out: Path, inputs: Inputs, settings: Settings, *, config: dict[str
         "config": config or {},
         "settings": {
             "formulas": {k: f.model.formula.text for k, f in model.fits.items()},
-            "by": list(settings.by), "draws": settings.draws, "seed": settings.seed,
-            "level": settings.level, "benchmark_to_admin": settings.benchmark,
+            "by": list(settings.by),
+            "draws": settings.draws,
+            "seed": settings.seed,
+            "level": settings.level,
+            "benchmark_to_admin": settings.benchmark,
             # what the draws and the benchmark did, as recorded on the results
-            "draws_method": {k: {key: d.attrs[key] for key in (
-                "method", "grid_points", "importance_proposals", "importance_ess",
-                "importance_resampled") if key in d.attrs} for k, d in model.link_draws.items()},
-            "benchmark": {key: results[(settings.by[0],)].attrs.get(key) for key in (
-                "benchmark", "admin_cv", "admin_far_from_posterior")},
+            "draws_method": {
+                k: {
+                    key: d.attrs[key]
+                    for key in (
+                        "method",
+                        "grid_points",
+                        "importance_proposals",
+                        "importance_ess",
+                        "importance_resampled",
+                    )
+                    if key in d.attrs
+                }
+                for k, d in model.link_draws.items()
+            },
+            "benchmark": {
+                key: results[(settings.by[0],)].attrs.get(key)
+                for key in ("benchmark", "admin_cv", "admin_far_from_posterior")
+            },
             "weighting_margins": list(settings.weighting_margins),
             "disclosure": settings.disclosure,
         },
-        "outputs_sha256": {name: sha256(path) for name, path in sorted(written.items())
-                           if not name.startswith(INTERNAL + "/")},
+        "outputs_sha256": {
+            name: sha256(path)
+            for name, path in sorted(written.items())
+            if not name.startswith(INTERNAL + "/")
+        },
         "internal_not_for_publication": {
             "folder": INTERNAL,
             "note": "unprotected model draws for reproduction and checking only: they hold the "
-                    "values of suppressed cells and must not be published",
-            "files_sha256": {name: sha256(path) for name, path in sorted(written.items())
-                             if name.startswith(INTERNAL + "/")},
+            "values of suppressed cells and must not be published",
+            "files_sha256": {
+                name: sha256(path)
+                for name, path in sorted(written.items())
+                if name.startswith(INTERNAL + "/")
+            },
         },
         "disclosure": publication.rules,
         "warnings": state.get("warnings", []),
@@ -647,7 +795,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _weighting_margins(frame: PopulationFrame, variables: tuple[str, ...], design: SurveyDesign) -> Margins | None:
+def _weighting_margins(
+    frame: PopulationFrame, variables: tuple[str, ...], design: SurveyDesign
+) -> Margins | None:
     entries: dict[MarginKey, pd.Series | float] = {}
     data = design.data
     for variable in variables:
@@ -671,8 +821,11 @@ def _coverage(results: dict[tuple[str, ...], Any], inputs: Inputs, settings: Set
     area = settings.by[0]
     reports: list[tuple[str, Any]] = []
     for setting in ("household", "care_home", "all"):
-        sources = {name: (inputs.surveys[name], target) for name, target in inputs.targets.items()
-                   if name in inputs.surveys and _source_setting(name, inputs) == setting}
+        sources = {
+            name: (inputs.surveys[name], target)
+            for name, target in inputs.targets.items()
+            if name in inputs.surveys and _source_setting(name, inputs) == setting
+        }
         # without a care-home frame everyone modelled lives in a household: "all" is households
         use: str | None = setting if setting in available else ("household" if setting == "all" else None)
         if not sources or use is None:
@@ -681,22 +834,46 @@ def _coverage(results: dict[tuple[str, ...], Any], inputs: Inputs, settings: Set
         frame = frames[use]
         if frame is not None and use == "all" and "setting" in frame.cells.columns:
             frame = None  # the frame's cells repeat by setting; the draws carry the population
-        reports.append((use, coverage_gaps(results[(area,)].in_setting(use), sources, census=census,
-                                           by=area, population=frame, seed=settings.seed)))
+        reports.append(
+            (
+                use,
+                coverage_gaps(
+                    results[(area,)].in_setting(use),
+                    sources,
+                    census=census,
+                    by=area,
+                    population=frame,
+                    seed=settings.seed,
+                ),
+            )
+        )
     # Who each source reaches by characteristic: its weighted count of a group over the
     # group's modelled need in the source's setting (census counts are by council only).
     characteristics: list[tuple[str, str, Any]] = []
     for characteristic in settings.by[1:]:
         for setting in ("household", "care_home", "all"):
             use = setting if setting in available else ("household" if setting == "all" else None)
-            sources = {name: (inputs.surveys[name], "need") for name, target in inputs.targets.items()
-                       if name in inputs.surveys and target not in inputs.census
-                       and _source_setting(name, inputs) == setting
-                       and characteristic in inputs.surveys[name].data.columns}
+            sources = {
+                name: (inputs.surveys[name], "need")
+                for name, target in inputs.targets.items()
+                if name in inputs.surveys
+                and target not in inputs.census
+                and _source_setting(name, inputs) == setting
+                and characteristic in inputs.surveys[name].data.columns
+            }
             if sources and use is not None:
-                characteristics.append((use, characteristic, coverage_gaps(
-                    results[(characteristic,)].in_setting(use), sources, by=characteristic,
-                    seed=settings.seed)))
+                characteristics.append(
+                    (
+                        use,
+                        characteristic,
+                        coverage_gaps(
+                            results[(characteristic,)].in_setting(use),
+                            sources,
+                            by=characteristic,
+                            seed=settings.seed,
+                        ),
+                    )
+                )
     return SettingCoverage(reports, characteristics) if reports else None
 
 
@@ -717,12 +894,20 @@ def _council_composition(results: dict[tuple[str, ...], Any], inputs: Inputs, se
             continue
         categories = {characteristic: sorted(pd.unique(cells[characteristic].astype(str)))}
         composition = estimate_council_funded(
-            survey, admin_cells, by=characteristic, categories=categories, allow_empty=True,
-            draws=settings.draws, seed=rng, level=settings.level)
+            survey,
+            admin_cells,
+            by=characteristic,
+            categories=categories,
+            allow_empty=True,
+            draws=settings.draws,
+            seed=rng,
+            level=settings.level,
+        )
         by_setting = composition.aggregate(["setting", characteristic]).draws["council_funded"]
         community = by_setting.sel(setting="community", drop=True)
-        results[(characteristic,)] = with_council_composition(results[(characteristic,)], community,
-                                                              source=str(inputs.composition_survey))
+        results[(characteristic,)] = with_council_composition(
+            results[(characteristic,)], community, source=str(inputs.composition_survey)
+        )
 
 
 def _source_setting(name: str, inputs: Inputs) -> str:
@@ -777,14 +962,20 @@ def england_summary(publication: Any) -> str:
     table = table[table["measure"] == "count"]
     settings = set(table["setting"]) if "setting" in table.columns else set()
     everyone = table[table["setting"] == "all"] if "all" in settings else table
-    title = ("England, all adults in private households and care homes" if "all" in settings
-             else "England, adults in private households")
-    lines = [(f"{title} (published figures: disclosure-controlled, rounded; as in "
-              "estimates_england.csv and report.html):")]
+    title = (
+        "England, all adults in private households and care homes"
+        if "all" in settings
+        else "England, adults in private households"
+    )
+    lines = [
+        (
+            f"{title} (published figures: disclosure-controlled, rounded; as in "
+            "estimates_england.csv and report.html):"
+        )
+    ]
 
     def line(row: Any, label: str) -> str:
-        return (f"  {label:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to "
-                f"{row['ci_upper']:,.0f})")
+        return f"  {label:<22} {row['estimate']:>12,.0f}  ({row['ci_lower']:,.0f} to {row['ci_upper']:,.0f})"
 
     lines += [line(row, row["quantity"]) for _, row in everyone.iterrows()]
     if "all" in settings:  # quantities published for households only (not measured in care homes)
@@ -801,8 +992,14 @@ def _csv(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path, index=False, float_format="%.15g", lineterminator="\n")
 
 
-def _write_tables(publication: Any, results: dict[tuple[str, ...], Any], out: Path,
-                  settings: Settings, *, carers: Any = None) -> dict[str, Path]:
+def _write_tables(
+    publication: Any,
+    results: dict[tuple[str, ...], Any],
+    out: Path,
+    settings: Settings,
+    *,
+    carers: Any = None,
+) -> dict[str, Path]:
     written: dict[str, Path] = {}
     outputs = {
         "estimates_by_area": publication.by_area,
@@ -815,9 +1012,11 @@ def _write_tables(publication: Any, results: dict[tuple[str, ...], Any], out: Pa
     if len(publication.coverage_england) and "characteristic" in publication.coverage.columns:
         # England rows too (the report's England coverage table), coded as the England total
         england = publication.coverage_england.assign(
-            characteristic="area_code", category="E92000001", area_code="E92000001", area_name="England")
-        outputs["coverage_gaps"] = pd.concat([publication.coverage, england[publication.coverage.columns]],
-                                             ignore_index=True)
+            characteristic="area_code", category="E92000001", area_code="E92000001", area_name="England"
+        )
+        outputs["coverage_gaps"] = pd.concat(
+            [publication.coverage, england[publication.coverage.columns]], ignore_index=True
+        )
     for name, table in outputs.items():
         path = out / f"{name}.csv"
         _csv(table, path)

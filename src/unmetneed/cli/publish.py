@@ -38,8 +38,7 @@ __all__ = ["ENGLAND_CODE", "ENGLAND_NAME", "Publication", "build_publication"]
 
 ENGLAND_CODE = "E92000001"
 ENGLAND_NAME = "England"
-RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "basis",
-                  "flag"]
+RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "basis", "flag"]
 # Published precision of the measures that are not counts.
 RATE_DECIMALS = 1
 SHARE_DECIMALS = 3
@@ -120,8 +119,9 @@ def _keys(table: pd.DataFrame, key: str) -> pd.Series:
     return _group(table, key) + "\x1f" + table["quantity"].astype(str)
 
 
-def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: str,
-                     population: pd.Series, rounding: int | None) -> pd.DataFrame:
+def _derive_measures(
+    protected: pd.DataFrame, unprotected: pd.DataFrame, key: str, population: pd.Series, rounding: int | None
+) -> pd.DataFrame:
     """Rates and shares from the published counts, at published precision."""
     out = protected.copy()
     counts = out[out["measure"] == "count"]
@@ -144,8 +144,9 @@ def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: st
             scale = 1000.0 / population.reindex(groups).to_numpy(dtype=float)
             values = count * scale[:, None]
             out.loc[rows, "estimate"] = round_to_decimals(values[:, 0], RATE_DECIMALS)
-            out.loc[rows, "se"] = _positive(values[:, 1], round_to_decimals(values[:, 1], RATE_DECIMALS),
-                                            RATE_DECIMALS)
+            out.loc[rows, "se"] = _positive(
+                values[:, 1], round_to_decimals(values[:, 1], RATE_DECIMALS), RATE_DECIMALS
+            )
             out.loc[rows, "ci_lower"] = round_to_decimals(values[:, 2], RATE_DECIMALS, "down")
             out.loc[rows, "ci_upper"] = round_to_decimals(values[:, 3], RATE_DECIMALS, "up")
         else:
@@ -154,11 +155,16 @@ def _derive_measures(protected: pd.DataFrame, unprotected: pd.DataFrame, key: st
                 share = round_to_decimals(count[:, 0] / denominator, SHARE_DECIMALS)
             original = unprotected.loc[rows, ["se", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
             out.loc[rows, "estimate"] = share
-            out.loc[rows, "se"] = _positive(original[:, 0], round_to_decimals(original[:, 0], SHARE_DECIMALS),
-                                            SHARE_DECIMALS)
+            out.loc[rows, "se"] = _positive(
+                original[:, 0], round_to_decimals(original[:, 0], SHARE_DECIMALS), SHARE_DECIMALS
+            )
             # The interval still contains the point after rounding.
-            out.loc[rows, "ci_lower"] = np.fmin(round_to_decimals(original[:, 1], SHARE_DECIMALS, "down"), share)
-            out.loc[rows, "ci_upper"] = np.fmax(round_to_decimals(original[:, 2], SHARE_DECIMALS, "up"), share)
+            out.loc[rows, "ci_lower"] = np.fmin(
+                round_to_decimals(original[:, 1], SHARE_DECIMALS, "down"), share
+            )
+            out.loc[rows, "ci_upper"] = np.fmax(
+                round_to_decimals(original[:, 2], SHARE_DECIMALS, "up"), share
+            )
     out["cv"] = round_to_decimals(out["cv"].to_numpy(dtype=float), CV_DECIMALS)
     return out
 
@@ -168,8 +174,9 @@ def _positive(se: np.ndarray, rounded: np.ndarray, decimals: int) -> np.ndarray:
     return np.where((se > 0) & (rounded == 0), 10.0**-decimals, rounded)
 
 
-def _protect_with_england(table: pd.DataFrame, england: pd.DataFrame, key: str, options: dict[str, Any],
-                          hierarchy: dict[str, Any]) -> pd.DataFrame:
+def _protect_with_england(
+    table: pd.DataFrame, england: pd.DataFrame, key: str, options: dict[str, Any], hierarchy: dict[str, Any]
+) -> pd.DataFrame:
     """Protect ``table`` with the England rows as the published total of its lines."""
     total = england.copy()
     for column in table.columns:
@@ -181,9 +188,15 @@ def _protect_with_england(table: pd.DataFrame, england: pd.DataFrame, key: str, 
     return protect(both, by=[key], total_label=ENGLAND_CODE, hierarchy=hierarchy, **options)
 
 
-def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_names: pd.Series,
-                      by: tuple[str, ...], disclosure: dict[str, Any], *,
-                      carers: Any = None) -> Publication:
+def build_publication(
+    results: dict[tuple[str, ...], Any],
+    coverage: Any,
+    area_names: pd.Series,
+    by: tuple[str, ...],
+    disclosure: dict[str, Any],
+    *,
+    carers: Any = None,
+) -> Publication:
     """Protect every table a run publishes, jointly (see the module docstring)."""
     options = {k: v for k, v in disclosure.items() if v is not None}
     rounding = options.get("rounding")
@@ -208,8 +221,9 @@ def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_n
         columns = [key, *setting, *RESULT_COLUMNS]
         protected = _protect_with_england(table[columns], england, key, options, hierarchy)
         population = pd.concat([_population(estimates, [key]), _population(england_estimates, [])])
-        unprotected = pd.concat([table[columns], england.assign(**{key: ENGLAND_CODE})[columns]],
-                                ignore_index=True)
+        unprotected = pd.concat(
+            [table[columns], england.assign(**{key: ENGLAND_CODE})[columns]], ignore_index=True
+        )
         derived = _derive_measures(protected, unprotected, key, population, rounding)
         is_total = derived[key] == ENGLAND_CODE
         return derived[~is_total].reset_index(drop=True), derived[is_total].reset_index(drop=True)
@@ -230,20 +244,30 @@ def build_publication(results: dict[tuple[str, ...], Any], coverage: Any, area_n
         table.insert(0, "characteristic", characteristic)
         frames.append(table[["characteristic", "category", *setting, *RESULT_COLUMNS, "reason"]])
     characteristic_columns = ["characteristic", "category", *setting, *RESULT_COLUMNS, "reason"]
-    by_characteristic = (pd.concat(frames, ignore_index=True) if frames else
-                         pd.DataFrame(columns=characteristic_columns))
+    by_characteristic = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=characteristic_columns)
+    )
     publication = Publication(
-        by_area=by_area, by_characteristic=by_characteristic, england=england_published,
-        coverage=pd.DataFrame(), coverage_england=pd.DataFrame(),
+        by_area=by_area,
+        by_characteristic=by_characteristic,
+        england=england_published,
+        coverage=pd.DataFrame(),
+        coverage_england=pd.DataFrame(),
         excluded_england=_excluded(england_published),
-        rules={**options, "hierarchy": hierarchy, "rate_decimals": RATE_DECIMALS,
-               "share_decimals": SHARE_DECIMALS, "cv_decimals": CV_DECIMALS,
-               "coverage_decimals": COVERAGE_DECIMALS},
+        rules={
+            **options,
+            "hierarchy": hierarchy,
+            "rate_decimals": RATE_DECIMALS,
+            "share_decimals": SHARE_DECIMALS,
+            "cv_decimals": CV_DECIMALS,
+            "coverage_decimals": COVERAGE_DECIMALS,
+        },
     )
     publication.by_area.attrs["disclosure_text"] = _describe(by_area)
     if coverage is not None:
         publication.coverage, publication.coverage_england = _coverage(
-            coverage, publication, area, names, rounding)
+            coverage, publication, area, names, rounding
+        )
     if carers is not None:
         publication.carers = _carers(carers, names, options)
     return publication
@@ -267,23 +291,46 @@ def _carers(carers: Any, names: pd.Series, options: dict[str, Any]) -> pd.DataFr
     hierarchy: dict[str, Any] = {"quantity": {"carers": ["carers_known", "carers_unknown"]}}
     if bands:
         hierarchy["unpaid_care"] = {ALL_CARERS: bands}
-    columns = ["area_code", "unpaid_care", "quantity", "measure", "estimate", "se", "ci_lower",
-               "ci_upper", "cv", "n", "basis"]
+    columns = [
+        "area_code",
+        "unpaid_care",
+        "quantity",
+        "measure",
+        "estimate",
+        "se",
+        "ci_lower",
+        "ci_upper",
+        "cv",
+        "n",
+        "basis",
+    ]
     shown = {k: v for k, v in options.items() if k != "min_n"}
-    protected = protect(table[columns], by=["area_code"], total_label=ENGLAND_CODE,
-                        hierarchy=hierarchy, decimals=SHARE_DECIMALS, **shown)
+    protected = protect(
+        table[columns],
+        by=["area_code"],
+        total_label=ENGLAND_CODE,
+        hierarchy=hierarchy,
+        decimals=SHARE_DECIMALS,
+        **shown,
+    )
     share = protected["measure"] == "share"
     # the known share is known / carers: withheld when either published count is
     keyed = protected.set_index(["area_code", "unpaid_care", "quantity"])["flag"]
     for quantity in ("carers_known", "carers"):
-        flags = keyed.reindex(pd.MultiIndex.from_arrays(
-            [protected["area_code"], protected["unpaid_care"], pd.Series(quantity, index=protected.index)]))
+        flags = keyed.reindex(
+            pd.MultiIndex.from_arrays(
+                [protected["area_code"], protected["unpaid_care"], pd.Series(quantity, index=protected.index)]
+            )
+        )
         hidden = share.to_numpy() & (flags.to_numpy() == "suppressed")
         protected.loc[hidden, ["estimate", "se", "ci_lower", "ci_upper", "cv"]] = np.nan
         protected.loc[hidden, "flag"] = "suppressed"
         protected.loc[hidden, "reason"] = "secondary"
-    protected.insert(1, "area_name", protected["area_code"].map(names).where(
-        protected["area_code"] != ENGLAND_CODE, ENGLAND_NAME))
+    protected.insert(
+        1,
+        "area_name",
+        protected["area_code"].map(names).where(protected["area_code"] != ENGLAND_CODE, ENGLAND_NAME),
+    )
     return protected
 
 
@@ -305,16 +352,26 @@ def _excluded(england: pd.DataFrame) -> pd.DataFrame:
         "self_funded": ("pay for their own care", count.get("self_funded")),
         "unpaid_only": ("helped only by unpaid carers", count.get("unpaid_only")),
         "unmet": ("no help at all", count.get("unmet")),
-        "never_assessed": ("helped only by unpaid carers or not at all (unpaid_only + unmet)",
-                           count.get("unpaid_only", np.nan) + count.get("unmet", np.nan)),
-        "outside_council_data": ("everyone in need whom council data miss (need - council_funded)",
-                                 count.get("need", np.nan) - count.get("council_funded", np.nan)),
+        "never_assessed": (
+            "helped only by unpaid carers or not at all (unpaid_only + unmet)",
+            count.get("unpaid_only", np.nan) + count.get("unmet", np.nan),
+        ),
+        "outside_council_data": (
+            "everyone in need whom council data miss (need - council_funded)",
+            count.get("need", np.nan) - count.get("council_funded", np.nan),
+        ),
     }
     need = float(count.get("need", np.nan))
     for quantity, (meaning, value) in derived.items():
         value = float(value) if value is not None else np.nan
-        rows.append({"quantity": quantity, "who": meaning, "count": value,
-                     "share_of_need": round_to_decimals(np.array([value / need]), SHARE_DECIMALS)[0]})
+        rows.append(
+            {
+                "quantity": quantity,
+                "who": meaning,
+                "count": value,
+                "share_of_need": round_to_decimals(np.array([value / need]), SHARE_DECIMALS)[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -326,8 +383,9 @@ def _round_se(se: np.ndarray, rounding: int | None) -> np.ndarray:
     return np.where((se > 0) & (out == 0), float(rounding), out)
 
 
-def _protect_coverage(frame: pd.DataFrame, target: pd.Series, flag: pd.Series, care: np.ndarray,
-                      rounding: int | None) -> pd.DataFrame:
+def _protect_coverage(
+    frame: pd.DataFrame, target: pd.Series, flag: pd.Series, care: np.ndarray, rounding: int | None
+) -> pd.DataFrame:
     """Coverage rows at published precision; rows whose care target is suppressed are blanked."""
     out = frame.copy()
     base = rounding or 1
@@ -349,15 +407,25 @@ def _protect_coverage(frame: pd.DataFrame, target: pd.Series, flag: pd.Series, c
         share = np.where(target_value > 0, out["covered"].to_numpy(dtype=float) / target_value, np.nan)
     share = round_to_decimals(share, COVERAGE_DECIMALS)
     out["coverage"] = share
-    out["coverage_lower"] = np.fmin(round_to_decimals(out["coverage_lower"].to_numpy(dtype=float),
-                                                      COVERAGE_DECIMALS, "down"), share)
-    out["coverage_upper"] = np.fmax(round_to_decimals(out["coverage_upper"].to_numpy(dtype=float),
-                                                      COVERAGE_DECIMALS, "up"), share)
+    out["coverage_lower"] = np.fmin(
+        round_to_decimals(out["coverage_lower"].to_numpy(dtype=float), COVERAGE_DECIMALS, "down"), share
+    )
+    out["coverage_upper"] = np.fmax(
+        round_to_decimals(out["coverage_upper"].to_numpy(dtype=float), COVERAGE_DECIMALS, "up"), share
+    )
     # An over-count is flagged when the interval says so (its lower bound above 1): a point
     # just above 1 is the sampling noise of a source that counts everyone.
     out["flag"] = np.where((gap < 0) & (out["coverage_lower"].to_numpy(dtype=float) > 1), "over_count", "ok")
-    blank = ["target_estimate", "uncovered", "uncovered_lower", "uncovered_upper", "over_count",
-             "coverage", "coverage_lower", "coverage_upper"]
+    blank = [
+        "target_estimate",
+        "uncovered",
+        "uncovered_lower",
+        "uncovered_upper",
+        "over_count",
+        "coverage",
+        "coverage_lower",
+        "coverage_upper",
+    ]
     out.loc[suppressed, blank] = np.nan
     out.loc[suppressed, "flag"] = "suppressed"
     return out
@@ -372,8 +440,9 @@ def _targets(table: pd.DataFrame, keys: list[str], published: pd.DataFrame) -> t
     return target, flag
 
 
-def _coverage(report: Any, publication: Publication, area: str, names: pd.Series,
-              rounding: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _coverage(
+    report: Any, publication: Publication, area: str, names: pd.Series, rounding: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     table = report.to_frame().reset_index(drop=True)
     overall = report.overall.reset_index(drop=True)
     if area not in table.columns:
@@ -402,8 +471,9 @@ def _coverage(report: Any, publication: Publication, area: str, names: pd.Series
     return coverage_table, coverage_overall
 
 
-def _coverage_by_characteristic(report: Any, publication: Publication,
-                                rounding: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _coverage_by_characteristic(
+    report: Any, publication: Publication, rounding: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coverage of need by characteristic, against the published counts; groups clearly below
     the source's England coverage of need are flagged ``below_average``."""
     table = report.by_characteristic()
@@ -419,9 +489,12 @@ def _coverage_by_characteristic(report: Any, publication: Publication,
     overall = overall.reset_index(drop=True)
     england = publication.england[publication.england["measure"] == "count"]
     england_keys = _settings(england)
-    overall_target, overall_flag = _targets(overall, england_keys, england.set_index([*england_keys, "quantity"]))
-    overall = _protect_coverage(overall, overall_target, overall_flag, np.ones(len(overall), dtype=bool),
-                                rounding)
+    overall_target, overall_flag = _targets(
+        overall, england_keys, england.set_index([*england_keys, "quantity"])
+    )
+    overall = _protect_coverage(
+        overall, overall_target, overall_flag, np.ones(len(overall), dtype=bool), rounding
+    )
     average = overall.set_index(["source", "target", "setting"])["coverage"]
     reference = average.reindex(pd.MultiIndex.from_frame(out[["source", "target", "setting"]])).to_numpy()
     below = (out["flag"] == "ok").to_numpy() & (out["coverage_upper"].to_numpy(dtype=float) < reference)

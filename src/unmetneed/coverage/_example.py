@@ -69,15 +69,21 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
     counts = cells["count"].to_numpy()
     need = counts * p_need
     council = need * p_help * p_paid * p_council
-    truth = pd.DataFrame({
-        "area_code": cells["area_code"],
-        "need": need,
-        "council_funded": council,
-        "self_funded": need * p_help * p_paid * (1 - p_council),
-        "unpaid_only": need * p_help * (1 - p_paid),
-        "unmet": need * (1 - p_help),
-        "insufficient": need * p_help * p_not_enough,
-    }).groupby("area_code", sort=False).sum()
+    truth = (
+        pd.DataFrame(
+            {
+                "area_code": cells["area_code"],
+                "need": need,
+                "council_funded": council,
+                "self_funded": need * p_help * p_paid * (1 - p_council),
+                "unpaid_only": need * p_help * (1 - p_paid),
+                "unmet": need * (1 - p_help),
+                "insufficient": need * p_help * p_not_enough,
+            }
+        )
+        .groupby("area_code", sort=False)
+        .sum()
+    )
 
     # General survey: simple random sample of adults.
     cell = rng.choice(len(cells), size=n, p=counts / counts.sum())
@@ -88,12 +94,14 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
     by_council = paid & (u[3] < p_council[cell])
     missing = np.array(None, dtype=object)  # what np.where makes of None, spelt out for the type checker
     help_ = np.where(~has_need, missing, np.where(~helped, "none", np.where(paid, "paid", "unpaid_only")))
-    payer = np.where(~paid, missing, np.where(by_council, np.where(rng.random(n) < 0.8, "council", "both"),
-                                              "self"))
+    payer = np.where(
+        ~paid, missing, np.where(by_council, np.where(rng.random(n) < 0.8, "council", "both"), "self")
+    )
     enough = np.where(helped, (u[4] >= p_not_enough[cell]).astype(float), np.nan)
     survey = cells.iloc[cell][["area_code", "age_band", "sex"]].reset_index(drop=True)
-    survey = survey.assign(need=has_need.astype(np.int64), help=help_, payer=payer,
-                           help_enough=enough, weight=counts.sum() / n)
+    survey = survey.assign(
+        need=has_need.astype(np.int64), help=help_, payer=payer, help_enough=enough, weight=counts.sum() / n
+    )
 
     # ASCS-like: a stratified sample of each council's list of funded users.
     council_cells = pd.Series(council, index=cells.index)
@@ -103,8 +111,11 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
         listed = round(council_cells.iloc[in_area].sum())
         taken = min(listed, 120)
         picks = rng.choice(in_area, size=taken, p=council[in_area] / council[in_area].sum())
-        rows.append(cells.iloc[picks][["area_code", "age_band", "sex"]].assign(
-            weight=listed / taken, fpc=float(listed)))
+        rows.append(
+            cells.iloc[picks][["area_code", "age_band", "sex"]].assign(
+                weight=listed / taken, fpc=float(listed)
+            )
+        )
     ascs = pd.concat(rows, ignore_index=True)
 
     # Census unpaid carers by area, and a SACE-like sample of the carers councils know.
@@ -115,8 +126,9 @@ def example_inputs(seed: int = 20210321, n: int = 4000) -> ExampleInputs:
         known = round(total * rng.uniform(0.1, 0.2))
         in_area = np.flatnonzero(cells["area_code"].to_numpy() == code)
         picks = rng.choice(in_area, size=80, p=counts[in_area] / counts[in_area].sum())
-        rows.append(cells.iloc[picks][["area_code", "age_band", "sex"]].assign(
-            weight=known / 80, fpc=float(known)))
+        rows.append(
+            cells.iloc[picks][["area_code", "age_band", "sex"]].assign(weight=known / 80, fpc=float(known))
+        )
     sace = pd.concat(rows, ignore_index=True)
     return ExampleInputs(
         frame=PopulationFrame(cells),

@@ -51,8 +51,11 @@ def excluded_table(groups: GroupedDraws, respondents: np.ndarray | None, level: 
     """``[by...], quantity, measure, estimate, se, ci_lower, ci_upper, cv, n``."""
     need = groups.values["need"]
     keys = {c: groups.keys[c].to_numpy() for c in groups.by}
-    n = (pd.array(respondents, dtype="Int64") if respondents is not None
-         else pd.array([pd.NA] * groups.n_groups, dtype="Int64"))
+    n = (
+        pd.array(respondents, dtype="Int64")
+        if respondents is not None
+        else pd.array([pd.NA] * groups.n_groups, dtype="Int64")
+    )
     frames = []
     for quantity, count in _excluded_draws(groups.values).items():
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -63,9 +66,20 @@ def excluded_table(groups: GroupedDraws, respondents: np.ndarray | None, level: 
                 warnings.simplefilter("ignore", RuntimeWarning)
                 stats = summarise_draws(values, level)
             # one constructor call per block: inserting columns one by one is slow
-            frames.append(pd.DataFrame({**keys, "quantity": quantity, "measure": measure, **stats,
-                                        "n": n}, index=pd.RangeIndex(groups.n_groups)))
+            frames.append(
+                pd.DataFrame(
+                    {**keys, "quantity": quantity, "measure": measure, **stats, "n": n},
+                    index=pd.RangeIndex(groups.n_groups),
+                )
+            )
     out = pd.concat(frames, ignore_index=True)
-    out.attrs.update({"level": level, "estimate": "posterior mean", "se": "posterior standard deviation",
-                      "interval": "equal-tailed quantiles of draws", "quantities": dict(EXCLUDED)})
+    out.attrs.update(
+        {
+            "level": level,
+            "estimate": "posterior mean",
+            "se": "posterior standard deviation",
+            "interval": "equal-tailed quantiles of draws",
+            "quantities": dict(EXCLUDED),
+        }
+    )
     return out

@@ -31,11 +31,30 @@ from unmetneed.errors import (
     UnmetneedError,
 )
 
-__all__ = ["COVERAGE_COLUMNS", "COVERAGE_FLAGS", "Source", "check_sources", "coverage_tables", "resolve_census"]
+__all__ = [
+    "COVERAGE_COLUMNS",
+    "COVERAGE_FLAGS",
+    "Source",
+    "check_sources",
+    "coverage_tables",
+    "resolve_census",
+]
 
-COVERAGE_COLUMNS = ["source", "target", "covered", "covered_se", "target_estimate", "uncovered",
-                    "uncovered_lower", "uncovered_upper", "over_count", "coverage",
-                    "coverage_lower", "coverage_upper", "flag"]
+COVERAGE_COLUMNS = [
+    "source",
+    "target",
+    "covered",
+    "covered_se",
+    "target_estimate",
+    "uncovered",
+    "uncovered_lower",
+    "uncovered_upper",
+    "over_count",
+    "coverage",
+    "coverage_lower",
+    "coverage_upper",
+    "flag",
+]
 #: ``flag`` of a coverage row: the source counts no more than its target (``ok``),
 #: or more (``over_count``: the excess is in ``over_count``, ``uncovered`` is 0).
 COVERAGE_FLAGS = ("ok", "over_count")
@@ -55,9 +74,7 @@ class Source:
     kind: str  # "care" (a quantity of care) or "census" (a key of census)
 
 
-def check_sources(
-    sources: Any, care_quantities: list[str], census: Mapping[str, Any] | None
-) -> list[Source]:
+def check_sources(sources: Any, care_quantities: list[str], census: Mapping[str, Any] | None) -> list[Source]:
     """Validate ``sources`` and say where each target comes from."""
     if not isinstance(sources, Mapping) or not sources:
         raise DesignError(
@@ -76,8 +93,7 @@ def check_sources(
         design, target = value
         if not isinstance(design, SurveyDesign):
             raise DesignError(
-                f"source {name!r}: the first element must be a SurveyDesign; got "
-                f"{type(design).__name__}"
+                f"source {name!r}: the first element must be a SurveyDesign; got {type(design).__name__}"
             )
         if not isinstance(target, str):
             raise DesignError(f"source {name!r}: the target must be a name (str); got {target!r}")
@@ -174,7 +190,9 @@ def resolve_census(key: str, table: Any, groups: GroupedDraws) -> np.ndarray:
     return pd.Series(values, index=labels).reindex(groups.index).to_numpy(dtype=np.float64)
 
 
-def _covered(source: Source, by: list[str], groups: GroupedDraws) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _covered(
+    source: Source, by: list[str], groups: GroupedDraws
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Weighted total of respondents per group and overall, with design SEs."""
     design = source.design
     data = design.data
@@ -220,8 +238,7 @@ def _covered(source: Source, by: list[str], groups: GroupedDraws) -> tuple[np.nd
         covered, covered_se = overall.estimate.to_numpy(), overall.se.to_numpy()
     overall_covered = overall.estimate.to_numpy(dtype=np.float64)
     overall_se = _exact_zero(overall.se.to_numpy(dtype=np.float64), overall_covered)
-    return (covered, _exact_zero(covered_se, covered), float(overall_covered[0]),
-            float(overall_se[0]))
+    return (covered, _exact_zero(covered_se, covered), float(overall_covered[0]), float(overall_se[0]))
 
 
 def _exact_zero(se: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -243,7 +260,11 @@ def _interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def _rows(
-    source: Source, covered: np.ndarray, se: np.ndarray, target: np.ndarray, level: float,
+    source: Source,
+    covered: np.ndarray,
+    se: np.ndarray,
+    target: np.ndarray,
+    level: float,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
     z = rng.standard_normal(target.shape)
@@ -294,13 +315,21 @@ def coverage_tables(
             counts = resolve_census(source.target, census[source.target], groups)  # type: ignore[index]
             target = np.broadcast_to(counts, (groups.n_draws, groups.n_groups))
         covered, se, covered_all, se_all = _covered(source, by, groups)
-        streams = [np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(position, part)))
-                   for part in (0, 1)]
+        streams = [
+            np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(position, part)))
+            for part in (0, 1)
+        ]
         keys = {c: groups.keys[c].to_numpy() for c in by}
         rows = _rows(source, covered, se, target, level, streams[0])
         frames.append(pd.DataFrame({**keys, **rows}, index=pd.RangeIndex(groups.n_groups)))
-        whole = _rows(source, np.array([covered_all]), np.array([se_all]),
-                      target.sum(axis=1, keepdims=True), level, streams[1])
+        whole = _rows(
+            source,
+            np.array([covered_all]),
+            np.array([se_all]),
+            target.sum(axis=1, keepdims=True),
+            level,
+            streams[1],
+        )
         overall_rows.append(pd.DataFrame(whole, index=[0]))
     columns = [*by, *COVERAGE_COLUMNS]
     table = pd.concat(frames, ignore_index=True)[columns]

@@ -165,7 +165,9 @@ def coverage_gaps(
             population = PopulationFrame(population)
         else:
             raise FrameError(f"population must be a PopulationFrame; got {type(population).__name__}")
-    if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))):
+    if isinstance(seed, bool) or not (
+        seed is None or isinstance(seed, (int, np.integer, np.random.Generator))
+    ):
         raise DesignError(f"seed must be an int, a numpy Generator or None; got {seed!r}")
     if seed is None:
         entropy = int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
@@ -180,17 +182,17 @@ def coverage_gaps(
     whole = group_draws(care, [])
     excluded_overall = excluded_table(whole, respondents_by(care, whole), level)
     support, cell_support, support_notes = support_tables(care, population)
-    representativeness, info = representativeness_table(
-        source_list, reference_cells(care, population), rates
-    )
+    representativeness, info = representativeness_table(source_list, reference_cells(care, population), rates)
 
     def regroup(new_by: list[str], source: str | None) -> pd.DataFrame:
         chosen = [s for s in source_list if source is None or s.name == source]
         if not chosen:
-            raise DesignError(f"source={source!r} is not in the report; sources: "
-                              f"{[s.name for s in source_list]}")
-        table, _ = coverage_tables(chosen, group_draws(care, check_by(care, new_by)), census,
-                                   level=level, entropy=entropy)
+            raise DesignError(
+                f"source={source!r} is not in the report; sources: {[s.name for s in source_list]}"
+            )
+        table, _ = coverage_tables(
+            chosen, group_draws(care, check_by(care, new_by)), census, level=level, entropy=entropy
+        )
         return table
 
     attrs = {
@@ -200,17 +202,29 @@ def coverage_gaps(
         "level": level,
         "draws": groups.n_draws,
         "seed_entropy": entropy,
-        "sources": {s.name: {"target": s.target, "kind": s.kind, "respondents": s.design.n}
-                    for s in source_list},
+        "sources": {
+            s.name: {"target": s.target, "kind": s.kind, "respondents": s.design.n} for s in source_list
+        },
         "response_rates": dict(rates),
         "pooling_threshold": POOLING_THRESHOLD,
         "asmd_threshold": ASMD_THRESHOLD,
-        "representativeness": {"reference": info.get("reference"), "variables": info["variables"],
-                               "rate": info["rate"]},
+        "representativeness": {
+            "reference": info.get("reference"),
+            "variables": info["variables"],
+            "rate": info["rate"],
+        },
         "notes": [*support_notes, *info["notes"]],
     }
     return CoverageReport(
-        coverage=coverage, overall=overall, excluded=excluded, excluded_overall=excluded_overall,
-        support=support, cell_support=cell_support, representativeness=representativeness,
-        by=columns, level=level, attrs=attrs, regroup=regroup,
+        coverage=coverage,
+        overall=overall,
+        excluded=excluded,
+        excluded_overall=excluded_overall,
+        support=support,
+        cell_support=cell_support,
+        representativeness=representativeness,
+        by=columns,
+        level=level,
+        attrs=attrs,
+        regroup=regroup,
     )

@@ -57,8 +57,9 @@ def coverage_figure(table: pd.DataFrame, variable: str, level: float, source: st
         part = table[table["source"] == name]
         y = part[variable].map(positions).to_numpy(dtype=float) + offset
         target = part["target"].iloc[0]
-        ax.errorbar(part["coverage"], y, xerr=_errors(part), fmt="o", capsize=3,
-                    label=f"{name} (of {target})")
+        ax.errorbar(
+            part["coverage"], y, xerr=_errors(part), fmt="o", capsize=3, label=f"{name} (of {target})"
+        )
     ax.axvline(1.0, color="0.5", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(categories)), [str(c) for c in categories])
     ax.invert_yaxis()
@@ -74,13 +75,11 @@ def area_coverage_figure(table: pd.DataFrame, area: str, level: float, source: s
     plt = pyplot()
     names = _sources(table, source)
     n_areas = table[area].nunique()
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 1.5 + 0.12 * n_areas),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 1.5 + 0.12 * n_areas), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         part = table[table["source"] == name].sort_values("coverage", na_position="first")
         y = np.arange(len(part))
-        ax.errorbar(part["coverage"], y, xerr=_errors(part), fmt="o", markersize=3,
-                    elinewidth=0.8, capsize=0)
+        ax.errorbar(part["coverage"], y, xerr=_errors(part), fmt="o", markersize=3, elinewidth=0.8, capsize=0)
         ax.axvline(1.0, color="0.5", linestyle="--", linewidth=1)
         ax.invert_yaxis()  # the lowest coverage, the areas most missed, at the top
         if len(part) <= _MAX_AREA_LABELS:

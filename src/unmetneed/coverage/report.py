@@ -178,8 +178,11 @@ class CoverageReport:
                 f"({_share(row['coverage_lower'])} to {_share(row['coverage_upper'])}); misses "
                 f"{_count(row['uncovered'])} ({_count(row['uncovered_lower'])} to "
                 f"{_count(row['uncovered_upper'])})"
-                + (f"; over-count {_count(row['over_count'])} (the source counts more than "
-                   "the target)" if row["flag"] == "over_count" else "")
+                + (
+                    f"; over-count {_count(row['over_count'])} (the source counts more than the target)"
+                    if row["flag"] == "over_count"
+                    else ""
+                )
             )
             if self.by:
                 part = self._coverage[self._coverage["source"] == row["source"]]
@@ -243,10 +246,11 @@ class CoverageReport:
         return f"<CoverageReport: {self._title()}>"
 
     def _repr_html_(self) -> str:
-        table = self._coverage.head(20).to_html(index=False, border=0,
-                                                float_format=lambda v: f"{v:.4g}")
-        return (f"<div><p><strong>CoverageReport</strong>: {html.escape(self._title())}</p>"
-                f"<pre>{html.escape(self.summary())}</pre>{table}</div>")
+        table = self._coverage.head(20).to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}")
+        return (
+            f"<div><p><strong>CoverageReport</strong>: {html.escape(self._title())}</p>"
+            f"<pre>{html.escape(self.summary())}</pre>{table}</div>"
+        )
 
     # -- plots ---------------------------------------------------------------------
     def plot_coverage(self, by_characteristic: str, *, source: str | None = None) -> Figure:

@@ -43,15 +43,32 @@ from unmetneed.errors import DesignError, MarginsError
 from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
 
-__all__ = ["ASMD_THRESHOLD", "REPRESENTATIVENESS_COLUMNS", "check_response_rates", "reference_cells",
-           "representativeness_table"]
+__all__ = [
+    "ASMD_THRESHOLD",
+    "REPRESENTATIVENESS_COLUMNS",
+    "check_response_rates",
+    "reference_cells",
+    "representativeness_table",
+]
 
 #: Absolute standardised mean differences above this are imbalanced (Austin 2009).
 ASMD_THRESHOLD = 0.1
 REPRESENTATIVENESS_COLUMNS = [
-    "source", "scope", "variable", "category", "population", "respondents", "weighted_total",
-    "population_share", "weighted_share", "propensity", "r_indicator", "cv", "partial_r",
-    "partial_cv", "asmd",
+    "source",
+    "scope",
+    "variable",
+    "category",
+    "population",
+    "respondents",
+    "weighted_total",
+    "population_share",
+    "weighted_share",
+    "propensity",
+    "r_indicator",
+    "cv",
+    "partial_r",
+    "partial_cv",
+    "asmd",
 ]
 
 
@@ -60,7 +77,9 @@ def check_response_rates(response_rates: Any, names: list[str]) -> dict[str, flo
     if response_rates is None:
         return {}
     if not isinstance(response_rates, Mapping):
-        raise DesignError(f"response_rates must be a dict of source name -> rate; got {type(response_rates).__name__}")
+        raise DesignError(
+            f"response_rates must be a dict of source name -> rate; got {type(response_rates).__name__}"
+        )
     out = {}
     for name, rate in response_rates.items():
         if name not in names:
@@ -109,7 +128,7 @@ def _codes(
             f"population lacks: {describe_labels(unknown)}; harmonise the categories "
             "(um.harmonise) first"
         )
-    empty = (population[codes] == 0)
+    empty = population[codes] == 0
     if empty.any():
         raise MarginsError(
             f"source {source.name!r} has respondents in categories of {variable!r} with no "
@@ -151,25 +170,53 @@ def _source_rows(
         with np.errstate(divide="ignore", invalid="ignore"):
             asmd = np.where(spread > 0, np.abs(p_w - p) / spread, 0.0)
         for k, label in enumerate(levels):
-            rows.append({"source": source.name, "scope": "category", "variable": variable,
-                         "category": label, "population": n_pop[k], "respondents": n_k[k],
-                         "weighted_total": w_k[k], "population_share": p[k], "weighted_share": p_w[k],
-                         "propensity": rho[k], "partial_r": partial[k],
-                         "partial_cv": partial[k] / mean_rate, "asmd": asmd[k]})
+            rows.append(
+                {
+                    "source": source.name,
+                    "scope": "category",
+                    "variable": variable,
+                    "category": label,
+                    "population": n_pop[k],
+                    "respondents": n_k[k],
+                    "weighted_total": w_k[k],
+                    "population_share": p[k],
+                    "weighted_share": p_w[k],
+                    "propensity": rho[k],
+                    "partial_r": partial[k],
+                    "partial_cv": partial[k] / mean_rate,
+                    "asmd": asmd[k],
+                }
+            )
         p_u = float(np.sqrt(np.sum(partial**2)))
-        rows.append({"source": source.name, "scope": "variable", "variable": variable,
-                     "population": total_n, "respondents": float(n), "weighted_total": total_w,
-                     "population_share": 1.0, "weighted_share": 1.0, "r_indicator": 1.0 - 2.0 * p_u,
-                     "cv": p_u / mean_rate, "partial_r": p_u, "partial_cv": p_u / mean_rate,
-                     "asmd": float(asmd.max())})
+        rows.append(
+            {
+                "source": source.name,
+                "scope": "variable",
+                "variable": variable,
+                "population": total_n,
+                "respondents": float(n),
+                "weighted_total": total_w,
+                "population_share": 1.0,
+                "weighted_share": 1.0,
+                "r_indicator": 1.0 - 2.0 * p_u,
+                "cv": p_u / mean_rate,
+                "partial_r": p_u,
+                "partial_cv": p_u / mean_rate,
+                "asmd": float(asmd.max()),
+            }
+        )
         # Reference coding: the first populated category is absorbed by the intercept.
         populated = np.flatnonzero(n_pop > 0)[1:]
         column = np.full(len(levels), -1)
         column[populated] = np.arange(populated.size)
         mapped = column[ref_codes]
         inside = mapped >= 0
-        blocks.append(sp.csr_matrix((np.ones(int(inside.sum())), (np.flatnonzero(inside), mapped[inside])),
-                                    shape=(len(ref_codes), populated.size)))
+        blocks.append(
+            sp.csr_matrix(
+                (np.ones(int(inside.sum())), (np.flatnonzero(inside), mapped[inside])),
+                shape=(len(ref_codes), populated.size),
+            )
+        )
         respondent_sums.extend(n_k[populated])
     x = sp.hstack([sp.csr_matrix(np.ones((len(counts), 1))), *blocks], format="csr")
     cross = np.asarray((x.T @ x.multiply(counts[:, None])).todense())
@@ -178,10 +225,21 @@ def _source_rows(
     rho_cells = scale * (x @ beta)
     overall_spread = float(np.sqrt(np.sum(counts * (rho_cells - mean_rate) ** 2) / (total_n - 1.0)))
     variable_rows = [r for r in rows if r["scope"] == "variable"]
-    rows.append({"source": source.name, "scope": "source", "population": total_n,
-                 "respondents": float(n), "weighted_total": total_w, "population_share": 1.0,
-                 "weighted_share": 1.0, "propensity": mean_rate, "r_indicator": 1.0 - 2.0 * overall_spread,
-                 "cv": overall_spread / mean_rate, "asmd": max(r["asmd"] for r in variable_rows)})
+    rows.append(
+        {
+            "source": source.name,
+            "scope": "source",
+            "population": total_n,
+            "respondents": float(n),
+            "weighted_total": total_w,
+            "population_share": 1.0,
+            "weighted_share": 1.0,
+            "propensity": mean_rate,
+            "r_indicator": 1.0 - 2.0 * overall_spread,
+            "cv": overall_spread / mean_rate,
+            "asmd": max(r["asmd"] for r in variable_rows),
+        }
+    )
     return rows, variables
 
 
@@ -193,8 +251,10 @@ def representativeness_table(
     """One table for all sources: a ``source`` row, ``variable`` rows, ``category`` rows."""
     info: dict[str, Any] = {"variables": {}, "rate": {}, "notes": []}
     if reference is None:
-        info["notes"].append("no population by characteristic (care by=None and no population=): "
-                             "representativeness not measured")
+        info["notes"].append(
+            "no population by characteristic (care by=None and no population=): "
+            "representativeness not measured"
+        )
         return pd.DataFrame(columns=REPRESENTATIVENESS_COLUMNS), info
     keys, counts, origin = reference
     info["reference"] = origin
@@ -203,8 +263,10 @@ def representativeness_table(
         rate = response_rates.get(source.name)
         source_rows, variables = _source_rows(source, keys, counts, rate)
         if not variables:
-            info["notes"].append(f"source {source.name!r} shares no variable with the {origin} "
-                                 f"({list(keys.columns)}): representativeness not measured")
+            info["notes"].append(
+                f"source {source.name!r} shares no variable with the {origin} "
+                f"({list(keys.columns)}): representativeness not measured"
+            )
             continue
         rows.extend(source_rows)
         info["variables"][source.name] = variables

@@ -69,8 +69,7 @@ def _cell_support(fit: MultilevelFit, population: PopulationFrame | None) -> pd.
     keys = _categorical(data.cell_frame)
     model = data.cell_frame[keys].astype(object)
     if population is None:
-        table = (model.assign(respondents=data.rows_per_cell).groupby(keys, sort=False).sum()
-                 .reset_index())
+        table = model.assign(respondents=data.rows_per_cell).groupby(keys, sort=False).sum().reset_index()
         table["population"] = np.nan
         return table[[*keys, "population", "respondents"]]
     cells = population.cells
@@ -145,8 +144,12 @@ def support_tables(
         totals.index = pd.Index(totals.index.astype(object), dtype=object)
         table["population"] = totals.reindex(areas).to_numpy()
     elif AREA in care.by:
-        pop = care.draws["population"].isel(draw=0).sum(
-            dim=[d for d in care.by if d != AREA], min_count=1).to_series()
+        pop = (
+            care.draws["population"]
+            .isel(draw=0)
+            .sum(dim=[d for d in care.by if d != AREA], min_count=1)
+            .to_series()
+        )
         pop.index = pd.Index(pop.index.astype(object), dtype=object)
         table["population"] = pop.reindex(areas).to_numpy()
     else:
@@ -157,15 +160,21 @@ def support_tables(
         if counts is None and name == "need" and care.respondents is not None and care.by == [AREA]:
             counts = pd.Series(care.respondents)
             counts.index = pd.Index(counts.index.astype(object), dtype=object)
-        table[column] = (counts.reindex(areas).fillna(0).astype(np.int64).to_numpy()
-                         if counts is not None else pd.array([pd.NA] * len(areas), dtype="Int64"))
+        table[column] = (
+            counts.reindex(areas).fillna(0).astype(np.int64).to_numpy()
+            if counts is not None
+            else pd.array([pd.NA] * len(areas), dtype="Int64")
+        )
     if population is not None and AREA in cells.columns:
         populated = cells[cells["population"] > 0]
         empty = populated["respondents"] == 0
         grouped = populated.assign(empty=empty, empty_population=populated["population"].where(empty, 0.0))
         per_area = grouped.groupby(AREA, sort=False).agg(
-            cells=("population", "size"), empty_cells=("empty", "sum"),
-            empty_population=("empty_population", "sum"), total=("population", "sum"))
+            cells=("population", "size"),
+            empty_cells=("empty", "sum"),
+            empty_population=("empty_population", "sum"),
+            total=("population", "sum"),
+        )
         per_area.index = pd.Index(per_area.index.astype(object), dtype=object)
         per_area = per_area.reindex(areas)
         table["cells"] = per_area["cells"].fillna(0).astype(np.int64).to_numpy()
@@ -181,6 +190,7 @@ def support_tables(
     no_data = table["respondents"].fillna(0).to_numpy() == 0
     table["extrapolation"] = no_data | (table["pooling"].to_numpy() > POOLING_THRESHOLD)
     if AREA not in need.model.formula.groups:
-        notes.append(f"the need model has no (1|{AREA}) term: every area's estimate is "
-                     "composition only (pooling 1)")
+        notes.append(
+            f"the need model has no (1|{AREA}) term: every area's estimate is composition only (pooling 1)"
+        )
     return table, cells, notes

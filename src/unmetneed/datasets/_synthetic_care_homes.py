@@ -71,20 +71,46 @@ CARE_HOME_PARAMETERS: dict[str, Any] = {
     "occupancy_concentration": 20.0,
     "decile_deprivation_slope": -0.75,
     "decile_noise_sd": 0.65,
-    "rating_base": {"outstanding": 0.05, "good": 0.72, "requires_improvement": 0.16,
-                    "inadequate": 0.015, "not_rated": 0.055},
-    "rating_deprivation": {"outstanding": -0.15, "good": 0.0, "requires_improvement": 0.2,
-                           "inadequate": 0.3, "not_rated": 0.0},
+    "rating_base": {
+        "outstanding": 0.05,
+        "good": 0.72,
+        "requires_improvement": 0.16,
+        "inadequate": 0.015,
+        "not_rated": 0.055,
+    },
+    "rating_deprivation": {
+        "outstanding": -0.15,
+        "good": 0.0,
+        "requires_improvement": 0.2,
+        "inadequate": 0.3,
+        "not_rated": 0.0,
+    },
     # weight of a home's residents in the draw of the council's self-funders (log scale)
-    "self_funded": {"size_band": {"1-19": -0.3, "20-49": 0.0, "50+": 0.2},
-                    "rating": {"outstanding": 0.8, "good": 0.0, "requires_improvement": -0.2,
-                               "inadequate": -0.7, "not_rated": 0.0},
-                    "decile": 0.06, "home_sd": 1.2},
-    "response": {"intercept": 1.3, "size_band": {"1-19": -0.35, "20-49": 0.0, "50+": 0.3},
-                 "younger_adults": -0.25,
-                 "rating": {"outstanding": 0.2, "good": 0.0, "requires_improvement": -0.15,
-                            "inadequate": -0.4, "not_rated": -0.5},
-                 "region_sd": 0.2},
+    "self_funded": {
+        "size_band": {"1-19": -0.3, "20-49": 0.0, "50+": 0.2},
+        "rating": {
+            "outstanding": 0.8,
+            "good": 0.0,
+            "requires_improvement": -0.2,
+            "inadequate": -0.7,
+            "not_rated": 0.0,
+        },
+        "decile": 0.06,
+        "home_sd": 1.2,
+    },
+    "response": {
+        "intercept": 1.3,
+        "size_band": {"1-19": -0.35, "20-49": 0.0, "50+": 0.3},
+        "younger_adults": -0.25,
+        "rating": {
+            "outstanding": 0.2,
+            "good": 0.0,
+            "requires_improvement": -0.15,
+            "inadequate": -0.4,
+            "not_rated": -0.5,
+        },
+        "region_sd": 0.2,
+    },
 }
 
 
@@ -117,24 +143,33 @@ def _home_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.array([f"1-{v}" for v in draws[keep]], dtype=object)
 
 
-def _self_funded_draw(group: np.ndarray, residents: np.ndarray, weight: np.ndarray,
-                      targets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _self_funded_draw(
+    group: np.ndarray,
+    residents: np.ndarray,
+    weight: np.ndarray,
+    targets: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Self-funders per home: ``targets[g]`` residents of group ``g`` chosen without
     replacement, a resident of home ``h`` with weight ``weight[h]`` (Efraimidis-Spirakis)."""
     home = np.repeat(np.arange(len(residents)), residents)
     person_group = group[home]
     key = rng.exponential(1.0, len(home)) / weight[home]
     order = np.lexsort((key, person_group))
-    starts = np.concatenate([[0], np.cumsum(np.bincount(person_group,
-                                                        minlength=len(targets)))[:-1]])
+    starts = np.concatenate([[0], np.cumsum(np.bincount(person_group, minlength=len(targets)))[:-1]])
     rank = np.arange(len(order)) - starts[person_group[order]]
     chosen = order[rank < targets[person_group[order]]]
     return np.bincount(home[chosen], minlength=len(residents)).astype(np.int64)
 
 
-def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded: np.ndarray,
-                        deprivation: np.ndarray, owner_occupation: np.ndarray,
-                        seed: int) -> CareHomeDraw:
+def generate_care_homes(
+    areas: pd.DataFrame,
+    residents: np.ndarray,
+    self_funded: np.ndarray,
+    deprivation: np.ndarray,
+    owner_occupation: np.ndarray,
+    seed: int,
+) -> CareHomeDraw:
     """Draw the care-home register, every home's residents and the returns.
 
     Parameters
@@ -174,10 +209,12 @@ def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded:
     n_older = 1 + rng.multinomial(par["homes"]["older_people"] - A, older_r / older_r.sum())
     has_younger = younger_r > 0
     n_younger = has_younger.astype(np.int64) + rng.multinomial(
-        par["homes"]["younger_adults"] - int(has_younger.sum()), younger_r / younger_r.sum())
+        par["homes"]["younger_adults"] - int(has_younger.sum()), younger_r / younger_r.sum()
+    )
     area_of = np.concatenate([np.repeat(np.arange(A), n_older), np.repeat(np.arange(A), n_younger)])
-    home_type = np.concatenate([np.zeros(n_older.sum(), dtype=np.int64),
-                                np.ones(n_younger.sum(), dtype=np.int64)])
+    home_type = np.concatenate(
+        [np.zeros(n_older.sum(), dtype=np.int64), np.ones(n_younger.sum(), dtype=np.int64)]
+    )
     order = np.lexsort((home_type, area_of))
     area_of, home_type = area_of[order], home_type[order]
     n = len(area_of)
@@ -190,11 +227,11 @@ def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded:
     capacity = np.clip(np.round(median * np.exp(rng.normal(0.0, 1.0, n) * log_sd)), lo, hi)
     capacity = capacity.astype(np.int64)
     nurse = par["nursing_logit"]
-    eta_n = (np.where(home_type == 0, nurse["older_people"], nurse["younger_adults"])
-             + nurse["per_log_bed"] * (np.log(capacity) - np.log(median)))
+    eta_n = np.where(home_type == 0, nurse["older_people"], nurse["younger_adults"]) + nurse[
+        "per_log_bed"
+    ] * (np.log(capacity) - np.log(median))
     nursing = rng.random(n) < _expit(eta_n)
-    z = (par["decile_deprivation_slope"] * deprivation[area_of]
-         + rng.normal(0.0, par["decile_noise_sd"], n))
+    z = par["decile_deprivation_slope"] * deprivation[area_of] + rng.normal(0.0, par["decile_noise_sd"], n)
     decile = np.clip(np.ceil(10.0 * _normal_cdf(z)), 1, 10).astype(np.int64)
     base = np.log(np.array([par["rating_base"][r] for r in RATINGS]))
     tilt = np.array([par["rating_deprivation"][r] for r in RATINGS])
@@ -225,25 +262,30 @@ def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded:
     # self-funders: the council's number, spread over its homes by home weights
     sf = par["self_funded"]
     home_effect = rng.normal(0.0, sf["home_sd"], n)
-    log_w = (np.array([sf["size_band"][b] for b in SIZE_BANDS])[size]
-             + np.array([sf["rating"][r] for r in RATINGS])[rating]
-             + sf["decile"] * (decile - 5.5) + home_effect)
+    log_w = (
+        np.array([sf["size_band"][b] for b in SIZE_BANDS])[size]
+        + np.array([sf["rating"][r] for r in RATINGS])[rating]
+        + sf["decile"] * (decile - 5.5)
+        + home_effect
+    )
     home_self = _self_funded_draw(group, home_residents, np.exp(log_w), group_self, rng)
     council = home_residents - home_self
 
     ids = _home_ids(n, rng)
     region_effect = rng.normal(0.0, par["response"]["region_sd"], len(regions))
-    register = pd.DataFrame({
-        "home_id": ids,
-        "area_code": codes[area_of],
-        "region": region[area_of],
-        "home_type": np.asarray(HOME_TYPES, dtype=object)[home_type],
-        "nursing": nursing,
-        "beds": beds,
-        "size_band": np.asarray(SIZE_BANDS, dtype=object)[size],
-        "rating": np.asarray(RATINGS, dtype=object)[rating],
-        "deprivation_decile": decile,
-    })
+    register = pd.DataFrame(
+        {
+            "home_id": ids,
+            "area_code": codes[area_of],
+            "region": region[area_of],
+            "home_type": np.asarray(HOME_TYPES, dtype=object)[home_type],
+            "nursing": nursing,
+            "beds": beds,
+            "size_band": np.asarray(SIZE_BANDS, dtype=object)[size],
+            "rating": np.asarray(RATINGS, dtype=object)[rating],
+            "deprivation_decile": decile,
+        }
+    )
     homes = register.copy()
     homes["residents"] = home_residents
     homes["self_funded"] = home_self
@@ -252,10 +294,16 @@ def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded:
     homes["other_funded"] = np.zeros(n, dtype=np.int64)
     effects = {str(r): float(e) for r, e in zip(regions, region_effect)}
     responded = draw_response(register, effects, rng)
-    returns = homes.loc[responded, ["home_id", "residents", "self_funded", "council_funded",
-                                    "nhs_funded", "other_funded"]].reset_index(drop=True)
-    truth = (homes.groupby("area_code", sort=False)[["residents", "self_funded"]].sum()
-             .reindex(codes, fill_value=0).rename_axis("area_code").reset_index())
+    returns = homes.loc[
+        responded, ["home_id", "residents", "self_funded", "council_funded", "nhs_funded", "other_funded"]
+    ].reset_index(drop=True)
+    truth = (
+        homes.groupby("area_code", sort=False)[["residents", "self_funded"]]
+        .sum()
+        .reindex(codes, fill_value=0)
+        .rename_axis("area_code")
+        .reset_index()
+    )
     covariates = pd.DataFrame({"area_code": codes, "owner_occupied_share": np.round(own, 4)})
     metadata = {
         "stream": f"numpy SeedSequence({seed}, spawn_key=({STREAM},))",
@@ -264,12 +312,20 @@ def generate_care_homes(areas: pd.DataFrame, residents: np.ndarray, self_funded:
         "response_region_effects": {k: round(v, 6) for k, v in effects.items()},
         "summary": _summary(homes, responded),
     }
-    return CareHomeDraw(register=register, homes=homes, returns=returns, areas=covariates,
-                        truth=truth, response_effects=effects, metadata=metadata)
+    return CareHomeDraw(
+        register=register,
+        homes=homes,
+        returns=returns,
+        areas=covariates,
+        truth=truth,
+        response_effects=effects,
+        metadata=metadata,
+    )
 
 
-def resident_totals(cells: pd.DataFrame, admin: pd.DataFrame,
-                    codes: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def resident_totals(
+    cells: pd.DataFrame, admin: pd.DataFrame, codes: list[str] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Care-home residents and self-funded residents by council and age group (18-64, 65+).
 
     What :func:`generate_care_homes` takes, recovered from the published
@@ -281,14 +337,19 @@ def resident_totals(cells: pd.DataFrame, admin: pd.DataFrame,
     older_bands = ("65-74", "75-84", "85+")
     homes = cells[cells["setting"].astype(str) == "care_home"]
     group = np.where(homes["age_band"].astype(str).isin(older_bands), "65+", "18-64")
-    residents = (homes.groupby([homes["area_code"].astype(str), group])["count"].sum()
-                 .unstack(fill_value=0).reindex(index=list(codes), columns=["18-64", "65+"],
-                                                fill_value=0))
+    residents = (
+        homes.groupby([homes["area_code"].astype(str), group])["count"]
+        .sum()
+        .unstack(fill_value=0)
+        .reindex(index=list(codes), columns=["18-64", "65+"], fill_value=0)
+    )
     council = admin[admin["setting"].astype(str) == "residential"]
-    council = (council.groupby([council["area_code"].astype(str),
-                                council["age_group"].astype(str)])["count"].sum()
-               .unstack(fill_value=0).reindex(index=list(codes), columns=["18-64", "65+"],
-                                              fill_value=0))
+    council = (
+        council.groupby([council["area_code"].astype(str), council["age_group"].astype(str)])["count"]
+        .sum()
+        .unstack(fill_value=0)
+        .reindex(index=list(codes), columns=["18-64", "65+"], fill_value=0)
+    )
     r = residents.to_numpy(dtype=np.int64)
     return r, r - council.to_numpy(dtype=np.int64)
 
@@ -311,27 +372,32 @@ def _summary(homes: pd.DataFrame, responded: np.ndarray) -> dict[str, Any]:
         "self_funded_share": share(homes),
         "responding_homes": int(responded.sum()),
         "response_rate": round(float(responded.mean()), 4),
-        "residents_covered": round(float(homes.loc[responded, "residents"].sum()
-                                         / homes["residents"].sum()), 4),
+        "residents_covered": round(
+            float(homes.loc[responded, "residents"].sum() / homes["residents"].sum()), 4
+        ),
     }
     for column in ("home_type", "size_band", "rating", "region"):
         out[f"self_funded_share_by_{column}"] = {
-            str(k): share(g) for k, g in homes.groupby(column, sort=True)}
+            str(k): share(g) for k, g in homes.groupby(column, sort=True)
+        }
     return out
 
 
 def response_probabilities(register: pd.DataFrame, region_effects: dict[str, float]) -> np.ndarray:
     """P(the home returns its provider information) under the response model."""
     par = CARE_HOME_PARAMETERS["response"]
-    eta = (par["intercept"]
-           + register["size_band"].map(par["size_band"]).to_numpy(dtype=float)
-           + par["younger_adults"] * (register["home_type"] == "younger_adults").to_numpy()
-           + register["rating"].map(par["rating"]).to_numpy(dtype=float)
-           + register["region"].map(region_effects).to_numpy(dtype=float))
+    eta = (
+        par["intercept"]
+        + register["size_band"].map(par["size_band"]).to_numpy(dtype=float)
+        + par["younger_adults"] * (register["home_type"] == "younger_adults").to_numpy()
+        + register["rating"].map(par["rating"]).to_numpy(dtype=float)
+        + register["region"].map(region_effects).to_numpy(dtype=float)
+    )
     return _expit(eta)
 
 
-def draw_response(register: pd.DataFrame, region_effects: dict[str, float],
-                  rng: np.random.Generator) -> np.ndarray:
+def draw_response(
+    register: pd.DataFrame, region_effects: dict[str, float], rng: np.random.Generator
+) -> np.ndarray:
     """One draw of which homes respond (a boolean mask in register order)."""
     return rng.random(len(register)) < response_probabilities(register, region_effects)

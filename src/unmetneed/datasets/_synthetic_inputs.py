@@ -105,8 +105,16 @@ AGE_BAND_LIMITS = {
 # Assumed England-wide share disabled under the Equality Act by age (roughly the
 # Census 2021 pattern); only the ratio between councils matters here.
 _DISABILITY_BY_AGE = [
-    (0, 4, 0.03), (5, 9, 0.06), (10, 15, 0.09), (16, 24, 0.115), (25, 34, 0.12),
-    (35, 44, 0.14), (45, 54, 0.18), (55, 64, 0.245), (65, 74, 0.29), (75, 84, 0.42),
+    (0, 4, 0.03),
+    (5, 9, 0.06),
+    (10, 15, 0.09),
+    (16, 24, 0.115),
+    (25, 34, 0.12),
+    (35, 44, 0.14),
+    (45, 54, 0.18),
+    (55, 64, 0.245),
+    (65, 74, 0.29),
+    (75, 84, 0.42),
     (85, 100, 0.62),
 ]
 # Largest difference allowed between a region's TS007 count and the sum of its

@@ -137,12 +137,25 @@ ETHNIC_GROUPS = (
 )
 # Short names used in the parameter tables, same order as ETHNIC_GROUPS.
 GROUP_KEYS = (
-    "bangladeshi", "chinese", "indian", "pakistani", "other_asian",
-    "african", "caribbean", "other_black",
-    "mixed_white_asian", "mixed_white_black_african", "mixed_white_black_caribbean",
+    "bangladeshi",
+    "chinese",
+    "indian",
+    "pakistani",
+    "other_asian",
+    "african",
+    "caribbean",
+    "other_black",
+    "mixed_white_asian",
+    "mixed_white_black_african",
+    "mixed_white_black_caribbean",
     "other_mixed",
-    "white_british", "irish", "gypsy", "roma", "other_white",
-    "arab", "other",
+    "white_british",
+    "irish",
+    "gypsy",
+    "roma",
+    "other_white",
+    "arab",
+    "other",
 )
 WHITE_BRITISH = GROUP_KEYS.index("white_british")
 DISABILITY = ("Disabled: limited a lot", "Disabled: limited a little", "Not disabled")
@@ -178,10 +191,24 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "ethnicity": {
         # England 2021 shares (per cent, all ages) of the 19 groups
         "england_share": _groups(
-            bangladeshi=1.1, chinese=0.7, indian=3.3, pakistani=2.8, other_asian=1.6,
-            african=2.6, caribbean=1.1, other_black=0.5, mixed_white_asian=0.8,
-            mixed_white_black_african=0.4, mixed_white_black_caribbean=0.9, other_mixed=0.8,
-            white_british=73.5, irish=0.9, gypsy=0.1, roma=0.2, other_white=6.4, arab=0.6,
+            bangladeshi=1.1,
+            chinese=0.7,
+            indian=3.3,
+            pakistani=2.8,
+            other_asian=1.6,
+            african=2.6,
+            caribbean=1.1,
+            other_black=0.5,
+            mixed_white_asian=0.8,
+            mixed_white_black_african=0.4,
+            mixed_white_black_caribbean=0.9,
+            other_mixed=0.8,
+            white_british=73.5,
+            irish=0.9,
+            gypsy=0.1,
+            roma=0.2,
+            other_white=6.4,
+            arab=0.6,
             other=1.6,
         ),
         # logit shift of the minority (not White British) share by age band
@@ -198,11 +225,24 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "a_lot_deprivation": 0.15,
         "area_sd": 0.06,
         "ethnic_group": _groups(
-            bangladeshi=0.25, chinese=-0.45, indian=-0.10, pakistani=0.25, other_asian=-0.15,
-            african=-0.35, caribbean=0.10, other_black=0.0, mixed_white_asian=0.05,
-            mixed_white_black_african=0.05, mixed_white_black_caribbean=0.15,
-            other_mixed=0.05, irish=0.20, gypsy=0.60, roma=0.10, other_white=-0.35,
-            arab=-0.05, other=-0.10,
+            bangladeshi=0.25,
+            chinese=-0.45,
+            indian=-0.10,
+            pakistani=0.25,
+            other_asian=-0.15,
+            african=-0.35,
+            caribbean=0.10,
+            other_black=0.0,
+            mixed_white_asian=0.05,
+            mixed_white_black_african=0.05,
+            mixed_white_black_caribbean=0.15,
+            other_mixed=0.05,
+            irish=0.20,
+            gypsy=0.60,
+            roma=0.10,
+            other_white=-0.35,
+            arab=-0.05,
+            other=-0.10,
         ),
     },
     "need": {
@@ -213,9 +253,19 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "owner_occupation": -0.05,
         "area_sd": 0.30,
         "ethnic_group": _groups(
-            bangladeshi=0.30, chinese=-0.20, indian=0.10, pakistani=0.30, other_asian=0.05,
-            african=-0.10, caribbean=0.10, other_black=0.05, gypsy=0.40, irish=0.05,
-            other_white=-0.15, arab=0.10, roma=0.20,
+            bangladeshi=0.30,
+            chinese=-0.20,
+            indian=0.10,
+            pakistani=0.30,
+            other_asian=0.05,
+            african=-0.10,
+            caribbean=0.10,
+            other_black=0.05,
+            gypsy=0.40,
+            irish=0.05,
+            other_white=-0.15,
+            arab=0.10,
+            roma=0.20,
         ),
     },
     "help": {  # P(any help | need)
@@ -231,9 +281,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "deprivation": -0.05,
         "area_sd": 0.15,
         "ethnic_group": _groups(
-            bangladeshi=-0.80, chinese=-0.30, indian=-0.50, pakistani=-0.80, other_asian=-0.40,
-            african=-0.20, caribbean=-0.10, other_black=-0.20, gypsy=-0.60, arab=-0.40,
-            other=-0.30, roma=-0.40,
+            bangladeshi=-0.80,
+            chinese=-0.30,
+            indian=-0.50,
+            pakistani=-0.80,
+            other_asian=-0.40,
+            african=-0.20,
+            caribbean=-0.10,
+            other_black=-0.20,
+            gypsy=-0.60,
+            arab=-0.40,
+            other=-0.30,
+            roma=-0.40,
         ),
     },
     "council": {  # P(any council funding | paid help)
@@ -249,7 +308,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         # (ONS 2022-23: 2.0% of residents of younger-adult homes self-fund)
         "residential_working_age": 1.5,
         "ethnic_group": _groups(
-            0.30, white_british=0.0, irish=0.0, other_white=0.10, chinese=0.0, indian=0.10,
+            0.30,
+            white_british=0.0,
+            irish=0.0,
+            other_white=0.10,
+            chinese=0.0,
+            indian=0.10,
         ),
     },
     "topup": {  # P(payer = both | council funded): a top-up paid by the person
@@ -294,42 +358,129 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 # regional baseline, a little higher in unitary and metropolitan councils.
 MINORITY_SHARE: dict[str, float] = {
     # London
-    "E09000001": 0.43, "E09000002": 0.66, "E09000003": 0.60, "E09000004": 0.36,
-    "E09000005": 0.83, "E09000006": 0.32, "E09000007": 0.53, "E09000008": 0.58,
-    "E09000009": 0.68, "E09000010": 0.59, "E09000011": 0.55, "E09000012": 0.62,
-    "E09000013": 0.56, "E09000014": 0.67, "E09000015": 0.77, "E09000016": 0.29,
-    "E09000017": 0.57, "E09000018": 0.67, "E09000019": 0.55, "E09000020": 0.63,
-    "E09000021": 0.45, "E09000022": 0.60, "E09000023": 0.57, "E09000024": 0.55,
-    "E09000025": 0.84, "E09000026": 0.74, "E09000027": 0.34, "E09000028": 0.61,
-    "E09000029": 0.40, "E09000030": 0.75, "E09000031": 0.62, "E09000032": 0.52,
+    "E09000001": 0.43,
+    "E09000002": 0.66,
+    "E09000003": 0.60,
+    "E09000004": 0.36,
+    "E09000005": 0.83,
+    "E09000006": 0.32,
+    "E09000007": 0.53,
+    "E09000008": 0.58,
+    "E09000009": 0.68,
+    "E09000010": 0.59,
+    "E09000011": 0.55,
+    "E09000012": 0.62,
+    "E09000013": 0.56,
+    "E09000014": 0.67,
+    "E09000015": 0.77,
+    "E09000016": 0.29,
+    "E09000017": 0.57,
+    "E09000018": 0.67,
+    "E09000019": 0.55,
+    "E09000020": 0.63,
+    "E09000021": 0.45,
+    "E09000022": 0.60,
+    "E09000023": 0.57,
+    "E09000024": 0.55,
+    "E09000025": 0.84,
+    "E09000026": 0.74,
+    "E09000027": 0.34,
+    "E09000028": 0.61,
+    "E09000029": 0.40,
+    "E09000030": 0.75,
+    "E09000031": 0.62,
+    "E09000032": 0.52,
     "E09000033": 0.66,
     # elsewhere
-    "E06000016": 0.63, "E08000025": 0.50, "E06000039": 0.72, "E06000032": 0.58,
-    "E08000032": 0.37, "E06000008": 0.37, "E08000003": 0.42, "E08000028": 0.38,
-    "E08000031": 0.37, "E08000026": 0.33, "E06000018": 0.35, "E08000035": 0.18,
-    "E08000034": 0.23, "E08000004": 0.25, "E08000005": 0.22, "E08000001": 0.23,
-    "E06000015": 0.23, "E06000031": 0.30, "E06000038": 0.38, "E06000042": 0.30,
-    "E06000023": 0.26, "E08000019": 0.18, "E08000012": 0.14, "E08000021": 0.19,
-    "E06000045": 0.23, "E08000009": 0.21, "E08000006": 0.20, "E08000030": 0.23,
-    "E06000043": 0.19, "E06000034": 0.20, "E06000055": 0.26, "E10000015": 0.19,
-    "E06000060": 0.17, "E10000030": 0.16, "E08000033": 0.12, "E08000002": 0.14,
-    "E06000002": 0.14, "E06000021": 0.14, "E10000018": 0.11, "E06000033": 0.16,
-    "E06000036": 0.18, "E06000040": 0.22, "E06000041": 0.20, "E06000044": 0.17,
-    "E10000003": 0.16, "E10000025": 0.16, "E08000029": 0.16, "E06000010": 0.10,
-    "E06000035": 0.14, "E10000019": 0.09,
+    "E06000016": 0.63,
+    "E08000025": 0.50,
+    "E06000039": 0.72,
+    "E06000032": 0.58,
+    "E08000032": 0.37,
+    "E06000008": 0.37,
+    "E08000003": 0.42,
+    "E08000028": 0.38,
+    "E08000031": 0.37,
+    "E08000026": 0.33,
+    "E06000018": 0.35,
+    "E08000035": 0.18,
+    "E08000034": 0.23,
+    "E08000004": 0.25,
+    "E08000005": 0.22,
+    "E08000001": 0.23,
+    "E06000015": 0.23,
+    "E06000031": 0.30,
+    "E06000038": 0.38,
+    "E06000042": 0.30,
+    "E06000023": 0.26,
+    "E08000019": 0.18,
+    "E08000012": 0.14,
+    "E08000021": 0.19,
+    "E06000045": 0.23,
+    "E08000009": 0.21,
+    "E08000006": 0.20,
+    "E08000030": 0.23,
+    "E06000043": 0.19,
+    "E06000034": 0.20,
+    "E06000055": 0.26,
+    "E10000015": 0.19,
+    "E06000060": 0.17,
+    "E10000030": 0.16,
+    "E08000033": 0.12,
+    "E08000002": 0.14,
+    "E06000002": 0.14,
+    "E06000021": 0.14,
+    "E10000018": 0.11,
+    "E06000033": 0.16,
+    "E06000036": 0.18,
+    "E06000040": 0.22,
+    "E06000041": 0.20,
+    "E06000044": 0.17,
+    "E10000003": 0.16,
+    "E10000025": 0.16,
+    "E08000029": 0.16,
+    "E06000010": 0.10,
+    "E06000035": 0.14,
+    "E10000019": 0.09,
 }
 REGION_MINORITY_BASE = {
-    "E12000001": 0.055, "E12000002": 0.09, "E12000003": 0.09, "E12000004": 0.10,
-    "E12000005": 0.10, "E12000006": 0.15, "E12000007": 0.55, "E12000008": 0.15,
+    "E12000001": 0.055,
+    "E12000002": 0.09,
+    "E12000003": 0.09,
+    "E12000004": 0.10,
+    "E12000005": 0.10,
+    "E12000006": 0.15,
+    "E12000007": 0.55,
+    "E12000008": 0.15,
     "E12000009": 0.075,
 }
 # Largely rural councils: a lower share than their region's baseline.
-RURAL = frozenset({
-    "E06000052", "E06000053", "E06000057", "E06000047", "E06000051", "E06000019",
-    "E06000054", "E06000059", "E06000011", "E06000017", "E06000046", "E06000003",
-    "E10000006", "E10000023", "E10000008", "E10000027", "E10000020", "E10000029",
-    "E10000007", "E10000028", "E10000034", "E10000013",
-})
+RURAL = frozenset(
+    {
+        "E06000052",
+        "E06000053",
+        "E06000057",
+        "E06000047",
+        "E06000051",
+        "E06000019",
+        "E06000054",
+        "E06000059",
+        "E06000011",
+        "E06000017",
+        "E06000046",
+        "E06000003",
+        "E10000006",
+        "E10000023",
+        "E10000008",
+        "E10000027",
+        "E10000020",
+        "E10000029",
+        "E10000007",
+        "E10000028",
+        "E10000034",
+        "E10000013",
+    }
+)
 # Council emphases on minority groups (multipliers of the England-wide mix).
 GROUP_EMPHASIS: dict[str, dict[str, float]] = {
     "E09000030": {"bangladeshi": 16.0},
@@ -352,8 +503,7 @@ GROUP_EMPHASIS: dict[str, dict[str, float]] = {
     "E09000031": {"pakistani": 2.5, "caribbean": 2.0, "other_white": 1.5},
     "E06000016": {"indian": 5.0, "roma": 2.0},
     "E09000015": {"indian": 4.0, "irish": 1.8, "other_asian": 2.0},
-    "E09000005": {"indian": 2.5, "caribbean": 2.5, "other_white": 1.5, "arab": 2.0,
-                  "irish": 2.0},
+    "E09000005": {"indian": 2.5, "caribbean": 2.5, "other_white": 1.5, "arab": 2.0, "irish": 2.0},
     "E09000018": {"indian": 3.0, "pakistani": 1.5},
     "E08000031": {"indian": 3.0, "caribbean": 2.5},
     "E08000028": {"indian": 3.0, "caribbean": 2.5, "pakistani": 1.5},
@@ -446,9 +596,9 @@ class Inputs:
 
 
 def read_inputs(path: str | os.PathLike[str]) -> Inputs:
-    table = pd.read_csv(path, dtype={c: str for c in
-                                     ("area_code", "area_name", "council_type",
-                                      "region_code", "region_name")})
+    table = pd.read_csv(
+        path, dtype={c: str for c in ("area_code", "area_name", "council_type", "region_code", "region_name")}
+    )
     areas = table[["area_code", "area_name", "council_type", "region_code", "region_name"]]
     return Inputs(
         areas=areas.reset_index(drop=True),
@@ -468,8 +618,9 @@ class Population:
 def _minority_targets(inputs: Inputs, rng: np.random.Generator) -> np.ndarray:
     par = PARAMETERS["ethnicity"]
     base = []
-    for code, region, kind in zip(inputs.areas["area_code"], inputs.areas["region_code"],
-                                  inputs.areas["council_type"], strict=True):
+    for code, region, kind in zip(
+        inputs.areas["area_code"], inputs.areas["region_code"], inputs.areas["council_type"], strict=True
+    ):
         if code in MINORITY_SHARE:
             base.append(MINORITY_SHARE[code])
         else:
@@ -494,13 +645,13 @@ def _solve_shift(target: np.ndarray, weights: np.ndarray, shift: np.ndarray) -> 
     return np.asarray(expit(base + c[:, None]))
 
 
-def _ethnic_composition(inputs: Inputs, minority: np.ndarray,
-                        rng: np.random.Generator) -> np.ndarray:
+def _ethnic_composition(inputs: Inputs, minority: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """P(ethnic group | area, age band): (A, K, G)."""
     par = PARAMETERS["ethnicity"]
     A = len(minority)
-    by_age = _solve_shift(minority, inputs.adults.astype(float),
-                          np.asarray(par["minority_age_shift"], dtype=float))  # (A, K)
+    by_age = _solve_shift(
+        minority, inputs.adults.astype(float), np.asarray(par["minority_age_shift"], dtype=float)
+    )  # (A, K)
     log_mix = np.log(np.asarray(par["england_share"], dtype=float))
     log_mix = np.broadcast_to(log_mix, (A, G)).copy()
     for a, code in enumerate(inputs.areas["area_code"]):
@@ -525,9 +676,11 @@ def _deprivation(inputs: Inputs, minority: np.ndarray, rng: np.random.Generator)
     def z(x: np.ndarray) -> np.ndarray:
         return (x - x.mean()) / x.std()
 
-    raw = (z(np.log(inputs.disability_ratio))
-           + float(par["minority_weight"]) * z(logit(minority))
-           + rng.normal(0.0, float(par["noise_sd"]), len(minority)))
+    raw = (
+        z(np.log(inputs.disability_ratio))
+        + float(par["minority_weight"]) * z(logit(minority))
+        + rng.normal(0.0, float(par["noise_sd"]), len(minority))
+    )
     return np.round(z(raw), 4)
 
 
@@ -537,12 +690,15 @@ def _disability(deprivation: np.ndarray, rng: np.random.Generator) -> np.ndarray
     A = len(deprivation)
     area = rng.normal(0.0, float(par["area_sd"]), A)
     female = np.array([1.0, 0.0])
-    eta_any = (_vector(logit(par["p_disabled_by_age"]), 1, 4)
-               + float(par["female"]) * _vector(female - 0.5, 2, 4)
-               + _vector(par["ethnic_group"], 3, 4)
-               + _area(float(par["deprivation"]) * deprivation + area, 4))
-    eta_lot = (_vector(logit(par["p_a_lot_by_age"]), 1, 4)
-               + _area(float(par["a_lot_deprivation"]) * deprivation, 4))
+    eta_any = (
+        _vector(logit(par["p_disabled_by_age"]), 1, 4)
+        + float(par["female"]) * _vector(female - 0.5, 2, 4)
+        + _vector(par["ethnic_group"], 3, 4)
+        + _area(float(par["deprivation"]) * deprivation + area, 4)
+    )
+    eta_lot = _vector(logit(par["p_a_lot_by_age"]), 1, 4) + _area(
+        float(par["a_lot_deprivation"]) * deprivation, 4
+    )
     p_any = expit(eta_any)
     p_lot = expit(eta_lot)
     out = np.empty((A, K, S, G, D))
@@ -559,8 +715,10 @@ def build_population(inputs: Inputs, rng: np.random.Generator) -> Population:
     ethnic = _ethnic_composition(inputs, minority, rng)  # (A, K, G)
     deprivation = _deprivation(inputs, minority, rng)
     par = PARAMETERS["sex"]
-    female = expit(logit(np.asarray(par["female_share_by_age"]))[None, :]
-                   + rng.normal(0.0, float(par["area_sd"]), (A, 1)))
+    female = expit(
+        logit(np.asarray(par["female_share_by_age"]))[None, :]
+        + rng.normal(0.0, float(par["area_sd"]), (A, 1))
+    )
     sex = np.stack([female, 1.0 - female], axis=2)  # (A, K, S)
     disability = _disability(deprivation, rng)  # (A, K, S, G, D)
     probs = sex[:, :, :, None, None] * ethnic[:, :, None, :, None] * disability
@@ -593,8 +751,7 @@ class CareModel:
 
 
 def draw_area_effects(n_areas: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {name: rng.normal(0.0, float(PARAMETERS[name]["area_sd"]), n_areas)
-            for name in AREA_EFFECTS}
+    return {name: rng.normal(0.0, float(PARAMETERS[name]["area_sd"]), n_areas) for name in AREA_EFFECTS}
 
 
 def standardise(values: np.ndarray) -> np.ndarray:
@@ -603,8 +760,13 @@ def standardise(values: np.ndarray) -> np.ndarray:
     return np.asarray(np.round((x - x.mean()) / x.std(), 4))
 
 
-def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
-               area_codes: pd.Series, *, owner_occupation: np.ndarray) -> CareModel:
+def care_model(
+    deprivation: np.ndarray,
+    effects: dict[str, np.ndarray],
+    area_codes: pd.Series,
+    *,
+    owner_occupation: np.ndarray,
+) -> CareModel:
     """Evaluate the care model on the cell grid.
 
     ``owner_occupation`` is the standardised council score
@@ -615,12 +777,11 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     own = np.asarray(owner_occupation, dtype=float)
     female = _vector([1.0, 0.0], 2)
 
-    def linear(name: str, *, sex: bool = False, ethnic: bool = False,
-               disability: bool = True) -> np.ndarray:
+    def linear(name: str, *, sex: bool = False, ethnic: bool = False, disability: bool = True) -> np.ndarray:
         par = PARAMETERS[name]
-        eta = _vector(par["age"], 1) + _area(float(par["deprivation"]) * dep
-                                             + float(par.get("owner_occupation", 0.0)) * own
-                                             + effects[name])
+        eta = _vector(par["age"], 1) + _area(
+            float(par["deprivation"]) * dep + float(par.get("owner_occupation", 0.0)) * own + effects[name]
+        )
         if disability:
             eta = eta + _vector(par["disability"], 4)
         if sex:
@@ -635,11 +796,15 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     eta_council = linear("council", sex=True, ethnic=True)
     council = expit(eta_council)
     working_age = _vector([1, 1, 1, 1, 1, 0, 0, 0], 1)
-    council_residential = expit(eta_council + float(PARAMETERS["council"]
-                                                    ["residential_working_age"]) * working_age)
+    council_residential = expit(
+        eta_council + float(PARAMETERS["council"]["residential_working_age"]) * working_age
+    )
     top = PARAMETERS["topup"]
-    topup = expit(float(top["intercept"]) + float(top["working_age"]) * working_age
-                  + _area(float(top["deprivation"]) * dep))
+    topup = expit(
+        float(top["intercept"])
+        + float(top["working_age"]) * working_age
+        + _area(float(top["deprivation"]) * dep)
+    )
     ne = PARAMETERS["not_enough"]
     base = _area(float(ne["deprivation"]) * dep + effects["not_enough"])
     res = PARAMETERS["residential"]
@@ -650,12 +815,18 @@ def care_model(deprivation: np.ndarray, effects: dict[str, np.ndarray],
     for name in AREA_EFFECTS:
         table[name] = np.round(effects[name], 6)
     return CareModel(
-        need=need, help=help_, paid=paid, council=council,
-        council_residential=council_residential, topup=topup,
+        need=need,
+        help=help_,
+        paid=paid,
+        council=council,
+        council_residential=council_residential,
+        topup=topup,
         not_enough_unpaid=expit(float(ne["unpaid_only"]) + base),
         not_enough_council=expit(float(ne["council"]) + base),
         not_enough_self=expit(float(ne["self"]) + base),
-        residential=residential, learning_disability=learning, area_effects=table,
+        residential=residential,
+        learning_disability=learning,
+        area_effects=table,
     )
 
 
@@ -698,8 +869,9 @@ def draw_settings(counts: np.ndarray, model: CareModel, rng: np.random.Generator
     p_res = np.broadcast_to(residential_probability(model), counts.shape)
     residents = rng.binomial(counts, p_res).astype(np.int64)
     council = rng.binomial(residents, np.broadcast_to(model.council_residential, counts.shape))
-    return Settings(household=counts - residents, care_home=residents,
-                    care_home_council=council.astype(np.int64))
+    return Settings(
+        household=counts - residents, care_home=residents, care_home_council=council.astype(np.int64)
+    )
 
 
 def household_model(model: CareModel) -> CareModel:
@@ -739,8 +911,9 @@ def truth_by_setting(settings: Settings, model: CareModel) -> dict[str, dict[str
     council = settings.care_home_council
     own = residents - council
     zero = np.zeros_like(residents)
-    insufficient = np.rint((council * model.not_enough_council + own * model.not_enough_self)
-                           * UNITS).astype(np.int64)
+    insufficient = np.rint((council * model.not_enough_council + own * model.not_enough_self) * UNITS).astype(
+        np.int64
+    )
     care_home = {
         "need": residents * UNITS,
         "council_funded": council * UNITS,
@@ -759,17 +932,22 @@ def truth_units(counts: np.ndarray, model: CareModel) -> dict[str, np.ndarray]:
     need = n * model.need
     helped = need * model.help
     paid = helped * model.paid
-    parts = np.stack(np.broadcast_arrays(
-        paid * model.council,  # council_funded
-        paid * (1.0 - model.council),  # self_funded
-        helped * (1.0 - model.paid),  # unpaid_only
-        need * (1.0 - model.help),  # unmet
-    ), axis=-1)
+    parts = np.stack(
+        np.broadcast_arrays(
+            paid * model.council,  # council_funded
+            paid * (1.0 - model.council),  # self_funded
+            helped * (1.0 - model.paid),  # unpaid_only
+            need * (1.0 - model.help),  # unmet
+        ),
+        axis=-1,
+    )
     need_units = np.rint(need * UNITS).astype(np.int64)
     split = _apportion(need_units, parts * UNITS)
-    insufficient = (parts[..., 0] * model.not_enough_council
-                    + parts[..., 1] * model.not_enough_self
-                    + parts[..., 2] * model.not_enough_unpaid)
+    insufficient = (
+        parts[..., 0] * model.not_enough_council
+        + parts[..., 1] * model.not_enough_self
+        + parts[..., 2] * model.not_enough_unpaid
+    )
     helped_units = split[..., :3].sum(axis=-1)
     out = {"need": need_units}
     for j, name in enumerate(PARTS):
@@ -782,18 +960,20 @@ def unpaid_care_probabilities(deprivation: np.ndarray) -> np.ndarray:
     """P(unpaid-care band | cell): (A, K, S, G, D, 6), bands as UNPAID_CARE."""
     par = PARAMETERS["unpaid_care"]
     dep = np.asarray(deprivation, dtype=float)
-    eta = (_vector(logit(par["p_carer_by_age"]), 1)
-           + float(par["female"]) * (_vector([1.0, 0.0], 2) - 0.5)
-           + _vector(par["disability"], 4)
-           + _area(float(par["deprivation"]) * dep))
+    eta = (
+        _vector(logit(par["p_carer_by_age"]), 1)
+        + float(par["female"]) * (_vector([1.0, 0.0], 2) - 0.5)
+        + _vector(par["disability"], 4)
+        + _area(float(par["deprivation"]) * dep)
+    )
     carer = expit(eta)
     heavy = np.zeros(5)
     heavy[-1] = 1.0
-    band_eta = (np.log(np.asarray(par["band_shares"], dtype=float))
-                + heavy * (_vector(par["band_age"], 1)[..., None]
-                           + _area(float(par["band_deprivation"]) * dep)[..., None]
-                           + float(par["band_a_lot"])
-                           * _vector([1.0, 0.0, 0.0], 4)[..., None]))
+    band_eta = np.log(np.asarray(par["band_shares"], dtype=float)) + heavy * (
+        _vector(par["band_age"], 1)[..., None]
+        + _area(float(par["band_deprivation"]) * dep)[..., None]
+        + float(par["band_a_lot"]) * _vector([1.0, 0.0, 0.0], 4)[..., None]
+    )
     bands = np.exp(band_eta - band_eta.max(axis=-1, keepdims=True))
     bands /= bands.sum(axis=-1, keepdims=True)
     carer, bands = np.broadcast_arrays(carer[..., None], bands)

@@ -73,8 +73,12 @@ K, S, G, D = len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS), len(DISABILITY)
 C = K * S * G * D
 HELP = ("none", "unpaid_only", "paid")
 PAYER = ("council", "self", "both")
-USER_GROUPS = ("Learning disability support", "Other support, 18-64",
-               "65+ residential or nursing", "65+ community")
+USER_GROUPS = (
+    "Learning disability support",
+    "Other support, 18-64",
+    "65+ residential or nursing",
+    "65+ community",
+)
 AGE_GROUPS = ("18-64", "65+")
 SETTINGS = ("residential", "community")
 
@@ -94,8 +98,7 @@ SURVEY_PARAMETERS: dict[str, dict[str, Any]] = {
         "response_minority": -0.25,
         "response_deprivation": -0.2,
         "response_cluster_sd": 0.3,
-        "nonresponse_age_groups": ["18-34", "18-34", "35-54", "35-54", "55-74", "55-74",
-                                   "75+", "75+"],
+        "nonresponse_age_groups": ["18-34", "18-34", "35-54", "35-54", "55-74", "55-74", "75+", "75+"],
     },
     "ascs": {
         "sampling_fraction": 0.13,
@@ -172,9 +175,12 @@ class _Cells:
 
 def _cells(model: CareModel, n_areas: int) -> _Cells:
     return _Cells(
-        need=_flat(model.need, n_areas), help=_flat(model.help, n_areas),
-        paid=_flat(model.paid, n_areas), council=_flat(model.council, n_areas),
-        topup=_flat(model.topup, n_areas), ne_unpaid=_flat(model.not_enough_unpaid, n_areas),
+        need=_flat(model.need, n_areas),
+        help=_flat(model.help, n_areas),
+        paid=_flat(model.paid, n_areas),
+        council=_flat(model.council, n_areas),
+        topup=_flat(model.topup, n_areas),
+        ne_unpaid=_flat(model.not_enough_unpaid, n_areas),
         ne_council=_flat(model.not_enough_council, n_areas),
         ne_self=_flat(model.not_enough_self, n_areas),
         residential=_flat(model.residential, n_areas),
@@ -182,8 +188,9 @@ def _cells(model: CareModel, n_areas: int) -> _Cells:
     )
 
 
-def _care_items(rng: np.random.Generator, p: _Cells, area: np.ndarray, cell: np.ndarray,
-                *, household: bool) -> dict[str, np.ndarray]:
+def _care_items(
+    rng: np.random.Generator, p: _Cells, area: np.ndarray, cell: np.ndarray, *, household: bool
+) -> dict[str, np.ndarray]:
     """Draw need, help, payer and help_enough for people in (area, cell).
 
     ``household=True`` conditions on not living in a care home (residential
@@ -202,16 +209,23 @@ def _care_items(rng: np.random.Generator, p: _Cells, area: np.ndarray, cell: np.
     paid = helped & (u[:, 2] < pp)
     council = paid & (u[:, 3] < p.council[area, cell])
     both = council & (u[:, 4] < p.topup[area, cell])
-    not_enough_p = np.where(council, p.ne_council[area, cell],
-                            np.where(paid, p.ne_self[area, cell], p.ne_unpaid[area, cell]))
+    not_enough_p = np.where(
+        council, p.ne_council[area, cell], np.where(paid, p.ne_self[area, cell], p.ne_unpaid[area, cell])
+    )
     enough = helped & ~(u[:, 5] < not_enough_p)
     help_code = np.where(paid, 2, np.where(helped, 1, 0))
     payer_code = np.where(both, 2, np.where(council, 0, 1))
     return _items_frame(need, helped, paid, help_code, payer_code, enough)
 
 
-def _items_frame(need: np.ndarray, helped: np.ndarray, paid: np.ndarray, help_code: np.ndarray,
-                 payer_code: np.ndarray, enough: np.ndarray) -> dict[str, np.ndarray]:
+def _items_frame(
+    need: np.ndarray,
+    helped: np.ndarray,
+    paid: np.ndarray,
+    help_code: np.ndarray,
+    payer_code: np.ndarray,
+    enough: np.ndarray,
+) -> dict[str, np.ndarray]:
     """The standard items (missing where not asked) and 0/1 indicators for everyone."""
     help_label = np.full(len(need), None, dtype=object)  # None = not asked
     help_label[need] = _labels(help_code[need], HELP)
@@ -235,8 +249,9 @@ def _items_frame(need: np.ndarray, helped: np.ndarray, paid: np.ndarray, help_co
     }
 
 
-def _person_columns(inputs: Inputs, deprivation: np.ndarray, area: np.ndarray,
-                    cell: np.ndarray) -> dict[str, np.ndarray]:
+def _person_columns(
+    inputs: Inputs, deprivation: np.ndarray, area: np.ndarray, cell: np.ndarray
+) -> dict[str, np.ndarray]:
     k, s, g, d = _cell_codes(cell)
     areas = inputs.areas
     return {
@@ -264,9 +279,14 @@ def _ids(prefix: str, n: int) -> np.ndarray:
     return (prefix + pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(6)).to_numpy(dtype=object)
 
 
-def general_survey(inputs: Inputs, population: Population, model: CareModel,
-                   rng: np.random.Generator, *,
-                   household: np.ndarray | None = None) -> pd.DataFrame:
+def general_survey(
+    inputs: Inputs,
+    population: Population,
+    model: CareModel,
+    rng: np.random.Generator,
+    *,
+    household: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The household survey; ``household`` = adults in private households per cell
     (A, K, S, G, D), default their expected number ``N (1 - p_res)``."""
     par = SURVEY_PARAMETERS["general"]
@@ -284,13 +304,12 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     per = int(par["adults_per_cluster"])
     n_clusters = np.maximum(1, np.rint(adults / per)).astype(np.int64)
     cluster_area = np.repeat(np.arange(A), n_clusters)
-    shares = rng.gamma(float(par["cluster_size_concentration"]), 1.0,
-                       len(cluster_area))
+    shares = rng.gamma(float(par["cluster_size_concentration"]), 1.0, len(cluster_area))
     sizes = np.empty(len(cluster_area), dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(n_clusters)])
     for a in range(A):  # one small apportionment per council
-        block = shares[starts[a]:starts[a + 1]]
-        sizes[starts[a]:starts[a + 1]] = _apportion(np.array(adults[a]), block)
+        block = shares[starts[a] : starts[a + 1]]
+        sizes[starts[a] : starts[a + 1]] = _apportion(np.array(adults[a]), block)
     cluster_number = np.arange(len(cluster_area)) - starts[cluster_area]
 
     # strata = regions; systematic PPS within each, list ordered by council deprivation
@@ -303,8 +322,9 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     selected: list[np.ndarray] = []
     for h in range(len(region_codes)):
         members = np.flatnonzero(h_of_cluster == h)
-        order = np.lexsort((cluster_number[members], cluster_area[members],
-                            population.deprivation[cluster_area[members]]))
+        order = np.lexsort(
+            (cluster_number[members], cluster_area[members], population.deprivation[cluster_area[members]])
+        )
         members = members[order]
         cumulative = np.cumsum(sizes[members])
         interval = cumulative[-1] / n_h[h]
@@ -318,11 +338,11 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     # composition of each selected cluster: its council's tilted by cluster effects
     k, s, g, d = _cell_codes(np.arange(C))
     n_psu = len(psu)
-    tilt = (rng.normal(0.0, float(par["cluster_age_tilt_sd"]), (n_psu, K))[:, k]
-            + rng.normal(0.0, float(par["cluster_minority_tilt_sd"]), (n_psu, 1))
-            * (g != WHITE_BRITISH)[None, :]
-            + rng.normal(0.0, float(par["cluster_disability_tilt_sd"]), (n_psu, 1))
-            * (d != 2)[None, :])
+    tilt = (
+        rng.normal(0.0, float(par["cluster_age_tilt_sd"]), (n_psu, K))[:, k]
+        + rng.normal(0.0, float(par["cluster_minority_tilt_sd"]), (n_psu, 1)) * (g != WHITE_BRITISH)[None, :]
+        + rng.normal(0.0, float(par["cluster_disability_tilt_sd"]), (n_psu, 1)) * (d != 2)[None, :]
+    )
     weights = household[psu_area] * np.exp(tilt)
     weights /= weights.sum(axis=1, keepdims=True)
     m = int(par["issued_per_cluster"])
@@ -334,12 +354,14 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
 
     # response
     k, s, g, d = _cell_codes(cell)
-    eta = (float(par["response_intercept"])
-           + np.asarray(par["response_age"])[k]
-           + float(par["response_female"]) * (s == 0)
-           + float(par["response_minority"]) * (g != WHITE_BRITISH)
-           + float(par["response_deprivation"]) * population.deprivation[area]
-           + rng.normal(0.0, float(par["response_cluster_sd"]), n_psu)[person_psu])
+    eta = (
+        float(par["response_intercept"])
+        + np.asarray(par["response_age"])[k]
+        + float(par["response_female"]) * (s == 0)
+        + float(par["response_minority"]) * (g != WHITE_BRITISH)
+        + float(par["response_deprivation"]) * population.deprivation[area]
+        + rng.normal(0.0, float(par["response_cluster_sd"]), n_psu)[person_psu]
+    )
     responded = rng.random(len(cell)) < expit(eta)
 
     # non-response adjustment in region x age group x sex classes
@@ -362,8 +384,11 @@ def general_survey(inputs: Inputs, population: Population, model: CareModel,
     out.insert(4, "region_name", inputs.areas["region_name"].to_numpy(dtype=object)[area])
     out.insert(1, "stratum", np.asarray(region_codes, dtype=object)[stratum])
     codes = inputs.areas["area_code"].to_numpy(dtype=object)
-    psu_label = (pd.Series(codes[psu_area[person_psu]]) + "-"
-                 + pd.Series(cluster_number[psu][person_psu]).astype(str).str.zfill(3))
+    psu_label = (
+        pd.Series(codes[psu_area[person_psu]])
+        + "-"
+        + pd.Series(cluster_number[psu][person_psu]).astype(str).str.zfill(3)
+    )
     out.insert(2, "psu", psu_label.to_numpy(dtype=object))
     for name, values in items.items():
         out[name] = values
@@ -401,8 +426,9 @@ def community_counts(household_council_units: np.ndarray, units: int) -> np.ndar
     return out
 
 
-def council_register(inputs: Inputs, community: np.ndarray, residential: np.ndarray,
-                     model: CareModel, rng: np.random.Generator) -> Register:
+def council_register(
+    inputs: Inputs, community: np.ndarray, residential: np.ndarray, model: CareModel, rng: np.random.Generator
+) -> Register:
     """Council-funded people by (area, cell, learning disability, residential).
 
     ``community`` (A, C): council-funded people in households
@@ -411,8 +437,13 @@ def council_register(inputs: Inputs, community: np.ndarray, residential: np.ndar
     """
     A = len(inputs.areas)
     p = _cells(model, A)
-    by_setting = np.stack([np.asarray(community, dtype=np.int64).reshape(A, C),
-                           np.asarray(residential, dtype=np.int64).reshape(A, C)], axis=-1)
+    by_setting = np.stack(
+        [
+            np.asarray(community, dtype=np.int64).reshape(A, C),
+            np.asarray(residential, dtype=np.int64).reshape(A, C),
+        ],
+        axis=-1,
+    )
     learning = rng.binomial(by_setting, p.learning[..., None])  # (A, C, res)
     counts = np.stack([by_setting - learning, learning], axis=2)  # (A, C, ld, res)
     return Register(counts=counts.astype(np.int64))
@@ -427,13 +458,15 @@ def admin_counts(inputs: Inputs, register: Register) -> pd.DataFrame:
     for og in (0, 1):
         for r in (0, 1):
             table[:, og, 1 - r] = by[:, older == og, r].sum(axis=1)
-    out = pd.DataFrame({
-        "area_code": np.repeat(inputs.areas["area_code"].to_numpy(dtype=object), 4),
-        "area_name": np.repeat(inputs.areas["area_name"].to_numpy(dtype=object), 4),
-        "age_group": np.tile(np.repeat(np.asarray(AGE_GROUPS, dtype=object), 2), A),
-        "setting": np.tile(np.asarray(SETTINGS, dtype=object), 2 * A),
-        "count": table.reshape(-1),
-    })
+    out = pd.DataFrame(
+        {
+            "area_code": np.repeat(inputs.areas["area_code"].to_numpy(dtype=object), 4),
+            "area_name": np.repeat(inputs.areas["area_name"].to_numpy(dtype=object), 4),
+            "age_group": np.tile(np.repeat(np.asarray(AGE_GROUPS, dtype=object), 2), A),
+            "setting": np.tile(np.asarray(SETTINGS, dtype=object), 2 * A),
+            "count": table.reshape(-1),
+        }
+    )
     return out
 
 
@@ -459,8 +492,9 @@ def _systematic(rng: np.random.Generator, N: np.ndarray, n: np.ndarray) -> np.nd
     return offsets[stratum] + np.minimum(position, N[stratum] - 1)
 
 
-def _weights_after_collapse(stratum: np.ndarray, N: np.ndarray, responded: np.ndarray,
-                            groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _weights_after_collapse(
+    stratum: np.ndarray, N: np.ndarray, responded: np.ndarray, groups: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Design strata after merging small ones: per respondent (stratum, weight, fpc)."""
     r = np.bincount(stratum[responded], minlength=len(N))
     target = np.arange(len(N))
@@ -476,8 +510,9 @@ def _weights_after_collapse(stratum: np.ndarray, N: np.ndarray, responded: np.nd
     return design, N_new[design] / r_new[design], N_new[design]
 
 
-def ascs_survey(inputs: Inputs, population: Population, model: CareModel, register: Register,
-                rng: np.random.Generator) -> pd.DataFrame:
+def ascs_survey(
+    inputs: Inputs, population: Population, model: CareModel, register: Register, rng: np.random.Generator
+) -> pd.DataFrame:
     par = SURVEY_PARAMETERS["ascs"]
     A = len(inputs.areas)
     p = _cells(model, A)
@@ -493,9 +528,16 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     ld_idx = np.broadcast_to(ld, register.counts.shape)
     res_idx = np.broadcast_to(res, register.counts.shape)
     nz = np.flatnonzero(register.counts)
-    entries = {name: arr.reshape(-1)[nz] for name, arr in
-               (("area", area_idx), ("cell", cell_idx), ("ld", ld_idx), ("res", res_idx),
-                ("group", group))}
+    entries = {
+        name: arr.reshape(-1)[nz]
+        for name, arr in (
+            ("area", area_idx),
+            ("cell", cell_idx),
+            ("ld", ld_idx),
+            ("res", res_idx),
+            ("group", group),
+        )
+    }
     entry_count = register.counts.reshape(-1)[nz]
     strat = entries["area"] * 4 + entries["group"]
     order = np.lexsort((entries["cell"], strat))  # list order: stratum, then cell
@@ -511,19 +553,22 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     is_res = entries["res"][sampled] == 1
     stratum = strat[sampled]
     k, s, g, d = _cell_codes(cell)
-    eta = (float(par["response_intercept"])
-           + float(par["response_learning_disability"]) * is_ld
-           + float(par["response_residential"]) * is_res
-           + np.asarray(par["response_age"])[k]
-           + float(par["response_minority"]) * (g != WHITE_BRITISH)
-           + float(par["response_deprivation"]) * population.deprivation[area]
-           + float(par["response_female"]) * (s == 0))
+    eta = (
+        float(par["response_intercept"])
+        + float(par["response_learning_disability"]) * is_ld
+        + float(par["response_residential"]) * is_res
+        + np.asarray(par["response_age"])[k]
+        + float(par["response_minority"]) * (g != WHITE_BRITISH)
+        + float(par["response_deprivation"]) * population.deprivation[area]
+        + float(par["response_female"]) * (s == 0)
+    )
     responded = rng.random(len(sampled)) < expit(eta)
     region = inputs.areas["region_code"].to_numpy(dtype=object)
     council_of_stratum = np.repeat(np.arange(A), 4)
     region_of_stratum = pd.factorize(region[council_of_stratum])[0]
-    design, weight, fpc = _weights_after_collapse(stratum, N, responded,
-                                                  [council_of_stratum, region_of_stratum])
+    design, weight, fpc = _weights_after_collapse(
+        stratum, N, responded, [council_of_stratum, region_of_stratum]
+    )
     keep = np.flatnonzero(responded)
     area, cell, is_ld, is_res = area[keep], cell[keep], is_ld[keep], is_res[keep]
     k, s, g, d = _cell_codes(cell)
@@ -531,15 +576,24 @@ def ascs_survey(inputs: Inputs, population: Population, model: CareModel, regist
     u = rng.random((n_r, 3))
     both = u[:, 0] < p.topup[area, cell]
     enough = ~(u[:, 1] < p.ne_council[area, cell])
-    items = _items_frame(np.ones(n_r, bool), np.ones(n_r, bool), np.ones(n_r, bool),
-                         np.full(n_r, 2), np.where(both, 2, 0), enough)
+    items = _items_frame(
+        np.ones(n_r, bool),
+        np.ones(n_r, bool),
+        np.ones(n_r, bool),
+        np.full(n_r, 2),
+        np.where(both, 2, 0),
+        enough,
+    )
     sq = SURVEY_PARAMETERS["scrqol"]
-    q = expit(float(sq["intercept"]) + float(sq["not_enough"]) * ~enough
-              + float(sq["a_lot"]) * (d == 0) + float(sq["residential"]) * is_res)
+    q = expit(
+        float(sq["intercept"])
+        + float(sq["not_enough"]) * ~enough
+        + float(sq["a_lot"]) * (d == 0)
+        + float(sq["residential"]) * is_res
+    )
     scrqol = rng.binomial(24, q)
     codes = inputs.areas["area_code"].to_numpy(dtype=object)
-    stratum_labels = np.asarray([f"{code}: {group}" for code in codes for group in USER_GROUPS],
-                                dtype=object)
+    stratum_labels = np.asarray([f"{code}: {group}" for code in codes for group in USER_GROUPS], dtype=object)
     out = pd.DataFrame({"respondent_id": _ids("A", n_r)})
     out["stratum"] = stratum_labels[design]
     for name, values in _person_columns(inputs, population.deprivation, area, cell).items():
@@ -562,22 +616,30 @@ def _known_carer_cells(population: Population, deprivation: np.ndarray) -> np.nd
     A = population.counts.shape[0]
     carer = 1.0 - unpaid_care_probabilities(deprivation)[..., 0]
     k = _cell_codes(np.arange(C))[0]
-    w = (population.counts.reshape(A, C) * np.broadcast_to(carer, population.counts.shape)
-         .reshape(A, C) * np.asarray(par["known_age_tilt"])[k][None, :])
+    w = (
+        population.counts.reshape(A, C)
+        * np.broadcast_to(carer, population.counts.shape).reshape(A, C)
+        * np.asarray(par["known_age_tilt"])[k][None, :]
+    )
     return w / w.sum(axis=1, keepdims=True)
 
 
-def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame,
-                rng: np.random.Generator, *,
-                support_effects: np.ndarray | None = None) -> pd.DataFrame:
+def sace_survey(
+    inputs: Inputs,
+    population: Population,
+    truth_area: pd.DataFrame,
+    rng: np.random.Generator,
+    *,
+    support_effects: np.ndarray | None = None,
+) -> pd.DataFrame:
     """The carers' survey; ``support_effects`` (A,) = council effects of ``support_unmet``
     (default none: 0)."""
     par = SURVEY_PARAMETERS["sace"]
     A = len(inputs.areas)
-    expected = (float(par["known_per_council_funded"])
-                * truth_area["council_funded"].to_numpy()
-                + float(par["known_per_unpaid_only"])
-                * truth_area["unpaid_only"].to_numpy())
+    expected = (
+        float(par["known_per_council_funded"]) * truth_area["council_funded"].to_numpy()
+        + float(par["known_per_unpaid_only"]) * truth_area["unpaid_only"].to_numpy()
+    )
     N = rng.poisson(expected).astype(np.int64)
     cells = rng.multinomial(N, _known_carer_cells(population, population.deprivation))  # (A, C)
     # list of carers: area, then cell; a simple random sample per council
@@ -595,11 +657,13 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     area = area_all[chosen]
     cell = entry[chosen] % C
     k, s, g, d = _cell_codes(cell)
-    eta = (float(par["response_intercept"])
-           + np.asarray(par["response_age"])[k]
-           + float(par["response_female"]) * (s == 0)
-           + float(par["response_minority"]) * (g != WHITE_BRITISH)
-           + float(par["response_deprivation"]) * population.deprivation[area])
+    eta = (
+        float(par["response_intercept"])
+        + np.asarray(par["response_age"])[k]
+        + float(par["response_female"]) * (s == 0)
+        + float(par["response_minority"]) * (g != WHITE_BRITISH)
+        + float(par["response_deprivation"]) * population.deprivation[area]
+    )
     responded = rng.random(len(chosen)) < expit(eta)
     region = pd.factorize(inputs.areas["region_code"].to_numpy(dtype=object))[0]
     design, weight, fpc = _weights_after_collapse(area, N, responded, [region])
@@ -615,12 +679,17 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     band = _draw_cells(rng, bands, 1)[:, 0] if n_r else np.zeros(0, dtype=np.int64)
     u = rng.random((n_r, 2))
     older = u[:, 0] < np.asarray(par["cared_for_65_plus_by_age"])[k]
-    funded = u[:, 1] < expit(float(par["cared_for_council_funded"])
-                             + float(par["cared_for_council_funded_deprivation"])
-                             * population.deprivation[area])
-    q = expit(float(par["qol_intercept"]) + float(par["qol_50_hours"]) * (band == 4)
-              + float(par["qol_35_hours"]) * (band == 3)
-              + float(par["qol_a_lot"]) * (d == 0) + float(par["qol_a_little"]) * (d == 1))
+    funded = u[:, 1] < expit(
+        float(par["cared_for_council_funded"])
+        + float(par["cared_for_council_funded_deprivation"]) * population.deprivation[area]
+    )
+    q = expit(
+        float(par["qol_intercept"])
+        + float(par["qol_50_hours"]) * (band == 4)
+        + float(par["qol_35_hours"]) * (band == 3)
+        + float(par["qol_a_lot"]) * (d == 0)
+        + float(par["qol_a_little"]) * (d == 1)
+    )
     codes = inputs.areas["area_code"].to_numpy(dtype=object)
     out = pd.DataFrame({"respondent_id": _ids("C", n_r)})
     out["stratum"] = codes[design]
@@ -630,13 +699,14 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     out["cared_for_age_group"] = np.where(older, "65+", "18-64").astype(object)
     out["cared_for_council_funded"] = funded.astype(np.int64)
     out["carer_qol"] = rng.binomial(12, q).astype(np.int64)
-    effect = (np.zeros(A) if support_effects is None
-              else np.asarray(support_effects, dtype=float))
-    eta_unmet = (float(par["support_unmet_intercept"])
-                 + np.asarray(par["support_unmet_age"])[k]
-                 + np.asarray(par["support_unmet_hours"])[band]
-                 + float(par["support_unmet_deprivation"]) * population.deprivation[area]
-                 + effect[area])
+    effect = np.zeros(A) if support_effects is None else np.asarray(support_effects, dtype=float)
+    eta_unmet = (
+        float(par["support_unmet_intercept"])
+        + np.asarray(par["support_unmet_age"])[k]
+        + np.asarray(par["support_unmet_hours"])[band]
+        + float(par["support_unmet_deprivation"]) * population.deprivation[area]
+        + effect[area]
+    )
     out["support_unmet"] = rng.random(n_r) < expit(eta_unmet)
     out["fpc"] = fpc.astype(np.int64)
     out["weight"] = np.round(weight, 4)
@@ -644,8 +714,7 @@ def sace_survey(inputs: Inputs, population: Population, truth_area: pd.DataFrame
     return out
 
 
-def unpaid_care_census(inputs: Inputs, population: Population,
-                       rng: np.random.Generator) -> np.ndarray:
+def unpaid_care_census(inputs: Inputs, population: Population, rng: np.random.Generator) -> np.ndarray:
     """Adults by council and unpaid-care band (A, 6), adding up to each council's adults."""
     A = len(inputs.areas)
     probs = unpaid_care_probabilities(population.deprivation)

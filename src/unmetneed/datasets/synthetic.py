@@ -132,8 +132,7 @@ FILES: dict[str, str] = {
     "truth_care_homes_by_area": "truth_care_homes_by_area.csv",
 }
 TRUTH_TABLES = ("by_area", "by_age_band", "by_sex", "by_ethnic_group", "by_disability", "england")
-_TRUTH_AXES = {"by_area": 0, "by_age_band": 1, "by_sex": 2, "by_ethnic_group": 3,
-               "by_disability": 4}
+_TRUTH_AXES = {"by_area": 0, "by_age_band": 1, "by_sex": 2, "by_ethnic_group": 3, "by_disability": 4}
 # census tables derived from the frame: name -> variables
 CENSUS_TABLES: dict[str, tuple[str, ...]] = {
     "age_band": ("age_band",),
@@ -170,9 +169,16 @@ SETTINGS_STREAM = 8
 SUPPORT_STREAM = 9
 
 # Labels of the ONS-layout files
-_TS007_LABELS = ("Aged 18 to 24 years", "Aged 25 to 34 years", "Aged 35 to 44 years",
-                 "Aged 45 to 54 years", "Aged 55 to 64 years", "Aged 65 to 74 years",
-                 "Aged 75 to 84 years", "Aged 85 years and over")
+_TS007_LABELS = (
+    "Aged 18 to 24 years",
+    "Aged 25 to 34 years",
+    "Aged 35 to 44 years",
+    "Aged 45 to 54 years",
+    "Aged 55 to 64 years",
+    "Aged 65 to 74 years",
+    "Aged 75 to 84 years",
+    "Aged 85 years and over",
+)
 _TS039_COLUMNS = (  # (label, leaf index or tuple of leaves for subtotals)
     ("Total: All usual residents aged 18 and over", (0, 1, 2, 3, 4, 5)),
     ("Provides no unpaid care", (0,)),
@@ -216,9 +222,11 @@ class CareHomes:
     areas: pd.DataFrame
 
     def __repr__(self) -> str:
-        return (f"<CareHomes: {len(self.register):,} homes, {int(self.register['beds'].sum()):,} "
-                f"beds; {len(self.returns):,} returns covering "
-                f"{int(self.returns['residents'].sum()):,} residents>")
+        return (
+            f"<CareHomes: {len(self.register):,} homes, {int(self.register['beds'].sum()):,} "
+            f"beds; {len(self.returns):,} returns covering "
+            f"{int(self.returns['residents'].sum()):,} residents>"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -326,8 +334,7 @@ class SyntheticEngland:
 # generation
 
 
-def _truth_tables(units: dict[str, dict[str, np.ndarray]],
-                  codes: pd.Series) -> dict[str, pd.DataFrame]:
+def _truth_tables(units: dict[str, dict[str, np.ndarray]], codes: pd.Series) -> dict[str, pd.DataFrame]:
     """The truth tables in file form (labels as text, values as float).
 
     Rows by level, then setting (``household``, ``care_home``, ``all``), then
@@ -337,48 +344,57 @@ def _truth_tables(units: dict[str, dict[str, np.ndarray]],
     n_set, n_q = len(TRUTH_SETTINGS), len(QUANTITIES)
     for name, axis in _TRUTH_AXES.items():
         other = tuple(i for i in range(5) if i != axis)
-        sums = np.stack([np.stack([units[t][q].sum(axis=other) for q in QUANTITIES], axis=1)
-                         for t in TRUTH_SETTINGS], axis=1)  # (levels, settings, Q)
+        sums = np.stack(
+            [np.stack([units[t][q].sum(axis=other) for q in QUANTITIES], axis=1) for t in TRUTH_SETTINGS],
+            axis=1,
+        )  # (levels, settings, Q)
         variable = _AXES[axis]
-        levels = (np.asarray(codes, dtype=object) if axis == 0
-                  else np.asarray(_CATEGORIES[variable], dtype=object))
-        out[name] = pd.DataFrame({
-            variable: np.repeat(levels, n_set * n_q),
-            "setting": np.tile(np.repeat(np.asarray(TRUTH_SETTINGS, dtype=object), n_q),
-                               len(levels)),
-            "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), len(levels) * n_set),
-            "value": sums.reshape(-1) / UNITS,
-        })
+        levels = (
+            np.asarray(codes, dtype=object) if axis == 0 else np.asarray(_CATEGORIES[variable], dtype=object)
+        )
+        out[name] = pd.DataFrame(
+            {
+                variable: np.repeat(levels, n_set * n_q),
+                "setting": np.tile(np.repeat(np.asarray(TRUTH_SETTINGS, dtype=object), n_q), len(levels)),
+                "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), len(levels) * n_set),
+                "value": sums.reshape(-1) / UNITS,
+            }
+        )
     total = np.array([[units[t][q].sum() for q in QUANTITIES] for t in TRUTH_SETTINGS])
-    out["england"] = pd.DataFrame({
-        "setting": np.repeat(np.asarray(TRUTH_SETTINGS, dtype=object), n_q),
-        "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), n_set),
-        "value": total.reshape(-1) / UNITS})
+    out["england"] = pd.DataFrame(
+        {
+            "setting": np.repeat(np.asarray(TRUTH_SETTINGS, dtype=object), n_q),
+            "quantity": np.tile(np.asarray(QUANTITIES, dtype=object), n_set),
+            "value": total.reshape(-1) / UNITS,
+        }
+    )
     return out
 
 
 def _population_table(inputs: Inputs, settings: Settings) -> pd.DataFrame:
     """Non-empty cells by setting with labels (the file form of the population)."""
     parts = []
-    for setting, counts in zip(FRAME_SETTINGS, (settings.household, settings.care_home),
-                               strict=True):
+    for setting, counts in zip(FRAME_SETTINGS, (settings.household, settings.care_home), strict=True):
         flat = counts.reshape(-1)
         nz = np.flatnonzero(flat)
         a, k, s, g, d = np.unravel_index(nz, counts.shape)
-        parts.append(pd.DataFrame({
-            "area_code": inputs.areas["area_code"].to_numpy(dtype=object)[a],
-            "age_band": np.asarray(AGE_BANDS, dtype=object)[k],
-            "sex": np.asarray(SEXES, dtype=object)[s],
-            "ethnic_group": np.asarray(ETHNIC_GROUPS, dtype=object)[g],
-            "disability": np.asarray(DISABILITY, dtype=object)[d],
-            "setting": np.full(len(nz), setting, dtype=object),
-            "count": flat[nz],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "area_code": inputs.areas["area_code"].to_numpy(dtype=object)[a],
+                    "age_band": np.asarray(AGE_BANDS, dtype=object)[k],
+                    "sex": np.asarray(SEXES, dtype=object)[s],
+                    "ethnic_group": np.asarray(ETHNIC_GROUPS, dtype=object)[g],
+                    "disability": np.asarray(DISABILITY, dtype=object)[d],
+                    "setting": np.full(len(nz), setting, dtype=object),
+                    "count": flat[nz],
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray,
-             settings: Settings) -> dict[str, float]:
+def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray, settings: Settings) -> dict[str, float]:
     england = truth["england"].set_index(["setting", "quantity"])["value"]
     by_age = truth["by_age_band"]
     by_age = by_age[by_age["setting"] == "all"]
@@ -393,13 +409,17 @@ def _summary(truth: dict[str, pd.DataFrame], counts: np.ndarray,
         "adults_65_plus": adults_65,
         "household_adults": float(settings.household.sum()),
         **{q: round(float(every[q]), 1) for q in QUANTITIES},
-        **{f"{q}_{t}": round(float(england.loc[(t, q)]), 1)
-           for t in ("household", "care_home") for q in QUANTITIES},
+        **{
+            f"{q}_{t}": round(float(england.loc[(t, q)]), 1)
+            for t in ("household", "care_home")
+            for q in QUANTITIES
+        },
         "self_funded_share_of_paid_care": round(float(every["self_funded"] / paid), 4),
         "need_share_65_plus": round(float(older["need"] / adults_65), 4),
         "unmet_share_65_plus": round(float(older["unmet"] / adults_65), 4),
         "unmet_or_insufficient_share_65_plus": round(
-            float((older["unmet"] + older["insufficient"]) / adults_65), 4),
+            float((older["unmet"] + older["insufficient"]) / adults_65), 4
+        ),
         "unmet_share_of_need_65_plus": round(float(older["unmet"] / older["need"]), 4),
         "council_funded_65_plus": round(float(older["council_funded"]), 1),
         "council_funded_18_64": round(float(every["council_funded"] - older["council_funded"]), 1),
@@ -437,19 +457,32 @@ def generator_state(seed: int = SEED, inputs: Inputs | None = None) -> Generator
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
     population = build_population(inputs, rngs[0])
     effects = draw_area_effects(len(inputs.areas), rngs[1])
-    model = care_model(population.deprivation, effects, inputs.areas["area_code"],
-                       owner_occupation=standardise(inputs.owner_occupation))
-    settings = draw_settings(population.counts, model, np.random.default_rng(
-        np.random.SeedSequence(seed, spawn_key=(SETTINGS_STREAM,))))
-    return GeneratorState(inputs=inputs, population=population, effects=effects, model=model,
-                          settings=settings, rngs=rngs)
+    model = care_model(
+        population.deprivation,
+        effects,
+        inputs.areas["area_code"],
+        owner_occupation=standardise(inputs.owner_occupation),
+    )
+    settings = draw_settings(
+        population.counts,
+        model,
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SETTINGS_STREAM,))),
+    )
+    return GeneratorState(
+        inputs=inputs, population=population, effects=effects, model=model, settings=settings, rngs=rngs
+    )
 
 
 def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Every generated table in file form, and the metadata."""
     state = generator_state(seed, inputs)
-    population, effects, model, settings, rngs = (state.population, state.effects, state.model,
-                                                  state.settings, state.rngs)
+    population, effects, model, settings, rngs = (
+        state.population,
+        state.effects,
+        state.model,
+        state.settings,
+        state.rngs,
+    )
     A = len(inputs.areas)
     own_score = standardise(inputs.owner_occupation)
     units = truth_by_setting(settings, model)
@@ -460,15 +493,14 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
     community = community_counts(units["household"]["council_funded"], UNITS)
     register = council_register(inputs, community, settings.care_home_council, model, rngs[2])
     support_sd = float(SURVEY_PARAMETERS["sace"]["support_unmet_area_sd"])
-    support = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SUPPORT_STREAM,))
-                                    ).normal(0.0, support_sd, A)
+    support = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SUPPORT_STREAM,))).normal(
+        0.0, support_sd, A
+    )
     tables: dict[str, pd.DataFrame] = {
         "population": _population_table(inputs, settings),
-        "survey_general": general_survey(inputs, population, model, rngs[3],
-                                         household=settings.household),
+        "survey_general": general_survey(inputs, population, model, rngs[3], household=settings.household),
         "survey_ascs": ascs_survey(inputs, population, model, register, rngs[4]),
-        "survey_sace": sace_survey(inputs, population, by_area, rngs[5],
-                                   support_effects=support),
+        "survey_sace": sace_survey(inputs, population, by_area, rngs[5], support_effects=support),
         "admin": admin_counts(inputs, register),
     }
     areas = inputs.areas.copy()
@@ -485,13 +517,21 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
         tables[f"truth_{name}"] = table
     older = np.zeros(len(AGE_BANDS), dtype=bool)
     older[5:] = True
-    residents = np.stack([settings.care_home[:, ~older].sum(axis=(1, 2, 3, 4)),
-                          settings.care_home[:, older].sum(axis=(1, 2, 3, 4))], axis=1)
+    residents = np.stack(
+        [
+            settings.care_home[:, ~older].sum(axis=(1, 2, 3, 4)),
+            settings.care_home[:, older].sum(axis=(1, 2, 3, 4)),
+        ],
+        axis=1,
+    )
     own_residents = settings.care_home - settings.care_home_council
-    self_funded = np.stack([own_residents[:, ~older].sum(axis=(1, 2, 3, 4)),
-                            own_residents[:, older].sum(axis=(1, 2, 3, 4))], axis=1)
-    homes = generate_care_homes(inputs.areas, residents, self_funded, population.deprivation,
-                                inputs.owner_occupation, seed)
+    self_funded = np.stack(
+        [own_residents[:, ~older].sum(axis=(1, 2, 3, 4)), own_residents[:, older].sum(axis=(1, 2, 3, 4))],
+        axis=1,
+    )
+    homes = generate_care_homes(
+        inputs.areas, residents, self_funded, population.deprivation, inputs.owner_occupation, seed
+    )
     tables["care_home_register"] = homes.register
     tables["care_home_returns"] = homes.returns
     tables["care_home_areas"] = homes.areas
@@ -504,30 +544,34 @@ def _generate_tables(seed: int, inputs: Inputs) -> tuple[dict[str, pd.DataFrame]
         "seed": seed,
         "summary": _summary(truth, population.counts, settings),
         "area_effect_sd_drawn": drawn,
-        "covariate_share_of_council_variance": _covariate_share(population.deprivation,
-                                                                own_score, effects),
+        "covariate_share_of_council_variance": _covariate_share(population.deprivation, own_score, effects),
         "owner_occupation_standardisation": {
             "mean": round(float(inputs.owner_occupation.mean()), 6),
-            "sd": round(float(inputs.owner_occupation.std()), 6)},
+            "sd": round(float(inputs.owner_occupation.std()), 6),
+        },
         "surveys": {
-            name: {**tables[f"survey_{name}"].attrs,
-                   "respondents": len(tables[f"survey_{name}"]),
-                   "response_rate": round(len(tables[f"survey_{name}"])
-                                          / tables[f"survey_{name}"].attrs["issued"], 4)}
+            name: {
+                **tables[f"survey_{name}"].attrs,
+                "respondents": len(tables[f"survey_{name}"]),
+                "response_rate": round(
+                    len(tables[f"survey_{name}"]) / tables[f"survey_{name}"].attrs["issued"], 4
+                ),
+            }
             for name in ("general", "ascs", "sace")
         },
         "model_parameters": PARAMETERS,
         "survey_parameters": SURVEY_PARAMETERS,
         "care_homes": homes.metadata,
         "licence": "Synthetic data. Council codes, names, regions, adults by age band and "
-                   "owner occupation (Census 2021 TS007, TS054): Contains public sector "
-                   "information licensed under the Open Government Licence v3.0.",
+        "owner occupation (Census 2021 TS007, TS054): Contains public sector "
+        "information licensed under the Open Government Licence v3.0.",
     }
     return tables, metadata
 
 
-def _covariate_share(deprivation: np.ndarray, owner_occupation: np.ndarray,
-                     effects: dict[str, np.ndarray]) -> dict[str, float]:
+def _covariate_share(
+    deprivation: np.ndarray, owner_occupation: np.ndarray, effects: dict[str, np.ndarray]
+) -> dict[str, float]:
     """Share of the council-level variance of each logit carried by the covariates.
 
     ``var(covariate part) / (var(covariate part) + var(drawn effect))`` for the
@@ -537,21 +581,23 @@ def _covariate_share(deprivation: np.ndarray, owner_occupation: np.ndarray,
     out = {}
     for name in ("need", "council"):
         par = PARAMETERS[name]
-        part = (float(par["deprivation"]) * deprivation
-                + float(par.get("owner_occupation", 0.0)) * owner_occupation)
+        part = (
+            float(par["deprivation"]) * deprivation
+            + float(par.get("owner_occupation", 0.0)) * owner_occupation
+        )
         out[name] = round(float(part.var() / (part.var() + effects[name].var())), 4)
     return out
 
 
-def _census_files(inputs: Inputs, counts: np.ndarray,
-                  unpaid: np.ndarray) -> dict[str, pd.DataFrame]:
+def _census_files(inputs: Inputs, counts: np.ndarray, unpaid: np.ndarray) -> dict[str, pd.DataFrame]:
     """The census tables written in ONS layouts (two Nomis bulk, one custom dataset)."""
     A = len(inputs.areas)
     codes = inputs.areas["area_code"].to_numpy(dtype=object)
     names = inputs.areas["area_name"].to_numpy(dtype=object)
     by_age = counts.sum(axis=(2, 3, 4))
-    age = pd.DataFrame({"date": np.full(A, "2021", dtype=object), "geography": names,
-                        "geography code": codes})
+    age = pd.DataFrame(
+        {"date": np.full(A, "2021", dtype=object), "geography": names, "geography code": codes}
+    )
     age["Age: Total; measures: Value"] = by_age.sum(axis=1)
     for j, label in enumerate(_TS007_LABELS):
         age[f"Age: {label}; measures: Value"] = by_age[:, j]
@@ -562,13 +608,15 @@ def _census_files(inputs: Inputs, counts: np.ndarray,
     by_group = counts.sum(axis=(1, 2, 4))  # (A, G)
     labels = ("Does not apply", *ETHNIC_GROUPS)
     values = np.concatenate([np.zeros((A, 1), dtype=np.int64), by_group], axis=1)
-    ethnic = pd.DataFrame({
-        "Upper tier local authorities Code": np.repeat(codes, len(labels)),
-        "Upper tier local authorities": np.repeat(names, len(labels)),
-        "Ethnic group (20 categories) Code": np.tile(np.asarray(_ETHNIC_20_CODES), A),
-        "Ethnic group (20 categories)": np.tile(np.asarray(labels, dtype=object), A),
-        "Observation": values.reshape(-1),
-    })
+    ethnic = pd.DataFrame(
+        {
+            "Upper tier local authorities Code": np.repeat(codes, len(labels)),
+            "Upper tier local authorities": np.repeat(names, len(labels)),
+            "Ethnic group (20 categories) Code": np.tile(np.asarray(_ETHNIC_20_CODES), A),
+            "Ethnic group (20 categories)": np.tile(np.asarray(labels, dtype=object), A),
+            "Observation": values.reshape(-1),
+        }
+    )
     return {"census_age_band": age, "census_unpaid_care": care, "census_ethnic_group": ethnic}
 
 
@@ -654,8 +702,9 @@ def generate_synthetic_england(*, seed: int = SEED) -> SyntheticEngland:
     return _assemble(tables, metadata)
 
 
-def write_synthetic_england(directory: str | os.PathLike[str] | None = None, *,
-                            seed: int = SEED) -> dict[str, Path]:
+def write_synthetic_england(
+    directory: str | os.PathLike[str] | None = None, *, seed: int = SEED
+) -> dict[str, Path]:
     """Generate the synthetic England and write its files with a ``MANIFEST.json``.
 
     Parameters
@@ -683,14 +732,23 @@ def write_synthetic_england(directory: str | os.PathLike[str] | None = None, *,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written[name] = path
-        files[relative] = {"sha256": sha256_bytes(data), "content_sha256": sha256_bytes(content),
-                           "bytes": len(data), "rows": len(tables[name])}
+        files[relative] = {
+            "sha256": sha256_bytes(data),
+            "content_sha256": sha256_bytes(content),
+            "bytes": len(data),
+            "rows": len(tables[name]),
+        }
     inputs_data = inputs_path.read_bytes()
     target = root / INPUTS_FILE
     if target.resolve() != inputs_path.resolve():
         target.write_bytes(inputs_data)
-    files[INPUTS_FILE] = {"sha256": sha256_bytes(inputs_data), "content_sha256": sha256_bytes(inputs_data),
-                          "bytes": len(inputs_data), "rows": None, "input": True}
+    files[INPUTS_FILE] = {
+        "sha256": sha256_bytes(inputs_data),
+        "content_sha256": sha256_bytes(inputs_data),
+        "bytes": len(inputs_data),
+        "rows": None,
+        "input": True,
+    }
     manifest = {**metadata, "files": files}
     path = root / MANIFEST
     path.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n", encoding="utf-8")
@@ -713,8 +771,7 @@ def _categorical(values: pd.Series | np.ndarray, variable: str) -> pd.Categorica
     unknown = (result.codes < 0) & series.notna().to_numpy()
     if unknown.any():
         bad = series[unknown].unique()[:5]
-        raise ReadError(f"column {variable!r} has unknown categories {list(bad)}; "
-                        f"expected {categories}")
+        raise ReadError(f"column {variable!r} has unknown categories {list(bad)}; expected {categories}")
     return result
 
 
@@ -739,8 +796,7 @@ def _verify(root: Path, manifest: dict[str, Any]) -> None:
             continue
         digest = sha256_file(path)
         if digest != info["sha256"]:
-            altered.append(f"{relative} (sha256 {digest[:12]}..., expected "
-                           f"{info['sha256'][:12]}...)")
+            altered.append(f"{relative} (sha256 {digest[:12]}..., expected {info['sha256'][:12]}...)")
     problems = []
     if missing:
         problems.append(f"missing: {', '.join(missing)}")
@@ -756,9 +812,18 @@ def _verify(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def _read_tables(root: Path) -> dict[str, pd.DataFrame]:
-    text = {"area_code": str, "area_name": str, "region_code": str, "region_name": str,
-            "council_type": str, "stratum": str, "psu": str, "respondent_id": str,
-            "home_id": str, "region": str}
+    text = {
+        "area_code": str,
+        "area_name": str,
+        "region_code": str,
+        "region_name": str,
+        "council_type": str,
+        "stratum": str,
+        "psu": str,
+        "respondent_id": str,
+        "home_id": str,
+        "region": str,
+    }
     tables = {}
     for name, relative in FILES.items():
         path = root / relative
@@ -771,8 +836,9 @@ def _read_tables(root: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def load_synthetic_england(*, directory: str | os.PathLike[str] | None = None,
-                           verify: bool = True) -> SyntheticEngland:
+def load_synthetic_england(
+    *, directory: str | os.PathLike[str] | None = None, verify: bool = True
+) -> SyntheticEngland:
     """Load the synthetic England shipped with the package (no network, no regeneration).
 
     Parameters
@@ -839,8 +905,10 @@ def _dense_counts(population: pd.DataFrame, codes: list[str]) -> np.ndarray:
     position = {c: i for i, c in enumerate(codes)}
     a = population["area_code"].map(position)
     if a.isna().any():
-        raise ReadError("population.csv.gz has area codes not in areas.csv: "
-                        f"{sorted(population.loc[a.isna(), 'area_code'].unique())[:5]}")
+        raise ReadError(
+            "population.csv.gz has area codes not in areas.csv: "
+            f"{sorted(population.loc[a.isna(), 'area_code'].unique())[:5]}"
+        )
     setting = pd.Categorical(population["setting"], categories=list(FRAME_SETTINGS))
     if (setting.codes < 0).any():
         raise ReadError(f"population.csv.gz has settings other than {list(FRAME_SETTINGS)}")
@@ -848,15 +916,15 @@ def _dense_counts(population: pd.DataFrame, codes: list[str]) -> np.ndarray:
     for variable in _AXES[1:]:
         cat = _categorical(population[variable], variable)
         index.append(cat.codes.astype(np.int64))
-    shape = (len(FRAME_SETTINGS), len(codes), len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS),
-             len(DISABILITY))
+    shape = (len(FRAME_SETTINGS), len(codes), len(AGE_BANDS), len(SEXES), len(ETHNIC_GROUPS), len(DISABILITY))
     counts = np.zeros(shape, dtype=np.int64)
     counts[tuple(index)] = population["count"].to_numpy(dtype=np.int64)
     return counts
 
 
-def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray,
-           owner_occupation: np.ndarray) -> PopulationFrame:
+def _frame(
+    counts: np.ndarray, codes: list[str], deprivation: np.ndarray, owner_occupation: np.ndarray
+) -> PopulationFrame:
     """Household cells (every combination) then care-home cells with residents."""
     parts = []
     for j, setting in enumerate(FRAME_SETTINGS):
@@ -866,12 +934,12 @@ def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray,
         if setting == "care_home":
             keep = np.flatnonzero(flat)
             grids, flat = grids[:, keep], flat[keep]
-        cells = pd.DataFrame({"area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]],
-                                                    dtype="str")})
+        cells = pd.DataFrame({"area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]], dtype="str")})
         for axis, variable in enumerate(_AXES[1:], start=1):
             cells[variable] = pd.Categorical.from_codes(grids[axis], dtype=_dtype(variable))
         cells["setting"] = pd.Categorical.from_codes(
-            np.full(len(flat), j), dtype=pd.CategoricalDtype(list(FRAME_SETTINGS), ordered=True))
+            np.full(len(flat), j), dtype=pd.CategoricalDtype(list(FRAME_SETTINGS), ordered=True)
+        )
         cells["deprivation"] = deprivation[grids[0]]
         cells["owner_occupation"] = owner_occupation[grids[0]]
         cells["count"] = flat
@@ -879,18 +947,19 @@ def _frame(counts: np.ndarray, codes: list[str], deprivation: np.ndarray,
     return PopulationFrame(pd.concat(parts, ignore_index=True))
 
 
-def _census_from_counts(counts: np.ndarray, codes: list[str],
-                        names: list[str]) -> dict[str, pd.DataFrame]:
+def _census_from_counts(counts: np.ndarray, codes: list[str], names: list[str]) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for name, variables in CENSUS_TABLES.items():
         axes = [_AXES.index(v) for v in variables]
         other = tuple(i for i in range(1, 5) if i not in axes)
         table = counts.sum(axis=other)  # (A, *variables)
         grids = np.indices(table.shape).reshape(table.ndim, -1)
-        frame = pd.DataFrame({
-            "area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]], dtype="str"),
-            "area_name": pd.array(np.asarray(names, dtype=object)[grids[0]], dtype="str"),
-        })
+        frame = pd.DataFrame(
+            {
+                "area_code": pd.array(np.asarray(codes, dtype=object)[grids[0]], dtype="str"),
+                "area_name": pd.array(np.asarray(names, dtype=object)[grids[0]], dtype="str"),
+            }
+        )
         for j, variable in enumerate(variables, start=1):
             frame[variable] = pd.Categorical.from_codes(grids[j], dtype=_dtype(variable))
         frame["count"] = table.reshape(-1).astype(np.int64)
@@ -900,10 +969,17 @@ def _census_from_counts(counts: np.ndarray, codes: list[str],
 
 
 def _census_attrs(name: str, variables: list[str]) -> dict[str, Any]:
-    return {"table_id": None, "layout": "synthetic", "source": "unmetneed synthetic England",
-            "geography": "Upper tier local authorities", "date": "2021", "level": "detailed",
-            "variable": variables[0] if len(variables) == 1 else None, "variables": variables,
-            "name": name}
+    return {
+        "table_id": None,
+        "layout": "synthetic",
+        "source": "unmetneed synthetic England",
+        "geography": "Upper tier local authorities",
+        "date": "2021",
+        "level": "detailed",
+        "variable": variables[0] if len(variables) == 1 else None,
+        "variables": variables,
+        "name": name,
+    }
 
 
 def _unpaid_care_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -914,15 +990,20 @@ def _unpaid_care_table(table: pd.DataFrame) -> pd.DataFrame:
         raise ReadError(f"the unpaid-care census file lacks columns {missing}")
     values = table[columns].to_numpy(dtype=np.int64)
     A = len(table)
-    out = pd.DataFrame({
-        "area_code": pd.array(np.repeat(table["geography code"].to_numpy(dtype=object),
-                                        len(UNPAID_CARE)), dtype="str"),
-        "area_name": pd.array(np.repeat(table["geography"].to_numpy(dtype=object),
-                                        len(UNPAID_CARE)), dtype="str"),
-        "unpaid_care": pd.Categorical.from_codes(np.tile(np.arange(len(UNPAID_CARE)), A),
-                                                 dtype=_dtype("unpaid_care")),
-        "count": values.reshape(-1),
-    })
+    out = pd.DataFrame(
+        {
+            "area_code": pd.array(
+                np.repeat(table["geography code"].to_numpy(dtype=object), len(UNPAID_CARE)), dtype="str"
+            ),
+            "area_name": pd.array(
+                np.repeat(table["geography"].to_numpy(dtype=object), len(UNPAID_CARE)), dtype="str"
+            ),
+            "unpaid_care": pd.Categorical.from_codes(
+                np.tile(np.arange(len(UNPAID_CARE)), A), dtype=_dtype("unpaid_care")
+            ),
+            "count": values.reshape(-1),
+        }
+    )
     out.attrs.update(_census_attrs("unpaid_care", ["unpaid_care"]))
     return out
 
@@ -933,8 +1014,7 @@ def _truth(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         table = tables[f"truth_{name}"].copy()
         for column in table.columns:
             if column == "setting":
-                table[column] = pd.Categorical(table[column], categories=list(TRUTH_SETTINGS),
-                                               ordered=True)
+                table[column] = pd.Categorical(table[column], categories=list(TRUTH_SETTINGS), ordered=True)
             elif column in _CATEGORIES:
                 table[column] = _categorical(table[column], column)
             elif column == "area_code":
@@ -968,10 +1048,19 @@ def _care_homes(tables: dict[str, pd.DataFrame]) -> CareHomes:
     return CareHomes(register=register, returns=returns, areas=areas)
 
 
-_SURVEY_CATEGORICALS = ("age_band", "sex", "ethnic_group", "disability", "help", "payer",
-                        "user_group", "setting", "unpaid_care", "cared_for_age_group")
-_SURVEY_TEXT = ("respondent_id", "stratum", "psu", "area_code", "area_name", "region_code",
-                "region_name")
+_SURVEY_CATEGORICALS = (
+    "age_band",
+    "sex",
+    "ethnic_group",
+    "disability",
+    "help",
+    "payer",
+    "user_group",
+    "setting",
+    "unpaid_care",
+    "cared_for_age_group",
+)
+_SURVEY_TEXT = ("respondent_id", "stratum", "psu", "area_code", "area_name", "region_code", "region_name")
 
 
 def _survey_frame(table: pd.DataFrame) -> pd.DataFrame:
@@ -999,8 +1088,9 @@ def _assemble(tables: dict[str, pd.DataFrame], metadata: dict[str, Any]) -> Synt
     counts = by_setting.sum(axis=0)
     if not np.array_equal(counts.sum(axis=(1, 2, 3, 4)), areas["adults"].to_numpy()):
         raise ReadError("population.csv.gz and areas.csv disagree on the adults per council")
-    population = _frame(by_setting, codes, areas["deprivation"].to_numpy(),
-                        areas["owner_occupation"].to_numpy())
+    population = _frame(
+        by_setting, codes, areas["deprivation"].to_numpy(), areas["owner_occupation"].to_numpy()
+    )
     census = _census_from_counts(counts, codes, names)
     census["unpaid_care"] = _unpaid_care_table(tables["census_unpaid_care"])
     general = _survey_frame(tables["survey_general"])

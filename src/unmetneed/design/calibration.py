@@ -118,9 +118,7 @@ class CalibrationRecord:
         coefficients = np.hstack(xz) @ pinv_gram
         return coefficients @ wx
 
-    def _regression_parts(
-        self, psu: np.ndarray, n_psus: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _regression_parts(self, psu: np.ndarray, n_psus: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """1/g, the pseudo-inverse of X'W0X and PSU totals of w x: fixed per design."""
         key = ("regression", id(psu), n_psus)
         cache = self.__dict__.setdefault("_cache", {})

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["ChisqResult", "chisq_test", "pchisqsum", "pfsum", "saddle"]
 
 
-
 @dataclass(frozen=True)
 class ChisqResult:
     """A design-based test of association (R ``svychisq``).
@@ -146,8 +145,7 @@ def chisq_test(design: SurveyDesign, row: str, column: str, statistic: str) -> C
     nr, nc = len(rlabels), len(clabels)
     if nr < 2 or nc < 2:
         raise DesignError(
-            f"a test of association needs at least two levels in each of {row!r} ({nr}) "
-            f"and {column!r} ({nc})"
+            f"a test of association needs at least two levels in each of {row!r} ({nr}) and {column!r} ({nc})"
         )
     inside = design._in_design
     keep = rok & cok & inside
@@ -173,9 +171,7 @@ def chisq_test(design: SurveyDesign, row: str, column: str, statistic: str) -> C
         return _wald(design, row, column, statistic, rcodes, ccodes, keep, nr, nc, nu, method)
     indicators = np.zeros((design.n, nr * nc))
     indicators[np.arange(design.n), cell] = keep
-    family = estimate_family(
-        design, mean_statistics(indicators, keep, np.zeros(design.n, dtype=np.intp), 1)
-    )
+    family = estimate_family(design, mean_statistics(indicators, keep, np.zeros(design.n, dtype=np.intp), 1))
     mean2 = family.theta
     v = family.covariance()
     x1 = _main_effects(nr, nc)
@@ -197,7 +193,9 @@ def chisq_test(design: SurveyDesign, row: str, column: str, statistic: str) -> C
     if statistic == "Chisq":
         k = delta.shape[1]
         p = float(stats.chi2.sf(pearson / (trace / k), k))
-        return ChisqResult(pearson, float(k), None, p, "Pearson's X^2: Rao & Scott adjustment", row, column, info)
+        return ChisqResult(
+            pearson, float(k), None, p, "Pearson's X^2: Rao & Scott adjustment", row, column, info
+        )
     eigen = np.linalg.eigvals(delta).real
     exact = statistic == "lincom"
     if design.replicates is None:
@@ -250,9 +248,7 @@ def _wald(
     values[idx, nr * nc + rcodes] = 1.0
     values[idx, nr * nc + nr + ccodes] = 1.0
     values[:, -1] = 1.0
-    family = estimate_family(
-        design, total_statistics(values, keep, np.zeros(n, dtype=np.intp), 1)
-    )
+    family = estimate_family(design, total_statistics(values, keep, np.zeros(n, dtype=np.intp), 1))
     cells = family.theta
     v = family.covariance()
     rows_total = cells[nr * nc : nr * nc + nr]
@@ -361,12 +357,22 @@ def _imhof_shift(a: np.ndarray, x: float) -> float:
     head, _ = integrate.quad(whole, 0, 1.0, limit=500, epsabs=1e-14, epsrel=1e-12)
     b = 0.5 * x
     cos_part, _ = integrate.quad(
-        lambda u: np.sin(alpha(u)) / (u * rho(u)), 1.0, np.inf, weight="cos", wvar=b,
-        limlst=200, epsabs=1e-12,
+        lambda u: np.sin(alpha(u)) / (u * rho(u)),
+        1.0,
+        np.inf,
+        weight="cos",
+        wvar=b,
+        limlst=200,
+        epsabs=1e-12,
     )
     sin_part, _ = integrate.quad(
-        lambda u: np.cos(alpha(u)) / (u * rho(u)), 1.0, np.inf, weight="sin", wvar=b,
-        limlst=200, epsabs=1e-12,
+        lambda u: np.cos(alpha(u)) / (u * rho(u)),
+        1.0,
+        np.inf,
+        weight="sin",
+        wvar=b,
+        limlst=200,
+        epsabs=1e-12,
     )
     return 0.5 + (head + cos_part - sin_part) / np.pi
 

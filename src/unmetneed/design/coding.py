@@ -67,10 +67,7 @@ def code_columns(df: pd.DataFrame, columns: Sequence[str], role: str) -> Coding:
     codes, uniques = pd.factorize(key, sort=True)
     parts = np.unravel_index(np.asarray(uniques), sizes)
     frame = pd.DataFrame(
-        {
-            name: lv.take(part)
-            for name, (_, lv), part in zip(columns, coded, parts, strict=True)
-        }
+        {name: lv.take(part) for name, (_, lv), part in zip(columns, coded, parts, strict=True)}
     )
     return Coding(codes.astype(np.intp), frame.reset_index(drop=True))
 

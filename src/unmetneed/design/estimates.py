@@ -296,9 +296,7 @@ class Estimates(FrozenAfterInit):
                 f"contrast coefficients must have one value per estimate ({k}); "
                 f"got shape {np.asarray(contrasts).shape}"
             )
-        names = [f"contrast{i + 1}" for i in range(array.shape[0])] if array.shape[0] > 1 else [
-            "contrast"
-        ]
+        names = [f"contrast{i + 1}" for i in range(array.shape[0])] if array.shape[0] > 1 else ["contrast"]
         return array, names
 
     def ci(self, level: float | None = None) -> pd.DataFrame:
@@ -318,9 +316,7 @@ class Estimates(FrozenAfterInit):
             out = pd.DataFrame(
                 {"ci_lower": self._bounds[0].copy(), "ci_upper": self._bounds[1].copy()}, index=self._index()
             )
-            out.attrs.update(
-                {"level": level, "df": self.df, "distribution": self.info.get("interval")}
-            )
+            out.attrs.update({"level": level, "df": self.df, "distribution": self.info.get("interval")})
             return out
         if self.df > 0:
             quantile = stats.t.ppf(0.5 + level / 2.0, self.df)
@@ -350,9 +346,7 @@ class Estimates(FrozenAfterInit):
         for name, values in self._extra.items():
             table[name] = values.copy()
         table.attrs.update(dict(self.info))
-        table.attrs.update(
-            {"level": level, "df": self.df, "interval": self.info.get("interval", "t")}
-        )
+        table.attrs.update({"level": level, "df": self.df, "interval": self.info.get("interval", "t")})
         return table
 
     # -- display ---------------------------------------------------------------
@@ -393,5 +387,3 @@ class Estimates(FrozenAfterInit):
 
 def _fmt(value: float) -> str:
     return f"{value:.6g}"
-
-

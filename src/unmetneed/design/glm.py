@@ -235,8 +235,7 @@ def _weighted_least_squares(
             factor = cho_factor(gram)
         except LinAlgError as error:
             raise DesignError(
-                "the model matrix is rank deficient (aliased terms or an empty category); "
-                "drop a term"
+                "the model matrix is rank deficient (aliased terms or an empty category); drop a term"
             ) from error
         beta = cho_solve(factor, cross[:p, p])
         # X'W(z - X b) = X'(w^2 (z - X b)): the residual of the semi-normal equations
@@ -494,9 +493,7 @@ def _matrices(design: SurveyDesign, formula: str) -> _ModelData:
     for j in range(rhs.shape[1]):
         # mode='clip': with out= and the default 'raise', numpy buffers the whole take
         np.take(np.asarray(rhs.iloc[:, j], dtype=np.float64), order, out=xt[j], mode="clip")
-    return _ModelData(
-        rows, y, xt, design._weights[rows], list(rhs.columns), rhs.model_spec, psu[order]
-    )
+    return _ModelData(rows, y, xt, design._weights[rows], list(rhs.columns), rhs.model_spec, psu[order])
 
 
 def _score_totals(xt: np.ndarray, factor: np.ndarray, psu: np.ndarray, n_psus: int) -> np.ndarray:
@@ -597,9 +594,7 @@ def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95
             wk = np.asarray(r.weights[rows, k])
             total = wk.sum()
             betas[k] = _irls(xt, y, wk / total, family, start=fit.coef).coef if total > 0 else np.nan
-        cov = np.atleast_2d(
-            replicate_variance(fit.coef, betas.T, r.scale, r.rscales, r.mse, covariance=True)
-        )
+        cov = np.atleast_2d(replicate_variance(fit.coef, betas.T, r.scale, r.rscales, r.mse, covariance=True))
         df_design = float(design.degf)
     info = {
         "statistic": "glm",

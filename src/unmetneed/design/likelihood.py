@@ -55,9 +55,7 @@ def likelihood_bounds(
             "NA there); use ci='logit', 'beta' or 'xlogit'"
         )
     inside = design._in_design if inside is None else inside
-    beta, beta_var = logit_coefficients(
-        design, stat, domains, category, k, theta, variance, inside
-    )
+    beta, beta_var = logit_coefficients(design, stat, domains, category, k, theta, variance, inside)
     mu = _linkinv(beta)
     codes = domains.codes
     w = design._weights

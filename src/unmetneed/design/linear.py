@@ -164,9 +164,7 @@ def replicate_svyvar(
     ind = sp.csr_matrix((k, (codes, rows)), shape=(n_domains, y.size))
     s0 = np.asarray(ind @ r.weights)
     s1 = np.asarray(sp.csr_matrix((k * yc, (codes, rows)), shape=(n_domains, y.size)) @ r.weights)
-    s2 = np.asarray(
-        sp.csr_matrix((k * yc * yc, (codes, rows)), shape=(n_domains, y.size)) @ r.weights
-    )
+    s2 = np.asarray(sp.csr_matrix((k * yc * yc, (codes, rows)), shape=(n_domains, y.size)) @ r.weights)
     with np.errstate(divide="ignore", invalid="ignore"):
         m1 = s1 / s0
         out = (s2 / s0 - m1 * m1) * (n_rows / (n_rows - 1.0))[:, None]

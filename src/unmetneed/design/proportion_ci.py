@@ -37,7 +37,6 @@ from scipy import stats
 __all__ = ["transformed_interval"]
 
 
-
 def _t(level: float, df: float | np.ndarray) -> np.ndarray:
     return np.asarray(stats.t.ppf(0.5 + level / 2.0, df))
 

@@ -49,7 +49,11 @@ _DBL_EPS = np.finfo(float).eps
 
 
 def _linkinv(eta: np.ndarray) -> np.ndarray:
-    tmp = np.where(eta < -_THRESH, _DBL_EPS, np.where(eta > _THRESH, 1.0 / _DBL_EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))))
+    tmp = np.where(
+        eta < -_THRESH,
+        _DBL_EPS,
+        np.where(eta > _THRESH, 1.0 / _DBL_EPS, np.exp(np.clip(eta, -_THRESH, _THRESH))),
+    )
     return tmp / (1.0 + tmp)
 
 
@@ -61,9 +65,7 @@ def _mu_eta(eta: np.ndarray) -> np.ndarray:
 
 def _deviance(s1: np.ndarray, s0: np.ndarray, mu: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return -2.0 * (
-            np.where(s1 > 0, s1 * np.log(mu), 0.0) + np.where(s0 > 0, s0 * np.log1p(-mu), 0.0)
-        )
+        return -2.0 * (np.where(s1 > 0, s1 * np.log(mu), 0.0) + np.where(s0 > 0, s0 * np.log1p(-mu), 0.0))
 
 
 def logit_fit(
@@ -158,19 +160,20 @@ def proportion_bounds(
             domains.codes[inside & (design._weights != 0)], minlength=domains.n_levels
         ).astype(float)
         return transformed_interval(
-            theta, variance, method, level=level, df=df,
-            rows=rows[column_domain], rows_df=rows_df[column_domain],
+            theta,
+            variance,
+            method,
+            level=level,
+            df=df,
+            rows=rows[column_domain],
+            rows_df=rows_df[column_domain],
             respondents=respondents[column_domain],
         )
     if method == "likelihood":
         from unmetneed.design.likelihood import likelihood_bounds
 
-        return likelihood_bounds(
-            design, stat, theta, variance, domains, category, k, level, inside
-        )
-    beta, beta_var = logit_coefficients(
-        design, stat, domains, category, k, theta, variance, inside
-    )
+        return likelihood_bounds(design, stat, theta, variance, domains, category, k, level, inside)
+    beta, beta_var = logit_coefficients(design, stat, domains, category, k, theta, variance, inside)
     low, high = _wald_factor(level, df)
     se = np.sqrt(beta_var)
     return _expit(beta + se * low), _expit(beta + se * high)
@@ -228,4 +231,3 @@ def logit_coefficients(
 
 def _expit(x: np.ndarray) -> np.ndarray:
     return np.exp(x) / (1.0 + np.exp(x))
-

@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["Sorted", "quantile_table"]
 
 
-
 @dataclass(frozen=True, eq=False)
 class Sorted:
     """Rows with positive weight sorted by (domain, x), with per-domain bounds."""
@@ -202,8 +201,7 @@ class Sorted:
             # Shah-Vaish positions need not increase with x; R's approx() sorts
             # the (position, x) pairs by position first.
             order = np.lexsort((pk, self.domain))
-            s = Sorted(self.x[order], self.domain, self.w[order], self.start, self.end,
-                       self.cumw)
+            s = Sorted(self.x[order], self.domain, self.w[order], self.start, self.end, self.cumw)
             return s._step(pk[order], p)
         return self._step(pk, p, linear=True)
 
@@ -223,8 +221,7 @@ class Sorted:
                 inner = np.where(
                     p == pk[i_safe],
                     self.x[i_safe],
-                    self.x[i_safe]
-                    + (self.x[j] - self.x[i_safe]) * ((p - pk[i_safe]) / (pk[j] - pk[i_safe])),
+                    self.x[i_safe] + (self.x[j] - self.x[i_safe]) * ((p - pk[i_safe]) / (pk[j] - pk[i_safe])),
                 )
         return np.where(below, first, np.where(top, lastx, inner))
 
@@ -296,8 +293,13 @@ def quantile_table(
             below = (x <= qhat[codes]).astype(np.float64)[:, None]
             family = estimate_family(design, mean_statistics(below, keep, codes, n_domains))
             plo, phi = transformed_interval(
-                family.theta, family.variance, interval, level=level, df=df,
-                rows=rows, rows_df=domain_df,
+                family.theta,
+                family.variance,
+                interval,
+                level=level,
+                df=df,
+                rows=rows,
+                rows_df=domain_df,
             )
             with np.errstate(invalid="ignore"):
                 ok_lo = ~(np.isnan(plo) | (plo < 0))
@@ -377,9 +379,7 @@ def _score_interval(
             psu_d = s.psu[idx]
             size = wd.sum()
 
-            def fast_score(
-                theta: float, limit: float, xd=xd, wd=wd, psu_d=psu_d, size=size
-            ) -> float:
+            def fast_score(theta: float, limit: float, xd=xd, wd=wd, psu_d=psu_d, size=size) -> float:
                 u = (xd > theta) - (1 - prob)
                 m = float(np.dot(wd, u)) / size
                 totals = np.bincount(psu_d, weights=wd * (u - m) / size, minlength=s.n_psus)

@@ -164,16 +164,14 @@ class ReplicateWeights:
         w = np.asarray(self.weights, dtype=np.float64)
         if w.ndim != 2:
             raise DesignError(
-                "replicate weights must be a 2-d (rows x replicates) array; "
-                f"got {w.ndim} dimensions"
+                f"replicate weights must be a 2-d (rows x replicates) array; got {w.ndim} dimensions"
             )
         if not (w.flags.f_contiguous or w.flags.c_contiguous):
             w = np.asfortranarray(w)
         rs = np.asarray(self.rscales, dtype=np.float64).reshape(-1)
         if rs.shape[0] != w.shape[1]:
             raise DesignError(
-                f"rscales has length {rs.shape[0]}, should be the number of "
-                f"replicates ({w.shape[1]})"
+                f"rscales has length {rs.shape[0]}, should be the number of replicates ({w.shape[1]})"
             )
         if not math.isfinite(float(self.scale)):
             raise DesignError(f"scale must be a finite number; got {self.scale!r}")
@@ -434,9 +432,7 @@ def _brr_stratum_rank(n_strata: int, stratum_labels: Sequence[object] | None) ->
         return np.arange(n_strata)
     labels = list(stratum_labels)
     if len(labels) != n_strata:
-        raise DesignError(
-            f"stratum_labels has {len(labels)} labels but the design has {n_strata} strata"
-        )
+        raise DesignError(f"stratum_labels has {len(labels)} labels but the design has {n_strata} strata")
     if all(isinstance(lab, str) for lab in labels):
         # Character labels: the design's codes already follow R's sorted
         # (collated) order of the labels, which is brrweights' order too.
@@ -479,9 +475,7 @@ def _expand(weights: np.ndarray, factors: np.ndarray, psu: np.ndarray) -> np.nda
 def _jk1_factors(n_psu_total: int, popsize: float) -> tuple[np.ndarray, float]:
     n = n_psu_total
     if n < 2:
-        raise DesignError(
-            f"JK1 needs at least 2 PSUs; the design has {n}. Use a design with more PSUs."
-        )
+        raise DesignError(f"JK1 needs at least 2 PSUs; the design has {n}. Use a design with more PSUs.")
     if math.isinf(popsize):
         fpc = 1.0
     else:
@@ -514,9 +508,7 @@ def _jkn_factors(
     if small.any():
         bad = np.flatnonzero(small)
         names = _stratum_names(bad, labels)
-        detail = [
-            f"{nm}: population {popsize[h]:g} < sampled {n_psu[h]}" for nm, h in zip(names, bad)
-        ]
+        detail = [f"{nm}: population {popsize[h]:g} < sampled {n_psu[h]}" for nm, h in zip(names, bad)]
         raise DesignError(
             "population number of PSUs is smaller than the number sampled in "
             f"{_list_some(detail)}; fpc must be each stratum's population number of PSUs"
@@ -801,9 +793,7 @@ def _checked_structure(
     n_strata = nps.shape[0]
     n_total = ps.shape[0]
     if pop.shape[0] != n_strata:
-        raise DesignError(
-            f"popsize has length {pop.shape[0]}, expected one per stratum ({n_strata})"
-        )
+        raise DesignError(f"popsize has length {pop.shape[0]}, expected one per stratum ({n_strata})")
     if n_strata == 0 or n_total == 0 or n == 0:
         raise DesignError("the design has no rows, PSUs or strata")
     if s.min() < 0 or s.max() >= n_strata or p.min() < 0 or p.max() >= n_total:
@@ -829,8 +819,7 @@ def _check_method_options(method: str, rho: float | None, n_replicates: int | No
     if method == "fay":
         if rho is None or not (0.0 < float(rho) < 1.0):
             raise DesignError(
-                f"Fay's method needs 0 < rho < 1; got rho={rho!r} (0.5 is common; "
-                "use method='brr' for rho=0)"
+                f"Fay's method needs 0 < rho < 1; got rho={rho!r} (0.5 is common; use method='brr' for rho=0)"
             )
     elif method == "brr":
         if rho is not None and float(rho) != 0.0:
@@ -991,14 +980,11 @@ def replicate_variance(
         full_a = full_a.reshape(1)
         reps = reps.reshape(1, -1)
     if reps.ndim != 2 or reps.shape[0] != full_a.shape[0]:
-        raise DesignError(
-            f"replicates must have shape (k, R) with k = {full_a.shape[0]}; got {reps.shape}"
-        )
+        raise DesignError(f"replicates must have shape (k, R) with k = {full_a.shape[0]}; got {reps.shape}")
     rs = np.asarray(rscales, dtype=np.float64).reshape(-1)
     if rs.shape[0] != reps.shape[1]:
         raise DesignError(
-            f"rscales has length {rs.shape[0]}, should be the number of "
-            f"replicates ({reps.shape[1]})"
+            f"rscales has length {rs.shape[0]}, should be the number of replicates ({reps.shape[1]})"
         )
     k = full_a.shape[0]
     if by_estimate:
@@ -1026,9 +1012,7 @@ def replicate_variance(
         centre = full_a
     else:
         if not (rs > 0).any():
-            raise DesignError(
-                "every rscales value is 0: the replicates have no centre; pass mse=True"
-            )
+            raise DesignError("every rscales value is 0: the replicates have no centre; pass mse=True")
         centre = reps[:, rs > 0].mean(axis=1)
     dev = reps - centre[:, None]
     if covariance:
@@ -1123,9 +1107,7 @@ def _rows_by_direction(w: np.ndarray) -> np.ndarray:
         return np.zeros((1, r))
     key = np.rint(proj[nz] / np.sqrt(norm2[nz])[:, None] * 1e9)
     # A complex key sorts as (real, imag): a 1-d unique, ~7x faster than axis=0.
-    _, first, inverse = np.unique(
-        key[:, 0] + 1j * key[:, 1], return_index=True, return_inverse=True
-    )
+    _, first, inverse = np.unique(key[:, 0] + 1j * key[:, 1], return_index=True, return_inverse=True)
     s = np.bincount(inverse.reshape(-1), weights=norm2[nz], minlength=first.shape[0])
     rep = w[nz[first]] / np.sqrt(norm2[nz[first]])[:, None]
     return rep * np.sqrt(s)[:, None]

@@ -198,13 +198,10 @@ class SurveyDesign(FrozenAfterInit):
         full-sample weights (e.g. :func:`~unmetneed.adjust_nonresponse`).
         """
         if not isinstance(replicates, ReplicateWeights):
-            raise DesignError(
-                f"replicates must be a ReplicateWeights; got {type(replicates).__name__}"
-            )
+            raise DesignError(f"replicates must be a ReplicateWeights; got {type(replicates).__name__}")
         if replicates.weights.shape[0] != self.n:
             raise DesignError(
-                f"replicate weights have {replicates.weights.shape[0]:,} rows; the design has "
-                f"{self.n:,}"
+                f"replicate weights have {replicates.weights.shape[0]:,} rows; the design has {self.n:,}"
             )
         return self._replace(replicates=replicates)
 
@@ -492,8 +489,7 @@ class SurveyDesign(FrozenAfterInit):
         inside = self._in_design & mask
         if not (inside & (self._weights != 0)).any():
             raise DesignError(
-                f"subset {rows if isinstance(rows, str) else 'mask'!s} selects no row with "
-                "a non-zero weight"
+                f"subset {rows if isinstance(rows, str) else 'mask'!s} selects no row with a non-zero weight"
             )
         weights = np.where(inside, self._weights, 0.0)
         replicates = self._replicates
@@ -514,9 +510,7 @@ class SurveyDesign(FrozenAfterInit):
             values = values.to_numpy()
         mask = np.asarray(values)
         if mask.shape != (self.n,):
-            raise DesignError(
-                f"subset mask must have one value per row ({self.n}); got shape {mask.shape}"
-            )
+            raise DesignError(f"subset mask must have one value per row ({self.n}); got shape {mask.shape}")
         if mask.dtype == object:
             mask = pd.array(mask, dtype="boolean").to_numpy(dtype=bool, na_value=False)
         if mask.dtype != bool:
@@ -623,8 +617,7 @@ class SurveyDesign(FrozenAfterInit):
         for j, name in enumerate(names):
             series = self._data[name]
             if isinstance(series.dtype, pd.CategoricalDtype) or not (
-                pd.api.types.is_numeric_dtype(series.dtype)
-                or pd.api.types.is_bool_dtype(series.dtype)
+                pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
             ):
                 raise DesignError(
                     f"{role} column {name!r} is not numeric (dtype {series.dtype}); "
@@ -763,24 +756,25 @@ class SurveyDesign(FrozenAfterInit):
                         "compute the design effect on a subset() without missing values"
                     )
                 y = values[:, 0]
-                extra = (self._mean_deff if statistic == "mean" else self._total_deff)(
-                    stat, y, domains
-                )
-            return self._estimates(
-                stat, domains, domains.levels, statistic, names[0], by, level, extra, keep
-            )
+                extra = (self._mean_deff if statistic == "mean" else self._total_deff)(stat, y, domains)
+            return self._estimates(stat, domains, domains.levels, statistic, names[0], by, level, extra, keep)
         if deff:
             raise DesignError("deff=True takes one variable at a time; call mean() per variable")
         stats = build(values, keep, domains.codes, domains.n_levels)
         k = len(names)
-        family = linear.estimate_family(
-            self, stats, linear.domain_major(domains.n_levels, k)
-        )
+        family = linear.estimate_family(self, stats, linear.domain_major(domains.n_levels, k))
         keys = linear.expand_keys(domains.levels, names)
         respondents = np.repeat(self._respondents(domains, keep), k)
         return self._make_estimates(
-            keys, family.theta, family.variance, respondents, statistic, ", ".join(names), by,
-            level, vcov=family.covariance,
+            keys,
+            family.theta,
+            family.variance,
+            respondents,
+            statistic,
+            ", ".join(names),
+            by,
+            level,
+            vcov=family.covariance,
         )
 
     def ratio(
@@ -830,18 +824,19 @@ class SurveyDesign(FrozenAfterInit):
         _, den_totals = stat.totals(self._weights)
         zero = np.flatnonzero(den_totals == 0)
         if zero.size:
-            where = ("the whole design" if by is None else
-                     f"domain(s) {[tuple(r) if len(r) > 1 else r[0] for r in domains.levels.iloc[zero[:5]].itertuples(index=False)]}"
-                     + (" ..." if zero.size > 5 else ""))
+            where = (
+                "the whole design"
+                if by is None
+                else f"domain(s) {[tuple(r) if len(r) > 1 else r[0] for r in domains.levels.iloc[zero[:5]].itertuples(index=False)]}"
+                + (" ..." if zero.size > 5 else "")
+            )
             raise DesignError(
                 f"the weighted total of denominator {denominator!r} is 0 in {where}, so the ratio "
                 f"{numerator}/{denominator} is not defined there; drop those domains or choose a "
                 "denominator that is non-zero in each"
             )
         name = f"{numerator}/{denominator}"
-        return self._estimates(
-            stat, domains, domains.levels, "ratio", name, by, level, None, keep
-        )
+        return self._estimates(stat, domains, domains.levels, "ratio", name, by, level, None, keep)
 
     def proportion(
         self,
@@ -950,21 +945,38 @@ class SurveyDesign(FrozenAfterInit):
         )
         extra = self._proportion_deff(stat, domains) if deff else None
         if ci == "mean":
-            return self._estimates(
-                stat, domains, keys, "proportion", variable, by, level, extra, keep
-            )
+            return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra, keep)
         from unmetneed.design.proportion_intervals import proportion_bounds
 
         theta = stat.estimate(self._weights)
         variance, covariance = self._variance(stat, theta, domains)
         bounds = proportion_bounds(
-            self, ci, stat, theta, variance, domains, category, k, level,
-            bool(as_column_list(by)), keep,
+            self,
+            ci,
+            stat,
+            theta,
+            variance,
+            domains,
+            category,
+            k,
+            level,
+            bool(as_column_list(by)),
+            keep,
         )
         respondents = np.repeat(self._respondents(domains, keep), k)
         return self._make_estimates(
-            keys, theta, variance, respondents, "proportion", variable, by, level,
-            deff=extra, vcov=covariance, bounds=bounds, info={"interval": ci},
+            keys,
+            theta,
+            variance,
+            respondents,
+            "proportion",
+            variable,
+            by,
+            level,
+            deff=extra,
+            vcov=covariance,
+            bounds=bounds,
+            info={"interval": ci},
         )
 
     def quantile(
@@ -1052,8 +1064,17 @@ class SurveyDesign(FrozenAfterInit):
             # the beta interval's effective size uses each (sub)domain's own df, as R
             rows_df = domain_degf(self, domains.codes, domains.n_levels, keep)
         table = quantiles.quantile_table(
-            self, values[:, 0], keep, domains.codes, domains.n_levels, probabilities,
-            rule=rule, interval=interval, level=level, domain_df=rows_df, df=float(self.degf),
+            self,
+            values[:, 0],
+            keep,
+            domains.codes,
+            domains.n_levels,
+            probabilities,
+            rule=rule,
+            interval=interval,
+            level=level,
+            domain_df=rows_df,
+            df=float(self.degf),
         )
         k = len(probabilities)
         keys = domains.levels.loc[np.repeat(domains.levels.index, k)].reset_index(drop=True)
@@ -1078,9 +1099,7 @@ class SurveyDesign(FrozenAfterInit):
             vcov=_diagonal_vcov(table["se"].ravel()),
         )
 
-    def glm(
-        self, formula: str, *, family: GLMFamily = "gaussian", level: float = 0.95
-    ) -> GLMResult:
+    def glm(self, formula: str, *, family: GLMFamily = "gaussian", level: float = 0.95) -> GLMResult:
         r"""A design-based generalised linear model, as R's ``svyglm``.
 
         Parameters
@@ -1130,9 +1149,7 @@ class SurveyDesign(FrozenAfterInit):
         check_choice(family, "family", GLMFamily)
         return fit_glm(self, formula, family, level)
 
-    def chisq(
-        self, row: str, column: str, *, statistic: ChisqStatistic = "F"
-    ) -> ChisqResult:
+    def chisq(self, row: str, column: str, *, statistic: ChisqStatistic = "F") -> ChisqResult:
         r"""Test of association between two categorical variables, as R's ``svychisq``.
 
         Parameters
@@ -1247,9 +1264,7 @@ class SurveyDesign(FrozenAfterInit):
         u = linear.svyvar_values(self, y, keep, codes, n_levels)
         stat = linear.mean_statistics(u[:, None], keep, codes, n_levels)[0]
         if self._replicates is None:
-            return self._estimates(
-                stat, domains, domains.levels, "variance", variable, by, level, None, keep
-            )
+            return self._estimates(stat, domains, domains.levels, "variance", variable, by, level, None, keep)
         r = self._replicates
         theta = stat.estimate(self._weights)
         reps = linear.replicate_svyvar(self, y, keep, codes, n_levels)
@@ -1257,14 +1272,18 @@ class SurveyDesign(FrozenAfterInit):
         from unmetneed.design.variance import design_covariance
 
         return self._make_estimates(
-            domains.levels, theta, variance, self._respondents(domains, keep), "variance",
-            variable, by, level,
+            domains.levels,
+            theta,
+            variance,
+            self._respondents(domains, keep),
+            "variance",
+            variable,
+            by,
+            level,
             vcov=lambda: design_covariance(self, theta=theta, replicates=reps),
         )
 
-    def _var_matrix(
-        self, variables: Sequence[str], by: By, level: float, na_rm: bool
-    ) -> Estimates:
+    def _var_matrix(self, variables: Sequence[str], by: By, level: float, na_rm: bool) -> Estimates:
         """``svyvar(~a + b + ...)``: the covariance matrix, one row per entry."""
         from unmetneed.design import linear
         from unmetneed.design.variance import design_covariance
@@ -1287,15 +1306,20 @@ class SurveyDesign(FrozenAfterInit):
             r = self._replicates
             theta = np.concatenate([s.estimate(self._weights) for s in stats])[order]
             reps = linear.replicate_svyvar_products(self, values, keep, codes, n_levels)[order]
-            variance = replicate_variance(
-                theta, reps, r.scale, r.rscales, r.mse, by_estimate=True
-            )
+            variance = replicate_variance(theta, reps, r.scale, r.rscales, r.mse, by_estimate=True)
 
             def covariance() -> np.ndarray:
                 return design_covariance(self, theta=theta, replicates=reps)
 
         return self._make_estimates(
-            keys, theta, variance, respondents, "variance", ", ".join(names), by, level,
+            keys,
+            theta,
+            variance,
+            respondents,
+            "variance",
+            ", ".join(names),
+            by,
+            level,
             vcov=covariance,
         )
 
@@ -1335,9 +1359,7 @@ class SurveyDesign(FrozenAfterInit):
         return weighted_table(self, as_column_list(columns), na_rm=na_rm)
 
     # -- shared machinery -------------------------------------------------------------------
-    def _variance(
-        self, stat: RatioStatistic, theta: np.ndarray, domains: Coding
-    ) -> tuple[np.ndarray, Any]:
+    def _variance(self, stat: RatioStatistic, theta: np.ndarray, domains: Coding) -> tuple[np.ndarray, Any]:
         """Variances and a function giving the full covariance."""
         from unmetneed.design.variance import design_covariance
 
@@ -1346,12 +1368,8 @@ class SurveyDesign(FrozenAfterInit):
             replicate_theta = stat.replicate_estimates(r.weights)
             # Each estimate on its own, as R's svyby: a replicate with no rows in one
             # domain is dropped for that domain only.
-            variance = replicate_variance(
-                theta, replicate_theta, r.scale, r.rscales, r.mse, by_estimate=True
-            )
-            return variance, lambda: design_covariance(
-                self, theta=theta, replicates=replicate_theta
-            )
+            variance = replicate_variance(theta, replicate_theta, r.scale, r.rscales, r.mse, by_estimate=True)
+            return variance, lambda: design_covariance(self, theta=theta, replicates=replicate_theta)
         s = self._structure
         totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
         if self._calibration is not None:
@@ -1361,11 +1379,7 @@ class SurveyDesign(FrozenAfterInit):
             counts = np.bincount(
                 domains.codes * s.n_strata + s.stratum, minlength=domains.n_levels * s.n_strata
             ).reshape(domains.n_levels, s.n_strata)
-            column_domain = (
-                np.arange(stat.n_columns)
-                if stat.column_den is None
-                else stat.column_den
-            )
+            column_domain = np.arange(stat.n_columns) if stat.column_den is None else stat.column_den
             present = counts[column_domain] > 0
         variance = stratified_variance(totals, s, present)
         return variance, lambda: design_covariance(self, theta=theta, totals=totals)
@@ -1393,8 +1407,16 @@ class SurveyDesign(FrozenAfterInit):
         respondents = self._respondents(domains, keep)
         per_column = stat.n_columns // domains.n_levels
         return self._make_estimates(
-            keys, theta, variance, np.repeat(respondents, per_column), statistic, variable, by,
-            level, deff=deff, vcov=covariance,
+            keys,
+            theta,
+            variance,
+            np.repeat(respondents, per_column),
+            statistic,
+            variable,
+            by,
+            level,
+            deff=deff,
+            vcov=covariance,
         )
 
     def _make_estimates(
@@ -1433,13 +1455,9 @@ class SurveyDesign(FrozenAfterInit):
         self, stat: RatioStatistic, residual_ss: np.ndarray, domains: Coding
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Population variance (R ``svyvar``), respondents and weight total per column."""
-        column_domain = stat.column_den if stat.column_den is not None else np.arange(
-            stat.n_columns
-        )
+        column_domain = stat.column_den if stat.column_den is not None else np.arange(stat.n_columns)
         nobs = self._respondents(domains)[column_domain].astype(np.float64)
-        size = np.bincount(domains.codes, weights=self._weights, minlength=domains.n_levels)[
-            column_domain
-        ]
+        size = np.bincount(domains.codes, weights=self._weights, minlength=domains.n_levels)[column_domain]
         with np.errstate(divide="ignore", invalid="ignore"):
             svyvar = residual_ss / size * nobs / (nobs - 1.0)
         return svyvar, nobs, size

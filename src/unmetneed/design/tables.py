@@ -39,8 +39,7 @@ def cell_codes(
         missing = series.isna().to_numpy()
         if missing.any() and not na_rm:
             raise DesignError(
-                f"table column {name!r} has missing values; pass na_rm=True to leave "
-                "those rows out"
+                f"table column {name!r} has missing values; pass na_rm=True to leave those rows out"
             )
         complete &= ~missing
         filled = series

@@ -38,7 +38,6 @@ __all__ = ["PSUStructure", "group_sums", "stratified_variance"]
 DENSE_CELL_LIMIT = 1 << 23
 
 
-
 @dataclass(frozen=True, eq=False)
 class PSUStructure:
     """The first-stage sampling structure of a design, integer coded.

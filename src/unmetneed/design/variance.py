@@ -145,9 +145,7 @@ def design_covariance(
         reps = np.atleast_2d(replicates)
         valid = ~np.isnan(reps)
         if valid.all():
-            return np.atleast_2d(
-                replicate_variance(theta, reps, r.scale, r.rscales, r.mse, covariance=True)
-            )
+            return np.atleast_2d(replicate_variance(theta, reps, r.scale, r.rscales, r.mse, covariance=True))
         # A replicate with no rows in a domain is NaN for that domain only: each
         # pair uses the replicates valid for both, each estimate centred on its
         # own valid replicates, so the diagonal equals the variances of R's svyby
@@ -222,4 +220,3 @@ def group_totals(values: np.ndarray, codes: np.ndarray, n_codes: int) -> np.ndar
         (np.ones(codes.size), (codes, np.arange(codes.size))), shape=(n_codes, codes.size)
     )
     return np.asarray(indicator @ values)
-

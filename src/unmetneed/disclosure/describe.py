@@ -84,59 +84,75 @@ def _sentences(info: Mapping[str, Any]) -> list[str]:
     if info["min_n"] is not None:
         rules.append(f"estimates based on fewer than {info['min_n']:,} respondents")
     if info["suppress_cv"] is not None:
-        rules.append(f"estimates with a coefficient of variation (CV) above "
-                     f"{_percent(info['suppress_cv'])}")
+        rules.append(f"estimates with a coefficient of variation (CV) above {_percent(info['suppress_cv'])}")
     reasons = dict(info.get("reasons", {}))
     reasons.pop("secondary", None)
     primary = info["primary_suppressed"]
-    done = (f"{_cells(primary)} in all ({_join([f'{k}: {v:,}' for k, v in reasons.items()])})"
-            if primary else "no cell met these rules")
+    done = (
+        f"{_cells(primary)} in all ({_join([f'{k}: {v:,}' for k, v in reasons.items()])})"
+        if primary
+        else "no cell met these rules"
+    )
     head = f"Disclosure control ({info['function']}, unmetneed {info['version']}): "
     if rules:
         out.append(head + f"{_join(rules)} were suppressed; {done}.")
     else:
-        out.append(head + ("no primary suppression rule was applied"
-                           + (f"; {done}." if primary else ".")))
+        out.append(head + ("no primary suppression rule was applied" + (f"; {done}." if primary else ".")))
     if info["secondary"] and not info["by"]:
         out.append("Secondary suppression: the table has no additive dimension, so none was needed.")
     elif info["secondary"]:
         extra = info["secondary_suppressed"]
-        text = (f"Secondary suppression: in every line of counts that adds up to a total (along "
-                f"{', '.join(info['by'])}; totals are taken as published, in the table or "
-                "elsewhere) no suppressed value can be recovered by subtraction, nor solved "
-                "exactly from all the totals together (an exact linear audit)")
+        text = (
+            f"Secondary suppression: in every line of counts that adds up to a total (along "
+            f"{', '.join(info['by'])}; totals are taken as published, in the table or "
+            "elsewhere) no suppressed value can be recovered by subtraction, nor solved "
+            "exactly from all the totals together (an exact linear audit)"
+        )
         if extra:
-            text += (f"; {_cells(extra)} {'was' if extra == 1 else 'were'} suppressed for this "
-                     "(with the rates and shares that would give a suppressed count back)")
+            text += (
+                f"; {_cells(extra)} {'was' if extra == 1 else 'were'} suppressed for this "
+                "(with the rates and shares that would give a suppressed count back)"
+            )
         out.append(text + ".")
         if info.get("unpaired_lines"):
-            out.append(f"{info['unpaired_lines']:,} line(s) have a single cell, equal to "
-                       "their total, which no suppression in this table can hide.")
+            out.append(
+                f"{info['unpaired_lines']:,} line(s) have a single cell, equal to "
+                "their total, which no suppression in this table can hide."
+            )
         if info.get("recoverable_cells"):
-            out.append(f"{_cells(info['recoverable_cells'])} could not be protected from "
-                       "exact recovery: every other cell of their lines is already suppressed.")
+            out.append(
+                f"{_cells(info['recoverable_cells'])} could not be protected from "
+                "exact recovery: every other cell of their lines is already suppressed."
+            )
         if info.get("unaudited_cells"):
-            out.append(f"{_cells(info['unaudited_cells'])} in very large linked groups were "
-                       "checked by the line rule only, not by the exact audit.")
+            out.append(
+                f"{_cells(info['unaudited_cells'])} in very large linked groups were "
+                "checked by the line rule only, not by the exact audit."
+            )
     else:
-        out.append("No secondary suppression was applied: suppressed counts may be "
-                   "recoverable from totals.")
+        out.append("No secondary suppression was applied: suppressed counts may be recoverable from totals.")
     if info["rounding"] is not None:
         base = info["rounding"]
-        out.append(f"Published counts, and their standard errors, are rounded to the nearest "
-                   f"{base} (halves away from zero); confidence interval bounds are rounded "
-                   f"outwards to multiples of {base} so they still contain the estimate.")
+        out.append(
+            f"Published counts, and their standard errors, are rounded to the nearest "
+            f"{base} (halves away from zero); confidence interval bounds are rounded "
+            f"outwards to multiples of {base} so they still contain the estimate."
+        )
     else:
         out.append("Counts are not rounded.")
     if info["decimals"] is not None:
-        out.append(f"Estimates that are not counts are rounded to {info['decimals']} decimal "
-                   "places, their intervals outwards.")
+        out.append(
+            f"Estimates that are not counts are rounded to {info['decimals']} decimal "
+            "places, their intervals outwards."
+        )
     else:
         out.append("Estimates that are not counts are not rounded.")
     if info["flag_cv"] is not None:
         low = info["low_reliability"]
-        out.append(f"Estimates with a CV above {_percent(info['flag_cv'])} are flagged low "
-                   f"reliability (use with caution): "
-                   f"{f'{low:,}' if low else 'none'} of the {info['rows']:,} "
-                   f"row{'' if info['rows'] == 1 else 's'}.")
+        out.append(
+            f"Estimates with a CV above {_percent(info['flag_cv'])} are flagged low "
+            f"reliability (use with caution): "
+            f"{f'{low:,}' if low else 'none'} of the {info['rows']:,} "
+            f"row{'' if info['rows'] == 1 else 's'}."
+        )
     return out

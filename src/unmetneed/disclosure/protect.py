@@ -51,8 +51,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _threshold(value: Any, name: str, *, integer: bool = False, positive: bool = False,
-               allow_none: bool = True) -> Any:
+def _threshold(
+    value: Any, name: str, *, integer: bool = False, positive: bool = False, allow_none: bool = True
+) -> Any:
     if value is None and allow_none:
         return None
     ok = _is_int(value) if integer else _is_real(value)
@@ -60,18 +61,26 @@ def _threshold(value: Any, name: str, *, integer: bool = False, positive: bool =
         value = int(value) if _is_int(value) else float(value)  # plain Python, as given
         ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
     if not ok:
-        kind = "a positive integer" if integer and positive else (
-            "a non-negative integer" if integer else "a non-negative finite number")
+        kind = (
+            "a positive integer"
+            if integer and positive
+            else ("a non-negative integer" if integer else "a non-negative finite number")
+        )
         none = " or None" if allow_none else ""
         raise DisclosureError(f"{name}={value!r} is not valid; use {kind}{none}")
     return value
 
 
 def _check_options(
-    min_count: Any, rounding: Any, flag_cv: Any, suppress_cv: Any, min_n: Any,
-    secondary: Any, decimals: Any, count_measures: Any,
-) -> tuple[float | None, int | None, float | None, float | None, int | None, int | None,
-           tuple[str, ...]]:
+    min_count: Any,
+    rounding: Any,
+    flag_cv: Any,
+    suppress_cv: Any,
+    min_n: Any,
+    secondary: Any,
+    decimals: Any,
+    count_measures: Any,
+) -> tuple[float | None, int | None, float | None, float | None, int | None, int | None, tuple[str, ...]]:
     min_count = _threshold(min_count, "min_count")
     rounding = _threshold(rounding, "rounding", integer=True, positive=True)
     flag_cv = _threshold(flag_cv, "flag_cv")
@@ -91,8 +100,7 @@ def _check_options(
         count_measures = tuple(count_measures)
     except TypeError:
         raise DisclosureError(
-            f"count_measures={count_measures!r} must be a measure name or a sequence of them, "
-            "e.g. ('count',)"
+            f"count_measures={count_measures!r} must be a measure name or a sequence of them, e.g. ('count',)"
         ) from None
     for measure in count_measures:
         if not isinstance(measure, str):
@@ -154,8 +162,9 @@ def _prior_suppression(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return prior, np.where(prior, reason, "")
 
 
-def _check_values(table: pd.DataFrame, values: Mapping[str, np.ndarray], prior: np.ndarray,
-                  min_n: int | None) -> None:
+def _check_values(
+    table: pd.DataFrame, values: Mapping[str, np.ndarray], prior: np.ndarray, min_n: int | None
+) -> None:
     index = table.index
     live = ~prior
     estimate, cv, n = values["estimate"], values["cv"], values["n"]
@@ -187,8 +196,15 @@ def _check_values(table: pd.DataFrame, values: Mapping[str, np.ndarray], prior: 
 
 
 def _primary(
-    estimate: np.ndarray, cv: np.ndarray, n: np.ndarray, is_count: np.ndarray, live: np.ndarray,
-    min_count: float | None, rounding: int | None, suppress_cv: float | None, min_n: int | None,
+    estimate: np.ndarray,
+    cv: np.ndarray,
+    n: np.ndarray,
+    is_count: np.ndarray,
+    live: np.ndarray,
+    min_count: float | None,
+    rounding: int | None,
+    suppress_cv: float | None,
+    min_n: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     false = np.zeros(estimate.size, dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -199,18 +215,27 @@ def _primary(
             small = is_count & live & ((estimate < min_count) | (published < min_count))
         few = live & (n < min_n) if min_n is not None else false
         noisy = live & (cv > suppress_cv) if suppress_cv is not None else false
-    rules = [(small, f"count < {min_count:g}" if min_count is not None else ""),
-             (few, f"n < {min_n}"), (noisy, f"cv > {suppress_cv:g}" if suppress_cv is not None else "")]
+    rules = [
+        (small, f"count < {min_count:g}" if min_count is not None else ""),
+        (few, f"n < {min_n}"),
+        (noisy, f"cv > {suppress_cv:g}" if suppress_cv is not None else ""),
+    ]
     # Every combination of rules gets its reason text once; rows look it up by code.
     code = small.astype(np.intp) + 2 * few + 4 * noisy
-    texts = np.array(["; ".join(text for bit, (_, text) in enumerate(rules) if combo >> bit & 1)
-                      for combo in range(8)], dtype=object)
+    texts = np.array(
+        ["; ".join(text for bit, (_, text) in enumerate(rules) if combo >> bit & 1) for combo in range(8)],
+        dtype=object,
+    )
     return code > 0, texts[code]
 
 
 def _structure(
-    table: pd.DataFrame, codes: KeyCodes, is_count: np.ndarray, by: Any,
-    total_label: Hashable | None, hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None,
+    table: pd.DataFrame,
+    codes: KeyCodes,
+    is_count: np.ndarray,
+    by: Any,
+    total_label: Hashable | None,
+    hierarchy: Mapping[str, Mapping[Hashable, Sequence[Any]]] | None,
 ) -> tuple[pd.DataFrame, list[str], dict[str, list[tuple[Any, Any]]]]:
     """Key columns of the count rows, additive dimensions, and their relations."""
     key_columns = list(codes.codes)
@@ -278,8 +303,7 @@ def _hierarchy_relations(column: str, relation: Any, values: pd.Series) -> list[
     for total, components in relation.items():
         if isinstance(components, str) or not isinstance(components, Sequence | pd.Index | np.ndarray):
             raise DisclosureError(
-                f"hierarchy[{column!r}][{total!r}] must be a list of component categories; "
-                f"got {components!r}"
+                f"hierarchy[{column!r}][{total!r}] must be a list of component categories; got {components!r}"
             )
         components = list(components)
         if not components or total in components:
@@ -528,9 +552,9 @@ def protect(
     >>> safe.attrs["disclosure"]["secondary_suppressed"]
     3
     """
-    (min_count, rounding, flag_cv, suppress_cv, min_n, decimals,
-     count_measures) = _check_options(min_count, rounding, flag_cv, suppress_cv, min_n,
-                                      secondary, decimals, count_measures)
+    (min_count, rounding, flag_cv, suppress_cv, min_n, decimals, count_measures) = _check_options(
+        min_count, rounding, flag_cv, suppress_cv, min_n, secondary, decimals, count_measures
+    )
     min_draws = _check_table(table, min_draws)
     values = {c: _numeric(table, c) for c in _BLANKED if c in table.columns}
     prior, reason = _prior_suppression(table)
@@ -540,7 +564,8 @@ def protect(
 
     # 1. primary suppression: small counts, few respondents, large CVs.
     primary, primary_reason = _primary(
-        estimate, cv, n, is_count, ~prior, min_count, rounding, suppress_cv, min_n)
+        estimate, cv, n, is_count, ~prior, min_count, rounding, suppress_cv, min_n
+    )
     reason = np.where(primary, primary_reason, reason)
     suppressed = prior | primary
 
@@ -550,7 +575,8 @@ def protect(
     report = SecondaryReport(0, 0, 0)
     if secondary:
         suppressed, dims, relations, report = _secondary(
-            table, is_count, suppressed, estimate, by, total_label, hierarchy)
+            table, is_count, suppressed, estimate, by, total_label, hierarchy
+        )
         reason = np.where(suppressed & ~prior & ~primary, SECONDARY, reason)
 
     # 3. flags, then 4. rounding and blanking of what is published.
@@ -575,8 +601,11 @@ def protect(
         "count_measures": list(count_measures),
         "by": list(dims),
         "total_label": total_label,
-        "hierarchy": {c: [(t, list(comp) if comp is not None else None) for t, comp in r]
-                      for c, r in relations.items() if hierarchy and c in hierarchy},
+        "hierarchy": {
+            c: [(t, list(comp) if comp is not None else None) for t, comp in r]
+            for c, r in relations.items()
+            if hierarchy and c in hierarchy
+        },
         "rows": len(out),
         "count_rows": int(is_count.sum()),
         "suppressed": int(suppressed.sum()),

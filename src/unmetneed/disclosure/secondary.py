@@ -189,9 +189,7 @@ def _suppressed_per_line(lines: Lines, suppressed: np.ndarray) -> np.ndarray:
     return np.bincount(lines.line, weights=suppressed[lines.rows], minlength=lines.n_lines)
 
 
-def extend_suppression(
-    lines: Lines, suppressed: np.ndarray, size: np.ndarray
-) -> tuple[np.ndarray, int]:
+def extend_suppression(lines: Lines, suppressed: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, int]:
     """Add secondary suppressions until no line has exactly one suppressed cell.
 
     Parameters
@@ -259,8 +257,9 @@ def determined_cells(lines: Lines, suppressed: np.ndarray) -> tuple[np.ndarray, 
     n_cells, n_lines = cells.size, used_lines.size
     coef = np.where(lines.is_total[keep], -1.0, 1.0)
     a = sp.csr_matrix((coef, (line_at, cell_at)), shape=(n_lines, n_cells))
-    pattern = sp.csr_matrix((np.ones(rows.size), (line_at, n_lines + cell_at)),
-                            shape=(n_lines + n_cells,) * 2)
+    pattern = sp.csr_matrix(
+        (np.ones(rows.size), (line_at, n_lines + cell_at)), shape=(n_lines + n_cells,) * 2
+    )
     n_groups, label = connected_components(pattern, directed=False)
     cell_group = label[n_lines:]
     line_group = label[:n_lines]
@@ -272,8 +271,8 @@ def determined_cells(lines: Lines, suppressed: np.ndarray) -> tuple[np.ndarray, 
     skipped = 0
     with single_threaded_blas():  # many small dense problems: one thread is faster
         for g in range(n_groups):  # one dense problem per linked group
-            group_cells = cell_order[cell_bounds[g]:cell_bounds[g + 1]]
-            group_lines = line_order[line_bounds[g]:line_bounds[g + 1]]
+            group_cells = cell_order[cell_bounds[g] : cell_bounds[g + 1]]
+            group_lines = line_order[line_bounds[g] : line_bounds[g + 1]]
             k, m = group_cells.size, group_lines.size
             if float(k) * m * min(k, m) > AUDIT_MAX_WORK:
                 skipped += k
@@ -298,8 +297,7 @@ def _in_row_space(a: np.ndarray) -> np.ndarray:
     return length > 1.0 - _NULL_TOL
 
 
-def _partners(lines: Lines, suppressed: np.ndarray, size: np.ndarray,
-              determined: np.ndarray) -> np.ndarray:
+def _partners(lines: Lines, suppressed: np.ndarray, size: np.ndarray, determined: np.ndarray) -> np.ndarray:
     """For each determined cell, the best published cell of one of its lines."""
     sizes = _line_sizes(lines)
     is_determined = np.zeros(suppressed.size, dtype=bool)
@@ -362,6 +360,7 @@ def secondary_suppression(
             f"{unaudited:,} suppressed cells are linked in groups too large to be audited "
             "for exact recovery (the line rule holds for them); protect smaller tables, "
             "e.g. one quantity or one region at a time",
-            UnmetneedWarning, stacklevel=3,
+            UnmetneedWarning,
+            stacklevel=3,
         )
     return suppressed, SecondaryReport(unpaired, recoverable, unaudited)

@@ -79,8 +79,14 @@ __all__ = [
 
 PARTS = ("council_funded", "self_funded", "unpaid_only", "unmet")
 QUANTITIES = ("need", *PARTS, "insufficient", "unmet_or_insufficient")
-STANDARD_EFFECTS = ("area_code", "age_band", "ethnic_group_5", "ethnic_group", "disability",
-                    "age_band_disability")
+STANDARD_EFFECTS = (
+    "area_code",
+    "age_band",
+    "ethnic_group_5",
+    "ethnic_group",
+    "disability",
+    "age_band_disability",
+)
 CHUNK_ELEMENTS = 4_000_000  # cells x draws per chunk and per array (32 MB each)
 FLAG_CV = 0.2
 
@@ -115,8 +121,11 @@ def default_formula(outcome: str, frame: PopulationFrame, data: pd.DataFrame) ->
     cells = frame.cells
     both = [c for c in cells.columns if c in data.columns and c != frame.count_col]
     fixed = ["sex"] if "sex" in both else []
-    fixed += [c for c in both if pd.api.types.is_float_dtype(cells[c])
-              and c not in STANDARD_EFFECTS and c not in grouping_columns()]
+    fixed += [
+        c
+        for c in both
+        if pd.api.types.is_float_dtype(cells[c]) and c not in STANDARD_EFFECTS and c not in grouping_columns()
+    ]
     random = [f"(1|{g})" for g in STANDARD_EFFECTS if g in both]
     if fixed:
         return f"{outcome} ~ " + " + ".join(fixed + random)
@@ -170,10 +179,16 @@ class CareEstimates(DrawEstimates):
         exact_zero = (out["estimate"] == 0) & (out["se"] == 0)
         out["flag"] = np.where((out["cv"] <= FLAG_CV) | exact_zero, "ok", "low_reliability")
         out.attrs.update(self.attrs)
-        out.attrs.update({"level": level, "estimate": "posterior mean",
-                          "se": "posterior standard deviation",
-                          "interval": "equal-tailed quantiles of draws", "draws": self.n_draws,
-                          "flag_cv": FLAG_CV})
+        out.attrs.update(
+            {
+                "level": level,
+                "estimate": "posterior mean",
+                "se": "posterior standard deviation",
+                "interval": "equal-tailed quantiles of draws",
+                "draws": self.n_draws,
+                "flag_cv": FLAG_CV,
+            }
+        )
         return out
 
     to_frame = summary
@@ -185,8 +200,9 @@ class CareEstimates(DrawEstimates):
         if self.attrs.get("benchmarked_to_admin"):
             # Counts and rates of council-funded care rest on the admin count (exact, or with
             # the admin_cv given); a share of need still divides by the modelled need.
-            council = ((table["quantity"] == "council_funded")
-                       & table["measure"].isin(["count", "rate_per_1000"])).to_numpy()
+            council = (
+                (table["quantity"] == "council_funded") & table["measure"].isin(["count", "rate_per_1000"])
+            ).to_numpy()
             if self.by == ["area_code"]:
                 covered = table["area_code"].astype(str).isin(self.attrs.get("admin_areas", []))
                 basis = np.where(council & covered.to_numpy(), "admin", basis)
@@ -234,8 +250,10 @@ class CareModel:
         fit = self.fits[link]
         missing = [v for v in fit.model.data.cell_frame.columns if v not in cells.columns]
         if missing:
-            raise FrameError(f"the frame lacks {missing}, used by the {link!r} model "
-                             f"({fit.model.formula.text}); add it to the frame or drop it from formulas")
+            raise FrameError(
+                f"the frame lacks {missing}, used by the {link!r} model "
+                f"({fit.model.formula.text}); add it to the frame or drop it from formulas"
+            )
         chunk, _ = cell_probability_draws(fit, cells, self.link_draws[link], rng)
         return np.asarray(chunk(0, len(cells)))
 
@@ -250,8 +268,9 @@ class CareModel:
     ) -> CareEstimates:
         """Care populations of ``frame`` by ``by`` (see :func:`estimate_care_populations`)."""
         key = tuple(as_column_list(by))
-        return self.populations_by(frame, groupings=[key], admin=admin, admin_cv=admin_cv,
-                                   level=level, _stacklevel=3)[key]
+        return self.populations_by(
+            frame, groupings=[key], admin=admin, admin_cv=admin_cv, level=level, _stacklevel=3
+        )[key]
 
     def populations_by(
         self,
@@ -273,8 +292,7 @@ class CareModel:
         >>> tables = model.populations_by(eng.population, groupings=["area_code", "age_band"])  # doctest: +SKIP
         """
         population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
-        population = PopulationFrame(add_grouping_columns(population.cells),
-                                     count=population.count_col)
+        population = PopulationFrame(add_grouping_columns(population.cells), count=population.count_col)
         cells = population.cells
         keys = [tuple(as_column_list(g)) for g in groupings]
         for key in keys:
@@ -302,10 +320,13 @@ class CareModel:
         if unseen:
             warnings.warn(
                 f"frame levels absent from a model's respondents draw their effects from "
-                f"N(0, sd^2): {unseen}", UnmetneedWarning, stacklevel=_stacklevel,
+                f"N(0, sd^2): {unseen}",
+                UnmetneedWarning,
+                stacklevel=_stacklevel,
             )
-        datasets, far, covers = _accumulate(probabilities, population, keys, self.n_draws, admin,
-                                    admin_cv, rng)
+        datasets, far, covers = _accumulate(
+            probabilities, population, keys, self.n_draws, admin, admin_cv, rng
+        )
         if far:
             shown = ", ".join(f"{a} (z = {z:+.1f})" for a, z in list(far.items())[:8])
             warnings.warn(
@@ -313,14 +334,18 @@ class CareModel:
                 f"(log scale) from the model's in {len(far)} area(s): {shown}"
                 f"{' ...' if len(far) > 8 else ''}; check that the counts and the frame cover the "
                 "same people (setting, ages, year) before benchmarking",
-                BenchmarkWarning, stacklevel=_stacklevel,
+                BenchmarkWarning,
+                stacklevel=_stacklevel,
             )
         attrs = {
             "models": {name: fit.model.formula.text for name, fit in self.fits.items()},
             "benchmarked_to_admin": admin is not None,
-            "benchmark": (None if admin is None else
-                          f"ensemble Kalman update of the parts' log totals on the admin count, "
-                          f"admin_cv={admin_cv:g}"),
+            "benchmark": (
+                None
+                if admin is None
+                else f"ensemble Kalman update of the parts' log totals on the admin count, "
+                f"admin_cv={admin_cv:g}"
+            ),
             "admin_far_from_posterior": far,
             "admin_cv": admin_cv,
             "admin_areas": [] if admin is None else [str(a) for a in admin.index],
@@ -334,8 +359,9 @@ class CareModel:
             respondents = None
             if key and set(key) <= set(data.columns):
                 respondents = data.groupby(list(key), observed=True).size()
-            estimates = CareEstimates(dataset, by=list(key), respondents=respondents, level=level,
-                                      attrs=dict(attrs))
+            estimates = CareEstimates(
+                dataset, by=list(key), respondents=respondents, level=level, attrs=dict(attrs)
+            )
             estimates.fits = self.fits
             out[key] = estimates
         return out
@@ -386,12 +412,17 @@ def fit_care_model(
             warnings.simplefilter("always")
             fit = model.fit()
         for warning in caught:  # say which link a model warning is about
-            warnings.warn_explicit(f"{link.name!r} model ({formula}): {warning.message}",
-                                   warning.category, warning.filename, warning.lineno)
+            warnings.warn_explicit(
+                f"{link.name!r} model ({formula}): {warning.message}",
+                warning.category,
+                warning.filename,
+                warning.lineno,
+            )
         fits[link.name] = fit
         link_draws[link.name] = fit.draws(draws, seed=rng)
-    return CareModel(fits, link_draws, n_draws=draws, seed_sequence=effect_seed,
-                     respondents=data, weighted=weighted)
+    return CareModel(
+        fits, link_draws, n_draws=draws, seed_sequence=effect_seed, respondents=data, weighted=weighted
+    )
 
 
 def _seed_sequence(seed: int | np.random.Generator | None) -> np.random.SeedSequence:
@@ -479,8 +510,7 @@ def estimate_care_populations(
     >>> est = um.estimate_care_populations(frame, survey.assign(payer=survey["payer"].fillna("self")),
     ...                                    formulas=f, draws=100, seed=1)  # doctest: +SKIP
     """
-    model = fit_care_model(frame, survey, formulas=formulas, draws=draws, seed=seed,
-                           weighted=weighted)
+    model = fit_care_model(frame, survey, formulas=formulas, draws=draws, seed=seed, weighted=weighted)
     return model.populations(frame, by=by, admin=admin, admin_cv=admin_cv, level=level)
 
 
@@ -529,13 +559,14 @@ def _accumulate(
     if admin is not None:
         area = code_columns(cells, ["area_code"], "area_code")
         covers = bool(area.levels["area_code"].astype(str).isin(admin.index.astype(str)).all())
-        (area_totals,) = _sum_chunks(probabilities, counts, [(area.codes, area.n_levels)], n_draws,
-                                     size, None, None)
-        factors, far = _benchmark_factors(area_totals, area.levels["area_code"], admin, admin_cv,
-                                          rng)
+        (area_totals,) = _sum_chunks(
+            probabilities, counts, [(area.codes, area.n_levels)], n_draws, size, None, None
+        )
+        factors, far = _benchmark_factors(area_totals, area.levels["area_code"], admin, admin_cv, rng)
         area_codes = area.codes
-    all_totals = _sum_chunks(probabilities, counts, [(c, n) for c, n, _ in coded], n_draws, size,
-                             factors, area_codes)
+    all_totals = _sum_chunks(
+        probabilities, counts, [(c, n) for c, n, _ in coded], n_draws, size, factors, area_codes
+    )
     if admin is not None and admin_cv == 0.0:
         _exact_admin_totals(groupings, coded, all_totals, admin, covers)
     datasets = []
@@ -544,9 +575,13 @@ def _accumulate(
     return datasets, far, covers
 
 
-def _exact_admin_totals(groupings: Sequence[tuple[str, ...]], coded: Sequence[Any],
-                        all_totals: Sequence[dict[str, np.ndarray]], admin: pd.Series,
-                        covers: bool) -> None:
+def _exact_admin_totals(
+    groupings: Sequence[tuple[str, ...]],
+    coded: Sequence[Any],
+    all_totals: Sequence[dict[str, np.ndarray]],
+    admin: pd.Series,
+    covers: bool,
+) -> None:
     """Exact admin counts are published as the counts, not as sums with rounding noise.
 
     The update makes each area's council-funded total equal its count up to floating-point
@@ -566,8 +601,15 @@ def _exact_admin_totals(groupings: Sequence[tuple[str, ...]], coded: Sequence[An
         totals["need"] += council - before  # need stays the sum of its parts
 
 
-def _dataset(by: list[str], group: np.ndarray, n_groups: int, keys: pd.DataFrame,
-             totals: dict[str, np.ndarray], counts: np.ndarray, n_draws: int) -> xr.Dataset:
+def _dataset(
+    by: list[str],
+    group: np.ndarray,
+    n_groups: int,
+    keys: pd.DataFrame,
+    totals: dict[str, np.ndarray],
+    counts: np.ndarray,
+    n_draws: int,
+) -> xr.Dataset:
     pop = np.bincount(group, weights=counts, minlength=n_groups)
     totals = dict(totals)
     totals["population"] = np.broadcast_to(pop, (n_draws, n_groups)).copy()
@@ -589,7 +631,9 @@ def _dataset(by: list[str], group: np.ndarray, n_groups: int, keys: pd.DataFrame
     return xr.Dataset(variables, coords=coords)
 
 
-def _cell_parts(probabilities: Mapping[str, Any], start: int, stop: int, counts: np.ndarray) -> dict[str, np.ndarray]:
+def _cell_parts(
+    probabilities: Mapping[str, Any], start: int, stop: int, counts: np.ndarray
+) -> dict[str, np.ndarray]:
     need = probabilities["need"](start, stop) * counts[None, start:stop]
     p_help = probabilities["help"](start, stop)
     helped = need * p_help
@@ -629,15 +673,19 @@ def _sum_chunks(
                 _apply_benchmark(parts, factors, area_codes[start:stop])  # type: ignore[index]
             m = stop - start
             for (group, n_groups), target in zip(groupings, totals, strict=True):
-                indicator = sp.csr_matrix((np.ones(m), (np.arange(m), group[start:stop])),
-                                          shape=(m, n_groups))
+                indicator = sp.csr_matrix(
+                    (np.ones(m), (np.arange(m), group[start:stop])), shape=(m, n_groups)
+                )
                 for name in names:
                     target[name] += np.asarray((indicator.T @ parts[name].T).T)
     return totals
 
 
 def _benchmark_factors(
-    area_totals: dict[str, np.ndarray], areas: pd.Series, admin: pd.Series, admin_cv: float,
+    area_totals: dict[str, np.ndarray],
+    areas: pd.Series,
+    admin: pd.Series,
+    admin_cv: float,
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Per draw and area, the factor each part's cells are multiplied by (module notes)."""
@@ -687,6 +735,8 @@ def _apply_benchmark(parts: dict[str, np.ndarray], factors: dict[str, np.ndarray
 def _check_admin_cv(admin_cv: float) -> float:
     value = float(admin_cv) if isinstance(admin_cv, (int, float, np.floating, np.integer)) else np.nan
     if not np.isfinite(value) or value < 0 or isinstance(admin_cv, bool):
-        raise FrameError(f"admin_cv={admin_cv!r}: give the admin counts' relative standard error, "
-                         "a number >= 0 (0 = exact counts)")
+        raise FrameError(
+            f"admin_cv={admin_cv!r}: give the admin counts' relative standard error, "
+            "a number >= 0 (0 = exact counts)"
+        )
     return value

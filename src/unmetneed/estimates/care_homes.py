@@ -104,8 +104,7 @@ class CareHomeFundingEstimates:
         table.attrs.update(dict(self.info))
         return table
 
-    def direct(self, by: str | Sequence[str] | None = None, *,
-               level: float | None = None) -> pd.DataFrame:
+    def direct(self, by: str | Sequence[str] | None = None, *, level: float | None = None) -> pd.DataFrame:
         """Design-based ratio self-funded / residents with Taylor SEs, by any register column.
 
         Parameters
@@ -120,8 +119,9 @@ class CareHomeFundingEstimates:
         """
         level = float(self.info["level"]) if level is None else level
         table = self.design.ratio("self_funded", "residents", by=by, level=level).to_frame()
-        table.insert(0 if by is None else len([by] if isinstance(by, str) else by),
-                     "quantity", "self_funded_share")
+        table.insert(
+            0 if by is None else len([by] if isinstance(by, str) else by), "quantity", "self_funded_share"
+        )
         return table
 
     def tables(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
@@ -146,16 +146,19 @@ class CareHomeFundingEstimates:
         bases = share["basis"].value_counts().reindex(list(BASES), fill_value=0)
         lines = [
             "Care-home self-funders (returns weighted to the register)",
-            (f"  homes in register {self.info['register_homes']:,}, returns "
-             f"{self.info['responding_homes']:,} ({self.info['response_rate']:.1%})"),
-            (f"  England self-funded share {england['estimate']:.3f} (se {england['se']:.4f}, "
-             f"{self.info['level']:.0%} CI {england['ci_lower']:.3f}-{england['ci_upper']:.3f})"),
+            (
+                f"  homes in register {self.info['register_homes']:,}, returns "
+                f"{self.info['responding_homes']:,} ({self.info['response_rate']:.1%})"
+            ),
+            (
+                f"  England self-funded share {england['estimate']:.3f} (se {england['se']:.4f}, "
+                f"{self.info['level']:.0%} CI {england['ci_lower']:.3f}-{england['ci_upper']:.3f})"
+            ),
             f"  councils: {len(share)} ({', '.join(f'{k} {v}' for k, v in bases.items())})",
             f"  GVF design factor {self.info['gvf_factor']:.3f}; model {self.info['formula']}",
         ]
         if self.model is not None:
-            lines.append(f"  Fay-Herriot sigma2 {float(self.model.sigma2):.5f} "
-                         f"({self.info['fh_method']})")
+            lines.append(f"  Fay-Herriot sigma2 {float(self.model.sigma2):.5f} ({self.info['fh_method']})")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -175,8 +178,9 @@ def _sample(register: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
     return sample.reset_index(drop=True)
 
 
-def _margins(register: pd.DataFrame, sample: pd.DataFrame,
-             calibrate_to: Sequence[str]) -> tuple[Margins, pd.DataFrame]:
+def _margins(
+    register: pd.DataFrame, sample: pd.DataFrame, calibrate_to: Sequence[str]
+) -> tuple[Margins, pd.DataFrame]:
     """Homes by category of each variable, and beds by category as numeric totals.
 
     Beds totals for all categories of every variable would repeat the total
@@ -187,8 +191,11 @@ def _margins(register: pd.DataFrame, sample: pd.DataFrame,
     sample = sample.copy()
     for position, variable in enumerate(calibrate_to):
         values = register[variable]
-        categories = (list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype)
-                      else sorted(values.unique()))
+        categories = (
+            list(values.cat.categories)
+            if isinstance(values.dtype, pd.CategoricalDtype)
+            else sorted(values.unique())
+        )
         homes = values.value_counts().reindex(categories, fill_value=0).astype(float)
         present = homes[homes > 0]
         entries[variable] = present
@@ -197,8 +204,9 @@ def _margins(register: pd.DataFrame, sample: pd.DataFrame,
             kept = kept[:-1]
         for j, category in enumerate(kept):
             column = f"_beds_{position}_{j}"
-            sample[column] = np.where(sample[variable].astype(object) == category,
-                                      sample["beds"].to_numpy(dtype=float), 0.0)
+            sample[column] = np.where(
+                sample[variable].astype(object) == category, sample["beds"].to_numpy(dtype=float), 0.0
+            )
             entries[column] = float(register.loc[values == category, "beds"].sum())
     return Margins(entries), sample
 
@@ -217,19 +225,20 @@ def _design(register: pd.DataFrame, sample: pd.DataFrame, stratum: str) -> Surve
     sample["_weight"] = key.map((N / n).to_dict()).astype(float)
     sample["_fpc"] = key.map(N.astype(float).to_dict()).astype(float)
     sample["_stratum"] = key.astype(str)
-    return SurveyDesign(sample, weights="_weight", strata="_stratum", fpc="_fpc",
-                        lonely_psu="certainty")
+    return SurveyDesign(sample, weights="_weight", strata="_stratum", fpc="_fpc", lonely_psu="certainty")
 
 
 def _area_covariates(register: pd.DataFrame, by: str) -> pd.DataFrame:
     beds = register["beds"].to_numpy(dtype=float)
-    frame = pd.DataFrame({
-        by: register[by].to_numpy(),
-        "beds": beds,
-        "older": beds * (register["home_type"].astype(object) == "older_people").to_numpy(),
-        "nursing_beds": beds * register["nursing"].to_numpy(dtype=bool),
-        "decile_beds": beds * pd.to_numeric(register["deprivation_decile"]).to_numpy(dtype=float),
-    })
+    frame = pd.DataFrame(
+        {
+            by: register[by].to_numpy(),
+            "beds": beds,
+            "older": beds * (register["home_type"].astype(object) == "older_people").to_numpy(),
+            "nursing_beds": beds * register["nursing"].to_numpy(dtype=bool),
+            "decile_beds": beds * pd.to_numeric(register["deprivation_decile"]).to_numpy(dtype=float),
+        }
+    )
     sums = frame.groupby(by, sort=True).sum()
     areas = pd.DataFrame(index=sums.index)
     areas["homes"] = register.groupby(by).size().reindex(sums.index)
@@ -243,8 +252,9 @@ def _area_covariates(register: pd.DataFrame, by: str) -> pd.DataFrame:
     return areas
 
 
-def _gvf(design: SurveyDesign, councils: pd.DataFrame, by: str,
-         synthetic: pd.Series) -> tuple[pd.Series, float]:
+def _gvf(
+    design: SurveyDesign, councils: pd.DataFrame, by: str, synthetic: pd.Series
+) -> tuple[pd.Series, float]:
     r"""Smoothed sampling variances of the direct council shares.
 
     :math:`\tilde v_a = \hat\phi\,(1 - f_a)\,\tilde p_a(1-\tilde p_a)/m_a` with
@@ -260,7 +270,7 @@ def _gvf(design: SurveyDesign, councils: pd.DataFrame, by: str,
     x = data["residents"].to_numpy(dtype=float)
     wx = pd.Series(w * x).groupby(data[by].to_numpy()).sum()
     wx2 = pd.Series((w * x) ** 2).groupby(data[by].to_numpy()).sum()
-    m = (wx ** 2 / wx2).reindex(councils.index)
+    m = (wx**2 / wx2).reindex(councils.index)
     f = (councils["responding_homes"] / councils["homes"]).clip(upper=1.0)
     p = synthetic.reindex(councils.index).clip(0.005, 0.995)
     base = (1.0 - f) * p * (1.0 - p) / m
@@ -278,7 +288,7 @@ def _register_effective_homes(register: pd.DataFrame, by: str) -> pd.Series:
     """Effective number of homes per council with beds as sizes: (sum b)^2 / sum b^2."""
     beds = register["beds"].astype(float)
     groups = register[by].to_numpy()
-    return beds.groupby(groups).sum() ** 2 / (beds ** 2).groupby(groups).sum()
+    return beds.groupby(groups).sum() ** 2 / (beds**2).groupby(groups).sum()
 
 
 def _synthetic_shares(design: SurveyDesign, register: pd.DataFrame, by: str) -> pd.Series:
@@ -287,8 +297,7 @@ def _synthetic_shares(design: SurveyDesign, register: pd.DataFrame, by: str) -> 
     cells["region"] = cells["region"].astype(str)
     cells["home_type"] = cells["home_type"].astype(str)
     rate = cells.set_index(["region", "home_type"])["estimate"]
-    key = pd.MultiIndex.from_arrays([register["region"].astype(str),
-                                     register["home_type"].astype(str)])
+    key = pd.MultiIndex.from_arrays([register["region"].astype(str), register["home_type"].astype(str)])
     national = float(design.ratio("self_funded", "residents").estimate.iloc[0])
     share = pd.Series(rate.reindex(key).to_numpy(), index=register.index).fillna(national)
     beds = register["beds"].to_numpy(dtype=float)
@@ -297,17 +306,24 @@ def _synthetic_shares(design: SurveyDesign, register: pd.DataFrame, by: str) -> 
     return num / den
 
 
-def _fit_fay_herriot(councils: pd.DataFrame, by: str, formula_terms: list[str],
-                     level: float) -> Any:
+def _fit_fay_herriot(councils: pd.DataFrame, by: str, formula_terms: list[str], level: float) -> Any:
     data = councils.reset_index()
-    model = FayHerriot(data, estimate="fh_direct", variance="fh_variance",
-                       formula="fh_direct ~ " + " + ".join(formula_terms), area=by,
-                       method="REML", level=level, n="responding_homes")
+    model = FayHerriot(
+        data,
+        estimate="fh_direct",
+        variance="fh_variance",
+        formula="fh_direct ~ " + " + ".join(formula_terms),
+        area=by,
+        method="REML",
+        level=level,
+        n="responding_homes",
+    )
     return model.fit()
 
 
-def _interval(estimate: np.ndarray, se: np.ndarray, z: float,
-              lower: float = 0.0, upper: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+def _interval(
+    estimate: np.ndarray, se: np.ndarray, z: float, lower: float = 0.0, upper: float = np.inf
+) -> tuple[np.ndarray, np.ndarray]:
     return (np.clip(estimate - z * se, lower, upper), np.clip(estimate + z * se, lower, upper))
 
 
@@ -408,13 +424,14 @@ def estimate_care_home_funding(
     if not calibrate_to:
         raise DesignError("calibrate_to must name at least one register variable, e.g. 'region'")
     if not isinstance(register, pd.DataFrame) or not isinstance(returns, pd.DataFrame):
-        raise DesignError("register and returns must be pandas DataFrames (read files with "
-                          "unmetneed.io.read_care_home_register / read_provider_returns)")
+        raise DesignError(
+            "register and returns must be pandas DataFrames (read files with "
+            "unmetneed.io.read_care_home_register / read_provider_returns)"
+        )
     extra = [c for c in (by, *calibrate_to) if c not in register.columns]
     if extra:
         raise MissingColumnError(
-            f"register has no column(s) {extra} (by= / calibrate_to=); it has "
-            f"{list(register.columns)}"
+            f"register has no column(s) {extra} (by= / calibrate_to=); it has {list(register.columns)}"
         )
     reg = read_care_home_register(register, layout="standard")
     for column in (by, *calibrate_to):
@@ -467,8 +484,8 @@ def estimate_care_home_funding(
         m = _register_effective_homes(reg, by).reindex(councils.index).to_numpy()
         extra = phi * p * (1.0 - p) / m
         councils["model_se"] = np.where(
-            no_returns, np.sqrt(councils["model_se"].to_numpy() ** 2 + extra),
-            councils["model_se"])
+            no_returns, np.sqrt(councils["model_se"].to_numpy() ** 2 + extra), councils["model_se"]
+        )
 
     # councils whose every home returned: their totals are known exactly (unweighted sums)
     observed = sample.groupby(by)[["self_funded", "residents"]].sum().reindex(councils.index)
@@ -491,7 +508,7 @@ def estimate_care_home_funding(
     residents = beds * occ
     residents_se = beds * occ_se
     self_funded = residents * share
-    self_funded_se = np.sqrt(residents ** 2 * share_se ** 2 + share ** 2 * residents_se ** 2)
+    self_funded_se = np.sqrt(residents**2 * share_se**2 + share**2 * residents_se**2)
 
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     rows = []
@@ -506,10 +523,21 @@ def estimate_care_home_funding(
         lower_ci, upper_ci = _interval(est, se, z, 0.0, upper)
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.where(est > 0, se / est, np.nan)
-        rows.append(pd.DataFrame({
-            by: codes, "quantity": quantity, "estimate": est, "se": se,
-            "ci_lower": lower_ci, "ci_upper": upper_ci, "cv": cv, "n": n, "basis": base,
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    by: codes,
+                    "quantity": quantity,
+                    "estimate": est,
+                    "se": se,
+                    "ci_lower": lower_ci,
+                    "ci_upper": upper_ci,
+                    "cv": cv,
+                    "n": n,
+                    "basis": base,
+                }
+            )
+        )
     table = pd.concat(rows, ignore_index=True)
     table["quantity"] = pd.Categorical(table["quantity"], categories=list(QUANTITIES))
     table = table.sort_values([by, "quantity"], kind="stable").reset_index(drop=True)
@@ -520,7 +548,8 @@ def estimate_care_home_funding(
 
     info = {
         "method": "returns calibrated to the register (raking: homes and beds by "
-                  + ", ".join(calibrate_to) + "); Fay-Herriot (REML) on direct council shares",
+        + ", ".join(calibrate_to)
+        + "); Fay-Herriot (REML) on direct council shares",
         "by": by,
         "calibrate_to": list(calibrate_to),
         "level": level,
@@ -537,17 +566,22 @@ def estimate_care_home_funding(
         "register_sha256": reg.attrs.get("sha256"),
         "package_version": package_version(),
     }
-    return CareHomeFundingEstimates(weighting=weighting, councils=councils.reset_index(),
-                                    model=fit, info=MappingProxyType(info), _table=table)
+    return CareHomeFundingEstimates(
+        weighting=weighting,
+        councils=councils.reset_index(),
+        model=fit,
+        info=MappingProxyType(info),
+        _table=table,
+    )
 
 
-def _join_covariates(councils: pd.DataFrame, covariates: pd.DataFrame,
-                     by: str) -> tuple[pd.DataFrame, list[str]]:
+def _join_covariates(
+    councils: pd.DataFrame, covariates: pd.DataFrame, by: str
+) -> tuple[pd.DataFrame, list[str]]:
     if not isinstance(covariates, pd.DataFrame):
         raise ModelError("covariates must be a DataFrame with one row per council")
     if by not in covariates.columns:
-        raise MissingColumnError(f"covariates have no {by!r} column; they have "
-                                 f"{list(covariates.columns)}")
+        raise MissingColumnError(f"covariates have no {by!r} column; they have {list(covariates.columns)}")
     keys = covariates[by].astype(str)
     if keys.duplicated().any():
         raise ModelError(f"covariates repeat councils {sorted(set(keys[keys.duplicated()]))[:10]}")
@@ -556,8 +590,7 @@ def _join_covariates(councils: pd.DataFrame, covariates: pd.DataFrame,
         raise ModelError("covariates has no columns besides the council column")
     clash = [c for c in terms if c in councils.columns]
     if clash:
-        raise ModelError(f"covariates columns {clash} clash with the register covariates; "
-                         "rename them")
+        raise ModelError(f"covariates columns {clash} clash with the register covariates; rename them")
     for column in terms:
         if not pd.api.types.is_numeric_dtype(covariates[column]):
             raise ModelError(f"covariate {column!r} is not numeric")
@@ -572,9 +605,14 @@ def _join_covariates(councils: pd.DataFrame, covariates: pd.DataFrame,
     return joined, terms
 
 
-def _occupancy_without_returns(design: SurveyDesign, register: pd.DataFrame,
-                               councils: pd.DataFrame, by: str, occ: np.ndarray,
-                               occ_se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _occupancy_without_returns(
+    design: SurveyDesign,
+    register: pd.DataFrame,
+    councils: pd.DataFrame,
+    by: str,
+    occ: np.ndarray,
+    occ_se: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Occupancy of councils without returns: the region's ratio, with a prediction variance.
 
     :math:`\mathrm{Var} = \mathrm{Var}(\hat o_r) + s_r^2 \sum_h b_h^2 / B_a^2`,
@@ -587,11 +625,12 @@ def _occupancy_without_returns(design: SurveyDesign, register: pd.DataFrame,
     data = design.data
     rate = data["residents"].to_numpy(dtype=float) / data["beds"].to_numpy(dtype=float)
     w = design.weights
-    frame = pd.DataFrame({"region": data["region"].astype(str).to_numpy(), "w": w,
-                          "wr": w * rate, "wr2": w * rate ** 2})
+    frame = pd.DataFrame(
+        {"region": data["region"].astype(str).to_numpy(), "w": w, "wr": w * rate, "wr2": w * rate**2}
+    )
     sums = frame.groupby("region").sum()
     mean = sums["wr"] / sums["w"]
-    s2 = (sums["wr2"] / sums["w"] - mean ** 2).clip(lower=0.0)
+    s2 = (sums["wr2"] / sums["w"] - mean**2).clip(lower=0.0)
     beds2 = (register["beds"].astype(float) ** 2).groupby(register[by]).sum()
     occ, occ_se = occ.copy(), occ_se.copy()
     for i, code in enumerate(councils.index):
@@ -600,5 +639,5 @@ def _occupancy_without_returns(design: SurveyDesign, register: pd.DataFrame,
         r = councils["region"].iloc[i]
         B = councils["register_beds"].iloc[i]
         occ[i] = region.loc[r, "estimate"]
-        occ_se[i] = np.sqrt(region.loc[r, "se"] ** 2 + s2.loc[r] * beds2.loc[code] / B ** 2)
+        occ_se[i] = np.sqrt(region.loc[r, "se"] ** 2 + s2.loc[r] * beds2.loc[code] / B**2)
     return occ, occ_se

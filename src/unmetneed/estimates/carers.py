@@ -44,8 +44,7 @@ from unmetneed.io.unpaid_care import UNPAID_CARE_BANDS
 __all__ = ["CARER_QUANTITIES", "CarerEstimates", "KnownExceedsCensusWarning", "estimate_carers"]
 
 #: The quantities of :func:`estimate_carers`, in table order.
-CARER_QUANTITIES = ("carers", "carers_known", "carers_unknown", "carers_known_share",
-                    "carers_support_unmet")
+CARER_QUANTITIES = ("carers", "carers_known", "carers_unknown", "carers_known_share", "carers_support_unmet")
 #: ``unpaid_care`` label of the rows for all carers (all hours bands together).
 ALL_CARERS = "All unpaid carers"
 #: Area code of the England row.
@@ -101,8 +100,13 @@ class CarerEstimates:
         area = str(self.info["area"])
         respondents = self.councils.set_index(area)["respondents"]
         respondents = pd.concat([respondents, pd.Series({ENGLAND: int(respondents.sum())})])
-        return DrawEstimates(self.draws, by=[area], respondents=respondents,
-                             level=float(self.info["level"]), attrs=dict(self.info))
+        return DrawEstimates(
+            self.draws,
+            by=[area],
+            respondents=respondents,
+            level=float(self.info["level"]),
+            attrs=dict(self.info),
+        )
 
     def summary(self) -> str:
         """A plain-text summary: England's figures and how known carers were counted."""
@@ -111,21 +115,24 @@ class CarerEstimates:
         rows = table[(table[area] == ENGLAND) & (table["unpaid_care"] == ALL_CARERS)]
         rows = rows.set_index("quantity")
         level = float(self.info["level"])
-        title = (f"Unpaid carers by council ({len(self.councils)} councils; "
-                 f"known carers from {self.info['known_source']})")
+        title = (
+            f"Unpaid carers by council ({len(self.councils)} councils; "
+            f"known carers from {self.info['known_source']})"
+        )
         lines = [title]
         for quantity in CARER_QUANTITIES:
             row = rows.loc[quantity]
             fmt = "{:.3f}" if quantity == "carers_known_share" else "{:,.0f}"
-            interval = ("" if row["basis"] == "admin" and row["se"] == 0 else
-                        f" ({level:.0%} CI {fmt.format(row['ci_lower'])}"
-                        f"-{fmt.format(row['ci_upper'])})")
+            interval = (
+                ""
+                if row["basis"] == "admin" and row["se"] == 0
+                else f" ({level:.0%} CI {fmt.format(row['ci_lower'])}-{fmt.format(row['ci_upper'])})"
+            )
             lines.append(f"  England {quantity}: {fmt.format(row['estimate'])}{interval}")
         over = self.info.get("known_exceeds_census") or []
         if over:
             lines.append(f"  councils knowing more carers than the census counts: {', '.join(over)}")
-        lines.append("  carers unknown to councils are not surveyed: their support needs are not "
-                     "estimated")
+        lines.append("  carers unknown to councils are not surveyed: their support needs are not estimated")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -143,41 +150,54 @@ class CarerEstimates:
 def _census_carers(census: pd.DataFrame, area: str) -> tuple[pd.DataFrame, list[str]]:
     """Carers per council and band (wide: councils x carer bands), and the bands."""
     if not isinstance(census, pd.DataFrame):
-        raise DesignError(f"census must be a DataFrame (area, unpaid_care, count), got "
-                          f"{type(census).__name__}")
+        raise DesignError(
+            f"census must be a DataFrame (area, unpaid_care, count), got {type(census).__name__}"
+        )
     require_columns(census, [area, "unpaid_care", "count"], "census")
     areas = census[area]
     if areas.isna().any():
-        raise DesignError(f"census column {area!r} has missing area codes in "
-                          f"{int(areas.isna().sum())} row(s)")
+        raise DesignError(
+            f"census column {area!r} has missing area codes in {int(areas.isna().sum())} row(s)"
+        )
     bands = census["unpaid_care"].astype(object)
     if bands.isna().any():
-        raise DesignError(f"census column 'unpaid_care' is missing in {int(bands.isna().sum())} "
-                          "row(s)")
+        raise DesignError(f"census column 'unpaid_care' is missing in {int(bands.isna().sum())} row(s)")
     unknown = sorted(set(map(str, bands)) - set(UNPAID_CARE_BANDS))
     if unknown:
         raise DesignError(
             f"census column 'unpaid_care' has categories that are not TS039 bands: {unknown}; "
-            f"expected the six categories {list(UNPAID_CARE_BANDS)} (no totals or subtotals)")
+            f"expected the six categories {list(UNPAID_CARE_BANDS)} (no totals or subtotals)"
+        )
     counts = pd.to_numeric(census["count"], errors="coerce")
     bad = counts.isna() | ~np.isfinite(counts.to_numpy(dtype=float)) | (counts < 0)
     if bad.any():
         shown = census.loc[bad, [area, "unpaid_care", "count"]].head(5).to_dict("records")
-        raise DesignError(f"census column 'count' has {int(bad.sum())} missing, infinite or "
-                          f"negative value(s), e.g. {shown}; counts must be >= 0")
-    frame = pd.DataFrame({"area": areas.astype(str).to_numpy(), "band": bands.astype(str).to_numpy(),
-                          "count": counts.to_numpy(dtype=float)})
+        raise DesignError(
+            f"census column 'count' has {int(bad.sum())} missing, infinite or "
+            f"negative value(s), e.g. {shown}; counts must be >= 0"
+        )
+    frame = pd.DataFrame(
+        {
+            "area": areas.astype(str).to_numpy(),
+            "band": bands.astype(str).to_numpy(),
+            "count": counts.to_numpy(dtype=float),
+        }
+    )
     repeated = frame.duplicated(["area", "band"])
     if repeated.any():
         shown = frame.loc[repeated, ["area", "band"]].head(5).values.tolist()
-        raise DesignError(f"census has {int(repeated.sum())} repeated (area, unpaid_care) rows, "
-                          f"e.g. {shown}; each council and band must appear once")
+        raise DesignError(
+            f"census has {int(repeated.sum())} repeated (area, unpaid_care) rows, "
+            f"e.g. {shown}; each council and band must appear once"
+        )
     present = [b for b in UNPAID_CARE_BANDS if b in set(frame["band"])]
     wide = frame.pivot(index="area", columns="band", values="count").reindex(columns=present)
     holes = wide.isna().any(axis=1)
     if holes.any():
-        raise DesignError(f"census councils lack rows for some bands: "
-                          f"{list(wide.index[holes][:5])}; every council needs every band")
+        raise DesignError(
+            f"census councils lack rows for some bands: "
+            f"{list(wide.index[holes][:5])}; every council needs every band"
+        )
     carer_bands = [b for b in present if b != _NO_CARE]
     if not carer_bands:
         raise DesignError("census has no carer bands (only 'Provides no unpaid care')")
@@ -188,8 +208,9 @@ def _known_counts(known: Any, councils: pd.Index) -> pd.Series:
     """The caller's admin counts of known carers, one per council."""
     if isinstance(known, pd.DataFrame):
         if known.shape[1] != 2:
-            raise DesignError("known as a DataFrame needs two columns: area code and count; got "
-                              f"{list(known.columns)}")
+            raise DesignError(
+                f"known as a DataFrame needs two columns: area code and count; got {list(known.columns)}"
+            )
         series = pd.Series(known.iloc[:, 1].to_numpy(), index=known.iloc[:, 0].astype(str))
     elif isinstance(known, pd.Series):
         series = known.copy()
@@ -198,8 +219,10 @@ def _known_counts(known: Any, councils: pd.Index) -> pd.Series:
         series = pd.Series(dict(known))
         series.index = series.index.astype(str)
     else:
-        raise DesignError("known must be a Series indexed by area code, a mapping or a two-column "
-                          f"DataFrame (area code, count); got {type(known).__name__}")
+        raise DesignError(
+            "known must be a Series indexed by area code, a mapping or a two-column "
+            f"DataFrame (area code, count); got {type(known).__name__}"
+        )
     if series.index.duplicated().any():
         raise DesignError(f"known repeats councils: {list(series.index[series.index.duplicated()][:5])}")
     values = pd.to_numeric(series, errors="coerce").astype(float)
@@ -211,8 +234,9 @@ def _known_counts(known: Any, councils: pd.Index) -> pd.Series:
         raise DesignError(f"known has councils that are not in the census: {list(extra[:8])}")
     missing = councils.difference(values.index)
     if len(missing):
-        raise DesignError(f"known lacks councils of the census: {list(missing[:8])}; give a count "
-                          "for every council")
+        raise DesignError(
+            f"known lacks councils of the census: {list(missing[:8])}; give a count for every council"
+        )
     return values.reindex(councils)
 
 
@@ -221,7 +245,8 @@ def _support_indicator(data: pd.DataFrame, support: str) -> np.ndarray:
     if values.isna().any():
         raise DesignError(
             f"SACE column {support!r} is missing for {int(values.isna().sum())} respondent(s); "
-            "unmet support needs are not imputed: drop or impute those rows before estimating")
+            "unmet support needs are not imputed: drop or impute those rows before estimating"
+        )
     if values.dtype == bool or str(values.dtype) == "boolean":
         return values.to_numpy(dtype=bool)
     text = values.astype(str).str.strip().str.lower()
@@ -230,13 +255,16 @@ def _support_indicator(data: pd.DataFrame, support: str) -> np.ndarray:
     numbers = pd.to_numeric(values, errors="coerce")
     odd = ~numbers.isin([0, 1])
     if odd.any():
-        raise DesignError(f"SACE column {support!r} must be boolean or 0/1 (or the text True/False); found "
-                          f"{sorted(map(repr, values[odd].unique()))[:5]}")
+        raise DesignError(
+            f"SACE column {support!r} must be boolean or 0/1 (or the text True/False); found "
+            f"{sorted(map(repr, values[odd].unique()))[:5]}"
+        )
     return numbers.to_numpy() == 1
 
 
-def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
-                 ) -> tuple[pd.Series, pd.Series, list[str], list[tuple[list[str], float]]]:
+def _frame_sizes(
+    sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
+) -> tuple[pd.Series, pd.Series, list[str], list[tuple[list[str], float]]]:
     """Known carers per council from the SACE frame (sum of fpc per stratum).
 
     A stratum holding one council gives that council its fpc exactly. A
@@ -245,8 +273,10 @@ def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
     estimates, with the Taylor SE of the domain total of 1.
     """
     if sace.strata_col is None or sace.fpc_col is None:
-        raise DesignError("the SACE design has no strata and fpc, so the carers each council knows "
-                          "are not in it; pass known= (admin counts of carers known, by council)")
+        raise DesignError(
+            "the SACE design has no strata and fpc, so the carers each council knows "
+            "are not in it; pass known= (admin counts of carers known, by council)"
+        )
     data = sace.data
     fpc = pd.to_numeric(data[sace.fpc_col], errors="coerce").to_numpy(dtype=float)
     weights = sace.weights
@@ -254,15 +284,24 @@ def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
     if not np.isfinite(fpc[active]).all() or (fpc[active] <= 1).any():
         raise DesignError(
             f"SACE fpc column {sace.fpc_col!r} holds sampling fractions or infinite values, not "
-            "the number of carers on each council's list; pass known= (admin counts)")
-    frame = pd.DataFrame({"stratum": data[sace.strata_col].astype(str).to_numpy()[active],
-                          "area": area_of_row.to_numpy()[active], "fpc": fpc[active],
-                          "w": weights[active]})
+            "the number of carers on each council's list; pass known= (admin counts)"
+        )
+    frame = pd.DataFrame(
+        {
+            "stratum": data[sace.strata_col].astype(str).to_numpy()[active],
+            "area": area_of_row.to_numpy()[active],
+            "fpc": fpc[active],
+            "w": weights[active],
+        }
+    )
     per_stratum = frame.groupby("stratum", sort=False).agg(fpc=("fpc", "first"), w=("w", "sum"))
     cells = frame.groupby(["stratum", "area"], sort=False)["w"].sum().reset_index()
     cells["councils"] = cells.groupby("stratum")["area"].transform("size")
-    cells["known"] = (per_stratum["fpc"].reindex(cells["stratum"]).to_numpy()
-                      * cells["w"].to_numpy() / per_stratum["w"].reindex(cells["stratum"]).to_numpy())
+    cells["known"] = (
+        per_stratum["fpc"].reindex(cells["stratum"]).to_numpy()
+        * cells["w"].to_numpy()
+        / per_stratum["w"].reindex(cells["stratum"]).to_numpy()
+    )
     known = cells.groupby("area")["known"].sum().reindex(councils)
     shared = sorted(cells.loc[cells["councils"] > 1, "area"].unique())
     se = pd.Series(0.0, index=councils)
@@ -273,13 +312,22 @@ def _frame_sizes(sace: SurveyDesign, area_of_row: pd.Series, councils: pd.Index
         totals.index = totals[name].astype(str)
         se.loc[shared] = totals["se"].reindex(shared).to_numpy()
     fpc_of = per_stratum["fpc"].to_dict()
-    groups = [(sorted(part["area"].tolist()), float(fpc_of[stratum]))
-              for stratum, part in cells[cells["councils"] > 1].groupby("stratum", sort=False)]
+    groups = [
+        (sorted(part["area"].tolist()), float(fpc_of[stratum]))
+        for stratum, part in cells[cells["councils"] > 1].groupby("stratum", sort=False)
+    ]
     return known, se, shared, groups
 
 
-def _effective_size(sace: SurveyDesign, codes: np.ndarray, n_areas: int, p: np.ndarray,
-                    variance: np.ndarray, respondents: np.ndarray, level: float) -> np.ndarray:
+def _effective_size(
+    sace: SurveyDesign,
+    codes: np.ndarray,
+    n_areas: int,
+    p: np.ndarray,
+    variance: np.ndarray,
+    respondents: np.ndarray,
+    level: float,
+) -> np.ndarray:
     """Korn-Graubard effective sample size of each council's proportion (as ``ci="beta"``)."""
     alpha = 1.0 - level
     rows = np.bincount(codes, minlength=n_areas).astype(float)
@@ -309,16 +357,36 @@ def _beta_draws(p: np.ndarray, n_eff: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(n_eff) | np.isnan(n_eff), p, out)
 
 
-def _rows(area: str, code: Any, band: str, quantity: str, estimate: ArrayLike, se: ArrayLike,
-          lower: ArrayLike, upper: ArrayLike, n: ArrayLike, basis: Any) -> pd.DataFrame:
+def _rows(
+    area: str,
+    code: Any,
+    band: str,
+    quantity: str,
+    estimate: ArrayLike,
+    se: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    n: ArrayLike,
+    basis: Any,
+) -> pd.DataFrame:
     values = np.asarray(estimate, dtype=float)
     errors = np.asarray(se, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         cv = np.where(values != 0, errors / np.abs(values), np.nan)
-    return pd.DataFrame({area: code, "unpaid_care": band, "quantity": quantity,
-                         "estimate": values, "se": errors, "ci_lower": np.asarray(lower, float),
-                         "ci_upper": np.asarray(upper, float), "cv": cv,
-                         "n": np.asarray(n, dtype=np.int64), "basis": basis})
+    return pd.DataFrame(
+        {
+            area: code,
+            "unpaid_care": band,
+            "quantity": quantity,
+            "estimate": values,
+            "se": errors,
+            "ci_lower": np.asarray(lower, float),
+            "ci_upper": np.asarray(upper, float),
+            "cv": cv,
+            "n": np.asarray(n, dtype=np.int64),
+            "basis": basis,
+        }
+    )
 
 
 # --- the estimator ------------------------------------------------------------------
@@ -478,12 +546,16 @@ def estimate_carers(
     in_sace = pd.Index(area_of_row.unique())
     outside = in_sace.difference(councils)
     if len(outside):
-        raise DesignError(f"SACE has councils that are not in the census: {list(outside[:8])}; "
-                          "check the area codes (2021 upper-tier councils?) or add them to the census")
+        raise DesignError(
+            f"SACE has councils that are not in the census: {list(outside[:8])}; "
+            "check the area codes (2021 upper-tier councils?) or add them to the census"
+        )
     uncovered = councils.difference(in_sace)
     if len(uncovered):
-        raise DesignError(f"census councils with no SACE respondents: {list(uncovered[:8])}; their "
-                          "unmet support needs cannot be estimated: leave them out of the census table")
+        raise DesignError(
+            f"census councils with no SACE respondents: {list(uncovered[:8])}; their "
+            "unmet support needs cannot be estimated: leave them out of the census table"
+        )
     unmet = _support_indicator(data, support)
 
     if known is None:
@@ -500,15 +572,19 @@ def estimate_carers(
 
     over = councils[K > carers].tolist()
     if over:
-        shown = ", ".join(f"{c} (known {k:,.0f}, census {n:,.0f})"
-                          for c, k, n in zip(over[:10], K[K > carers], carers[K > carers]))
+        shown = ", ".join(
+            f"{c} (known {k:,.0f}, census {n:,.0f})"
+            for c, k, n in zip(over[:10], K[K > carers], carers[K > carers])
+        )
         warnings.warn(
             f"{len(over)} council(s) know more carers than the census counts: {shown}"
             f"{' ...' if len(over) > 10 else ''}. Kept as they are (carers_unknown is negative): "
             "council lists count carers of every age and carers living elsewhere who care for "
             "the council's residents, and keep carers whose caring has ended, while the census "
             "counts residents by where they live",
-            KnownExceedsCensusWarning, stacklevel=2)
+            KnownExceedsCensusWarning,
+            stacklevel=2,
+        )
 
     # the SACE proportions, by council, with Korn-Graubard intervals
     codes = councils.get_indexer(area_of_row)
@@ -518,22 +594,22 @@ def estimate_carers(
     if band is not None:
         labels = data[band].astype(object)
         if labels.isna().any():
-            raise DesignError(f"SACE column {band!r} is missing for {int(labels.isna().sum())} "
-                              "respondent(s); pass band=None to estimate all carers only")
+            raise DesignError(
+                f"SACE column {band!r} is missing for {int(labels.isna().sum())} "
+                "respondent(s); pass band=None to estimate all carers only"
+            )
         sace_bands = [b for b in carer_bands if b in set(map(str, labels))]
         cross = np.where(unmet, labels.astype(str).to_numpy(), _MET)
         cats = list(dict.fromkeys([*map(str, pd.unique(labels.astype(str))), _MET]))
         columns[f"{band}__cross"] = pd.Categorical(cross, categories=cats)
-        columns[f"{band}__band"] = pd.Categorical(labels.astype(str).to_numpy(),
-                                                  categories=cats[:-1])
+        columns[f"{band}__band"] = pd.Categorical(labels.astype(str).to_numpy(), categories=cats[:-1])
     design = sace.assign(**columns)
 
     cache: dict[str, pd.DataFrame] = {}
 
     def proportions(variable: str, category: Any) -> pd.DataFrame:
         if variable not in cache:
-            cache[variable] = design.proportion(variable, by=area, ci="beta",
-                                                level=level).to_frame()
+            cache[variable] = design.proportion(variable, by=area, ci="beta", level=level).to_frame()
         table = cache[variable]
         table = table[table[variable].astype(object) == category]
         table.index = table[area].astype(str)
@@ -546,7 +622,7 @@ def estimate_carers(
     zero_var = p_se == 0
     p_lo = np.where(zero_var & np.isnan(share["ci_lower"].to_numpy(float)), p, share["ci_lower"])
     p_hi = np.where(zero_var & np.isnan(share["ci_upper"].to_numpy(float)), p, share["ci_upper"])
-    n_eff = _effective_size(sace, codes, len(councils), p, p_se ** 2, respondents, level)
+    n_eff = _effective_size(sace, codes, len(councils), p, p_se**2, respondents, level)
 
     # draws of the council totals
     z = rng.standard_normal((draws, len(councils)))
@@ -558,17 +634,26 @@ def estimate_carers(
     unmet_draws = known_draws * p_draws
     with np.errstate(divide="ignore", invalid="ignore"):
         share_draws = known_draws / carers
-    totals = {"carers": np.broadcast_to(carers, known_draws.shape), "carers_known": known_draws,
-              "carers_unknown": carers - known_draws, "carers_known_share": share_draws,
-              "carers_support_unmet": unmet_draws}
+    totals = {
+        "carers": np.broadcast_to(carers, known_draws.shape),
+        "carers_known": known_draws,
+        "carers_unknown": carers - known_draws,
+        "carers_known_share": share_draws,
+        "carers_support_unmet": unmet_draws,
+    }
     england_known = known_draws.sum(axis=1)
-    england = {"carers": np.full(draws, carers.sum()), "carers_known": england_known,
-               "carers_unknown": carers.sum() - england_known,
-               "carers_known_share": england_known / carers.sum(),
-               "carers_support_unmet": unmet_draws.sum(axis=1)}
+    england = {
+        "carers": np.full(draws, carers.sum()),
+        "carers_known": england_known,
+        "carers_unknown": carers.sum() - england_known,
+        "carers_known_share": england_known / carers.sum(),
+        "carers_support_unmet": unmet_draws.sum(axis=1),
+    }
     coords = {"draw": np.arange(draws), area: [*map(str, councils), ENGLAND]}
-    dataset = xr.Dataset({q: (("draw", area), np.column_stack([totals[q], england[q]]))
-                          for q in CARER_QUANTITIES}, coords=coords)
+    dataset = xr.Dataset(
+        {q: (("draw", area), np.column_stack([totals[q], england[q]])) for q in CARER_QUANTITIES},
+        coords=coords,
+    )
 
     # the table: councils
     alpha = 1.0 - level
@@ -585,38 +670,105 @@ def estimate_carers(
     n = respondents
     with np.errstate(divide="ignore", invalid="ignore"):
         frames = [
-            _rows(area, councils, ALL_CARERS, "carers", carers, np.zeros_like(carers), carers,
-                  carers, n, "admin"),
+            _rows(
+                area,
+                councils,
+                ALL_CARERS,
+                "carers",
+                carers,
+                np.zeros_like(carers),
+                carers,
+                carers,
+                n,
+                "admin",
+            ),
             _rows(area, councils, ALL_CARERS, "carers_known", K, K_se, K_lo, K_hi, n, known_basis),
-            _rows(area, councils, ALL_CARERS, "carers_unknown", carers - K, K_se, carers - K_hi,
-                  carers - K_lo, n, known_basis),
-            _rows(area, councils, ALL_CARERS, "carers_known_share", K / carers, K_se / carers,
-                  K_lo / carers, K_hi / carers, n, known_basis),
-            _rows(area, councils, ALL_CARERS, "carers_support_unmet", M, M_se, M_lo, M_hi, n,
-                  "direct"),
+            _rows(
+                area,
+                councils,
+                ALL_CARERS,
+                "carers_unknown",
+                carers - K,
+                K_se,
+                carers - K_hi,
+                carers - K_lo,
+                n,
+                known_basis,
+            ),
+            _rows(
+                area,
+                councils,
+                ALL_CARERS,
+                "carers_known_share",
+                K / carers,
+                K_se / carers,
+                K_lo / carers,
+                K_hi / carers,
+                n,
+                known_basis,
+            ),
+            _rows(area, councils, ALL_CARERS, "carers_support_unmet", M, M_se, M_lo, M_hi, n, "direct"),
         ]
     # England: sums of independent councils
     C_e, K_e, M_e = carers.sum(), K.sum(), M.sum()
     # split frames add up to their strata's fpc: England's known carers are exact
-    K_e_se = 0.0 if known is None else float(np.sqrt((K_se ** 2).sum()))
-    M_e_se = float(np.sqrt(((K * p_se) ** 2).sum() if known is None else (M_se ** 2).sum()))
+    K_e_se = 0.0 if known is None else float(np.sqrt((K_se**2).sum()))
+    M_e_se = float(np.sqrt(((K * p_se) ** 2).sum() if known is None else (M_se**2).sum()))
     e_basis = "direct" if estimated.any() and known is not None else "admin"
     n_e = [int(n.sum())]
     frames += [
         _rows(area, ENGLAND, ALL_CARERS, "carers", [C_e], [0.0], [C_e], [C_e], n_e, "admin"),
-        _rows(area, ENGLAND, ALL_CARERS, "carers_known", [K_e], [K_e_se], [K_e - zq * K_e_se],
-              [K_e + zq * K_e_se], n_e, e_basis),
-        _rows(area, ENGLAND, ALL_CARERS, "carers_unknown", [C_e - K_e], [K_e_se],
-              [C_e - K_e - zq * K_e_se], [C_e - K_e + zq * K_e_se], n_e, e_basis),
-        _rows(area, ENGLAND, ALL_CARERS, "carers_known_share", [K_e / C_e], [K_e_se / C_e],
-              [(K_e - zq * K_e_se) / C_e], [(K_e + zq * K_e_se) / C_e], n_e, e_basis),
-        _rows(area, ENGLAND, ALL_CARERS, "carers_support_unmet", [M_e], [M_e_se],
-              [max(M_e - zq * M_e_se, 0.0)], [min(M_e + zq * M_e_se, K_e + zq * K_e_se)], n_e,
-              "direct"),
+        _rows(
+            area,
+            ENGLAND,
+            ALL_CARERS,
+            "carers_known",
+            [K_e],
+            [K_e_se],
+            [K_e - zq * K_e_se],
+            [K_e + zq * K_e_se],
+            n_e,
+            e_basis,
+        ),
+        _rows(
+            area,
+            ENGLAND,
+            ALL_CARERS,
+            "carers_unknown",
+            [C_e - K_e],
+            [K_e_se],
+            [C_e - K_e - zq * K_e_se],
+            [C_e - K_e + zq * K_e_se],
+            n_e,
+            e_basis,
+        ),
+        _rows(
+            area,
+            ENGLAND,
+            ALL_CARERS,
+            "carers_known_share",
+            [K_e / C_e],
+            [K_e_se / C_e],
+            [(K_e - zq * K_e_se) / C_e],
+            [(K_e + zq * K_e_se) / C_e],
+            n_e,
+            e_basis,
+        ),
+        _rows(
+            area,
+            ENGLAND,
+            ALL_CARERS,
+            "carers_support_unmet",
+            [M_e],
+            [M_e_se],
+            [max(M_e - zq * M_e_se, 0.0)],
+            [min(M_e + zq * M_e_se, K_e + zq * K_e_se)],
+            n_e,
+            "direct",
+        ),
     ]
     if sace_bands and band is not None:  # bands are only found when band is given
-        frames += _band_rows(design, proportions, area, band, sace_bands, wide, councils, K, K_se,
-                             n, zq)
+        frames += _band_rows(design, proportions, area, band, sace_bands, wide, councils, K, K_se, n, zq)
     table = pd.concat(frames, ignore_index=True)
     order = {q: i for i, q in enumerate(CARER_QUANTITIES)}
     band_order = {b: i for i, b in enumerate([ALL_CARERS, *carer_bands])}
@@ -626,30 +778,60 @@ def estimate_carers(
     def rank(column: pd.Series) -> pd.Series:
         return column.map(ranks[column.name])
 
-    table = table.sort_values([area, "unpaid_care", "quantity"], key=rank, kind="stable").reset_index(drop=True)
+    table = table.sort_values([area, "unpaid_care", "quantity"], key=rank, kind="stable").reset_index(
+        drop=True
+    )
     table[area] = table[area].astype(str)
 
-    council_table = pd.DataFrame({
-        area: councils.astype(str), "carers": carers, "carers_known": K, "known_basis": known_basis,
-        "known_se": K_se, "respondents": respondents, "p_unmet": p, "p_unmet_se": p_se,
-        "p_lower": p_lo, "p_upper": p_hi, "n_effective": n_eff})
-    info = MappingProxyType({
-        "method": "census carers; known = SACE frame or admin; unmet = known x SACE proportion",
-        "interval": "Korn-Graubard beta for SACE proportions (scaled by known carers); "
-                    "normal for England and for estimated frame counts",
-        "level": level, "area": area, "support": support, "band": band,
-        "known_source": known_source, "estimated_frames": list(map(str, shared)),
-        "known_exceeds_census": over, "draws": int(draws),
-        "seed": seed if isinstance(seed, (int, np.integer)) or seed is None else "Generator",
-        "unknown_carers_support": "not estimated: carers unknown to councils are not surveyed",
-        "version": package_version(),
-    })
+    council_table = pd.DataFrame(
+        {
+            area: councils.astype(str),
+            "carers": carers,
+            "carers_known": K,
+            "known_basis": known_basis,
+            "known_se": K_se,
+            "respondents": respondents,
+            "p_unmet": p,
+            "p_unmet_se": p_se,
+            "p_lower": p_lo,
+            "p_upper": p_hi,
+            "n_effective": n_eff,
+        }
+    )
+    info = MappingProxyType(
+        {
+            "method": "census carers; known = SACE frame or admin; unmet = known x SACE proportion",
+            "interval": "Korn-Graubard beta for SACE proportions (scaled by known carers); "
+            "normal for England and for estimated frame counts",
+            "level": level,
+            "area": area,
+            "support": support,
+            "band": band,
+            "known_source": known_source,
+            "estimated_frames": list(map(str, shared)),
+            "known_exceeds_census": over,
+            "draws": int(draws),
+            "seed": seed if isinstance(seed, (int, np.integer)) or seed is None else "Generator",
+            "unknown_carers_support": "not estimated: carers unknown to councils are not surveyed",
+            "version": package_version(),
+        }
+    )
     return CarerEstimates(draws=dataset, councils=council_table, info=info, _table=table)
 
 
-def _band_rows(design: SurveyDesign, proportions: Any, area: str, band: str, bands: list[str],
-               wide: pd.DataFrame, councils: pd.Index, K: np.ndarray, K_se: np.ndarray,
-               n: np.ndarray, zq: float) -> list[pd.DataFrame]:
+def _band_rows(
+    design: SurveyDesign,
+    proportions: Any,
+    area: str,
+    band: str,
+    bands: list[str],
+    wide: pd.DataFrame,
+    councils: pd.Index,
+    K: np.ndarray,
+    K_se: np.ndarray,
+    n: np.ndarray,
+    zq: float,
+) -> list[pd.DataFrame]:
     """Rows by hours band: census carers, and SACE shares of the known carers."""
     frames: list[pd.DataFrame] = []
     n_e = [int(n.sum())]
@@ -669,24 +851,83 @@ def _band_rows(design: SurveyDesign, proportions: Any, area: str, band: str, ban
             frames += [
                 _rows(area, councils, b, "carers", C, np.zeros_like(C), C, C, n, "admin"),
                 _rows(area, councils, b, "carers_known", Kb, Kb_se, K * q_lo, K * q_hi, n, "direct"),
-                _rows(area, councils, b, "carers_unknown", C - Kb, Kb_se, C - K * q_hi, C - K * q_lo,
-                      n, "direct"),
-                _rows(area, councils, b, "carers_known_share", Kb / C, Kb_se / C, K * q_lo / C,
-                      K * q_hi / C, n, "direct"),
-                _rows(area, councils, b, "carers_support_unmet", Mb, Mb_se, K * m_lo, K * m_hi, n,
-                      "direct"),
+                _rows(
+                    area,
+                    councils,
+                    b,
+                    "carers_unknown",
+                    C - Kb,
+                    Kb_se,
+                    C - K * q_hi,
+                    C - K * q_lo,
+                    n,
+                    "direct",
+                ),
+                _rows(
+                    area,
+                    councils,
+                    b,
+                    "carers_known_share",
+                    Kb / C,
+                    Kb_se / C,
+                    K * q_lo / C,
+                    K * q_hi / C,
+                    n,
+                    "direct",
+                ),
+                _rows(area, councils, b, "carers_support_unmet", Mb, Mb_se, K * m_lo, K * m_hi, n, "direct"),
             ]
             Ce, Ke, Me = C.sum(), Kb.sum(), Mb.sum()
-            Ke_se, Me_se = float(np.sqrt((Kb_se ** 2).sum())), float(np.sqrt((Mb_se ** 2).sum()))
+            Ke_se, Me_se = float(np.sqrt((Kb_se**2).sum())), float(np.sqrt((Mb_se**2).sum()))
             frames += [
                 _rows(area, ENGLAND, b, "carers", [Ce], [0.0], [Ce], [Ce], n_e, "admin"),
-                _rows(area, ENGLAND, b, "carers_known", [Ke], [Ke_se], [Ke - zq * Ke_se],
-                      [Ke + zq * Ke_se], n_e, "direct"),
-                _rows(area, ENGLAND, b, "carers_unknown", [Ce - Ke], [Ke_se],
-                      [Ce - Ke - zq * Ke_se], [Ce - Ke + zq * Ke_se], n_e, "direct"),
-                _rows(area, ENGLAND, b, "carers_known_share", [Ke / Ce], [Ke_se / Ce],
-                      [(Ke - zq * Ke_se) / Ce], [(Ke + zq * Ke_se) / Ce], n_e, "direct"),
-                _rows(area, ENGLAND, b, "carers_support_unmet", [Me], [Me_se],
-                      [max(Me - zq * Me_se, 0.0)], [Me + zq * Me_se], n_e, "direct"),
+                _rows(
+                    area,
+                    ENGLAND,
+                    b,
+                    "carers_known",
+                    [Ke],
+                    [Ke_se],
+                    [Ke - zq * Ke_se],
+                    [Ke + zq * Ke_se],
+                    n_e,
+                    "direct",
+                ),
+                _rows(
+                    area,
+                    ENGLAND,
+                    b,
+                    "carers_unknown",
+                    [Ce - Ke],
+                    [Ke_se],
+                    [Ce - Ke - zq * Ke_se],
+                    [Ce - Ke + zq * Ke_se],
+                    n_e,
+                    "direct",
+                ),
+                _rows(
+                    area,
+                    ENGLAND,
+                    b,
+                    "carers_known_share",
+                    [Ke / Ce],
+                    [Ke_se / Ce],
+                    [(Ke - zq * Ke_se) / Ce],
+                    [(Ke + zq * Ke_se) / Ce],
+                    n_e,
+                    "direct",
+                ),
+                _rows(
+                    area,
+                    ENGLAND,
+                    b,
+                    "carers_support_unmet",
+                    [Me],
+                    [Me_se],
+                    [max(Me - zq * Me_se, 0.0)],
+                    [Me + zq * Me_se],
+                    n_e,
+                    "direct",
+                ),
             ]
     return frames

@@ -90,12 +90,21 @@ __all__ = [
 
 #: ASCS ``age_band`` -> admin ``age_group`` (the synthetic England's labels).
 AGE_GROUPS: dict[str, str] = {
-    "18-24": "18-64", "25-34": "18-64", "35-44": "18-64", "45-54": "18-64", "55-64": "18-64",
-    "65-74": "65+", "75-84": "65+", "85+": "65+",
+    "18-24": "18-64",
+    "25-34": "18-64",
+    "35-44": "18-64",
+    "45-54": "18-64",
+    "55-64": "18-64",
+    "65-74": "65+",
+    "75-84": "65+",
+    "85+": "65+",
 }
 #: ASCS ``setting`` -> admin ``setting``.
-SETTINGS: dict[str, str] = {"community": "community", "care home": "residential",
-                            "residential": "residential"}
+SETTINGS: dict[str, str] = {
+    "community": "community",
+    "care home": "residential",
+    "residential": "residential",
+}
 PERKS = 1.0  # total prior mass a_0 at the top level, spread evenly over the categories
 STRENGTH_BOUNDS = (1e-2, 1e6)
 FLAG_CV = 0.2
@@ -124,8 +133,10 @@ class CouncilFundedEstimates(DrawEstimates):
         keep = ~np.all(np.isnan(values), axis=0)
         stats = summarise_draws(values[:, keep], level)
         grids = np.meshgrid(*[array[d].values for d in self.by], indexing="ij")
-        table = pd.DataFrame({d: g.ravel()[keep] for d, g in zip(self.by, grids, strict=True)},
-                             index=pd.RangeIndex(int(keep.sum())))
+        table = pd.DataFrame(
+            {d: g.ravel()[keep] for d, g in zip(self.by, grids, strict=True)},
+            index=pd.RangeIndex(int(keep.sum())),
+        )
         table["quantity"] = QUANTITY
         table["measure"] = "count"
         for name, column in stats.items():
@@ -134,9 +145,16 @@ class CouncilFundedEstimates(DrawEstimates):
         table["basis"] = BASIS
         table["flag"] = np.where(table["cv"] > FLAG_CV, "low_reliability", "ok")
         table.attrs.update(self.attrs)
-        table.attrs.update({"level": level, "interval": "equal-tailed quantiles of draws",
-                            "estimate": "posterior mean", "se": "posterior standard deviation",
-                            "draws": self.n_draws, "flag_cv": FLAG_CV})
+        table.attrs.update(
+            {
+                "level": level,
+                "interval": "equal-tailed quantiles of draws",
+                "estimate": "posterior mean",
+                "se": "posterior standard deviation",
+                "draws": self.n_draws,
+                "flag_cv": FLAG_CV,
+            }
+        )
         return table
 
     to_frame = summary
@@ -156,36 +174,42 @@ class CouncilFundedEstimates(DrawEstimates):
         keep = as_column_list(by)
         unknown = [d for d in keep if d not in self.by]
         if unknown:
-            raise FrameError(f"aggregate by={unknown} names no dimension of the draws; "
-                             f"use some of {self.by}")
+            raise FrameError(f"aggregate by={unknown} names no dimension of the draws; use some of {self.by}")
         drop = [d for d in self.by if d not in keep]
         summed = self.draws[QUANTITY].sum(dim=drop, min_count=1) if drop else self.draws[QUANTITY]
         respondents = None
         if self.respondents is not None and keep:
             respondents = self.respondents.groupby(level=keep, observed=True).sum()
-        return type(self)(xr.Dataset({QUANTITY: summed}), by=keep, respondents=respondents,
-                          level=self.level, attrs=dict(self.attrs))
+        return type(self)(
+            xr.Dataset({QUANTITY: summed}),
+            by=keep,
+            respondents=respondents,
+            level=self.level,
+            attrs=dict(self.attrs),
+        )
 
     def tables(self, level: float | None = None) -> dict[str, pd.DataFrame]:
         """``cell`` (within x by), ``area`` (area x by) and ``england`` (by) tables."""
         groups = self.attrs["by"]
         area = self.attrs["within"][0]
-        return {"cell": self.summary(level),
-                "area": self.aggregate([area, *groups]).summary(level),
-                "england": self.aggregate(groups).summary(level)}
+        return {
+            "cell": self.summary(level),
+            "area": self.aggregate([area, *groups]).summary(level),
+            "england": self.aggregate(groups).summary(level),
+        }
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """ASCS pseudo-counts per admin cell, and the cells' keys."""
 
-    cells: pd.DataFrame          # within columns, count, pool
-    weighted: np.ndarray         # (cells, K) weighted counts
-    weight_sum: np.ndarray       # (cells,)
-    weight_sq: np.ndarray        # (cells,)
-    respondents: np.ndarray      # (cells, K) unweighted counts
+    cells: pd.DataFrame  # within columns, count, pool
+    weighted: np.ndarray  # (cells, K) weighted counts
+    weight_sum: np.ndarray  # (cells,)
+    weight_sq: np.ndarray  # (cells,)
+    respondents: np.ndarray  # (cells, K) unweighted counts
     categories: list[list[Any]]  # per by column
-    design_effect: np.ndarray    # (K - 1,) per split, in _split_order, >= 1
+    design_effect: np.ndarray  # (K - 1,) per split, in _split_order, >= 1
 
 
 def estimate_council_funded(
@@ -306,13 +330,21 @@ def estimate_council_funded(
         raise FrameError(f"draws={draws!r} must be a positive whole number")
     if not isinstance(ascs, SurveyDesign):
         raise FrameError("ascs must be a SurveyDesign (the survey with its weights)")
-    prepared = _prepare(ascs, admin, by_cols, within_cols, count, age_groups, settings,
-                        categories, pool, allow_empty)
+    prepared = _prepare(
+        ascs, admin, by_cols, within_cols, count, age_groups, settings, categories, pool, allow_empty
+    )
     strengths = _check_strength(prior_strength)
     rng = resolve_rng(seed)
     counts, alphas = _draw_counts(prepared, int(draws), rng, strengths, within_cols[0])
-    return _result(prepared, counts, alphas, by_cols, within_cols, level,
-                   {"pool": pool, "allow_empty": allow_empty, "seed": seed, "draws": int(draws)})
+    return _result(
+        prepared,
+        counts,
+        alphas,
+        by_cols,
+        within_cols,
+        level,
+        {"pool": pool, "allow_empty": allow_empty, "seed": seed, "draws": int(draws)},
+    )
 
 
 def _check_strength(value: float | Mapping[str, float] | None) -> dict[str, float] | None:
@@ -321,35 +353,51 @@ def _check_strength(value: float | Mapping[str, float] | None) -> dict[str, floa
     values = dict(value) if isinstance(value, Mapping) else dict.fromkeys(LEVELS, value)
     unknown = [k for k in values if k not in LEVELS]
     ok = not unknown and all(
-        isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
-        and v > 0 for v in values.values())
+        isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+        for v in values.values()
+    )
     if not ok:
-        raise FrameError(f"prior_strength={value!r}: give a positive number, or a dict of them "
-                         f"by level ({', '.join(LEVELS)}), or None to estimate them")
+        raise FrameError(
+            f"prior_strength={value!r}: give a positive number, or a dict of them "
+            f"by level ({', '.join(LEVELS)}), or None to estimate them"
+        )
     return {k: float(v) for k, v in values.items()}
 
 
-def _map_labels(series: pd.Series, mapping: Mapping[Any, Any], name: str, option: str,
-                allowed: pd.Index) -> pd.Series:
+def _map_labels(
+    series: pd.Series, mapping: Mapping[Any, Any], name: str, option: str, allowed: pd.Index
+) -> pd.Series:
     values = series.astype(object)
     unknown = sorted({show(v) for v in pd.unique(values) if pd.notna(v) and v not in mapping})
     if values.isna().any():
         unknown.append("missing")
     if unknown:
-        raise FrameError(f"ASCS {name!r} values [{', '.join(unknown)}] are not in {option}= (keys: "
-                         f"{sorted(map(str, mapping))}); add them to the map")
+        raise FrameError(
+            f"ASCS {name!r} values [{', '.join(unknown)}] are not in {option}= (keys: "
+            f"{sorted(map(str, mapping))}); add them to the map"
+        )
     mapped = values.map(mapping)
     wrong = sorted({show(v) for v in pd.unique(mapped) if v not in set(allowed)})
     if wrong:
-        raise FrameError(f"{option}= maps ASCS {name!r} to [{', '.join(wrong)}], which the admin counts do "
-                         f"not have (admin labels: {sorted(map(str, allowed))})")
+        raise FrameError(
+            f"{option}= maps ASCS {name!r} to [{', '.join(wrong)}], which the admin counts do "
+            f"not have (admin labels: {sorted(map(str, allowed))})"
+        )
     return mapped
 
 
-def _prepare(ascs: SurveyDesign, admin: pd.DataFrame, by: list[str], within: list[str],
-             count: str, age_groups: Mapping[Any, Any] | None,
-             settings: Mapping[Any, Any] | None, categories: Mapping[str, Sequence[Any]] | None,
-             pool: str | None, allow_empty: bool) -> _Prepared:
+def _prepare(
+    ascs: SurveyDesign,
+    admin: pd.DataFrame,
+    by: list[str],
+    within: list[str],
+    count: str,
+    age_groups: Mapping[Any, Any] | None,
+    settings: Mapping[Any, Any] | None,
+    categories: Mapping[str, Sequence[Any]] | None,
+    pool: str | None,
+    allow_empty: bool,
+) -> _Prepared:
     if not isinstance(admin, pd.DataFrame):
         raise FrameError("admin must be a DataFrame with the within columns and a count column")
     require_columns(admin, [*within, count], "admin")
@@ -357,28 +405,41 @@ def _prepare(ascs: SurveyDesign, admin: pd.DataFrame, by: list[str], within: lis
     bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0)) | (values % 1 != 0)
     if bad.any():
         rows = admin.loc[bad, [*within, count]].head(5).to_dict("records")
-        raise FrameError(f"admin {count!r} must be non-negative whole numbers; {int(bad.sum())} "
-                         f"row(s) are not, e.g. {rows}")
+        raise FrameError(
+            f"admin {count!r} must be non-negative whole numbers; {int(bad.sum())} "
+            f"row(s) are not, e.g. {rows}"
+        )
     keys = admin[within].astype(object)
     if keys.isna().any().any():
         raise FrameError(f"admin {within} have missing values; every count needs its cell")
     dup = keys.duplicated(keep=False)
     if dup.any():
-        raise FrameError(f"admin has {int(dup.sum())} rows for repeated cells, e.g. "
-                         f"{keys[dup].head(3).to_dict('records')}; sum them first")
+        raise FrameError(
+            f"admin has {int(dup.sum())} rows for repeated cells, e.g. "
+            f"{keys[dup].head(3).to_dict('records')}; sum them first"
+        )
     data = ascs.data
     weights = np.asarray(ascs.weights, dtype=np.float64)
     frame = pd.DataFrame(index=data.index)
     for col in within:
         if col == "age_group" and col not in data.columns:
             require_columns(data, ["age_band"], "ascs (for age_group)")
-            frame[col] = _map_labels(data["age_band"], AGE_GROUPS if age_groups is None
-                                     else age_groups, "age_band", "age_groups",
-                                     pd.Index(pd.unique(keys[col])))
+            frame[col] = _map_labels(
+                data["age_band"],
+                AGE_GROUPS if age_groups is None else age_groups,
+                "age_band",
+                "age_groups",
+                pd.Index(pd.unique(keys[col])),
+            )
         elif col == "setting":
             require_columns(data, [col], "ascs")
-            frame[col] = _map_labels(data[col], SETTINGS if settings is None else settings,
-                                     "setting", "settings", pd.Index(pd.unique(keys[col])))
+            frame[col] = _map_labels(
+                data[col],
+                SETTINGS if settings is None else settings,
+                "setting",
+                "settings",
+                pd.Index(pd.unique(keys[col])),
+            )
         else:
             require_columns(data, [col], "ascs")
             frame[col] = data[col].astype(object)
@@ -388,8 +449,10 @@ def _prepare(ascs: SurveyDesign, admin: pd.DataFrame, by: list[str], within: lis
     for col in by:
         series = data[col]
         if series.isna().any():
-            raise FrameError(f"ASCS {col!r} is missing for {int(series.isna().sum())} "
-                             "respondent(s); recode them to a category (e.g. 'Not stated')")
+            raise FrameError(
+                f"ASCS {col!r} is missing for {int(series.isna().sum())} "
+                "respondent(s); recode them to a category (e.g. 'Not stated')"
+            )
         if categories is not None and col in categories:
             levels = list(categories[col])
         elif isinstance(series.dtype, pd.CategoricalDtype):
@@ -399,21 +462,24 @@ def _prepare(ascs: SurveyDesign, admin: pd.DataFrame, by: list[str], within: lis
         position = pd.Index(levels).get_indexer(series.astype(object))
         if (position < 0).any():
             outside = sorted({show(v) for v in series[position < 0]})
-            raise FrameError(f"ASCS {col!r} values [{', '.join(outside)}] are not among its "
-                             f"categories [{', '.join(show(v) for v in levels[:8])}"
-                             f"{', ...' if len(levels) > 8 else ''}]; "
-                             "add them to categories=")
+            raise FrameError(
+                f"ASCS {col!r} values [{', '.join(outside)}] are not among its "
+                f"categories [{', '.join(show(v) for v in levels[:8])}"
+                f"{', ...' if len(levels) > 8 else ''}]; "
+                "add them to categories="
+            )
         cats.append(levels)
         codes = codes * len(levels) + position
     n_categories = int(np.prod([len(c) for c in cats]))
     cell_index = pd.MultiIndex.from_frame(keys) if len(within) > 1 else pd.Index(keys[within[0]])
-    row_keys = (pd.MultiIndex.from_frame(frame[within]) if len(within) > 1
-                else pd.Index(frame[within[0]]))
+    row_keys = pd.MultiIndex.from_frame(frame[within]) if len(within) > 1 else pd.Index(frame[within[0]])
     cell = cell_index.get_indexer(row_keys)
     if (cell < 0).any():
         examples = frame.loc[cell < 0, within].drop_duplicates().head(5).to_dict("records")
-        raise FrameError(f"{int((cell < 0).sum())} ASCS respondent(s) are in cells without an "
-                         f"admin count, e.g. {examples}; add those cells to admin")
+        raise FrameError(
+            f"{int((cell < 0).sum())} ASCS respondent(s) are in cells without an "
+            f"admin count, e.g. {examples}; add those cells to admin"
+        )
     n_cells = len(cell_index)
     flat = cell * n_categories + codes
     size = n_cells * n_categories
@@ -427,17 +493,20 @@ def _prepare(ascs: SurveyDesign, admin: pd.DataFrame, by: list[str], within: lis
     empty = (respondents.sum(axis=1) == 0) & (cells["_count"].to_numpy() > 0)
     if empty.any() and not allow_empty:
         shown = cells.loc[empty, within].head(5).to_dict("records")
-        raise FrameError(f"{int(empty.sum())} admin cell(s) with council-funded people have no "
-                         f"ASCS respondents, e.g. {shown}; pass allow_empty=True to give them "
-                         "their region's composition, or merge them with a neighbouring cell")
+        raise FrameError(
+            f"{int(empty.sum())} admin cell(s) with council-funded people have no "
+            f"ASCS respondents, e.g. {shown}; pass allow_empty=True to give them "
+            "their region's composition, or merge them with a neighbouring cell"
+        )
     cells["_pool"] = _pools(data, frame, within[0], pool, cells)
     order = np.argsort(-weighted.sum(axis=0), kind="stable")
     deff = _split_design_effects(ascs, weights, codes, order)
     return _Prepared(cells, weighted, weight_sum, weight_sq, respondents, cats, deff)
 
 
-def _split_design_effects(ascs: SurveyDesign, weights: np.ndarray, codes: np.ndarray,
-                          order: np.ndarray) -> np.ndarray:
+def _split_design_effects(
+    ascs: SurveyDesign, weights: np.ndarray, codes: np.ndarray, order: np.ndarray
+) -> np.ndarray:
     """Per split, the national Taylor variance of its weighted proportion over Kish's, >= 1.
 
     Kish's n* assumes weights unrelated to the group; weights that differ by group (a
@@ -478,17 +547,20 @@ def _split_design_effects(ascs: SurveyDesign, weights: np.ndarray, codes: np.nda
     return out
 
 
-def _pools(data: pd.DataFrame, frame: pd.DataFrame, area: str, pool: str | None,
-           cells: pd.DataFrame) -> np.ndarray:
+def _pools(
+    data: pd.DataFrame, frame: pd.DataFrame, area: str, pool: str | None, cells: pd.DataFrame
+) -> np.ndarray:
     if pool is None:
         return np.zeros(len(cells), dtype=object)
     require_columns(data, [pool], "ascs pool")
     pairs = pd.DataFrame({"area": frame[area].to_numpy(), "pool": data[pool].astype(object)})
     varying = pairs.groupby("area")["pool"].nunique()
     if (varying > 1).any():
-        raise FrameError(f"pool column {pool!r} varies within {area} "
-                         f"{[show(a) for a in varying.index[varying > 1][:5]]}; give a column "
-                         "constant within each area (e.g. region_code)")
+        raise FrameError(
+            f"pool column {pool!r} varies within {area} "
+            f"{[show(a) for a in varying.index[varying > 1][:5]]}; give a column "
+            "constant within each area (e.g. region_code)"
+        )
     lookup = pairs.drop_duplicates("area").set_index("area")["pool"]
     # an area with no respondents at all pools with England (its own pool of one)
     mapped = cells[area].map(lookup)
@@ -503,13 +575,19 @@ def _pseudo(weighted: np.ndarray, weight_sum: np.ndarray, weight_sq: np.ndarray)
     return ess[:, None] * share
 
 
-def _bb_loglik(alpha: float, prior_mean: np.ndarray, success: np.ndarray,
-               failure: np.ndarray) -> float:
+def _bb_loglik(alpha: float, prior_mean: np.ndarray, success: np.ndarray, failure: np.ndarray) -> float:
     """Beta-binomial log marginal likelihood of the rows (no constant; counts may be fractional)."""
     a, b = alpha * prior_mean, alpha * (1.0 - prior_mean)
-    return float(np.sum(special.gammaln(alpha) - special.gammaln(alpha + success + failure)
-                        + special.gammaln(a + success) - special.gammaln(a)
-                        + special.gammaln(b + failure) - special.gammaln(b)))
+    return float(
+        np.sum(
+            special.gammaln(alpha)
+            - special.gammaln(alpha + success + failure)
+            + special.gammaln(a + success)
+            - special.gammaln(a)
+            + special.gammaln(b + failure)
+            - special.gammaln(b)
+        )
+    )
 
 
 def _ml_strength(prior_mean: np.ndarray, success: np.ndarray, failure: np.ndarray) -> float:
@@ -520,8 +598,12 @@ def _ml_strength(prior_mean: np.ndarray, success: np.ndarray, failure: np.ndarra
     mean = np.clip(prior_mean[rows], 1e-12, 1 - 1e-12)
     s, f = success[rows], failure[rows]
     lo, hi = np.log(STRENGTH_BOUNDS[0]), np.log(STRENGTH_BOUNDS[1])
-    res = optimize.minimize_scalar(lambda x: -_bb_loglik(np.exp(x), mean, s, f),
-                                   bounds=(lo, hi), method="bounded", options={"xatol": 1e-3})
+    res = optimize.minimize_scalar(
+        lambda x: -_bb_loglik(np.exp(x), mean, s, f),
+        bounds=(lo, hi),
+        method="bounded",
+        options={"xatol": 1e-3},
+    )
     return float(np.exp(res.x))
 
 
@@ -532,8 +614,12 @@ def _group_sums(groups: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, li
         if a.ndim == 1:
             out.append(np.bincount(inverse, weights=a, minlength=len(codes)))
         else:
-            out.append(np.stack([np.bincount(inverse, weights=a[:, k], minlength=len(codes))
-                                 for k in range(a.shape[1])], axis=1))
+            out.append(
+                np.stack(
+                    [np.bincount(inverse, weights=a[:, k], minlength=len(codes)) for k in range(a.shape[1])],
+                    axis=1,
+                )
+            )
     return inverse, out
 
 
@@ -545,13 +631,23 @@ def _hierarchy(prepared: _Prepared, area: str) -> dict[str, tuple[np.ndarray, np
     cells = prepared.cells
     within = [c for c in cells.columns if c not in ("_count", "_pool")]
     others = [c for c in within if c != area]  # setting, age group
-    key = (cells[others].astype(str).agg("\x1f".join, axis=1).to_numpy(dtype=str) if others
-           else np.full(len(cells), "", dtype=str))
+    key = (
+        cells[others].astype(str).agg("\x1f".join, axis=1).to_numpy(dtype=str)
+        if others
+        else np.full(len(cells), "", dtype=str)
+    )
     w, ws, wq = prepared.weighted, prepared.weight_sum, prepared.weight_sq
-    out = {"top": (np.zeros(len(cells), dtype=np.intp),
-                   _pseudo(w.sum(axis=0)[None, :], ws.sum()[None], wq.sum()[None]))}
-    groups = {"setting_age_group": key, "pool": cells["_pool"].astype(str).to_numpy(dtype=str),
-              "area": cells[area].astype(str).to_numpy(dtype=str)}
+    out = {
+        "top": (
+            np.zeros(len(cells), dtype=np.intp),
+            _pseudo(w.sum(axis=0)[None, :], ws.sum()[None], wq.sum()[None]),
+        )
+    }
+    groups = {
+        "setting_age_group": key,
+        "pool": cells["_pool"].astype(str).to_numpy(dtype=str),
+        "area": cells[area].astype(str).to_numpy(dtype=str),
+    }
     for name, labels in groups.items():
         inverse, (w_g, ws_g, wq_g) = _group_sums(labels, w, ws, wq)
         out[name] = (inverse, _pseudo(w_g, ws_g, wq_g))
@@ -593,27 +689,32 @@ def _compose(q: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out
 
 
-def _split_data(counts: np.ndarray, order: np.ndarray,
-                deff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _split_data(counts: np.ndarray, order: np.ndarray, deff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per split j: pseudo-count of category (j) and of the categories after it (/ deff)."""
     ordered = counts[:, order]
     rest = np.cumsum(ordered[:, ::-1], axis=1)[:, ::-1]
     return ordered[:, :-1] / deff, rest[:, 1:] / deff
 
 
-def _posterior_level(centre: np.ndarray, counts: np.ndarray, order: np.ndarray,
-                     strength: float | None, deff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _posterior_level(
+    centre: np.ndarray, counts: np.ndarray, order: np.ndarray, strength: float | None, deff: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Strength per split (ML unless given) and the nodes' posterior mean compositions."""
     q_bar = _sticks(centre, order)
     success, failure = _split_data(counts, order, deff)
-    alphas = np.array([_ml_strength(q_bar[:, j], success[:, j], failure[:, j])
-                       if strength is None else strength for j in range(q_bar.shape[1])])
+    alphas = np.array(
+        [
+            _ml_strength(q_bar[:, j], success[:, j], failure[:, j]) if strength is None else strength
+            for j in range(q_bar.shape[1])
+        ]
+    )
     q = (alphas * q_bar + success) / (alphas + success + failure)
     return alphas, _compose(q, order)
 
 
-def _parent_information(parent: np.ndarray, n_parents: int, child_n: np.ndarray,
-                        alphas: np.ndarray, parent_n: np.ndarray) -> np.ndarray:
+def _parent_information(
+    parent: np.ndarray, n_parents: int, child_n: np.ndarray, alphas: np.ndarray, parent_n: np.ndarray
+) -> np.ndarray:
     """Per parent and split, the share of its pseudo-counts its children's data carry.
 
     Under the beta-binomial, a child with n pseudo-counts and strength alpha tells about
@@ -624,22 +725,28 @@ def _parent_information(parent: np.ndarray, n_parents: int, child_n: np.ndarray,
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         eff = np.where(child_n > 0, child_n * alphas / (child_n + alphas), 0.0)
-        total = np.stack([np.bincount(parent, weights=eff[:, j], minlength=n_parents)
-                          for j in range(eff.shape[1])], axis=1)
+        total = np.stack(
+            [np.bincount(parent, weights=eff[:, j], minlength=n_parents) for j in range(eff.shape[1])], axis=1
+        )
         return np.where(parent_n > 0, np.minimum(1.0, total / parent_n), 1.0)
 
 
-def _draw_level(rng: np.random.Generator, centre: np.ndarray, counts: np.ndarray,
-                order: np.ndarray, alphas: np.ndarray, deff: np.ndarray,
-                scale: np.ndarray | None = None) -> np.ndarray:
+def _draw_level(
+    rng: np.random.Generator,
+    centre: np.ndarray,
+    counts: np.ndarray,
+    order: np.ndarray,
+    alphas: np.ndarray,
+    deff: np.ndarray,
+    scale: np.ndarray | None = None,
+) -> np.ndarray:
     """Draws (draws, nodes, K) of the nodes' compositions given centre draws."""
     q_bar = _sticks(centre, order)
     success, failure = _split_data(counts, order, deff)
     if scale is not None:
         success, failure = success * scale, failure * scale
     log_q, log_1q = _log_beta(rng, alphas * q_bar + success, alphas * (1.0 - q_bar) + failure)
-    log_rest = np.concatenate([np.zeros(log_q.shape[:-1] + (1,)),
-                               np.cumsum(log_1q, axis=-1)], axis=-1)
+    log_rest = np.concatenate([np.zeros(log_q.shape[:-1] + (1,)), np.cumsum(log_1q, axis=-1)], axis=-1)
     log_ordered = log_rest + np.concatenate([log_q, np.zeros(log_q.shape[:-1] + (1,))], axis=-1)
     out = np.empty_like(log_ordered)
     out[..., order] = np.exp(log_ordered)
@@ -650,10 +757,17 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / x.sum(axis=-1, keepdims=True)
 
 
-def _draw_counts(prepared: _Prepared, n_draws: int, rng: np.random.Generator,
-                 strengths: Mapping[str, float] | None, area: str, *,
-                 multinomial: bool = True, design_effect: bool = True,
-                 parent_information: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _draw_counts(
+    prepared: _Prepared,
+    n_draws: int,
+    rng: np.random.Generator,
+    strengths: Mapping[str, float] | None,
+    area: str,
+    *,
+    multinomial: bool = True,
+    design_effect: bool = True,
+    parent_information: bool = True,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Counts (draws, cells, K) summing to the admin count; strengths (level x split) used.
 
     Levels (module notes): England -> pool -> area -> admin cell, the cell's prior centre
@@ -671,8 +785,8 @@ def _draw_counts(prepared: _Prepared, n_draws: int, rng: np.random.Generator,
     # national (setting, age group) pattern relative to England, as posterior means
     sg_index, sg_counts = levels["setting_age_group"]
     alphas["setting_age_group"], sg_mean = _posterior_level(
-        np.broadcast_to(top_mean, sg_counts.shape), sg_counts, order,
-        given.get("setting_age_group"), deff)
+        np.broadcast_to(top_mean, sg_counts.shape), sg_counts, order, given.get("setting_age_group"), deff
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         pattern = np.where(top_mean > 0, sg_mean / top_mean, 1.0)
     # point posterior means down the tree, to estimate the strengths
@@ -682,35 +796,59 @@ def _draw_counts(prepared: _Prepared, n_draws: int, rng: np.random.Generator,
     pool_of_area = np.zeros(area_counts.shape[0], dtype=np.intp)
     pool_of_area[area_index] = pool_index
     alphas["pool"], pool_mean = _posterior_level(
-        np.broadcast_to(top_mean, pool_counts.shape), pool_counts, order, given.get("pool"), deff)
-    alphas["area"], area_mean = _posterior_level(pool_mean[pool_of_area], area_counts, order,
-                                                 given.get("area"), deff)
+        np.broadcast_to(top_mean, pool_counts.shape), pool_counts, order, given.get("pool"), deff
+    )
+    alphas["area"], area_mean = _posterior_level(
+        pool_mean[pool_of_area], area_counts, order, given.get("area"), deff
+    )
     cell_centre = _normalise(area_mean[area_index] * pattern[sg_index])
     alphas["cell"], _ = _posterior_level(cell_centre, cell_counts, order, given.get("cell"), deff)
+
     # what each level's data say about it, bottom up (see _parent_information)
     def size(counts: np.ndarray) -> np.ndarray:
         s, f = _split_data(counts, order, deff)
         return s + f
 
-    n_cell, n_area, n_pool, n_top = (size(cell_counts), size(area_counts), size(pool_counts),
-                                     size(top_counts))
+    n_cell, n_area, n_pool, n_top = (
+        size(cell_counts),
+        size(area_counts),
+        size(pool_counts),
+        size(top_counts),
+    )
     scales: dict[str, np.ndarray | None] = dict.fromkeys(("area", "pool", "top"))
     if parent_information:
-        scales["area"] = _parent_information(area_index, n_area.shape[0], n_cell,
-                                             alphas["cell"], n_area)
-        scales["pool"] = _parent_information(pool_of_area, n_pool.shape[0],
-                                             n_area * scales["area"], alphas["area"], n_pool)
-        scales["top"] = _parent_information(np.zeros(n_pool.shape[0], dtype=np.intp), 1,
-                                            n_pool * scales["pool"], alphas["pool"], n_top)
+        scales["area"] = _parent_information(area_index, n_area.shape[0], n_cell, alphas["cell"], n_area)
+        scales["pool"] = _parent_information(
+            pool_of_area, n_pool.shape[0], n_area * scales["area"], alphas["area"], n_pool
+        )
+        scales["top"] = _parent_information(
+            np.zeros(n_pool.shape[0], dtype=np.intp), 1, n_pool * scales["pool"], alphas["pool"], n_top
+        )
     # draws, top down
-    top = _draw_level(rng, np.broadcast_to(uniform, (n_draws, 1, k)), top_counts, order,
-                      np.full(k - 1, PERKS), deff, scales["top"])
-    pools = _draw_level(rng, np.broadcast_to(top, (n_draws, pool_counts.shape[0], k)),
-                        pool_counts, order, alphas["pool"], deff, scales["pool"])
-    areas = _draw_level(rng, pools[:, pool_of_area, :], area_counts, order, alphas["area"], deff,
-                        scales["area"])
-    theta = _draw_level(rng, _normalise(areas[:, area_index, :] * pattern[sg_index]),
-                        cell_counts, order, alphas["cell"], deff)
+    top = _draw_level(
+        rng,
+        np.broadcast_to(uniform, (n_draws, 1, k)),
+        top_counts,
+        order,
+        np.full(k - 1, PERKS),
+        deff,
+        scales["top"],
+    )
+    pools = _draw_level(
+        rng,
+        np.broadcast_to(top, (n_draws, pool_counts.shape[0], k)),
+        pool_counts,
+        order,
+        alphas["pool"],
+        deff,
+        scales["pool"],
+    )
+    areas = _draw_level(
+        rng, pools[:, pool_of_area, :], area_counts, order, alphas["area"], deff, scales["area"]
+    )
+    theta = _draw_level(
+        rng, _normalise(areas[:, area_index, :] * pattern[sg_index]), cell_counts, order, alphas["cell"], deff
+    )
     totals = prepared.cells["_count"].to_numpy(dtype=np.int64)
     theta = _normalise(theta)
     if not multinomial:
@@ -727,9 +865,15 @@ def _label(prepared: _Prepared, code: int) -> str:
     return " x ".join(reversed(parts))
 
 
-def _result(prepared: _Prepared, counts: np.ndarray, alphas: Mapping[str, np.ndarray],
-            by: list[str],
-            within: list[str], level: float, options: dict[str, Any]) -> CouncilFundedEstimates:
+def _result(
+    prepared: _Prepared,
+    counts: np.ndarray,
+    alphas: Mapping[str, np.ndarray],
+    by: list[str],
+    within: list[str],
+    level: float,
+    options: dict[str, Any],
+) -> CouncilFundedEstimates:
     cells = prepared.cells
     n_draws, n_cells, n_categories = counts.shape
     within_levels = [pd.unique(cells[c]) for c in within]
@@ -747,26 +891,31 @@ def _result(prepared: _Prepared, counts: np.ndarray, alphas: Mapping[str, np.nda
         coords[col] = np.asarray(labels, dtype=object)
     data = xr.Dataset({QUANTITY: (["draw", *within, *by], dense.reshape(shape))}, coords=coords)
     key_frame = pd.DataFrame(
-        np.repeat(cells[within].to_numpy(dtype=object), n_categories, axis=0), columns=within)
+        np.repeat(cells[within].to_numpy(dtype=object), n_categories, axis=0), columns=within
+    )
     grids = np.meshgrid(*[np.arange(len(c)) for c in prepared.categories], indexing="ij")
     for col, labels, grid in zip(by, prepared.categories, grids, strict=True):
         key_frame[col] = np.tile(np.asarray(labels, dtype=object)[grid.ravel()], n_cells)
-    respondents = pd.Series(prepared.respondents.ravel(),
-                            index=pd.MultiIndex.from_frame(key_frame))
+    respondents = pd.Series(prepared.respondents.ravel(), index=pd.MultiIndex.from_frame(key_frame))
     empty = (prepared.respondents.sum(axis=1) == 0) & (cells["_count"].to_numpy() > 0)
     attrs = {
         "method": "stick-breaking (generalised Dirichlet) hierarchy England > pool > area > "
-                  "admin cell (centre: area composition x national setting/age pattern), "
-                  "Kish effective-size pseudo-counts, strengths by marginal likelihood per "
-                  "split, multinomial counts",
+        "admin cell (centre: area composition x national setting/age pattern), "
+        "Kish effective-size pseudo-counts, strengths by marginal likelihood per "
+        "split, multinomial counts",
         "prior_strength": {
-            level: dict(zip([_label(prepared, c) for c in _split_order(prepared)[:-1]],
-                            map(float, values), strict=True))
-            for level, values in alphas.items()},
+            level: dict(
+                zip(
+                    [_label(prepared, c) for c in _split_order(prepared)[:-1]],
+                    map(float, values),
+                    strict=True,
+                )
+            )
+            for level, values in alphas.items()
+        },
         "cells_without_respondents": cells.loc[empty, within].to_dict("records"),
         "by": by,
         "within": within,
         **options,
     }
-    return CouncilFundedEstimates(data, by=[*within, *by], respondents=respondents, level=level,
-                                  attrs=attrs)
+    return CouncilFundedEstimates(data, by=[*within, *by], respondents=respondents, level=level, attrs=attrs)

@@ -50,8 +50,7 @@ def add_grouping_columns(df: pd.DataFrame) -> pd.DataFrame:
         mapped = labels.map(broad)
         if len(df) and mapped.notna().all():
             order = list(dict.fromkeys(table["to"]))
-            new["ethnic_group_5"] = pd.Series(pd.Categorical(mapped, categories=order),
-                                              index=df.index)
+            new["ethnic_group_5"] = pd.Series(pd.Categorical(mapped, categories=order), index=df.index)
     if {"age_band", "disability"} <= set(df.columns) and "age_band_disability" not in df.columns:
         age, disability = df["age_band"], df["disability"]
         if not (age.isna().any() or disability.isna().any()):
@@ -87,8 +86,11 @@ def add_area_covariates(data: pd.DataFrame, cells: pd.DataFrame, count: str = "c
 
     if "area_code" not in data.columns or "area_code" not in cells.columns:
         return data
-    candidates = [c for c in cells.columns if c != count and c not in data.columns
-                  and pd.api.types.is_float_dtype(cells[c])]
+    candidates = [
+        c
+        for c in cells.columns
+        if c != count and c not in data.columns and pd.api.types.is_float_dtype(cells[c])
+    ]
     if not candidates:
         return data
     per_area = cells.groupby("area_code", observed=True)

@@ -66,7 +66,9 @@ def residual_estimate(
         k = pd.Series([float(known)], index=index)
     for name, series in (("total", t), ("known", k)):
         if series.isna().any() or (series < 0).any():
-            raise FrameError(f"{name} has missing or negative values: {series[series.isna() | (series < 0)].head(5).to_dict()}")
+            raise FrameError(
+                f"{name} has missing or negative values: {series[series.isna() | (series < 0)].head(5).to_dict()}"
+            )
     se_t = _aligned(total_se, index, "total_se") if total_se is not None else pd.Series(0.0, index=index)
     se_k = _aligned(known_se, index, "known_se") if known_se is not None else pd.Series(0.0, index=index)
     estimate = t - k
@@ -84,8 +86,14 @@ def residual_estimate(
         },
         index=index,
     )
-    out.attrs.update({"method": "residual (total - known)", "level": level,
-                      "interval": "normal", "independence": "inputs assumed independent"})
+    out.attrs.update(
+        {
+            "method": "residual (total - known)",
+            "level": level,
+            "interval": "normal",
+            "independence": "inputs assumed independent",
+        }
+    )
     if index.equals(pd.Index(["total"])):
         return out
     out.index.name = index.name or "group"
@@ -98,8 +106,7 @@ def _aligned(value: pd.Series | float, index: pd.Index, name: str) -> pd.Series:
         extra = value.index.difference(index)
         if len(missing) or len(extra):
             raise FrameError(
-                f"{name} does not cover the same groups: missing {list(missing[:5])}, "
-                f"extra {list(extra[:5])}"
+                f"{name} does not cover the same groups: missing {list(missing[:5])}, extra {list(extra[:5])}"
             )
         return value.reindex(index).astype("float64")
     return pd.Series(float(value), index=index)

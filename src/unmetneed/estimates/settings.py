@@ -64,8 +64,14 @@ from unmetneed.estimates.care import CareEstimates, CareModel, _dataset, _groupi
 from unmetneed.estimates.groupings import add_grouping_columns
 from unmetneed.mrp.frame import PopulationFrame
 
-__all__ = ["SETTINGS", "SettingEstimates", "care_home_populations", "combine_settings",
-           "split_settings", "with_council_composition"]
+__all__ = [
+    "SETTINGS",
+    "SettingEstimates",
+    "care_home_populations",
+    "combine_settings",
+    "split_settings",
+    "with_council_composition",
+]
 
 #: The settings of every care-population table; ``all`` = ``household`` + ``care_home``.
 SETTINGS = ("household", "care_home", "all")
@@ -105,8 +111,10 @@ def split_settings(frame: PopulationFrame | pd.DataFrame) -> tuple[PopulationFra
     values = cells["setting"].astype(str)
     unknown = sorted(set(values) - {"household", "care_home"})
     if unknown:
-        raise FrameError(f"column 'setting' of the frame has values {unknown[:5]}; use 'household' "
-                         "(private households) and 'care_home' (care-home residents)")
+        raise FrameError(
+            f"column 'setting' of the frame has values {unknown[:5]}; use 'household' "
+            "(private households) and 'care_home' (care-home residents)"
+        )
     out = []
     for setting in ("household", "care_home"):
         part = cells[(values == setting).to_numpy()].drop(columns="setting").reset_index(drop=True)
@@ -205,8 +213,11 @@ def care_home_populations(
         "insufficient": np.full((n_draws, counts.size), np.nan),  # not measured (module notes)
     }
     out: dict[tuple[str, ...], CareEstimates] = {}
-    attrs = {"setting": "care_home", "composition": composition,
-             "care_home_share": "beta draws matching the care-home estimate's mean and MSE"}
+    attrs = {
+        "setting": "care_home",
+        "composition": composition,
+        "care_home_share": "beta draws matching the care-home estimate's mean and MSE",
+    }
     for key in keys:
         group, n_groups, levels = _grouping_codes(cells, key)
         totals = {name: _group_sums(value, group, n_groups) for name, value in parts.items()}
@@ -231,16 +242,22 @@ def _shares(funding: Any) -> pd.DataFrame:
     require_columns(table, ["area_code", "quantity", "estimate", "se"], "care-home estimates")
     rows = table[table["quantity"] == "self_funded_share"].copy()
     if rows.empty:
-        raise FrameError("the care-home estimates have no 'self_funded_share' rows; pass "
-                         "estimate_care_home_funding(...) or its to_frame()")
+        raise FrameError(
+            "the care-home estimates have no 'self_funded_share' rows; pass "
+            "estimate_care_home_funding(...) or its to_frame()"
+        )
     rows["area_code"] = rows["area_code"].astype(str)
     if rows["area_code"].duplicated().any():
-        raise FrameError("the care-home estimates repeat a council's self_funded_share: "
-                         f"{rows.loc[rows['area_code'].duplicated(), 'area_code'].head(5).tolist()}")
+        raise FrameError(
+            "the care-home estimates repeat a council's self_funded_share: "
+            f"{rows.loc[rows['area_code'].duplicated(), 'area_code'].head(5).tolist()}"
+        )
     bad = ~rows["estimate"].between(0, 1) | rows["se"].isna() | (rows["se"] < 0)
     if bad.any():
-        raise FrameError("care-home self_funded_share must be in [0, 1] with an SE >= 0; not so for "
-                         f"{rows.loc[bad, 'area_code'].head(5).tolist()}")
+        raise FrameError(
+            "care-home self_funded_share must be in [0, 1] with an SE >= 0; not so for "
+            f"{rows.loc[bad, 'area_code'].head(5).tolist()}"
+        )
     if "basis" not in rows.columns:
         rows["basis"] = "model"
     # a council without returns rests on the model alone: the tables' word for it
@@ -260,7 +277,10 @@ def _draw_shares(shares: pd.DataFrame, n_draws: int, rng: np.random.Generator) -
         warnings.warn(
             f"care-home self-funded share of {int(too_wide.sum())} council(s) "
             f"({list(shares.index[too_wide][:5])}) has a variance at least p(1-p); drawn as "
-            "Beta with concentration 1 (as wide as a share can be)", UnmetneedWarning, stacklevel=3)
+            "Beta with concentration 1 (as wide as a share can be)",
+            UnmetneedWarning,
+            stacklevel=3,
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = np.where(too_wide, 1.0, ceiling / np.where(v > 0, v, 1.0) - 1.0)
     if random.any():
@@ -273,12 +293,21 @@ def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
     """Per-draw sums of ``values`` (D, cells) over cell groups, without a Python loop over groups."""
     n_draws = values.shape[0]
     flat = (np.arange(n_draws)[:, None] * n_groups + group[None, :]).ravel()
-    return np.bincount(flat, weights=np.ascontiguousarray(values).ravel(),
-                       minlength=n_draws * n_groups).reshape(n_draws, n_groups)
+    return np.bincount(
+        flat, weights=np.ascontiguousarray(values).ravel(), minlength=n_draws * n_groups
+    ).reshape(n_draws, n_groups)
 
 
-def _spread(logit_q: np.ndarray, share: np.ndarray, area: np.ndarray, counts: np.ndarray,
-            n_areas: int, *, tol: float = 1e-12, max_iter: int = 100) -> np.ndarray:
+def _spread(
+    logit_q: np.ndarray,
+    share: np.ndarray,
+    area: np.ndarray,
+    counts: np.ndarray,
+    n_areas: int,
+    *,
+    tol: float = 1e-12,
+    max_iter: int = 100,
+) -> np.ndarray:
     """Cell shares ``expit(logit_q + delta[area])`` whose council totals match ``share`` (D, cells).
 
     Newton steps on the monotone total in ``delta``, per draw and council at once, with
@@ -287,7 +316,8 @@ def _spread(logit_q: np.ndarray, share: np.ndarray, area: np.ndarray, counts: np
     residents = np.bincount(area, weights=counts, minlength=n_areas)
     target = share * residents[None, :]
     delta = _logit(np.clip(share, 1e-9, 1 - 1e-9)) - _group_sums(
-        logit_q * counts[None, :], area, n_areas) / np.where(residents > 0, residents, 1.0)
+        logit_q * counts[None, :], area, n_areas
+    ) / np.where(residents > 0, residents, 1.0)
     for _ in range(max_iter):
         p = _expit(logit_q + delta[:, area])
         total = _group_sums(p * counts[None, :], area, n_areas)
@@ -334,24 +364,32 @@ def combine_settings(
         else:
             ch_data = ch.draws
             if ch_data.sizes["draw"] != hh_data.sizes["draw"]:
-                raise FrameError(f"household and care-home draws differ in number "
-                                 f"({hh_data.sizes['draw']} vs {ch_data.sizes['draw']})")
+                raise FrameError(
+                    f"household and care-home draws differ in number "
+                    f"({hh_data.sizes['draw']} vs {ch_data.sizes['draw']})"
+                )
             ch_data = ch_data.assign_coords(draw=hh_data["draw"].values)
             hh_data, ch_data = xr.align(hh_data, ch_data, join="outer")
             ch_data = ch_data.fillna(0.0)  # a group absent from the care-home frame has no residents
-            combined = xr.concat([hh_data, ch_data, hh_data + ch_data],
-                                 dim=pd.Index(list(SETTINGS), name="setting"))
+            combined = xr.concat(
+                [hh_data, ch_data, hh_data + ch_data], dim=pd.Index(list(SETTINGS), name="setting")
+            )
         dims = ["draw", *key, "setting"]
         combined = combined.transpose(*dims)
         respondents = None
         if hh.respondents is not None and key:
             respondents = _setting_respondents(hh.respondents, list(key))
         attrs = dict(hh.attrs)
-        attrs.update({"settings": [str(v) for v in combined["setting"].values],
-                      "care_home_frame": ch is not None,
-                      "care_home": None if ch is None else dict(ch.attrs)})
-        estimates = SettingEstimates(combined, by=[*key, "setting"], respondents=respondents,
-                                     level=hh.level, attrs=attrs)
+        attrs.update(
+            {
+                "settings": [str(v) for v in combined["setting"].values],
+                "care_home_frame": ch is not None,
+                "care_home": None if ch is None else dict(ch.attrs),
+            }
+        )
+        estimates = SettingEstimates(
+            combined, by=[*key, "setting"], respondents=respondents, level=hh.level, attrs=attrs
+        )
         estimates.fits = hh.fits
         estimates.household = hh
         estimates.care_home_basis = funding
@@ -401,9 +439,13 @@ class SettingEstimates(CareEstimates):
         respondents = None
         if setting != "care_home" and self.household.respondents is not None:
             respondents = self.household.respondents
-        estimates = CareEstimates(self.draws.sel(setting=setting, drop=True), by=by,
-                                  respondents=respondents, level=self.level,
-                                  attrs={**self.attrs, "setting": setting})
+        estimates = CareEstimates(
+            self.draws.sel(setting=setting, drop=True),
+            by=by,
+            respondents=respondents,
+            level=self.level,
+            attrs={**self.attrs, "setting": setting},
+        )
         estimates.fits = self.fits
         return estimates
 
@@ -455,9 +497,9 @@ class SettingEstimates(CareEstimates):
         return basis
 
 
-
-def with_council_composition(estimates: SettingEstimates, council: xr.DataArray, *,
-                             source: str = "ASCS") -> SettingEstimates:
+def with_council_composition(
+    estimates: SettingEstimates, council: xr.DataArray, *, source: str = "ASCS"
+) -> SettingEstimates:
     """Household council-funded draws by a characteristic replaced by admin x survey composition.
 
     ``council`` holds draws (``draw`` x the characteristic) of household (community)
@@ -482,19 +524,23 @@ def with_council_composition(estimates: SettingEstimates, council: xr.DataArray,
     """
     by = [c for c in estimates.by if c != "setting"]
     if len(by) != 1 or by[0] not in council.dims:
-        raise FrameError(f"council-funded composition by {list(council.dims)} does not match "
-                         f"estimates by {estimates.by}")
+        raise FrameError(
+            f"council-funded composition by {list(council.dims)} does not match estimates by {estimates.by}"
+        )
     key = by[0]
     draws = estimates.draws
     if council.sizes["draw"] != draws.sizes["draw"]:
-        raise FrameError(f"the composition has {council.sizes['draw']} draws; the estimates "
-                         f"{draws.sizes['draw']}")
+        raise FrameError(
+            f"the composition has {council.sizes['draw']} draws; the estimates {draws.sizes['draw']}"
+        )
     categories = [str(v) for v in draws[key].values]
     council = council.assign_coords({key: [str(v) for v in council[key].values]})
     missing = sorted(set(categories) - set(council[key].values))
     if missing:
-        raise FrameError(f"the council-funded composition has no draws for {key} {missing[:5]}; "
-                         "pass the frame's categories to the composition")
+        raise FrameError(
+            f"the council-funded composition has no draws for {key} {missing[:5]}; "
+            "pass the frame's categories to the composition"
+        )
     new = council.reindex({key: categories}).transpose("draw", key).values
     household = draws.sel(setting="household")
     old = household["council_funded"].transpose("draw", key).values
@@ -502,14 +548,19 @@ def with_council_composition(estimates: SettingEstimates, council: xr.DataArray,
     position = {"setting": "household"}
     out["council_funded"].loc[position] = xr.DataArray(new, dims=("draw", key))
     out["need"].loc[position] = xr.DataArray(
-        household["need"].transpose("draw", key).values + new - old, dims=("draw", key))
+        household["need"].transpose("draw", key).values + new - old, dims=("draw", key)
+    )
     if "all" in [str(v) for v in out["setting"].values]:
         for name in ("council_funded", "need"):
             total = out[name].sel(setting="household") + out[name].sel(setting="care_home")
             out[name].loc[{"setting": "all"}] = total.transpose(*out[name].sel(setting="all").dims)
-    result = SettingEstimates(out, by=list(estimates.by), respondents=estimates.respondents,
-                              level=estimates.level,
-                              attrs={**estimates.attrs, "council_composition": source})
+    result = SettingEstimates(
+        out,
+        by=list(estimates.by),
+        respondents=estimates.respondents,
+        level=estimates.level,
+        attrs={**estimates.attrs, "council_composition": source},
+    )
     result.fits = estimates.fits
     result.household = estimates.household
     result.care_home_basis = estimates.care_home_basis

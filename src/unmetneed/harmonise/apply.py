@@ -27,8 +27,9 @@ class _Recoded:
     excluded_counts: dict[str, int | None]
 
 
-def _refuse(category_map: CategoryMap, column: str, unmapped: list[object],
-            counts: Mapping[object, int] | None) -> None:
+def _refuse(
+    category_map: CategoryMap, column: str, unmapped: list[object], counts: Mapping[object, int] | None
+) -> None:
     if counts is not None:
         shown = [f"{v!r} ({counts[v]:,} counted)" for v in unmapped[:10]]
     else:
@@ -47,8 +48,7 @@ def _refuse(category_map: CategoryMap, column: str, unmapped: list[object],
     )
 
 
-def _recode(values: pd.Series, category_map: CategoryMap, column: str,
-            count: np.ndarray | None) -> _Recoded:
+def _recode(values: pd.Series, category_map: CategoryMap, column: str, count: np.ndarray | None) -> _Recoded:
     """Map the distinct values once, then every row through integer codes."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         # every declared category is mapped, also unused ones: never dropped silently
@@ -60,8 +60,9 @@ def _recode(values: pd.Series, category_map: CategoryMap, column: str,
     present = codes >= 0
     sums = None
     if count is not None:
-        totals = np.bincount(codes[present], weights=count[present].astype(np.float64),
-                             minlength=len(uniques))
+        totals = np.bincount(
+            codes[present], weights=count[present].astype(np.float64), minlength=len(uniques)
+        )
         sums = {u: round(float(t)) for u, t in zip(uniques, totals)}
     lookup, unmapped = category_map.lookup(uniques)
     if unmapped:
@@ -106,11 +107,13 @@ def _default_column(frame: pd.DataFrame, category_map: CategoryMap) -> str:
 
 
 @overload
-def harmonise(data: pd.Series, mapping: MapLike, *, column: str | None = None,
-              aggregate: bool = True) -> pd.Series: ...
+def harmonise(
+    data: pd.Series, mapping: MapLike, *, column: str | None = None, aggregate: bool = True
+) -> pd.Series: ...
 @overload
-def harmonise(data: pd.DataFrame, mapping: MapLike, *, column: str | None = None,
-              aggregate: bool = True) -> pd.DataFrame: ...
+def harmonise(
+    data: pd.DataFrame, mapping: MapLike, *, column: str | None = None, aggregate: bool = True
+) -> pd.DataFrame: ...
 
 
 def harmonise(
@@ -182,8 +185,10 @@ def harmonise(
         recoded = _recode(data, category_map, name, None)
         result = recoded.values  # _recode's own new Series
         result.name = category_map.target or data.name
-        result.attrs = {**data.attrs, "harmonise": _history(
-            data.attrs, category_map, name, recoded.excluded_counts)}
+        result.attrs = {
+            **data.attrs,
+            "harmonise": _history(data.attrs, category_map, name, recoded.excluded_counts),
+        }
         return result
     if not isinstance(data, pd.DataFrame):
         raise MarginsError(f"harmonise needs a DataFrame or Series, got {type(data).__name__}")
@@ -196,8 +201,7 @@ def harmonise(
     target = category_map.target or column
     if target != column and target in data.columns:
         raise MarginsError(
-            f"the frame already has a {target!r} column; drop it or map {column!r} with a "
-            "dict to keep both"
+            f"the frame already has a {target!r} column; drop it or map {column!r} with a dict to keep both"
         )
     if aggregate and "count" not in data.columns:
         raise MissingColumnError(
@@ -208,8 +212,10 @@ def harmonise(
     if "count" in data.columns:
         count = pd.to_numeric(data["count"], errors="coerce").to_numpy(dtype=np.float64)
         if aggregate and not np.isfinite(count).all():
-            raise MarginsError("column 'count' has missing or non-numeric values on rows "
-                               f"{preview(np.flatnonzero(~np.isfinite(count)).tolist())}")
+            raise MarginsError(
+                "column 'count' has missing or non-numeric values on rows "
+                f"{preview(np.flatnonzero(~np.isfinite(count)).tolist())}"
+            )
     recoded = _recode(data[column], category_map, column, count)
 
     position = list(data.columns).index(column)
@@ -229,20 +235,27 @@ def harmonise(
             .sum()
             .reset_index()[list(out.columns)]
         )
-    out.attrs = {**data.attrs, "harmonise": _history(data.attrs, category_map, column,
-                                                     recoded.excluded_counts)}
+    out.attrs = {
+        **data.attrs,
+        "harmonise": _history(data.attrs, category_map, column, recoded.excluded_counts),
+    }
     return out
 
 
-def _history(attrs: Mapping[Hashable | None, object], category_map: CategoryMap, column: str,
-             excluded_counts: Mapping[str, int | None]) -> list[dict[str, object]]:
+def _history(
+    attrs: Mapping[Hashable | None, object],
+    category_map: CategoryMap,
+    column: str,
+    excluded_counts: Mapping[str, int | None],
+) -> list[dict[str, object]]:
     previous = attrs.get("harmonise", [])
     history = list(previous) if isinstance(previous, list) else []
-    history.append({
-        "map": category_map.name,
-        "column": column,
-        "target": category_map.target or column,
-        "excluded": dict(excluded_counts),
-    })
+    history.append(
+        {
+            "map": category_map.name,
+            "column": column,
+            "target": category_map.target or column,
+            "excluded": dict(excluded_counts),
+        }
+    )
     return history
-

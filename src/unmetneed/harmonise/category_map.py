@@ -82,8 +82,7 @@ class CategoryMap:
     description: str = ""
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[object, object] | pd.Series,
-                     name: str = "custom") -> CategoryMap:
+    def from_mapping(cls, mapping: Mapping[object, object] | pd.Series, name: str = "custom") -> CategoryMap:
         """A labels map from ``{source: target}``; a None/NaN target excludes.
 
         Target order is the order targets first appear, or the library's
@@ -107,8 +106,12 @@ class CategoryMap:
             pairs[str(key)] = None if missing else str(value)
         targets = list(dict.fromkeys(v for v in pairs.values() if v is not None))
         standard = _standard_order(targets)
-        return cls(name=name, kind="labels", pairs=MappingProxyType(pairs),
-                   target_categories=tuple(standard or targets))
+        return cls(
+            name=name,
+            kind="labels",
+            pairs=MappingProxyType(pairs),
+            target_categories=tuple(standard or targets),
+        )
 
     def lookup(self, values: Sequence[object]) -> tuple[dict[object, str | None], list[object]]:
         """Targets of ``values`` (None = excluded) and the values with no mapping.
@@ -202,9 +205,7 @@ def categories(variable: str) -> list[str]:
     """
     known = _standard_categories()
     if variable not in known:
-        raise MissingColumnError(
-            f"no standard categories for {variable!r}; known variables: {sorted(known)}"
-        )
+        raise MissingColumnError(f"no standard categories for {variable!r}; known variables: {sorted(known)}")
     return list(known[variable])
 
 
@@ -265,9 +266,12 @@ def load_map(name: str) -> CategoryMap:
             for target, lo, hi in zip(table[to], table["lo"], table["hi"])
         )
         targets = [b[0] for b in bands if b[0] is not None]
-        return CategoryMap(kind="intervals", bands=bands,
-                           target_categories=tuple(categories(str(order)) if order else targets),
-                           **common)
+        return CategoryMap(
+            kind="intervals",
+            bands=bands,
+            target_categories=tuple(categories(str(order)) if order else targets),
+            **common,
+        )
     source_col = str(spec["from"])
     pairs = {f: (t or None) for f, t in zip(table[source_col], table[to])}
     names: dict[str, str] = {}
@@ -276,9 +280,13 @@ def load_map(name: str) -> CategoryMap:
     targets = list(dict.fromkeys(t for t in pairs.values() if t is not None))
     if order:
         targets = categories(str(order))
-    return CategoryMap(kind="labels", pairs=MappingProxyType(pairs),
-                       target_categories=tuple(targets),
-                       target_names=MappingProxyType(names), **common)
+    return CategoryMap(
+        kind="labels",
+        pairs=MappingProxyType(pairs),
+        target_categories=tuple(targets),
+        target_names=MappingProxyType(names),
+        **common,
+    )
 
 
 def list_maps() -> pd.DataFrame:
@@ -299,19 +307,25 @@ def list_maps() -> pd.DataFrame:
     rows = []
     for name in _index():
         m = load_map(name)
-        rows.append({"name": name, "kind": m.kind, "source": m.source, "target": m.target,
-                     "n_targets": len(m.target_categories) if m.categorical
-                     else len(set(m.pairs.values()) - {None}),
-                     "description": m.description})
+        rows.append(
+            {
+                "name": name,
+                "kind": m.kind,
+                "source": m.source,
+                "target": m.target,
+                "n_targets": len(m.target_categories)
+                if m.categorical
+                else len(set(m.pairs.values()) - {None}),
+                "description": m.description,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def as_category_map(mapping: str | CategoryMap | Mapping[object, object] | pd.Series
-                    ) -> CategoryMap:
+def as_category_map(mapping: str | CategoryMap | Mapping[object, object] | pd.Series) -> CategoryMap:
     """Resolve ``harmonise``'s ``mapping`` argument."""
     if isinstance(mapping, CategoryMap):
         return mapping
     if isinstance(mapping, str):
         return load_map(mapping)
     return CategoryMap.from_mapping(mapping)
-

@@ -19,8 +19,10 @@ def _area_totals(table: pd.DataFrame | pd.Series, name: str) -> tuple[pd.Series,
     """Total count per area (in first-appearance order) and area names."""
     if isinstance(table, pd.Series):
         if table.index.has_duplicates:
-            raise MarginsError(f"{name}: the Series index repeats area codes "
-                               f"{preview(list(table.index[table.index.duplicated()]))}")
+            raise MarginsError(
+                f"{name}: the Series index repeats area codes "
+                f"{preview(list(table.index[table.index.duplicated()]))}"
+            )
         totals = pd.to_numeric(table, errors="coerce")
         totals.index = totals.index.astype(str)
         names = pd.Series(np.nan, index=totals.index, dtype=object)
@@ -33,8 +35,11 @@ def _area_totals(table: pd.DataFrame | pd.Series, name: str) -> tuple[pd.Series,
                 f"by area code; columns seen {preview(list(table.columns), 20)}"
             )
         codes = table["area_code"].astype(str)
-        totals = pd.to_numeric(table["count"], errors="coerce").groupby(
-            codes.to_numpy(), sort=False).sum(min_count=1)
+        totals = (
+            pd.to_numeric(table["count"], errors="coerce")
+            .groupby(codes.to_numpy(), sort=False)
+            .sum(min_count=1)
+        )
         if "area_name" in table.columns:
             names = table["area_name"].groupby(codes.to_numpy(), sort=False).first()
         else:
@@ -43,8 +48,7 @@ def _area_totals(table: pd.DataFrame | pd.Series, name: str) -> tuple[pd.Series,
         raise MarginsError(f"{name} must be a DataFrame or Series, got {type(table).__name__}")
     bad = totals[totals.isna()]
     if len(bad):
-        raise MarginsError(f"{name}: areas with missing or non-numeric counts: "
-                           f"{preview(list(bad.index))}")
+        raise MarginsError(f"{name}: areas with missing or non-numeric counts: {preview(list(bad.index))}")
     return totals, names
 
 
@@ -135,6 +139,7 @@ def check_consistency(
         "n_areas": len(out),
         **{f"n_{s}": int(counts.get(s, 0)) for s in STATUSES},
         "max_abs_difference": float(np.nanmax(np.abs(out["difference"])))
-        if out["difference"].notna().any() else float("nan"),
+        if out["difference"].notna().any()
+        else float("nan"),
     }
     return out

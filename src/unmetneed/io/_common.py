@@ -15,7 +15,11 @@ from unmetneed._validate import preview
 from unmetneed.errors import ReadError
 
 __all__ = [
-    "as_path", "is_url", "optional_module", "preview", "read_csv_checked",
+    "as_path",
+    "is_url",
+    "optional_module",
+    "preview",
+    "read_csv_checked",
     "sha256_of",
 ]
 
@@ -32,8 +36,7 @@ def optional_module(name: str, purpose: str, package: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            f"{purpose} needs the {package!r} package: pip install {package} "
-            "(or pip install unmetneed[io])"
+            f"{purpose} needs the {package!r} package: pip install {package} (or pip install unmetneed[io])"
         ) from err
 
 
@@ -45,9 +48,7 @@ def is_url(value: object) -> bool:
 def as_path(path: str | os.PathLike[str]) -> Path:
     """A local path that must exist, or a :class:`ReadError` saying so."""
     if not isinstance(path, (str, os.PathLike)):
-        raise ReadError(
-            f"expected a file path (str or os.PathLike), got {type(path).__name__}"
-        )
+        raise ReadError(f"expected a file path (str or os.PathLike), got {type(path).__name__}")
     resolved = Path(path)
     if not resolved.is_file():
         raise ReadError(f"file not found: {str(resolved)!r}")
@@ -106,22 +107,34 @@ def read_csv_checked(
     names = [str(v) for v in raw_header.iloc[0].tolist()] if len(raw_header) else list(header)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ReadError(f"{path.name}: column name(s) {repeated} appear more than once in the header; "
-                        "rename them so every column has its own name")
+        raise ReadError(
+            f"{path.name}: column name(s) {repeated} appear more than once in the header; "
+            "rename them so every column has its own name"
+        )
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=list(na_values),
-                        usecols=list(usecols) if usecols is not None else None,
-                        on_bad_lines="error", engine="c")
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=list(na_values),
+            usecols=list(usecols) if usecols is not None else None,
+            on_bad_lines="error",
+            engine="c",
+        )
     except Exception as err:
         raise ReadError(f"could not read {str(path)!r} as CSV (is it cut short or ragged?): {err}") from err
     if frame.shape[1] <= 1 and frame.shape[0] == 0:
-        raise ReadError(f"{path.name} has no rows of data (header {list(frame.columns)[:5]}); "
-                        "it is empty or not a CSV table")
+        raise ReadError(
+            f"{path.name} has no rows of data (header {list(frame.columns)[:5]}); "
+            "it is empty or not a CSV table"
+        )
     if len(frame) and len(frame.columns) > 1:
         last = frame.iloc[-1]
         if last.isna().iloc[1:].all() and frame.iloc[:-1].notna().iloc[:, 1:].any(axis=None):
-            raise ReadError(f"{path.name}: the last row has only its first field ({last.iloc[0]!r}); "
-                            "the file looks cut short: fetch it again")
+            raise ReadError(
+                f"{path.name}: the last row has only its first field ({last.iloc[0]!r}); "
+                "the file looks cut short: fetch it again"
+            )
     for column in frame.columns:
         values = frame[column]
         present = values.dropna()

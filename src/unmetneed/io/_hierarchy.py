@@ -65,9 +65,7 @@ class Hierarchy:
 
     def top(self) -> list[str]:
         """The coarsest categories below the total (the roots when no total)."""
-        found = [
-            c for c in self.categories if c != self.total and self.parent[c] == self.total
-        ]
+        found = [c for c in self.categories if c != self.total and self.parent[c] == self.total]
         return found or ([self.total] if self.total is not None else [])
 
     def level(self, level: str) -> list[str]:
@@ -84,9 +82,7 @@ class Hierarchy:
 
     def intervals_to_attrs(self) -> dict[str, list[float | None]]:
         """Plain ``{category: [lo, hi]}`` (``hi`` None when open-ended)."""
-        return {
-            c: [lo, None if math.isinf(hi) else hi] for c, (lo, hi) in self.intervals.items()
-        }
+        return {c: [lo, None if math.isinf(hi) else hi] for c, (lo, hi) in self.intervals.items()}
 
 
 def _format_interval(interval: tuple[float, float]) -> str:
@@ -109,8 +105,11 @@ def _path_parents(categories: Sequence[str]) -> dict[str, str]:
 
 
 def _check_tiling(
-    variable: str, owner: str, owner_interval: tuple[float, float] | None,
-    children: list[str], intervals: dict[str, tuple[float, float]],
+    variable: str,
+    owner: str,
+    owner_interval: tuple[float, float] | None,
+    children: list[str],
+    intervals: dict[str, tuple[float, float]],
 ) -> None:
     """Children's intervals must not overlap and, under an interval parent, cover it."""
     spans = sorted((intervals[c], c) for c in children if c in intervals)
@@ -167,8 +166,7 @@ def build_hierarchy(variable: str, categories: Sequence[str]) -> Hierarchy:
     categories = [str(c) for c in categories]
     duplicated = pd.Index(categories)[pd.Index(categories).duplicated()].unique()
     if len(duplicated):
-        raise ReadError(f"{variable}: category labels appear more than once: "
-                        f"{preview(list(duplicated))}")
+        raise ReadError(f"{variable}: category labels appear more than once: {preview(list(duplicated))}")
     totals = [c for c in categories if is_total_label(c)]
     if len(totals) > 1:
         raise ReadError(f"{variable}: more than one total category: {preview(totals)}")
@@ -223,6 +221,5 @@ def build_hierarchy(variable: str, categories: Sequence[str]) -> Hierarchy:
             children = [c for c in categories if parent[c] is None]
         else:
             children = hierarchy.children(owner)
-        _check_tiling(variable, str(owner), intervals.get(owner) if owner else None,
-                      children, intervals)
+        _check_tiling(variable, str(owner), intervals.get(owner) if owner else None, children, intervals)
     return hierarchy

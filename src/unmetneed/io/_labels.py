@@ -23,12 +23,8 @@ __all__ = [
 
 _UNIT = r"(?:\s+(?:years?|yrs?|hours?))?"
 _UNDER = re.compile(r"\bunder\s+(\d+)" + _UNIT + r"\b", re.IGNORECASE)
-_AT_MOST = re.compile(
-    r"\b(\d+)" + _UNIT + r"\s+(?:and|or)\s+(?:under|less|fewer|younger)\b", re.IGNORECASE
-)
-_AT_LEAST = re.compile(
-    r"\b(\d+)" + _UNIT + r"\s+(?:and|or)\s+(?:over|more|older|above)\b", re.IGNORECASE
-)
+_AT_MOST = re.compile(r"\b(\d+)" + _UNIT + r"\s+(?:and|or)\s+(?:under|less|fewer|younger)\b", re.IGNORECASE)
+_AT_LEAST = re.compile(r"\b(\d+)" + _UNIT + r"\s+(?:and|or)\s+(?:over|more|older|above)\b", re.IGNORECASE)
 _RANGE = re.compile(r"\b(\d+)\s*(?:to|-|–)\s*(\d+)" + _UNIT + r"\b", re.IGNORECASE)
 _SINGLE = re.compile(r"\b(\d+)\s+(?:years?|yrs?|hours?)\b", re.IGNORECASE)
 _BARE_RANGE = re.compile(r"^\s*(\d+)\s*[-–]\s*(\d+)\s*$")

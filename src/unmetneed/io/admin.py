@@ -93,15 +93,18 @@ def read_admin_counts(
     area = frame[area_col]
     blank = area.isna() | (area.astype(str).str.strip() == "")
     if blank.any():
-        raise ReadError(f"{where}: column {area_col!r} is missing on rows "
-                        f"{preview(rows[blank.to_numpy()].tolist())}")
+        raise ReadError(
+            f"{where}: column {area_col!r} is missing on rows {preview(rows[blank.to_numpy()].tolist())}"
+        )
     area_code = area.astype(str).str.strip()
     for column in by_cols:
         missing_key = frame[column].isna()
         if missing_key.any():
-            raise ReadError(f"{where}: column {column!r} is missing on rows "
-                            f"{preview(rows[missing_key.to_numpy()].tolist())}; give these "
-                            "rows a category or remove them before reading")
+            raise ReadError(
+                f"{where}: column {column!r} is missing on rows "
+                f"{preview(rows[missing_key.to_numpy()].tolist())}; give these "
+                "rows a category or remove them before reading"
+            )
 
     raw = frame[count_col]
     if raw.dtype.kind in "iuf":
@@ -118,9 +121,10 @@ def read_admin_counts(
         }
     for what, bad in problems.items():
         if bad.any():
-            shown = [f"row {int(r)} ({a}): {show(v)}" for r, a, v in
-                     zip(rows[bad][:8], area_code.to_numpy()[bad][:8],
-                         raw.to_numpy()[bad][:8])]
+            shown = [
+                f"row {int(r)} ({a}): {show(v)}"
+                for r, a, v in zip(rows[bad][:8], area_code.to_numpy()[bad][:8], raw.to_numpy()[bad][:8])
+            ]
             raise ReadError(
                 f"{where}: column {count_col!r} has {int(bad.sum())} count(s) {what}: "
                 f"{'; '.join(shown)}; counts must be whole numbers >= 0"

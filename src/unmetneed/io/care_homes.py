@@ -75,10 +75,16 @@ CQC_RETURNS_COLUMNS: dict[str, str] = {
     "Residents funded by NHS": "nhs_funded",
     "Residents other funding": "other_funded",
 }
-_CQC_RATINGS = {"outstanding": "outstanding", "good": "good",
-                "requires improvement": "requires_improvement", "inadequate": "inadequate",
-                "not rated": "not_rated", "": "not_rated", "nan": "not_rated",
-                "insufficient evidence to rate": "not_rated"}
+_CQC_RATINGS = {
+    "outstanding": "outstanding",
+    "good": "good",
+    "requires improvement": "requires_improvement",
+    "inadequate": "inadequate",
+    "not rated": "not_rated",
+    "": "not_rated",
+    "nan": "not_rated",
+    "insufficient evidence to rate": "not_rated",
+}
 _YES = {"y", "yes", "true", "1", "t"}
 _NO = {"", "n", "no", "false", "0", "f", "nan", "none"}
 
@@ -87,8 +93,9 @@ def _where(source: str | os.PathLike[str] | pd.DataFrame) -> str:
     return "frame" if isinstance(source, pd.DataFrame) else os.fspath(source)
 
 
-def _load(source: str | os.PathLike[str] | pd.DataFrame,
-          fmt: Literal["csv", "parquet"] | None) -> pd.DataFrame:
+def _load(
+    source: str | os.PathLike[str] | pd.DataFrame, fmt: Literal["csv", "parquet"] | None
+) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
         frame.attrs = {"source": "DataFrame", "sha256": None}
@@ -120,8 +127,10 @@ def _ids(values: pd.Series, column: str, where: str) -> np.ndarray:
     rows = np.arange(len(values)) + 2
     blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
     if blank.any():
-        raise ReadError(f"{where}: column {column!r} is missing on rows "
-                        f"{preview(rows[blank].tolist())}; every home needs an id")
+        raise ReadError(
+            f"{where}: column {column!r} is missing on rows "
+            f"{preview(rows[blank].tolist())}; every home needs an id"
+        )
     ids = values.astype(str).str.strip().to_numpy(dtype=object)
     repeated = pd.Series(ids).duplicated(keep=False).to_numpy()
     if repeated.any():
@@ -133,8 +142,9 @@ def _ids(values: pd.Series, column: str, where: str) -> np.ndarray:
     return ids
 
 
-def _counts(values: pd.Series, column: str, where: str, ids: np.ndarray,
-            *, positive: bool = False) -> np.ndarray:
+def _counts(
+    values: pd.Series, column: str, where: str, ids: np.ndarray, *, positive: bool = False
+) -> np.ndarray:
     if values.dtype.kind in "iuf":
         numbers = values.to_numpy(dtype=float, copy=True)
     else:
@@ -160,8 +170,9 @@ def _counts(values: pd.Series, column: str, where: str, ids: np.ndarray,
     return numbers.astype(np.int64)
 
 
-def _categories(values: pd.Series, column: str, where: str, ids: np.ndarray,
-                categories: tuple[str, ...]) -> pd.Categorical:
+def _categories(
+    values: pd.Series, column: str, where: str, ids: np.ndarray, categories: tuple[str, ...]
+) -> pd.Categorical:
     text = values.astype(str).str.strip()
     missing = values.isna().to_numpy()
     bad = missing | ~text.isin(list(categories)).to_numpy()
@@ -197,8 +208,9 @@ def size_bands(beds: np.ndarray) -> pd.Categorical[str]:
     return pd.Categorical.from_codes(codes, categories=pd.Index(SIZE_BANDS), ordered=True)
 
 
-def _council_codes(values: pd.Series, where: str, ids: np.ndarray,
-                   area_codes: Mapping[str, str] | None) -> np.ndarray:
+def _council_codes(
+    values: pd.Series, where: str, ids: np.ndarray, area_codes: Mapping[str, str] | None
+) -> np.ndarray:
     """GSS codes as given, or council names looked up (case-insensitively)."""
     text = values.astype(str).str.strip()
     if area_codes is None:
@@ -208,8 +220,9 @@ def _council_codes(values: pd.Series, where: str, ids: np.ndarray,
         area_codes = dict(zip(councils["area_name"], councils["area_code"]))
     lookup = {str(k).strip().lower(): str(v) for k, v in area_codes.items()}
     is_code = text.str.match(r"^[EWSN]\d{8}$").to_numpy()
-    codes = np.where(is_code, text.to_numpy(dtype=object),
-                     text.str.lower().map(lookup).to_numpy(dtype=object))
+    codes = np.where(
+        is_code, text.to_numpy(dtype=object), text.str.lower().map(lookup).to_numpy(dtype=object)
+    )
     unknown = pd.isna(codes)
     if unknown.any():
         raise ReadError(
@@ -285,10 +298,17 @@ def read_care_home_register(
     if chosen == "cqc":
         _require(frame, list(CQC_REGISTER_COLUMNS), where, "cqc")
         ids = _ids(frame["Location ID"], "Location ID", where)
-        older = _flag(frame["Service user band - Older People"],
-                      "Service user band - Older People", where, ids)
-        ratings = (frame["Location Latest Overall Rating"].astype(object).fillna("").astype(str)
-                   .str.strip().str.lower())
+        older = _flag(
+            frame["Service user band - Older People"], "Service user band - Older People", where, ids
+        )
+        ratings = (
+            frame["Location Latest Overall Rating"]
+            .astype(object)
+            .fillna("")
+            .astype(str)
+            .str.strip()
+            .str.lower()
+        )
         unknown = ~ratings.isin(list(_CQC_RATINGS)).to_numpy()
         if unknown.any():
             raise ReadError(
@@ -297,16 +317,22 @@ def read_care_home_register(
                 f" (homes {preview(list(ids[unknown]), 5)}); expected Outstanding, Good, "
                 "Requires improvement, Inadequate or blank (not rated)"
             )
-        standard = pd.DataFrame({
-            "home_id": ids,
-            "area_code": _council_codes(frame["Location Local Authority"], where, ids, area_codes),
-            "region": frame["Location Region"].astype(str).str.strip().to_numpy(dtype=object),
-            "home_type": np.where(older, "older_people", "younger_adults"),
-            "nursing": _flag(frame["Service type - Care home service with nursing"],
-                             "Service type - Care home service with nursing", where, ids),
-            "beds": frame["Care homes beds"].to_numpy(),
-            "rating": ratings.map(_CQC_RATINGS).to_numpy(dtype=object),
-        })
+        standard = pd.DataFrame(
+            {
+                "home_id": ids,
+                "area_code": _council_codes(frame["Location Local Authority"], where, ids, area_codes),
+                "region": frame["Location Region"].astype(str).str.strip().to_numpy(dtype=object),
+                "home_type": np.where(older, "older_people", "younger_adults"),
+                "nursing": _flag(
+                    frame["Service type - Care home service with nursing"],
+                    "Service type - Care home service with nursing",
+                    where,
+                    ids,
+                ),
+                "beds": frame["Care homes beds"].to_numpy(),
+                "rating": ratings.map(_CQC_RATINGS).to_numpy(dtype=object),
+            }
+        )
         if "Location IMD Decile" in frame.columns:
             standard["deprivation_decile"] = frame["Location IMD Decile"].to_numpy()
         column_of = {v: k for k, v in CQC_REGISTER_COLUMNS.items()}
@@ -320,24 +346,32 @@ def read_care_home_register(
         standard["home_id"] = ids
         column_of = {c: c for c in standard.columns}
 
-    beds = _counts(pd.Series(standard["beds"]), column_of.get("beds", "beds"), where, ids,
-                   positive=True)
+    beds = _counts(pd.Series(standard["beds"]), column_of.get("beds", "beds"), where, ids, positive=True)
     area = pd.Series(standard["area_code"])
     blank = area.isna().to_numpy() | (area.astype(str).str.strip() == "").to_numpy()
     if blank.any():
-        raise ReadError(f"{where}: column {column_of.get('area_code', 'area_code')!r} is "
-                        f"missing for homes {preview(list(ids[blank]))}")
-    out = pd.DataFrame({
-        "home_id": pd.array(ids, dtype="str"),
-        "area_code": pd.array(area.astype(str).str.strip().to_numpy(dtype=object), dtype="str"),
-        "region": pd.array(pd.Series(standard["region"]).astype(str).str.strip()
-                           .to_numpy(dtype=object), dtype="str"),
-        "home_type": _categories(pd.Series(standard["home_type"]),
-                                 column_of.get("home_type", "home_type"), where, ids, HOME_TYPES),
-        "nursing": _flag(pd.Series(standard["nursing"]), column_of.get("nursing", "nursing"),
-                         where, ids),
-        "beds": beds,
-    })
+        raise ReadError(
+            f"{where}: column {column_of.get('area_code', 'area_code')!r} is "
+            f"missing for homes {preview(list(ids[blank]))}"
+        )
+    out = pd.DataFrame(
+        {
+            "home_id": pd.array(ids, dtype="str"),
+            "area_code": pd.array(area.astype(str).str.strip().to_numpy(dtype=object), dtype="str"),
+            "region": pd.array(
+                pd.Series(standard["region"]).astype(str).str.strip().to_numpy(dtype=object), dtype="str"
+            ),
+            "home_type": _categories(
+                pd.Series(standard["home_type"]),
+                column_of.get("home_type", "home_type"),
+                where,
+                ids,
+                HOME_TYPES,
+            ),
+            "nursing": _flag(pd.Series(standard["nursing"]), column_of.get("nursing", "nursing"), where, ids),
+            "beds": beds,
+        }
+    )
     derived = size_bands(beds)
     if "size_band" in standard.columns:
         given = _categories(pd.Series(standard["size_band"]), "size_band", where, ids, SIZE_BANDS)
@@ -350,16 +384,21 @@ def read_care_home_register(
             )
     out["size_band"] = derived
     if "rating" in standard.columns:
-        out["rating"] = _categories(pd.Series(standard["rating"]).fillna("not_rated"),
-                                    column_of.get("rating", "rating"), where, ids, RATINGS)
+        out["rating"] = _categories(
+            pd.Series(standard["rating"]).fillna("not_rated"),
+            column_of.get("rating", "rating"),
+            where,
+            ids,
+            RATINGS,
+        )
     else:
-        out["rating"] = pd.Categorical(["not_rated"] * len(out), categories=list(RATINGS),
-                                       ordered=True)
+        out["rating"] = pd.Categorical(["not_rated"] * len(out), categories=list(RATINGS), ordered=True)
     if "deprivation_decile" in standard.columns:
         raw = pd.Series(standard["deprivation_decile"])
         decile = pd.to_numeric(raw, errors="coerce")
         bad = (decile.notna() & ~decile.isin(range(1, 11))).to_numpy() | (
-            decile.isna() & raw.notna()).to_numpy()
+            decile.isna() & raw.notna()
+        ).to_numpy()
         if bad.any():
             raise ReadError(
                 f"{where}: column {column_of.get('deprivation_decile', 'deprivation_decile')!r} "
@@ -373,8 +412,12 @@ def read_care_home_register(
         unknown_areas = sorted(set(out["area_code"]) - set(map(str, known_areas)))
         if unknown_areas:
             raise ReadError(f"{where}: area codes not in known_areas: {preview(unknown_areas)}")
-    out.attrs = {"source": frame.attrs.get("source"), "sha256": frame.attrs.get("sha256"),
-                 "layout": chosen, "kind": "care_home_register"}
+    out.attrs = {
+        "source": frame.attrs.get("source"),
+        "sha256": frame.attrs.get("sha256"),
+        "layout": chosen,
+        "kind": "care_home_register",
+    }
     return out
 
 
@@ -441,31 +484,41 @@ def read_provider_returns(
     parts = out[list(FUNDING)].sum(axis=1).to_numpy()
     over = parts > out["residents"].to_numpy()
     if over.any():
-        shown = [f"{i} ({p} > {r})" for i, p, r in
-                 zip(ids[over][:8], parts[over][:8], out["residents"].to_numpy()[over][:8])]
+        shown = [
+            f"{i} ({p} > {r})"
+            for i, p, r in zip(ids[over][:8], parts[over][:8], out["residents"].to_numpy()[over][:8])
+        ]
         raise ReadError(
             f"{where}: the funding columns add up to more than {names['residents']!r} for "
             f"{int(over.sum())} home(s): {'; '.join(shown)}"
         )
     if register is not None:
         check_returns_against_register(out, register, where)
-    out.attrs = {"source": frame.attrs.get("source"), "sha256": frame.attrs.get("sha256"),
-                 "layout": chosen, "kind": "provider_returns"}
+    out.attrs = {
+        "source": frame.attrs.get("source"),
+        "sha256": frame.attrs.get("sha256"),
+        "layout": chosen,
+        "kind": "provider_returns",
+    }
     return out
 
 
-def check_returns_against_register(returns: pd.DataFrame, register: pd.DataFrame,
-                                   where: str = "returns") -> None:
+def check_returns_against_register(
+    returns: pd.DataFrame, register: pd.DataFrame, where: str = "returns"
+) -> None:
     """Every return belongs to a registered home and has no more residents than beds."""
-    for frame, name, columns in ((register, "register", ("home_id", "beds")),
-                                 (returns, "returns", ("home_id", "residents"))):
+    for frame, name, columns in (
+        (register, "register", ("home_id", "beds")),
+        (returns, "returns", ("home_id", "residents")),
+    ):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise MissingColumnError(f"the {name} lacks columns {missing}")
     beds = pd.Series(register["beds"].to_numpy(), index=register["home_id"].astype(str))
     if beds.index.duplicated().any():
-        raise ReadError(f"the register repeats home ids "
-                        f"{preview(sorted(set(beds.index[beds.index.duplicated()])))}")
+        raise ReadError(
+            f"the register repeats home ids {preview(sorted(set(beds.index[beds.index.duplicated()])))}"
+        )
     ids = returns["home_id"].astype(str)
     unknown = ~ids.isin(beds.index).to_numpy()
     if unknown.any():
@@ -477,9 +530,10 @@ def check_returns_against_register(returns: pd.DataFrame, register: pd.DataFrame
     residents = returns["residents"].to_numpy()
     over = residents > home_beds
     if over.any():
-        shown = [f"{i} ({r} residents, {b} beds)" for i, r, b in
-                 zip(ids[over][:8], residents[over][:8], home_beds[over][:8])]
+        shown = [
+            f"{i} ({r} residents, {b} beds)"
+            for i, r, b in zip(ids[over][:8], residents[over][:8], home_beds[over][:8])
+        ]
         raise ReadError(
-            f"{where}: {int(over.sum())} home(s) report more residents than beds: "
-            f"{'; '.join(shown)}"
+            f"{where}: {int(over.sum())} home(s) report more residents than beds: {'; '.join(shown)}"
         )

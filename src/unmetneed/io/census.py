@@ -70,13 +70,11 @@ def _detect_layout(columns: list[str]) -> str:
     if "observation" in lowered:
         return "ons_custom"
     raise ReadError(
-        f"could not recognise the census table layout: columns seen "
-        f"{preview(columns, 8)}; {_EXPECTED}"
+        f"could not recognise the census table layout: columns seen {preview(columns, 8)}; {_EXPECTED}"
     )
 
 
-def _to_counts(values: np.ndarray, describe: Callable[[np.ndarray], list[str]],
-               what: str) -> np.ndarray:
+def _to_counts(values: np.ndarray, describe: Callable[[np.ndarray], list[str]], what: str) -> np.ndarray:
     """Integer counts, or a ReadError naming the cells that are not counts.
 
     ``describe`` turns positions of bad values into descriptions; it is only
@@ -118,8 +116,7 @@ def _read_csv(path: Path, source: str) -> tuple[pd.DataFrame, str]:
             text = [c for c in header if c != lowered["observation"]]
         # Count columns are left to pandas: integers parse fast; anything else
         # arrives as text and is reported by _to_counts.
-        table = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False,
-                            encoding="utf-8-sig")
+        table = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ReadError(f"could not read {source!r} as a CSV file: {err}") from err
     table.columns = [str(c).strip() for c in table.columns]
@@ -185,8 +182,7 @@ def _parse_nomis(table: pd.DataFrame) -> _Parsed:
 
     def describe(rows: np.ndarray) -> list[str]:
         return [
-            f"area {area_code.iloc[i // n_cols]!r}, column {value_cols[i % n_cols]!r}: "
-            f"{values.ravel()[i]!r}"
+            f"area {area_code.iloc[i // n_cols]!r}, column {value_cols[i % n_cols]!r}: {values.ravel()[i]!r}"
             for i in rows
         ]
 
@@ -198,10 +194,16 @@ def _parse_nomis(table: pd.DataFrame) -> _Parsed:
         categories[variable] = list(dict.fromkeys(column_labels))
         position = {c: i for i, c in enumerate(categories[variable])}
         codes[variable] = np.tile(np.array([position[c] for c in column_labels]), n_areas)
-    dates = (table[date_col].astype(str).str.strip().unique() if date_col is not None
-             else np.array([], dtype=object))
-    names = (table[name_col].astype(str).str.strip().to_numpy(dtype=object)
-             if name_col is not None else np.full(n_areas, np.nan, dtype=object))
+    dates = (
+        table[date_col].astype(str).str.strip().unique()
+        if date_col is not None
+        else np.array([], dtype=object)
+    )
+    names = (
+        table[name_col].astype(str).str.strip().to_numpy(dtype=object)
+        if name_col is not None
+        else np.full(n_areas, np.nan, dtype=object)
+    )
     return _Parsed(
         area_codes=area_code.to_numpy(dtype=object),
         area_names=names,
@@ -319,7 +321,8 @@ def _custom_categories(
         categories[group["base"]] = [str(u) for u in uniques]
         if "code" in group:
             category_codes[group["base"]] = _category_codes(
-                table[group["code"]].astype(str).str.strip(), labels, group["code"])
+                table[group["code"]].astype(str).str.strip(), labels, group["code"]
+            )
     return categories, codes, category_codes
 
 
@@ -332,10 +335,9 @@ def _check_custom_cells(
     repeated = pd.Series(cell).duplicated(keep=False).to_numpy()
     if repeated.any():
         rows = np.flatnonzero(repeated)
-        shown = sorted({
-            (area_codes[area[i]], *(labels[codes[i]] for codes, labels in variables))
-            for i in rows[:10]
-        })[:5]
+        shown = sorted(
+            {(area_codes[area[i]], *(labels[codes[i]] for codes, labels in variables)) for i in rows[:10]}
+        )[:5]
         raise ReadError(
             f"{len(rows)} rows repeat an area and category, e.g. {shown} (lines "
             f"{preview((rows + 2).tolist())}); each area and category must appear once "
@@ -359,8 +361,7 @@ def _custom_area_names(labels: pd.Series, area: np.ndarray, area_codes: pd.Index
     pairs = pd.DataFrame({"area": area, "name": name_codes}).drop_duplicates()
     clashing = pairs["area"][pairs["area"].duplicated()].unique()
     if len(clashing):
-        raise ReadError("area codes with more than one name: "
-                        f"{preview([area_codes[i] for i in clashing])}")
+        raise ReadError(f"area codes with more than one name: {preview([area_codes[i] for i in clashing])}")
     names = np.empty(len(area_codes), dtype=object)
     names[pairs["area"].to_numpy()] = np.asarray(name_uniques, dtype=object)[pairs["name"].to_numpy()]
     return names
@@ -371,10 +372,7 @@ def _category_codes(codes: pd.Series, labels: pd.Series, column: str) -> dict[st
     for key, other in (("label", "code"), ("code", "label")):
         clash = pairs[key][pairs[key].duplicated()].unique()
         if len(clash):
-            raise ReadError(
-                f"column {column!r}: {key}s with more than one {other}: "
-                f"{preview(list(clash))}"
-            )
+            raise ReadError(f"column {column!r}: {key}s with more than one {other}: {preview(list(clash))}")
     numeric = pd.to_numeric(pairs["code"], errors="coerce")
     if numeric.notna().all() and (numeric == np.floor(numeric)).all():
         return dict(zip(pairs["label"], (int(v) for v in numeric)))
@@ -388,13 +386,21 @@ def _other_cells(parsed: _Parsed, variable: str) -> tuple[np.ndarray, tuple[int,
     return np.ravel_multi_index((parsed.area, *(parsed.codes[v] for v in others)), shape), shape
 
 
-def _inconsistencies(parsed: _Parsed, hierarchy: Hierarchy, variable: str,
-                     names: dict[str, str]) -> pd.DataFrame:
+def _inconsistencies(
+    parsed: _Parsed, hierarchy: Hierarchy, variable: str, names: dict[str, str]
+) -> pd.DataFrame:
     """Cells where a published total or subtotal differs from the sum of its parts."""
     parents = hierarchy.parents()
     others = [v for v in parsed.variables if v != variable]
-    columns = ["area_code", *(names[v] for v in others), "variable", "category",
-               "published", "sum_of_parts", "difference"]
+    columns = [
+        "area_code",
+        *(names[v] for v in others),
+        "variable",
+        "category",
+        "published",
+        "sum_of_parts",
+        "difference",
+    ]
     if not parents:
         return pd.DataFrame(columns=columns)
     categories = list(hierarchy.categories)
@@ -423,24 +429,28 @@ def _inconsistencies(parsed: _Parsed, hierarchy: Hierarchy, variable: str,
     return out[columns]
 
 
-def _select_level(parsed: _Parsed, hierarchy: Hierarchy, variable: str,
-                  level: str) -> _Parsed:
+def _select_level(parsed: _Parsed, hierarchy: Hierarchy, variable: str, level: str) -> _Parsed:
     """The rows of one level of ``variable``, recoded to that level's categories."""
     codes = parsed.codes[variable]
     if level == "total" and hierarchy.total is None:
         leaves = [parsed.categories[variable].index(c) for c in hierarchy.leaves()]
         keep = np.isin(codes, leaves)
         group, shape = _other_cells(parsed, variable)
-        sums = np.bincount(group[keep], weights=parsed.count[keep].astype(np.float64),
-                           minlength=int(np.prod(shape)))
+        sums = np.bincount(
+            group[keep], weights=parsed.count[keep].astype(np.float64), minlength=int(np.prod(shape))
+        )
         present = np.flatnonzero(np.bincount(group, minlength=len(sums)))
         decoded = np.unravel_index(present, shape)
         others = [v for v in parsed.variables if v != variable]
         new_codes = {v: decoded[k] for k, v in enumerate(others, start=1)}
         new_codes[variable] = np.zeros(len(present), dtype=np.intp)
-        return replace(parsed, area=decoded[0], codes=new_codes,
-                       categories={**parsed.categories, variable: [COMPUTED_TOTAL]},
-                       count=np.rint(sums[present]).astype(np.int64))
+        return replace(
+            parsed,
+            area=decoded[0],
+            codes=new_codes,
+            categories={**parsed.categories, variable: [COMPUTED_TOTAL]},
+            count=np.rint(sums[present]).astype(np.int64),
+        )
     selected = hierarchy.level(level)
     lookup = np.full(len(parsed.categories[variable]), -1, dtype=np.intp)
     lookup[[parsed.categories[variable].index(c) for c in selected]] = np.arange(len(selected))
@@ -448,8 +458,7 @@ def _select_level(parsed: _Parsed, hierarchy: Hierarchy, variable: str,
     return replace(
         parsed,
         area=parsed.area[keep],
-        codes={v: (lookup[c[keep]] if v == variable else c[keep])
-               for v, c in parsed.codes.items()},
+        codes={v: (lookup[c[keep]] if v == variable else c[keep]) for v, c in parsed.codes.items()},
         categories={**parsed.categories, variable: selected},
         count=parsed.count[keep],
     )
@@ -466,20 +475,15 @@ def _output_names(variables: list[str], variable: str | Mapping[str, str] | None
             )
         names = [variable]
     elif isinstance(variable, Mapping):
-        unknown = [k for k in variable if k not in variables
-                   and k not in [variable_name(v) for v in variables]]
-        if unknown:
-            raise ReadError(f"variable= names {unknown} are not variables of the table "
-                            f"{variables}")
-        names = [
-            str(variable.get(v, variable.get(variable_name(v), variable_name(v))))
-            for v in variables
+        unknown = [
+            k for k in variable if k not in variables and k not in [variable_name(v) for v in variables]
         ]
+        if unknown:
+            raise ReadError(f"variable= names {unknown} are not variables of the table {variables}")
+        names = [str(variable.get(v, variable.get(variable_name(v), variable_name(v)))) for v in variables]
     else:
         raise ReadError(f"variable= must be a str, a mapping or None, got {variable!r}")
-    clashes = [n for n in names if n in _RESERVED] + [
-        n for i, n in enumerate(names) if n in names[:i]
-    ]
+    clashes = [n for n in names if n in _RESERVED] + [n for i, n in enumerate(names) if n in names[:i]]
     if clashes:
         raise ReadError(
             f"variable column name(s) {clashes} clash with each other or with "
@@ -652,11 +656,9 @@ def read_census_table(
     for v in parsed.variables:
         selected = _select_level(selected, hierarchies[v], v, level_name)
     shape = (len(parsed.area_codes), *(len(selected.categories[v]) for v in parsed.variables))
-    key = np.ravel_multi_index((selected.area, *(selected.codes[v] for v in parsed.variables)),
-                               shape)
+    key = np.ravel_multi_index((selected.area, *(selected.codes[v] for v in parsed.variables)), shape)
     # area order of the file, then category order; files are usually in it already
-    order = (np.arange(len(key)) if (np.diff(key) > 0).all()
-             else np.argsort(key, kind="stable"))
+    order = np.arange(len(key)) if (np.diff(key) > 0).all() else np.argsort(key, kind="stable")
     area = selected.area[order]
     out = pd.DataFrame(
         {
@@ -666,8 +668,8 @@ def read_census_table(
     )
     for v in parsed.variables:
         out[names[v]] = pd.Categorical.from_codes(
-            selected.codes[v][order],
-            dtype=pd.CategoricalDtype(selected.categories[v], ordered=True))
+            selected.codes[v][order], dtype=pd.CategoricalDtype(selected.categories[v], ordered=True)
+        )
     out["count"] = selected.count[order]
 
     columns = [names[v] for v in parsed.variables]
@@ -686,10 +688,8 @@ def read_census_table(
         "hierarchy": {names[v]: hierarchies[v].to_attrs() for v in parsed.variables},
         "intervals": {names[v]: hierarchies[v].intervals_to_attrs() for v in parsed.variables},
         "total_category": {names[v]: hierarchies[v].total for v in parsed.variables},
-        "category_codes": {names[v]: parsed.category_codes.get(v, {})
-                           for v in parsed.variables},
-        "inconsistencies": [] if inconsistencies is None
-        else inconsistencies.to_dict("records"),
+        "category_codes": {names[v]: parsed.category_codes.get(v, {}) for v in parsed.variables},
+        "inconsistencies": [] if inconsistencies is None else inconsistencies.to_dict("records"),
     }
     return out
 
@@ -701,8 +701,10 @@ def _check_areas(codes: np.ndarray | Sequence[str], known_areas: Iterable[str], 
     unknown = [c for c in dict.fromkeys(map(str, codes)) if c not in set(known)]
     missing = [c for c in known if c not in present]
     if unknown:
-        raise ReadError(f"{source!r} has area codes not in known_areas: {preview(unknown, 8)}; check "
-                        "the geography (2021 boundaries?) or the codes")
+        raise ReadError(
+            f"{source!r} has area codes not in known_areas: {preview(unknown, 8)}; check "
+            "the geography (2021 boundaries?) or the codes"
+        )
     if missing:
         raise ReadError(
             f"{source!r} has {len(present)} of the {len(known)} known areas; missing "

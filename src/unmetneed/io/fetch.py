@@ -145,7 +145,6 @@ def fetch_table(
             raise ReadError(f"could not download {url}: {err}") from err
         except (requests.RequestException, OSError) as err:
             raise ReadError(
-                f"could not download {url} and no cached copy exists in "
-                f"{str(folder)!r}: {err}"
+                f"could not download {url} and no cached copy exists in {str(folder)!r}: {err}"
             ) from err
     return Path(local)

@@ -50,16 +50,14 @@ def _format_from_suffix(path: Path) -> str:
     )
 
 
-def _check_columns(requested: Sequence[str] | None, available: Sequence[str],
-                   path: Path) -> list[str] | None:
+def _check_columns(requested: Sequence[str] | None, available: Sequence[str], path: Path) -> list[str] | None:
     if requested is None:
         return None
     requested = list(requested)
     missing = [c for c in requested if c not in available]
     if missing:
         raise MissingColumnError(
-            f"{path.name}: columns {missing} not found; the file has "
-            f"{preview(list(available), 20)}"
+            f"{path.name}: columns {missing} not found; the file has {preview(list(available), 20)}"
         )
     return requested
 
@@ -74,8 +72,7 @@ def _sort_key(code: Any) -> tuple[int, Any]:
     return (1, str(code))
 
 
-def _labelled_categorical(values: pd.Series, labels: Mapping[Any, str]
-                          ) -> pd.Categorical[str] | None:
+def _labelled_categorical(values: pd.Series, labels: Mapping[Any, str]) -> pd.Categorical[str] | None:
     """Ordered Categorical of the labels (ordered by code), or None when some
     non-missing values have no label."""
     codes = sorted(labels, key=_sort_key)
@@ -90,17 +87,14 @@ def _labelled_categorical(values: pd.Series, labels: Mapping[Any, str]
     repeated = Counter(names)
     # Two codes sharing one label would merge categories: keep them apart.
     names = [
-        (f"{n} [{c:g}]" if numeric else f"{n} [{c}]") if repeated[n] > 1 else n
-        for n, c in zip(names, codes)
+        (f"{n} [{c:g}]" if numeric else f"{n} [{c}]") if repeated[n] > 1 else n for n, c in zip(names, codes)
     ]
     if not keys.dropna().isin(code_keys).all():
         return None
-    return pd.Categorical(keys.map(dict(zip(code_keys, names))), categories=names,
-                          ordered=True)
+    return pd.Categorical(keys.map(dict(zip(code_keys, names))), categories=names, ordered=True)
 
 
-def _apply_value_labels(frame: pd.DataFrame, value_labels: Mapping[str, Mapping[Any, str]]
-                        ) -> list[str]:
+def _apply_value_labels(frame: pd.DataFrame, value_labels: Mapping[str, Mapping[Any, str]]) -> list[str]:
     partial: list[str] = []
     for column, labels in value_labels.items():
         if column not in frame.columns or not labels:
@@ -209,10 +203,10 @@ def read_survey(
             _, meta = reader(str(file), metadataonly=True)
             usecols = _check_columns(columns, list(meta.column_names), file)
             frame, meta = reader(str(file), usecols=usecols, apply_value_formats=False)
-            labels = {k: dict(v) for k, v in meta.variable_value_labels.items()
-                      if k in frame.columns}
-            variable_labels = {k: v for k, v in zip(meta.column_names, meta.column_labels)
-                               if v and k in frame.columns}
+            labels = {k: dict(v) for k, v in meta.variable_value_labels.items() if k in frame.columns}
+            variable_labels = {
+                k: v for k, v in zip(meta.column_names, meta.column_labels) if v and k in frame.columns
+            }
     except (MissingColumnError, ReadError, ImportError):
         raise
     except Exception as err:  # the parsers raise many unrelated types

@@ -68,8 +68,9 @@ def _counts(frame: pd.DataFrame, column: str, codes: pd.Series, source: str) -> 
     if bad.any():
         rows = np.flatnonzero(bad)
         raw = [frame[column].iloc[i] for i in rows[:5]]
-        shown = [f"{codes.iloc[i]}: {(v.item() if isinstance(v, np.generic) else v)!r}"
-                 for i, v in zip(rows, raw)]
+        shown = [
+            f"{codes.iloc[i]}: {(v.item() if isinstance(v, np.generic) else v)!r}" for i, v in zip(rows, raw)
+        ]
         raise ReadError(
             f"{source}: column {column!r} has {len(rows)} value(s) that are not non-negative "
             f"whole-number counts, e.g. {'; '.join(shown)}; census counts must be integers >= 0"
@@ -93,8 +94,9 @@ def _read_lookup(lookup: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.Data
             "expected the ONS MSOA21 -> LAD22 lookup with MSOA21CD and LAD22CD (and LAD22NM)"
         )
     columns = [_LOOKUP_FROM, _LOOKUP_TO] + ([_LOOKUP_NAME] if _LOOKUP_NAME in table.columns else [])
-    pairs = table[columns].astype(str).apply(lambda s: s.str.strip()).drop_duplicates(
-        [_LOOKUP_FROM, _LOOKUP_TO])
+    pairs = (
+        table[columns].astype(str).apply(lambda s: s.str.strip()).drop_duplicates([_LOOKUP_FROM, _LOOKUP_TO])
+    )
     split = pairs[_LOOKUP_FROM][pairs[_LOOKUP_FROM].duplicated()].unique()
     if len(split):
         raise ReadError(
@@ -185,8 +187,10 @@ def read_unpaid_care_msoa(
     check_choice(to, "to", Target | None)
     target = to if to is not None else ("lad22" if lookup is not None else "msoa21")
     if target == "lad22" and lookup is None:
-        raise ReadError("to='lad22' needs lookup= (the ONS MSOA21 -> LAD22 lookup); "
-                        "pass it, or to='msoa21' for the MSOA table")
+        raise ReadError(
+            "to='lad22' needs lookup= (the ONS MSOA21 -> LAD22 lookup); "
+            "pass it, or to='msoa21' for the MSOA table"
+        )
     file = as_path(path)
     source = str(file)
     frame = read_csv_checked(file)
@@ -194,37 +198,48 @@ def read_unpaid_care_msoa(
     by_key = {_normalise(c): c for c in frame.columns}
     code_col = _find(by_key, _CODE_COLUMNS)
     if code_col is None:
-        raise ReadError(f"{source}: no MSOA code column (expected 'msoa21cd' or 'geography code'; "
-                        f"columns seen {preview(list(frame.columns), 9)})")
+        raise ReadError(
+            f"{source}: no MSOA code column (expected 'msoa21cd' or 'geography code'; "
+            f"columns seen {preview(list(frame.columns), 9)})"
+        )
     name_col = _find(by_key, _NAME_COLUMNS)
     band_cols = {label: by_key.get(key) for key, label in _BAND_KEYS.items()}
     missing = [_normalise(label) for label, col in band_cols.items() if col is None]
     if missing:
-        raise ReadError(f"{source}: TS039 category column(s) {missing} are missing (columns seen "
-                        f"{preview(list(frame.columns), 9)}); all six categories are needed")
+        raise ReadError(
+            f"{source}: TS039 category column(s) {missing} are missing (columns seen "
+            f"{preview(list(frame.columns), 9)}); all six categories are needed"
+        )
     codes = frame[code_col].astype(str).str.strip()
     blank = frame[code_col].isna() | (codes == "")
     if blank.any():
-        raise ReadError(f"{source}: column {code_col!r} is blank on line(s) "
-                        f"{preview((np.flatnonzero(blank.to_numpy()) + 2).tolist())}")
+        raise ReadError(
+            f"{source}: column {code_col!r} is blank on line(s) "
+            f"{preview((np.flatnonzero(blank.to_numpy()) + 2).tolist())}"
+        )
     repeated = codes[codes.duplicated()].unique()
     if len(repeated):
-        raise ReadError(f"{source}: MSOAs appear on more than one row: {preview(list(repeated))}; "
-                        "each MSOA must have one row (was the file appended twice?)")
+        raise ReadError(
+            f"{source}: MSOAs appear on more than one row: {preview(list(repeated))}; "
+            "each MSOA must have one row (was the file appended twice?)"
+        )
     found = {label: col for label, col in band_cols.items() if col is not None}  # all of them
-    counts = np.column_stack([_counts(frame, found[label], codes, source)
-                              for label in UNPAID_CARE_BANDS])
+    counts = np.column_stack([_counts(frame, found[label], codes, source) for label in UNPAID_CARE_BANDS])
     total_col = _find(by_key, _TOTAL_LABELS)
     if total_col is not None:
         total = _counts(frame, total_col, codes, source)
         off = np.flatnonzero(total != counts.sum(axis=1))
         if len(off):
-            shown = [f"{codes.iloc[i]}: total {total[i]:,}, categories {counts[i].sum():,}"
-                     for i in off[:5]]
-            raise ReadError(f"{source}: column {total_col!r} differs from the sum of the six "
-                            f"categories in {len(off)} MSOA(s), e.g. {'; '.join(shown)}")
-    names = (frame[name_col].astype(str).str.strip() if name_col is not None
-             else pd.Series(np.full(len(frame), np.nan, dtype=object)))
+            shown = [f"{codes.iloc[i]}: total {total[i]:,}, categories {counts[i].sum():,}" for i in off[:5]]
+            raise ReadError(
+                f"{source}: column {total_col!r} differs from the sum of the six "
+                f"categories in {len(off)} MSOA(s), e.g. {'; '.join(shown)}"
+            )
+    names = (
+        frame[name_col].astype(str).str.strip()
+        if name_col is not None
+        else pd.Series(np.full(len(frame), np.nan, dtype=object))
+    )
     area_codes, area_names = codes.to_numpy(dtype=object), names.to_numpy(dtype=object)
     lookup_sha = None
     if target == "lad22":
@@ -233,8 +248,10 @@ def read_unpaid_care_msoa(
         lad = pd.Series(pairs[_LOOKUP_TO].to_numpy(), index=pairs[_LOOKUP_FROM].to_numpy())
         unmapped = codes[~codes.isin(lad.index)].tolist()
         if unmapped:
-            raise ReadError(f"{source}: {len(unmapped)} MSOA(s) are not in the lookup, e.g. "
-                            f"{preview(unmapped, 5)}; is the lookup for 2021 MSOAs?")
+            raise ReadError(
+                f"{source}: {len(unmapped)} MSOA(s) are not in the lookup, e.g. "
+                f"{preview(unmapped, 5)}; is the lookup for 2021 MSOAs?"
+            )
         target_codes = lad.reindex(codes).to_numpy(dtype=object)
         group, area_codes = pd.factorize(target_codes)
         area_codes = np.asarray(area_codes, dtype=object)
@@ -247,15 +264,17 @@ def read_unpaid_care_msoa(
         else:
             area_names = np.full(len(area_codes), np.nan, dtype=object)
     k = len(UNPAID_CARE_BANDS)
-    out = pd.DataFrame({
-        "area_code": pd.array(np.repeat(area_codes, k), dtype="str"),
-        "area_name": pd.array(np.repeat(area_names, k), dtype="str"),
-        "unpaid_care": pd.Categorical.from_codes(
-            np.tile(np.arange(k), len(area_codes)),
-            dtype=pd.CategoricalDtype(list(UNPAID_CARE_BANDS), ordered=True),
-        ),
-        "count": counts.reshape(-1),
-    })
+    out = pd.DataFrame(
+        {
+            "area_code": pd.array(np.repeat(area_codes, k), dtype="str"),
+            "area_name": pd.array(np.repeat(area_names, k), dtype="str"),
+            "unpaid_care": pd.Categorical.from_codes(
+                np.tile(np.arange(k), len(area_codes)),
+                dtype=pd.CategoricalDtype(list(UNPAID_CARE_BANDS), ordered=True),
+            ),
+            "count": counts.reshape(-1),
+        }
+    )
     out.attrs = {
         "table_id": "ts039",
         "layout": "msoa_renamed",

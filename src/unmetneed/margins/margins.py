@@ -117,8 +117,7 @@ class Margins(Mapping[MarginKey, pd.Series | float]):
         bad = totals.isna() & df[count].notna()
         if bad.any():
             raise MarginsError(
-                f"count column {count!r} has non-numeric values, e.g. "
-                f"{show(df.loc[bad, count].iloc[0])}"
+                f"count column {count!r} has non-numeric values, e.g. {show(df.loc[bad, count].iloc[0])}"
             )
         key: MarginKey = names[0] if len(names) == 1 else tuple(names)
         if len(names) == 1:
@@ -157,9 +156,7 @@ class Margins(Mapping[MarginKey, pd.Series | float]):
     def numeric_keys(self) -> list[str]:
         """Keys of numeric auxiliary totals."""
         # _check_value keys a numeric total by one variable, so these keys are all str
-        return [
-            k for k, v in self._entries.items() if isinstance(k, str) and not isinstance(v, pd.Series)
-        ]
+        return [k for k, v in self._entries.items() if isinstance(k, str) and not isinstance(v, pd.Series)]
 
     @staticmethod
     def variables_of(key: MarginKey) -> list[str]:
@@ -176,13 +173,12 @@ class Margins(Mapping[MarginKey, pd.Series | float]):
         rows = []
         for key, value in self._entries.items():
             if isinstance(value, pd.Series):
-                labels = [str(c) if not isinstance(c, tuple) else " x ".join(map(str, c))
-                          for c in value.index]
-                rows.append(pd.DataFrame({"margin": str(key), "category": labels,
-                                          "total": value.to_numpy()}))
+                labels = [
+                    str(c) if not isinstance(c, tuple) else " x ".join(map(str, c)) for c in value.index
+                ]
+                rows.append(pd.DataFrame({"margin": str(key), "category": labels, "total": value.to_numpy()}))
             else:
-                rows.append(pd.DataFrame({"margin": [key], "category": ["(total)"],
-                                          "total": [float(value)]}))
+                rows.append(pd.DataFrame({"margin": [key], "category": ["(total)"], "total": [float(value)]}))
         return pd.concat(rows, ignore_index=True)
 
     def __repr__(self) -> str:
@@ -221,9 +217,7 @@ def _check_value(key: MarginKey, value: object) -> pd.Series | float:
         totals = pd.to_numeric(value, errors="coerce").astype(np.float64)
         if totals.isna().any():
             missing = [show(c) for c in value.index[totals.isna().to_numpy()][:5]]
-            raise MarginsError(
-                f"margin {key!r} has missing or non-numeric totals for {', '.join(missing)}"
-            )
+            raise MarginsError(f"margin {key!r} has missing or non-numeric totals for {', '.join(missing)}")
         negative = totals < 0
         if negative.any():
             cats = [show(c) for c in value.index[negative.to_numpy()][:5]]

@@ -190,7 +190,5 @@ def _fixed_matrix(fixed: str, cell_frame: pd.DataFrame) -> tuple[np.ndarray, Any
         raise ModelError(f"could not build the fixed effects of {fixed!r}: {error}") from error
     X = np.asarray(matrix, dtype=np.float64)
     if X.shape[1] and np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ModelError(
-            f"the fixed effects {list(matrix.columns)} are collinear in the data; drop one"
-        )
+        raise ModelError(f"the fixed effects {list(matrix.columns)} are collinear in the data; drop one")
     return X, matrix

@@ -109,9 +109,15 @@ class DrawEstimates:
             frames.append(table)
         out = pd.concat(frames, ignore_index=True)
         out.attrs.update(self.attrs)
-        out.attrs.update({"level": level, "interval": "equal-tailed quantiles of draws",
-                          "estimate": "posterior mean", "se": "posterior standard deviation",
-                          "draws": self.n_draws})
+        out.attrs.update(
+            {
+                "level": level,
+                "interval": "equal-tailed quantiles of draws",
+                "estimate": "posterior mean",
+                "se": "posterior standard deviation",
+                "draws": self.n_draws,
+            }
+        )
         return out
 
     to_frame = summary
@@ -123,8 +129,9 @@ class DrawEstimates:
         values = self.respondents.reindex(index).fillna(0).astype("int64").to_numpy()
         return pd.Series(pd.array(values, dtype="Int64"))
 
-    def benchmark(self, totals: pd.Series, *, by: str, quantity: str = "count",
-                  population: str = "population") -> DrawEstimates:
+    def benchmark(
+        self, totals: pd.Series, *, by: str, quantity: str = "count", population: str = "population"
+    ) -> DrawEstimates:
         """Ratio-adjust the draws so that groups with a known total match it.
 
         Parameters
@@ -159,8 +166,10 @@ class DrawEstimates:
         levels = pd.Index(self.draws[by].values)
         unknown = totals.index.difference(levels)
         if len(unknown):
-            raise FrameError(f"benchmark totals name groups of {by!r} that are not estimated: "
-                             f"{[show(v) for v in unknown[:8]]}")
+            raise FrameError(
+                f"benchmark totals name groups of {by!r} that are not estimated: "
+                f"{[show(v) for v in unknown[:8]]}"
+            )
         if totals.isna().any() or (totals < 0).any():
             raise FrameError("benchmark totals must be non-missing and non-negative")
         other = [d for d in self.by if d != by]
@@ -181,8 +190,7 @@ class DrawEstimates:
         )
         attrs = dict(self.attrs)
         attrs["benchmark"] = report
-        return type(self)(adjusted, by=self.by, respondents=self.respondents, level=self.level,
-                          attrs=attrs)
+        return type(self)(adjusted, by=self.by, respondents=self.respondents, level=self.level, attrs=attrs)
 
     def __repr__(self) -> str:
         return (

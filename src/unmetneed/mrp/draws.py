@@ -75,12 +75,16 @@ if TYPE_CHECKING:
 __all__ = ["SD_PRIOR_RATE", "joint_draws", "sd_posterior_grid"]
 
 SD_PRIOR_RATE = 1.0
+
+
 # Explore while the log density is within chi2_d(0.995)/2 of its maximum: the region
 # that holds 99.5% of a d-dimensional Gaussian (a fixed 2.5 cut 17% of the mass in 3-D).
 def log_density_drop(dim: int) -> float:
     from scipy.stats import chi2
 
     return float(chi2.ppf(0.995, dim) / 2.0)
+
+
 MAX_GRID_POINTS = 240
 
 
@@ -92,11 +96,13 @@ class _LogPosterior:
         self.beta = beta
         self.u = u
 
-    def evaluate(self, psi: np.ndarray, beta: np.ndarray | None = None,
-                 u: np.ndarray | None = None, tol: float = 1e-14) -> tuple[float, PirlsResult]:
+    def evaluate(
+        self, psi: np.ndarray, beta: np.ndarray | None = None, u: np.ndarray | None = None, tol: float = 1e-14
+    ) -> tuple[float, PirlsResult]:
         theta = np.exp(psi)
-        result = self.problem.pirls(theta, self.beta if beta is None else beta,
-                                    self.u if u is None else u, joint=True, tol=tol)
+        result = self.problem.pirls(
+            theta, self.beta if beta is None else beta, self.u if u is None else u, joint=True, tol=tol
+        )
         ll = result.loglik - 0.5 * float(result.u @ result.u) - 0.5 * result.extra["logdet_full"]
         log_prior = float(np.sum(np.log(SD_PRIOR_RATE) - SD_PRIOR_RATE * theta + psi))
         return -(ll + log_prior), result
@@ -139,7 +145,7 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
     n_theta = state.theta.size
     theta_hat = np.clip(np.abs(state.theta), 1e-3, 20.0)
     mode = np.log(theta_hat)
-    hessian = (theta_hat[:, None] * (state.hessian[:n_theta, :n_theta] / 2.0) * theta_hat[None, :])
+    hessian = theta_hat[:, None] * (state.hessian[:n_theta, :n_theta] / 2.0) * theta_hat[None, :]
     hessian[np.diag_indices(n_theta)] += SD_PRIOR_RATE * theta_hat
     values, vectors = np.linalg.eigh(hessian)
     if not np.all(np.isfinite(values)):
@@ -242,17 +248,26 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
             b[rows] = sample[:q].T
             beta[rows] = sample[q:].T
             # log density of the proposal: the grid point, then the Gaussian in (b, beta)
-            log_proposal[rows] = (np.log(grid["weights"][k]) + 0.5 * result.extra["logdet_full"]
-                                  - 0.5 * np.sum(eps**2, axis=0) - float(sizes @ np.log(theta)))
+            log_proposal[rows] = (
+                np.log(grid["weights"][k])
+                + 0.5 * result.extra["logdet_full"]
+                - 0.5 * np.sum(eps**2, axis=0)
+                - float(sizes @ np.log(theta))
+            )
     # Importance weights to the exact posterior on the grid, p(beta, b | psi_k, y) p(psi_k | y):
     # the Gaussian conditional and the Laplace marginal of the SDs are approximations (for
     # rare outcomes the conditional posterior is skewed and the Gaussian's mean of p is too high).
     with single_threaded_blas():
         loglik = grid["problem"].loglik_draws(beta, b)
-    squares = np.stack([np.sum(b[:, offsets[g]:offsets[g + 1]] ** 2, axis=1)
-                        for g in range(len(groups))], axis=1)
-    log_target = (loglik - 0.5 * np.sum(squares / sd**2, axis=1) - psi @ sizes
-                  + np.sum(np.log(SD_PRIOR_RATE) - SD_PRIOR_RATE * sd + psi, axis=1))
+    squares = np.stack(
+        [np.sum(b[:, offsets[g] : offsets[g + 1]] ** 2, axis=1) for g in range(len(groups))], axis=1
+    )
+    log_target = (
+        loglik
+        - 0.5 * np.sum(squares / sd**2, axis=1)
+        - psi @ sizes
+        + np.sum(np.log(SD_PRIOR_RATE) - SD_PRIOR_RATE * sd + psi, axis=1)
+    )
     log_w = log_target - log_proposal
     log_w = np.where(np.isfinite(log_w), log_w, -np.inf)
     weights = np.exp(log_w - np.max(log_w))
@@ -267,7 +282,8 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
         warnings.warn(
             f"importance weights of the draws are degenerate (effective sample size {ess:.0f} of "
             f"{m} proposals); the draws keep the Gaussian (Laplace) approximation, uncorrected",
-            UnmetneedWarning, stacklevel=3,
+            UnmetneedWarning,
+            stacklevel=3,
         )
     b, beta = b[keep], beta[keep]
     # The reported SDs are spread uniformly over their grid cell (a continuous marginal, used
@@ -285,14 +301,14 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
     }
     for g, group in enumerate(groups):
         level_dim = f"level_{group}"
-        variables[f"re_{group}"] = (("draw", level_dim), b[:, offsets[g]:offsets[g + 1]])
+        variables[f"re_{group}"] = (("draw", level_dim), b[:, offsets[g] : offsets[g + 1]])
         coords[level_dim] = np.asarray(data.levels[group], dtype=object)
     dataset = xr.Dataset(variables, coords=coords)
     dataset.attrs.update(
         {
             "method": "INLA-style grid over log-SDs (Laplace-integrated u and beta); Gaussian "
-                      "(b, beta) at each grid point, importance-resampled to the exact posterior "
-                      "on the grid; see unmetneed.mrp.draws",
+            "(b, beta) at each grid point, importance-resampled to the exact posterior "
+            "on the grid; see unmetneed.mrp.draws",
             "sd_prior": f"exponential(rate={SD_PRIOR_RATE}) on each SD (rstanarm decov default)",
             "grid_points": len(grid["weights"]),
             "grid_step_z": float(grid["step"]),

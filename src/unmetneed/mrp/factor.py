@@ -138,9 +138,16 @@ class SchurLayout:
         return self.rows.size
 
     @classmethod
-    def build(cls, size: int, big: slice, rest: np.ndarray, big_code: np.ndarray,
-              rest_columns: list[np.ndarray], cell_values: list[np.ndarray | None],
-              narrow: np.ndarray) -> SchurLayout:
+    def build(
+        cls,
+        size: int,
+        big: slice,
+        rest: np.ndarray,
+        big_code: np.ndarray,
+        rest_columns: list[np.ndarray],
+        cell_values: list[np.ndarray | None],
+        narrow: np.ndarray,
+    ) -> SchurLayout:
         """``rest_columns[k]``: each cell's position in ``rest`` for the k-th block;
         ``cell_values[k]``: what a cell adds there per unit weight (None: 1)."""
         n_big = big.stop - big.start
@@ -148,16 +155,20 @@ class SchurLayout:
         n_cells = big_code.size
         keys = [big_code.astype(np.int64) * s + col for col in rest_columns]
         # No other column (a single random intercept, u system): B is empty.
-        unique, inverse = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64),
-                                    return_inverse=True)
+        unique, inverse = np.unique(
+            np.concatenate(keys) if keys else np.zeros(0, np.int64), return_inverse=True
+        )
         rows, cols = np.divmod(unique, s)
-        positions = tuple(inverse[k * n_cells:(k + 1) * n_cells] for k in range(len(keys)))
+        positions = tuple(inverse[k * n_cells : (k + 1) * n_cells] for k in range(len(keys)))
         counts = np.bincount(rows, minlength=n_big)
         indptr = np.concatenate([[0], np.cumsum(counts)])
-        data = np.concatenate([np.ones(n_cells) if v is None else np.asarray(v, dtype=float)
-                               for v in cell_values] or [np.zeros(0)])
+        data = np.concatenate(
+            [np.ones(n_cells) if v is None else np.asarray(v, dtype=float) for v in cell_values]
+            or [np.zeros(0)]
+        )
         collect = sparse.csr_matrix(
-            (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells))
+            (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells)
+        )
         narrow_position = np.cumsum(narrow) - 1
         wide_position = np.cumsum(~narrow) - 1
         is_narrow = narrow[cols]
@@ -173,11 +184,27 @@ class SchurLayout:
             a, b = np.meshgrid(np.arange(width), np.arange(width), indexing="ij")
             pair_a.append((starts[:, None] + a.ravel()[None, :]).ravel())
             pair_b.append((starts[:, None] + b.ravel()[None, :]).ravel())
-        pairs = (np.concatenate(pair_a) if pair_a else np.zeros(0, np.int64),
-                 np.concatenate(pair_b) if pair_b else np.zeros(0, np.int64))
-        return cls(size, big, rest, rows, cols.astype(np.int64), indptr, positions, collect,
-                   narrow, narrow_entry, narrow_flat, wide_entry, wide_indptr,
-                   wide_position[cols[wide_entry]], pairs)
+        pairs = (
+            np.concatenate(pair_a) if pair_a else np.zeros(0, np.int64),
+            np.concatenate(pair_b) if pair_b else np.zeros(0, np.int64),
+        )
+        return cls(
+            size,
+            big,
+            rest,
+            rows,
+            cols.astype(np.int64),
+            indptr,
+            positions,
+            collect,
+            narrow,
+            narrow_entry,
+            narrow_flat,
+            wide_entry,
+            wide_indptr,
+            wide_position[cols[wide_entry]],
+            pairs,
+        )
 
 
 class SchurFactor:
@@ -211,16 +238,18 @@ class SchurFactor:
             upper = blas.dsyrk(1.0, scaled, trans=1, lower=0)
             correction[np.ix_(narrow, narrow)] = np.triu(upper) + np.triu(upper, 1).T
         if wide.size:
-            b_wide = sparse.csr_matrix((values[lay.wide_entry], lay.wide_cols, lay.wide_indptr),
-                                       shape=(n_big, wide.size))
+            b_wide = sparse.csr_matrix(
+                (values[lay.wide_entry], lay.wide_cols, lay.wide_indptr), shape=(n_big, wide.size)
+            )
             cross = np.asarray(b_wide.T @ m_narrow)
             correction[np.ix_(wide, narrow)] = cross
             correction[np.ix_(narrow, wide)] = cross.T
             a, b = lay.wide_pairs
             wv = values[lay.wide_entry]
             wm = wv / d[lay.rows[lay.wide_entry]]
-            ww = np.bincount(lay.wide_cols[a] * wide.size + lay.wide_cols[b], weights=wv[a] * wm[b],
-                             minlength=wide.size**2).reshape(wide.size, wide.size)
+            ww = np.bincount(
+                lay.wide_cols[a] * wide.size + lay.wide_cols[b], weights=wv[a] * wm[b], minlength=wide.size**2
+            ).reshape(wide.size, wide.size)
             correction[np.ix_(wide, wide)] = ww
         self.schur_cholesky = linalg.cholesky(dense - correction, lower=True, check_finite=False)
         self._schur_inverse: np.ndarray | None = None
@@ -249,8 +278,9 @@ class SchurFactor:
         """:math:`M = D^{-1}B` as a sparse matrix (for products with several columns)."""
         if self._m_matrix is None:
             lay = self.layout
-            self._m_matrix = sparse.csr_matrix((self.m_data, lay.cols, lay.indptr),
-                                               shape=(lay.n_big, lay.rest.size))
+            self._m_matrix = sparse.csr_matrix(
+                (self.m_data, lay.cols, lay.indptr), shape=(lay.n_big, lay.rest.size)
+            )
         return self._m_matrix
 
     def _m_times(self, y: np.ndarray) -> np.ndarray:

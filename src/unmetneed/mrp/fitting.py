@@ -52,7 +52,7 @@ class _Objective:
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1], self._cache[2]
         self.evaluations += 1
-        theta, beta = x[: self.n_theta], x[self.n_theta:]
+        theta, beta = x[: self.n_theta], x[self.n_theta :]
         start = self.u
         if self.u is not None and self._last is not None:
             # First-order prediction of the modes at the new point.
@@ -88,9 +88,7 @@ def gradient_hessian(
     return (hess + hess.T) / 2.0
 
 
-def numerical_hessian(
-    f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4
-) -> np.ndarray:
+def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-4) -> np.ndarray:
     """Central-difference Hessian of a scalar function."""
     d = x.size
     h = step * np.maximum(np.abs(x), 1.0)
@@ -139,7 +137,10 @@ def fit_laplace(data: CellData, *, max_iter: int = 500, algebra: Algebra = "auto
         # D is even in each theta (b = theta u, u ~ N(0, I)), so theta is left
         # unconstrained: a bound at 0 would be a stationary trap.
         return optimize.minimize(
-            objective, start, jac=objective.gradient, method="L-BFGS-B",
+            objective,
+            start,
+            jac=objective.gradient,
+            method="L-BFGS-B",
             options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-7},
         )
 

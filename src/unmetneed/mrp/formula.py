@@ -47,9 +47,7 @@ def parse_formula(formula: str) -> ModelFormula:
     ('need', 'sex', ('area_code', 'age_band'))
     """
     if not isinstance(formula, str) or formula.count("~") != 1:
-        raise ModelError(
-            f"formula {formula!r} must have one '~', e.g. 'need ~ sex + (1|area_code)'"
-        )
+        raise ModelError(f"formula {formula!r} must have one '~', e.g. 'need ~ sex + (1|area_code)'")
     left, right = (part.strip() for part in formula.split("~"))
     if not _NAME.match(left):
         raise ModelError(
@@ -60,8 +58,7 @@ def parse_formula(formula: str) -> ModelFormula:
     for term, group in _RANDOM.findall(right):
         if term != "1":
             raise ModelError(
-                f"random term ({term} | {group}) is not supported: only random intercepts "
-                "(1 | group) are"
+                f"random term ({term} | {group}) is not supported: only random intercepts (1 | group) are"
             )
         if not _NAME.match(group):
             raise ModelError(f"grouping factor {group!r} in ({term} | {group}) must be a column name")
@@ -77,7 +74,5 @@ def parse_formula(formula: str) -> ModelFormula:
     if not fixed:
         fixed = "1"
     if not groups:
-        raise ModelError(
-            f"formula {formula!r} has no random intercept; add at least one (1 | group)"
-        )
+        raise ModelError(f"formula {formula!r} has no random intercept; add at least one (1 | group)")
     return ModelFormula(text=formula, response=left, fixed=fixed, groups=tuple(groups))

@@ -118,8 +118,12 @@ class PopulationFrame:
         """Population by group of ``by`` (observed groups, in category order)."""
         columns = as_column_list(by)
         require_columns(self._cells, columns, "by")
-        grouped = pd.Series(self._counts, index=pd.MultiIndex.from_frame(self._cells[columns])
-                            if len(columns) > 1 else pd.Index(self._cells[columns[0]]))
+        grouped = pd.Series(
+            self._counts,
+            index=pd.MultiIndex.from_frame(self._cells[columns])
+            if len(columns) > 1
+            else pd.Index(self._cells[columns[0]]),
+        )
         return grouped.groupby(level=list(range(len(columns))), observed=True, sort=True).sum()
 
     def __repr__(self) -> str:

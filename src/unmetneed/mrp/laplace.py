@@ -151,8 +151,7 @@ class _CrossTab:
     times faster than a ``bincount`` per pair of factors and column of X.
     """
 
-    def __init__(self, sizes: list[int], codes: list[np.ndarray], X: np.ndarray | None,
-                 n_cells: int) -> None:
+    def __init__(self, sizes: list[int], codes: list[np.ndarray], X: np.ndarray | None, n_cells: int) -> None:
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         q = int(offsets[-1])
         columns = [] if X is None else [X[:, j] for j in range(X.shape[1])]
@@ -183,13 +182,15 @@ class _CrossTab:
         self.n_factors = n_factors
         if keys:
             unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
-            data = np.concatenate([np.ones(n_cells) if v is None else np.asarray(v, dtype=float)
-                                   for v in values])
+            data = np.concatenate(
+                [np.ones(n_cells) if v is None else np.asarray(v, dtype=float) for v in values]
+            )
             kind_of = np.concatenate([np.full(n_cells, kind) for kind in kinds])
             self.kind = np.zeros(unique.size, dtype=np.int64)
             self.kind[inverse] = kind_of
             self.matrix_k = sparse.csr_matrix(
-                (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells))
+                (data, (inverse, np.tile(np.arange(n_cells), len(keys)))), shape=(unique.size, n_cells)
+            )
         else:
             unique = np.zeros(0, np.int64)
             self.kind = np.zeros(0, np.int64)
@@ -200,8 +201,8 @@ class _CrossTab:
     def matrix(self, w: np.ndarray, theta: np.ndarray) -> np.ndarray:
         nf = self.n_factors
         scale = np.empty(self.n_kinds)
-        scale[:nf * nf] = np.outer(theta, theta).ravel()
-        scale[nf * nf:nf * nf + nf] = theta
+        scale[: nf * nf] = np.outer(theta, theta).ravel()
+        scale[nf * nf : nf * nf + nf] = theta
         scale[-1] = 1.0
         lower_flat = np.zeros(self.n * self.n)
         lower_flat[self.flat] = (self.matrix_k @ w) * scale[self.kind]
@@ -224,16 +225,19 @@ class LaplaceProblem:
         self.data = data
         self.algebra = choose_algebra(data.n_levels, algebra)
         self._offsets = data.offsets
-        self._pairs = [
-            (a, b) for a in range(len(data.codes)) for b in range(a + 1)
-        ]
+        self._pairs = [(a, b) for a in range(len(data.codes)) for b in range(a + 1)]
         # Global column index of each cell's level for every factor.
         self._index = [data.codes[g] + self._offsets[g] for g in range(len(data.codes))]
         # Z' as a sparse (q x cells) matrix: Z'V for several cell vectors in one product.
         n_cells = data.X.shape[0]
         self._zt_sparse = sparse.csr_matrix(
-            (np.ones(n_cells * len(data.codes)), (np.concatenate(self._index) if self._index else np.zeros(0, int),
-                                                    np.tile(np.arange(n_cells), len(data.codes)))),
+            (
+                np.ones(n_cells * len(data.codes)),
+                (
+                    np.concatenate(self._index) if self._index else np.zeros(0, int),
+                    np.tile(np.arange(n_cells), len(data.codes)),
+                ),
+            ),
             shape=(data.q, n_cells),
         )
         self._layouts: dict[bool, SchurLayout] = {}
@@ -246,7 +250,7 @@ class LaplaceProblem:
             keys = np.column_stack([data.codes[g] for g in self._small] + [data.X])
             unique, inverse = np.unique(keys, axis=0, return_inverse=True)
             small_codes = {g: unique[:, k].astype(np.intp) for k, g in enumerate(self._small)}
-            self._merged = (inverse.ravel(), small_codes, np.ascontiguousarray(unique[:, len(self._small):]))
+            self._merged = (inverse.ravel(), small_codes, np.ascontiguousarray(unique[:, len(self._small) :]))
 
     # -- building blocks ----------------------------------------------------------
     def _lambda(self, theta: np.ndarray) -> np.ndarray:
@@ -313,9 +317,11 @@ class LaplaceProblem:
                     diag = np.bincount(d.codes[a], weights=w, minlength=ka)
                     out[np.arange(oa, oa + ka), np.arange(oa, oa + ka)] = diag
                     continue
-                block = np.bincount(d.codes[a] * kb + d.codes[b], weights=w, minlength=ka * kb).reshape(ka, kb)
-                out[oa:oa + ka, ob:ob + kb] = block
-                out[ob:ob + kb, oa:oa + ka] = block.T
+                block = np.bincount(d.codes[a] * kb + d.codes[b], weights=w, minlength=ka * kb).reshape(
+                    ka, kb
+                )
+                out[oa : oa + ka, ob : ob + kb] = block
+                out[ob : ob + kb, oa : oa + ka] = block.T
         return out
 
     # -- the PIRLS systems --------------------------------------------------------------
@@ -330,15 +336,18 @@ class LaplaceProblem:
             where[rest] = np.arange(rest.size)
             columns = [where[self._index[g]] for g in self._small]
             values: list[np.ndarray | None] = [None] * len(self._small)
-            narrow = np.repeat(np.array([d.n_levels[g] <= NARROW_LEVELS for g in self._small], dtype=bool),
-                               [d.n_levels[g] for g in self._small])
+            narrow = np.repeat(
+                np.array([d.n_levels[g] <= NARROW_LEVELS for g in self._small], dtype=bool),
+                [d.n_levels[g] for g in self._small],
+            )
             if joint:
                 columns += [np.full(d.X.shape[0], rest.size + j) for j in range(p)]
                 values += [d.X[:, j] for j in range(p)]
                 rest = np.concatenate([rest, q + np.arange(p)])
                 narrow = np.concatenate([narrow, np.ones(p, dtype=bool)])
-            self._layouts[joint] = SchurLayout.build(q + p if joint else q, big, rest,
-                                                     d.codes[self._big], columns, values, narrow)
+            self._layouts[joint] = SchurLayout.build(
+                q + p if joint else q, big, rest, d.codes[self._big], columns, values, narrow
+            )
         return self._layouts[joint]
 
     def factorize(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> Factor:
@@ -358,30 +367,43 @@ class LaplaceProblem:
         block = self._dense_block(theta, w_merged, small, joint=joint, codes=codes, X=X)
         return SchurFactor(lay, diag, values, block)
 
-    def _dense_block(self, theta: np.ndarray, w: np.ndarray, factors: list[int] | None, *,
-                     joint: bool, codes: dict[int, np.ndarray] | None = None,
-                     X: np.ndarray | None = None) -> np.ndarray:
+    def _dense_block(
+        self,
+        theta: np.ndarray,
+        w: np.ndarray,
+        factors: list[int] | None,
+        *,
+        joint: bool,
+        codes: dict[int, np.ndarray] | None = None,
+        X: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The system's matrix for the given factors (all: None) and, when ``joint``, the fixed
         effects. ``codes``/``X`` replace the cells' (merged cells); the cross-tabulation is
         one sparse product (:class:`_CrossTab`), then one scale per block
         (:math:`\\theta_a\\theta_b`, :math:`\\theta_a`, 1) and the identity for u."""
-        key = (tuple(range(len(self.data.codes))) if factors is None else tuple(factors), joint,
-               codes is not None)
+        key = (
+            tuple(range(len(self.data.codes))) if factors is None else tuple(factors),
+            joint,
+            codes is not None,
+        )
         tab = self._crosstabs.get(key)
         if tab is None:
             d = self.data
-            tab = _CrossTab([d.n_levels[g] for g in key[0]],
-                            [(d.codes if codes is None else codes)[g] for g in key[0]],
-                            (d.X if X is None else X) if joint else None,
-                            (d.X if X is None else X).shape[0])
+            tab = _CrossTab(
+                [d.n_levels[g] for g in key[0]],
+                [(d.codes if codes is None else codes)[g] for g in key[0]],
+                (d.X if X is None else X) if joint else None,
+                (d.X if X is None else X).shape[0],
+            )
             self._crosstabs[key] = tab
         return tab.matrix(w, theta[list(key[0])])
 
     def _dense_hessian(self, theta: np.ndarray, w: np.ndarray, *, joint: bool) -> np.ndarray:
         return self._dense_block(theta, w, None, joint=joint)
 
-    def _score(self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool,
-               mu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _score(
+        self, theta: np.ndarray, eta: np.ndarray, u: np.ndarray, *, joint: bool, mu: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Cell weights W and the gradient of :math:`\\ell - \\|u\\|^2/2` in u (and beta)."""
         d = self.data
         mu = expit(eta) if mu is None else mu
@@ -547,14 +569,16 @@ class LaplaceProblem:
         b_du = lam[:, None] * du
         deta = direct.copy()
         for g in range(n_theta):
-            deta += b_du[self._offsets[g]:self._offsets[g + 1]][d.codes[g]]
+            deta += b_du[self._offsets[g] : self._offsets[g + 1]][d.codes[g]]
         grad += (dw * lev) @ deta
         # Through Lambda: 2 tr(H^-1 Lambda_g' A Lambda) per factor.
         for g in range(n_theta):
             grad[g] += 2.0 * float(w @ per_factor[g])
         return grad
 
-    def deviance(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray | None = None) -> tuple[float, PirlsResult]:
+    def deviance(
+        self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray | None = None
+    ) -> tuple[float, PirlsResult]:
         """Laplace deviance :math:`D(\\theta, \\beta)` (PIRLS over u, warm-started at ``u0``)."""
         result = self.pirls(theta, beta, u0)
         return result.deviance, result

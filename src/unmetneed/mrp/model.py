@@ -242,14 +242,13 @@ class MultilevelFit(FrozenAfterInit):
             )
         if not self.converged:
             warnings.warn(
-                f"the optimiser did not report convergence ({self._state.message}); check the "
-                "estimates", ConvergenceWarning, stacklevel=3,
+                f"the optimiser did not report convergence ({self._state.message}); check the estimates",
+                ConvergenceWarning,
+                stacklevel=3,
             )
 
     # -- prediction -----------------------------------------------------------------------
-    def new_data_design(
-        self, frame: pd.DataFrame
-    ) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
+    def new_data_design(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
         """Fixed-effect matrix and level codes (-1 for unseen levels) of new data.
 
         Returns the matrix ``X`` (rows of ``frame`` x terms), one array of
@@ -345,8 +344,15 @@ class MultilevelFit(FrozenAfterInit):
         """
         return joint_draws(self, n, seed)
 
-    def poststratify(self, frame: Any, *, by: Any = "area_code", draws: int = 1000,
-                     seed: int | np.random.Generator | None = None, level: float = 0.9) -> Any:
+    def poststratify(
+        self,
+        frame: Any,
+        *,
+        by: Any = "area_code",
+        draws: int = 1000,
+        seed: int | np.random.Generator | None = None,
+        level: float = 0.9,
+    ) -> Any:
         """Poststratify draws of the cell probabilities to groups of the frame.
 
         See :func:`unmetneed.mrp.poststratify.poststratify`.
@@ -381,8 +387,9 @@ class MultilevelFit(FrozenAfterInit):
         )
 
 
-def _check_fixed_categories(fitted: pd.DataFrame, frame: pd.DataFrame, variables: list[str],
-                            formula: str) -> None:
+def _check_fixed_categories(
+    fitted: pd.DataFrame, frame: pd.DataFrame, variables: list[str], formula: str
+) -> None:
     """Refuse categories of a fixed effect that fitting never saw.
 
     Treatment coding would give them no column, so they would silently take the

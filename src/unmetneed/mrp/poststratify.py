@@ -138,7 +138,8 @@ def poststratify(
     if unseen:
         warnings.warn(
             f"levels not in the fitting data draw their effect from N(0, sd^2): {unseen}",
-            NewLevelWarning, stacklevel=3,
+            NewLevelWarning,
+            stacklevel=3,
         )
     counts = population.counts
     if by_columns:
@@ -163,8 +164,11 @@ def poststratify(
     coords: dict[str, Any] = {"draw": np.arange(n_draws)}
     if by_columns:
         full = pd.MultiIndex.from_product([pd.Index(pd.unique(keys[c])) for c in by_columns])
-        position = full.get_indexer(pd.MultiIndex.from_frame(keys)) if len(by_columns) > 1 else \
-            pd.Index(full.get_level_values(0)).get_indexer(keys[by_columns[0]])
+        position = (
+            full.get_indexer(pd.MultiIndex.from_frame(keys))
+            if len(by_columns) > 1
+            else pd.Index(full.get_level_values(0)).get_indexer(keys[by_columns[0]])
+        )
         dense = np.full((n_draws, int(np.prod(shape[1:]))), np.nan)
         dense[:, position] = totals
         dense_pop = np.full(int(np.prod(shape[1:])), np.nan)
@@ -187,8 +191,11 @@ def poststratify(
         coords=coords,
     )
     respondents = _respondents_by(fit, by_columns)
-    attrs = {"unseen_levels": unseen, "model": fit.model.formula.text,
-             "draws_method": dataset.attrs.get("method", "")}
+    attrs = {
+        "unseen_levels": unseen,
+        "model": fit.model.formula.text,
+        "draws_method": dataset.attrs.get("method", ""),
+    }
     return DrawEstimates(result, by=by_columns, respondents=respondents, level=level, attrs=attrs)
 
 
@@ -208,7 +215,8 @@ def _collapse(population: PopulationFrame, fit: MultilevelFit, by: list[str]) ->
     count = population.count_col
     grouped = (
         cells.assign(**{count: population.counts})
-        .groupby(keep, observed=True, sort=False, dropna=False)[count].sum()
+        .groupby(keep, observed=True, sort=False, dropna=False)[count]
+        .sum()
         .reset_index()
     )
     if len(grouped) == len(cells):
@@ -223,5 +231,3 @@ def _respondents_by(fit: MultilevelFit, by: list[str]) -> pd.Series | None:
     frame = data.cell_frame[by].copy()
     frame["_n"] = data.rows_per_cell
     return frame.groupby(by, observed=True)["_n"].sum()
-
-

@@ -92,11 +92,15 @@ def synthetic_frame(
     if area in seed_cells.columns:
         cells = seed_cells.copy()
     else:
-        areas = pd.unique(np.concatenate([
-            # the categorical keys are those whose totals are a Series
-            cast(pd.Series, margins[k]).index.get_level_values(area).to_numpy()
-            for k in margins.categorical_keys
-        ]))
+        areas = pd.unique(
+            np.concatenate(
+                [
+                    # the categorical keys are those whose totals are a Series
+                    cast(pd.Series, margins[k]).index.get_level_values(area).to_numpy()
+                    for k in margins.categorical_keys
+                ]
+            )
+        )
         cells = seed_cells.merge(pd.DataFrame({area: areas}), how="cross")
         cells = cells[[area, *[c for c in seed_cells.columns]]]
     seed = pd.to_numeric(cells[count], errors="coerce")

@@ -21,9 +21,7 @@ __all__ = ["AreaData", "covariate_matrix", "prepare_area_data", "split_formula"]
 _LIST_LIMIT = 10
 
 
-def _areas(
-    labels: ArrayLike | pd.api.extensions.ExtensionArray, mask: ArrayLike | None = None
-) -> str:
+def _areas(labels: ArrayLike | pd.api.extensions.ExtensionArray, mask: ArrayLike | None = None) -> str:
     """The first few area labels where ``mask`` holds, with a count."""
     values = np.asarray(labels, dtype=object)
     if mask is not None:
@@ -96,8 +94,7 @@ def _numeric(data: pd.DataFrame, column: str, role: str) -> np.ndarray:
         pd.api.types.is_numeric_dtype(series.dtype) or series.isna().all()
     ):
         raise ModelError(
-            f"{role} column {column!r} is not numeric (dtype {series.dtype}); "
-            "convert it with pd.to_numeric"
+            f"{role} column {column!r} is not numeric (dtype {series.dtype}); convert it with pd.to_numeric"
         )
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -208,7 +205,9 @@ def prepare_area_data(
             f"the random-effect variance: at least {p + 2} are needed; use fewer covariates"
         )
     if np.linalg.matrix_rank(X_fit) < p:
-        raise ModelError(f"the covariates {list(terms)} are collinear in the areas with a direct estimate; drop one")
+        raise ModelError(
+            f"the covariates {list(terms)} are collinear in the areas with a direct estimate; drop one"
+        )
     if observed.all():
         X = X_fit
     else:

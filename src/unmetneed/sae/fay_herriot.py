@@ -179,7 +179,7 @@ class FayHerriot:
             object.__setattr__(self, name, value)
 
     # -- specification (read-only fields) -----------------------------------------
-    method = _field("_method", '''``"REML"`` or ``"ML"``.''')
+    method = _field("_method", """``"REML"`` or ``"ML"``.""")
     level = _field("_level", "Default interval level of the results.")
     formula = _field("_formula", "The formula as given.")
     area_col = _field("_area_data.area_col", "Name of the area column.")
@@ -500,7 +500,11 @@ class FayHerriotFit:
         14.0
         """
         method = check_choice(method, "method", BenchmarkMethod)
-        if isinstance(total, bool) or not isinstance(total, (int, float, np.number)) or not np.isfinite(total):
+        if (
+            isinstance(total, bool)
+            or not isinstance(total, (int, float, np.number))
+            or not np.isfinite(total)
+        ):
             raise ModelError(f"total={total!r} must be a finite number")
         w = self._benchmark_weights(weights)
         before = float(np.sum(w * self.eblup))

@@ -53,13 +53,17 @@ class MSEComponents:
     mse: np.ndarray
 
 
-def eblup(y: np.ndarray, psi: np.ndarray, synthetic: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
+def eblup(
+    y: np.ndarray, psi: np.ndarray, synthetic: np.ndarray, sigma2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """``gamma * y + (1 - gamma) * x'beta`` and the shrinkage ``gamma``."""
     gamma = sigma2 / (sigma2 + psi)
     return gamma * y + (1.0 - gamma) * synthetic, gamma
 
 
-def mse_components(X: np.ndarray, psi: np.ndarray, sigma2: float, A_inv: np.ndarray, method: FitMethod) -> MSEComponents:
+def mse_components(
+    X: np.ndarray, psi: np.ndarray, sigma2: float, A_inv: np.ndarray, method: FitMethod
+) -> MSEComponents:
     """Datta-Lahiri MSE: ``g1 + g2 + 2 g3`` (REML), minus ``b_ML g1'`` for ML.
 
     ``X`` and ``psi`` are the areas with direct estimates (the fit's); ``A_inv``

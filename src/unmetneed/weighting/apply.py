@@ -56,7 +56,10 @@ def fit_margins(
     check_tolerance(tol, max_iter)
     check_choice(on_nonconvergence, "on_nonconvergence", OnNonconvergence)
     prep = prepare_blocks(
-        design, Margins(margins), reconcile=reconcile, collapse=collapse,
+        design,
+        Margins(margins),
+        reconcile=reconcile,
+        collapse=collapse,
         allow_empty=allow_empty,
     )
     if categorical_only and any(b.codes is None for b in prep.blocks):

@@ -115,9 +115,7 @@ def prepare_blocks(
             values = numeric_column(design.data, str(key), "auxiliary")
             blocks.append(Block(key, None, None, np.array([float(value)]), values))
             continue
-        blocks.append(
-            _categorical_block(design, key, value, collapse_map, allow_empty, adjustments)
-        )
+        blocks.append(_categorical_block(design, key, value, collapse_map, allow_empty, adjustments))
     _reconcile_totals(blocks, reconcile, adjustments)
     return Preparation(blocks, adjustments)
 
@@ -127,13 +125,13 @@ def _collapse_by_variable(margins: Margins, collapse: Collapse) -> dict[str, dic
     if not collapse:
         return {}
     variables = {v for key in margins.categorical_keys for v in Margins.variables_of(key)}
-    if all(isinstance(k, str) and k in variables and isinstance(v, Mapping)
-           for k, v in collapse.items()):
+    if all(isinstance(k, str) and k in variables and isinstance(v, Mapping) for k, v in collapse.items()):
         return {k: dict(v) for k, v in collapse.items()}
     out: dict[str, dict[Any, Any]] = {}
     for source, target in collapse.items():
         owners = [
-            var for key in margins.categorical_keys
+            var
+            for key in margins.categorical_keys
             # the categorical keys are those whose totals are a Series
             for var, level in zip(
                 Margins.variables_of(key), _levels_of(cast(pd.Series, margins[key])), strict=True
@@ -206,13 +204,13 @@ def _categorical_block(
         position = totals.index.get_indexer(combos)
         codes = position[inverse]
 
-    counts_by_observed = np.bincount(
-        row_codes[0] if len(names) == 1 else inverse, minlength=len(combos)
-    )
+    counts_by_observed = np.bincount(row_codes[0] if len(names) == 1 else inverse, minlength=len(combos))
     unknown = position < 0
     if unknown.any():
-        cats = [f"{show(c)} ({int(n):,} respondents)"
-                for c, n in zip(combos[unknown], counts_by_observed[unknown], strict=True)][:8]
+        cats = [
+            f"{show(c)} ({int(n):,} respondents)"
+            for c, n in zip(combos[unknown], counts_by_observed[unknown], strict=True)
+        ][:8]
         known = ", ".join(show(c) for c in totals.index[:8])
         raise MarginsError(
             f"margin {key!r} has no total for respondent categories {', '.join(cats)}; "
@@ -227,8 +225,10 @@ def _categorical_block(
     drop = empty & zero_pop  # no respondents, no population: nothing to calibrate
     orphans = empty & ~zero_pop
     if orphans.any():
-        listed = [f"{show(c)} (population {t:,.6g})"
-                  for c, t in zip(totals.index[orphans], target[orphans], strict=True)][:8]
+        listed = [
+            f"{show(c)} (population {t:,.6g})"
+            for c, t in zip(totals.index[orphans], target[orphans], strict=True)
+        ][:8]
         if not allow_empty:
             raise MarginsError(
                 f"margin {key!r} has categories with no respondents: {', '.join(listed)}; "
@@ -270,9 +270,7 @@ def _collapse_totals(
             mapping = collapse[name]
             missing = [k for k in mapping if k not in set(frame[name])]
             if missing:
-                raise MarginsError(
-                    f"collapse for {name!r}: categories {missing} are not in margin {key!r}"
-                )
+                raise MarginsError(f"collapse for {name!r}: categories {missing} are not in margin {key!r}")
             frame[name] = frame[name].map(lambda v, m=mapping: m.get(v, v))
             adjustments.append(f"{key!r}: merged categories of {name!r}: {mapping}")
     grouped = frame.groupby(names, sort=False, observed=True)["total"].sum()

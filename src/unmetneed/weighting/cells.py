@@ -36,9 +36,7 @@ class Cells:
         if weights.ndim == 1:
             return np.bincount(self.cell, weights=weights, minlength=self.n_cells)
         n = self.cell.size
-        indicator = sp.csr_matrix(
-            (np.ones(n), (self.cell, np.arange(n))), shape=(self.n_cells, n)
-        )
+        indicator = sp.csr_matrix((np.ones(n), (self.cell, np.arange(n))), shape=(self.n_cells, n))
         return np.asarray(indicator @ weights)
 
 

@@ -97,11 +97,25 @@ def rake(
     """
     solve = partial(_rake_solver, tol=tol, max_iter=max_iter)
     return fit_margins(
-        design, margins, method="rake", solve=solve, record_kind="raking", tol=tol,
-        max_iter=max_iter, reconcile=reconcile, collapse=collapse, allow_empty=allow_empty,
-        on_nonconvergence=on_nonconvergence, categorical_only=True,
-        options={"tol": tol, "max_iter": max_iter, "reconcile": reconcile,
-                 "collapse": collapse, "allow_empty": allow_empty},
+        design,
+        margins,
+        method="rake",
+        solve=solve,
+        record_kind="raking",
+        tol=tol,
+        max_iter=max_iter,
+        reconcile=reconcile,
+        collapse=collapse,
+        allow_empty=allow_empty,
+        on_nonconvergence=on_nonconvergence,
+        categorical_only=True,
+        options={
+            "tol": tol,
+            "max_iter": max_iter,
+            "reconcile": reconcile,
+            "collapse": collapse,
+            "allow_empty": allow_empty,
+        },
     )
 
 
@@ -174,14 +188,28 @@ def calibrate(
     check_choice(method, "method", CalibrationMethod)
     lower, upper = _check_bounds(bounds, method)
     check_tolerance(tol, max_iter)
-    solve = partial(_calibrate_solver, method=method, bounds=(lower, upper), tol=tol,
-                    max_iter=max_iter)
+    solve = partial(_calibrate_solver, method=method, bounds=(lower, upper), tol=tol, max_iter=max_iter)
     return fit_margins(
-        design, margins, method=f"calibrate({method})", solve=solve, record_kind="regression",
-        tol=tol, max_iter=max_iter, reconcile=reconcile, collapse=collapse,
-        allow_empty=allow_empty, on_nonconvergence=on_nonconvergence,
-        options={"method": method, "bounds": bounds, "tol": tol, "max_iter": max_iter,
-                 "reconcile": reconcile, "collapse": collapse, "allow_empty": allow_empty},
+        design,
+        margins,
+        method=f"calibrate({method})",
+        solve=solve,
+        record_kind="regression",
+        tol=tol,
+        max_iter=max_iter,
+        reconcile=reconcile,
+        collapse=collapse,
+        allow_empty=allow_empty,
+        on_nonconvergence=on_nonconvergence,
+        options={
+            "method": method,
+            "bounds": bounds,
+            "tol": tol,
+            "max_iter": max_iter,
+            "reconcile": reconcile,
+            "collapse": collapse,
+            "allow_empty": allow_empty,
+        },
     )
 
 
@@ -195,8 +223,9 @@ def _calibrate_solver(
     tol: float,
     max_iter: int,
 ) -> Solution:
-    return calibrate_cells(cell_weights, cells, blocks, method=method, bounds=bounds, tol=tol,
-                           max_iter=max_iter)
+    return calibrate_cells(
+        cell_weights, cells, blocks, method=method, bounds=bounds, tol=tol, max_iter=max_iter
+    )
 
 
 def _check_bounds(bounds: tuple[float, float] | None, method: str) -> tuple[float, float]:
@@ -258,9 +287,18 @@ def poststratify(
         )
     solve = partial(_rake_solver, tol=1e-12, max_iter=1)
     return fit_margins(
-        design, margins, method="poststratify", solve=solve, record_kind="regression",
-        tol=1e-9, max_iter=1, reconcile=None, collapse=collapse, allow_empty=allow_empty,
-        on_nonconvergence="raise", categorical_only=True,
+        design,
+        margins,
+        method="poststratify",
+        solve=solve,
+        record_kind="regression",
+        tol=1e-9,
+        max_iter=1,
+        reconcile=None,
+        collapse=collapse,
+        allow_empty=allow_empty,
+        on_nonconvergence="raise",
+        categorical_only=True,
         options={"collapse": collapse, "allow_empty": allow_empty},
     )
 
@@ -333,8 +371,9 @@ def trim(
         max_rel_error=0.0,
         before=w0,
         after=new_design.weights,
-        table=pd.DataFrame(columns=["margin", "category", "target", "before", "after",
-                                    "rel_error_before", "rel_error_after"]),
+        table=pd.DataFrame(
+            columns=["margin", "category", "target", "before", "after", "rel_error_before", "rel_error_after"]
+        ),
         messages=[f"{trimmed:,} weights were outside [{lower}, {upper}] and were trimmed"],
         options={"lower": lower, "upper": upper, "max_iter": max_iter},
         _design=new_design,
@@ -456,8 +495,12 @@ def adjust_nonresponse(
     kept = data.loc[responded].copy()
     kept[design.weights_col] = adjusted[responded]
     new_design = SurveyDesign(
-        kept, weights=design.weights_col, strata=design.strata_col,
-        clusters=design.clusters_col, fpc=design.fpc_col, nest=design.nest,
+        kept,
+        weights=design.weights_col,
+        strata=design.strata_col,
+        clusters=design.clusters_col,
+        fpc=design.fpc_col,
+        nest=design.nest,
         lonely_psu=design.lonely_psu,  # type: ignore[arg-type]
     )
     if design.replicates is not None:
@@ -480,9 +523,13 @@ def adjust_nonresponse(
         before=w,
         after=new_design.weights,
         table=summary,
-        messages=[(f"{int((~responded).sum()):,} nonrespondents removed; weights of "
-                   f"{int(responded.sum()):,} respondents adjusted within {coding.n_levels} "
-                   "classes")],
+        messages=[
+            (
+                f"{int((~responded).sum()):,} nonrespondents removed; weights of "
+                f"{int(responded.sum()):,} respondents adjusted within {coding.n_levels} "
+                "classes"
+            )
+        ],
         options={"respondent": respondent, "classes": as_column_list(classes)},
         _design=new_design,
     )

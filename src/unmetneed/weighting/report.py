@@ -33,7 +33,12 @@ def weight_summary(weights: np.ndarray, base: np.ndarray | None = None) -> pd.Se
         "n": weights.size,
         "sum": float(weights.sum()),
         "min": float(weights.min()),
-        "p01": q[0], "p05": q[1], "p25": q[2], "median": q[3], "p75": q[4], "p95": q[5],
+        "p01": q[0],
+        "p05": q[1],
+        "p25": q[2],
+        "median": q[3],
+        "p75": q[4],
+        "p95": q[5],
         "p99": q[6],
         "max": float(weights.max()),
         "max_over_min": float(positive.max() / positive.min()) if positive.size else np.nan,
@@ -57,9 +62,7 @@ def margin_fit_table(blocks: Sequence[Block], before: np.ndarray, after: np.ndar
         if block.codes is None:
             labels: list[Any] = ["(total)"]
         else:
-            labels = [
-                " x ".join(map(str, c)) if isinstance(c, tuple) else c for c in block.categories
-            ]
+            labels = [" x ".join(map(str, c)) if isinstance(c, tuple) else c for c in block.categories]
         target = block.target
         scale = np.where(target != 0, np.abs(target), 1.0)
         b, a = block.achieved(before), block.achieved(after)
@@ -202,8 +205,12 @@ class WeightingReport:
         """The margin fit table (with the method and convergence in ``attrs``)."""
         table = self.margin_fit
         table.attrs.update(
-            {"method": self.method, "converged": self.converged, "iterations": self.iterations,
-             "max_rel_error": self.max_rel_error}
+            {
+                "method": self.method,
+                "converged": self.converged,
+                "iterations": self.iterations,
+                "max_rel_error": self.max_rel_error,
+            }
         )
         return table
 
@@ -225,9 +232,7 @@ class WeightingReport:
             ),
         ]
         if "g_min" in self.weights_after:
-            lines.append(
-                f"g-weights {self.weights_after['g_min']:.6g} .. {self.weights_after['g_max']:.6g}"
-            )
+            lines.append(f"g-weights {self.weights_after['g_min']:.6g} .. {self.weights_after['g_max']:.6g}")
         lines += [f"adjusted: {a}" for a in self.adjustments]
         lines += [f"note: {m}" for m in self.messages]
         return "\n".join(lines)

@@ -125,6 +125,7 @@ def distance_functions(method: str, bounds: tuple[float, float]) -> tuple[Distan
     """``F(u) - 1`` and ``F'(u)`` of R survey's ``cal.linear``, ``cal.raking``, ``cal.logit``."""
     lower, upper = bounds
     if method == "linear":
+
         def linear_fm1(u: np.ndarray) -> np.ndarray:
             return np.minimum(np.maximum(u + 1.0, lower), upper) - 1.0
 
@@ -133,6 +134,7 @@ def distance_functions(method: str, bounds: tuple[float, float]) -> tuple[Distan
 
         return linear_fm1, linear_df
     if method == "raking":
+
         def raking_fm1(u: np.ndarray) -> np.ndarray:
             with np.errstate(over="ignore"):
                 return np.minimum(np.maximum(np.exp(u), lower), upper) - 1.0
@@ -156,9 +158,10 @@ def distance_functions(method: str, bounds: tuple[float, float]) -> tuple[Distan
         with np.errstate(over="ignore", invalid="ignore"):
             e = np.exp(a * u)
             d = upper - 1.0 + (1.0 - lower) * e
-            return upper * (1.0 - lower) * e * a / d - (
-                (lower * (upper - 1.0) + upper * (1.0 - lower) * e) * ((1.0 - lower) * e * a)
-            ) / d**2
+            return (
+                upper * (1.0 - lower) * e * a / d
+                - ((lower * (upper - 1.0) + upper * (1.0 - lower) * e) * ((1.0 - lower) * e * a)) / d**2
+            )
 
     return fm1, df
 
@@ -186,11 +189,12 @@ class BlockMatrix:
         return np.asarray(out)
 
     def rmatvec(self, v: np.ndarray) -> np.ndarray:
-        return np.concatenate([
-            np.bincount(codes, weights=v, minlength=size) if codes is not None
-            else np.array([values @ v])
-            for codes, values, size in self.parts
-        ])
+        return np.concatenate(
+            [
+                np.bincount(codes, weights=v, minlength=size) if codes is not None else np.array([values @ v])
+                for codes, values, size in self.parts
+            ]
+        )
 
     def gram(self, d: np.ndarray) -> np.ndarray:
         out = np.empty((self.n_columns, self.n_columns))
@@ -205,8 +209,8 @@ class BlockMatrix:
                 else:
                     block = np.array([[np.sum(d * va * vb)]])
                 a, b = self.offsets[i], self.offsets[j]
-                out[a:a + ka, b:b + kb] = block
-                out[b:b + kb, a:a + ka] = block.T
+                out[a : a + ka, b : b + kb] = block
+                out[b : b + kb, a : a + ka] = block.T
         return out
 
 
@@ -226,8 +230,9 @@ def calibrate_cells(
     """Newton calibration of (C,) cell weights, as R's ``grake``; replicates column by column."""
     if cell_weights.ndim == 2:
         solutions = [
-            calibrate_cells(cell_weights[:, r], cells, blocks, method=method, bounds=bounds,
-                            tol=tol, max_iter=max_iter)
+            calibrate_cells(
+                cell_weights[:, r], cells, blocks, method=method, bounds=bounds, tol=tol, max_iter=max_iter
+            )
             for r in range(cell_weights.shape[1])
         ]
         worst_solution = max(solutions, key=lambda s: s.max_rel_error)
