@@ -15,10 +15,9 @@ from unmetneed.design.coding import code_columns
 from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
 from unmetneed.weighting.apply import OnNonconvergence, check_tolerance, fit_margins
-from unmetneed.weighting.blocks import Block, Collapse, Reconcile
-from unmetneed.weighting.cells import Cells
+from unmetneed.weighting.blocks import Collapse, Reconcile
 from unmetneed.weighting.report import WeightingReport, WeightingResult
-from unmetneed.weighting.solvers import Solution, calibrate_cells, rake_cells
+from unmetneed.weighting.solvers import calibrate_cells, rake_cells
 
 __all__ = ["adjust_nonresponse", "calibrate", "poststratify", "rake", "trim"]
 
@@ -95,7 +94,7 @@ def rake(
     >>> r.report.converged, round(float(r.design.weights.sum()))
     (True, 1000000)
     """
-    solve = partial(_rake_solver, tol=tol, max_iter=max_iter)
+    solve = partial(rake_cells, tol=tol, max_iter=max_iter)
     return fit_margins(
         design,
         margins,
@@ -117,12 +116,6 @@ def rake(
             "allow_empty": allow_empty,
         },
     )
-
-
-def _rake_solver(
-    cell_weights: np.ndarray, cells: Cells, blocks: list[Block], *, tol: float, max_iter: int
-) -> Solution:
-    return rake_cells(cell_weights, cells, blocks, tol=tol, max_iter=max_iter)
 
 
 def calibrate(
@@ -188,7 +181,7 @@ def calibrate(
     check_choice(method, "method", CalibrationMethod)
     lower, upper = _check_bounds(bounds, method)
     check_tolerance(tol, max_iter)
-    solve = partial(_calibrate_solver, method=method, bounds=(lower, upper), tol=tol, max_iter=max_iter)
+    solve = partial(calibrate_cells, method=method, bounds=(lower, upper), tol=tol, max_iter=max_iter)
     return fit_margins(
         design,
         margins,
@@ -210,21 +203,6 @@ def calibrate(
             "collapse": collapse,
             "allow_empty": allow_empty,
         },
-    )
-
-
-def _calibrate_solver(
-    cell_weights: np.ndarray,
-    cells: Cells,
-    blocks: list[Block],
-    *,
-    method: str,
-    bounds: tuple[float, float],
-    tol: float,
-    max_iter: int,
-) -> Solution:
-    return calibrate_cells(
-        cell_weights, cells, blocks, method=method, bounds=bounds, tol=tol, max_iter=max_iter
     )
 
 
@@ -285,7 +263,7 @@ def poststratify(
             f"poststratify takes exactly one categorical margin (a variable or a cross); got "
             f"{list(margins)}. Use rake() or calibrate() for several margins"
         )
-    solve = partial(_rake_solver, tol=1e-12, max_iter=1)
+    solve = partial(rake_cells, tol=1e-12, max_iter=1)
     return fit_margins(
         design,
         margins,
