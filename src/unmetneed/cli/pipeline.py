@@ -671,7 +671,9 @@ def _run_into(
             "council-funded people by characteristic: admin counts x the survey's composition",
             lambda: _council_composition(results, inputs, settings),
         )
-    coverage = timed("coverage-gap diagnostics", lambda: _coverage(results, inputs, settings))
+    coverage = timed(
+        "coverage-gap diagnostics", lambda: _coverage(results, inputs, settings, households, homes)
+    )
     carers = None
     carers_census = inputs.carers_census
     if carers_census is not None and inputs.carers_survey in inputs.surveys:
@@ -810,12 +812,16 @@ def _weighting_margins(
     return Margins(entries) if entries else None
 
 
-def _coverage(results: dict[tuple[str, ...], Any], inputs: Inputs, settings: Settings) -> Any:
+def _coverage(
+    results: dict[tuple[str, ...], Any],
+    inputs: Inputs,
+    settings: Settings,
+    households: PopulationFrame,
+    homes: PopulationFrame | None,
+) -> Any:
     """Coverage of each source against its target in its setting (households unless named)."""
     from unmetneed.coverage import coverage_gaps
-    from unmetneed.estimates.settings import split_settings
 
-    households, homes = split_settings(inputs.population)
     frames = {"household": households, "care_home": homes, "all": inputs.population}
     available = {str(v) for v in results[()].draws["setting"].values}
     area = settings.by[0]
