@@ -191,3 +191,61 @@ def test_result_is_frozen_and_to_frame_is_a_copy(result):
     table = result.to_frame()
     table["estimate"] = 0.0
     assert (result.to_frame()["estimate"] > 0).any()
+
+
+@pytest.fixture(scope="module")
+def admin_result(homes):
+    admin = um.datasets.load_synthetic_england().admin
+    return um.estimate_care_home_funding(homes.register, homes.returns, covariates=homes.areas, admin=admin)
+
+
+def test_admin_counts_enter_as_an_estimated_covariate(admin_result, result):
+    """admin=: the implied council-funded share joins the model, with its own variance."""
+    assert admin_result.info["formula"].endswith("+ admin_share")
+    assert "Ybarra" in admin_result.info["fh_method"]
+    assert isinstance(admin_result.model, um.sae.MeasurementErrorFit)
+    councils = admin_result.councils.set_index("area_code")
+    assert (councils["admin_share_se"] > 0).all()
+    # the synthetic England's admin counts are the homes' own, so the model leans on them:
+    # less weight on the noisy direct shares than without them
+    model = councils["basis"] == "model"
+    plain = result.councils.set_index("area_code")
+    assert councils.loc[model, "shrinkage"].mean() < plain.loc[model, "shrinkage"].mean() - 0.2
+    table = admin_result.to_frame()
+    assert (table["ci_lower"] <= table["estimate"] + 1e-12).all()
+    assert (table["estimate"] <= table["ci_upper"] + 1e-12).all()
+
+
+def test_a_council_without_returns_is_predicted_with_admin_counts(homes):
+    admin = um.datasets.load_synthetic_england().admin
+    drop = homes.register.loc[homes.register["area_code"] == "E06000001", "home_id"]
+    returns = homes.returns[~homes.returns["home_id"].isin(drop)]
+    res = um.estimate_care_home_funding(homes.register, returns, covariates=homes.areas, admin=admin)
+    row = res.to_frame().query("area_code == 'E06000001' and quantity == 'self_funded_share'").iloc[0]
+    assert row["basis"] == "model_no_returns" and row["se"] > 0 and np.isfinite(row["estimate"])
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda a: a.drop(columns="setting"), MissingColumnError, "setting"),
+        (lambda a: a[a["setting"].astype(str) == "community"], ModelError, "no rows with setting"),
+        (lambda a: a.assign(count=-a["count"]), ModelError, ">= 0"),
+        (lambda a: a[a["area_code"] != "E06000002"], ModelError, "E06000002"),
+    ],
+)
+def test_bad_admin_counts_are_named(homes, change, error, message):
+    admin = um.datasets.load_synthetic_england().admin
+    with pytest.raises(error, match=message):
+        um.estimate_care_home_funding(homes.register, homes.returns, admin=change(admin))
+
+
+def test_declared_admin_error_widens_the_intervals(homes, admin_result):
+    admin = um.datasets.load_synthetic_england().admin
+    res = um.estimate_care_home_funding(homes.register, homes.returns, covariates=homes.areas,
+                                        admin=admin, admin_cv=0.1)
+    model = res.councils["basis"].to_numpy() == "model"
+    assert (res.councils["admin_share_se"] > admin_result.councils["admin_share_se"]).all()
+    assert (res.councils["se"].to_numpy()[model] >= admin_result.councils["se"].to_numpy()[model] - 1e-12).all()
+    with pytest.raises(ModelError, match="admin_cv"):
+        um.estimate_care_home_funding(homes.register, homes.returns, admin=admin, admin_cv=-0.1)

@@ -129,6 +129,9 @@ def demo_inputs() -> Inputs:
         },
         target_settings={"ascs_community": "household", "ascs_care_home": "care_home", "sace": "all"},
         admin=admin,
+        # Council-funded people by council and setting: the residential rows enter the
+        # care-home model (estimate_care_home_funding(admin=...)).
+        admin_cells=eng.admin,
         census={"unpaid_carers": carers.groupby("area_code", observed=True)["count"].sum().astype(float)},
         files={"synthetic/MANIFEST.json": sha256(manifest)},
         description="embedded synthetic England (data/reference/synthetic; synthetic data, real council codes)",
@@ -644,6 +647,14 @@ def _run_into(
         calibrate_to = tuple(
             c for c in ("region", "home_type", "size_band", "rating") if c in chi["register"].columns
         )
+        # Council-funded care-home residents (admin cells, setting residential) enter the
+        # council model as the council-funded share they imply (benchmarks/RESULTS.md, care_homes).
+        residential = None
+        if (
+            inputs.admin_cells is not None
+            and (inputs.admin_cells["setting"].astype(str) == "residential").any()
+        ):
+            residential = inputs.admin_cells
         funding = timed(
             "care-home residents and self-funders from the register and returns",
             lambda: estimate_care_home_funding(
@@ -651,6 +662,7 @@ def _run_into(
                 chi["returns"],
                 calibrate_to=calibrate_to,
                 covariates=chi.get("covariates"),
+                admin=residential,
                 level=settings.level,
             ),
         )
@@ -759,6 +771,16 @@ def _run_into(
             },
             "weighting_margins": list(settings.weighting_margins),
             "disclosure": settings.disclosure,
+            # the care-home council model as it ran (estimate_care_home_funding)
+            "care_homes": None
+            if funding is None
+            else {
+                **{
+                    key: funding.info[key]
+                    for key in ("method", "calibrate_to", "formula", "fh_method", "gvf_factor")
+                },
+                "sigma2": float(funding.model.sigma2),
+            },
         },
         "outputs_sha256": {
             name: sha256(path)

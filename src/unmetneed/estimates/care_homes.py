@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from formulaic import model_matrix
 from scipy import stats
 
 from unmetneed._provenance import package_version
@@ -45,7 +46,7 @@ from unmetneed.design import SurveyDesign
 from unmetneed.errors import DesignError, MissingColumnError, ModelError
 from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
 from unmetneed.margins import Margins
-from unmetneed.sae import FayHerriot
+from unmetneed.sae import FayHerriot, MeasurementErrorFit, fit_measurement_error
 from unmetneed.weighting import WeightingResult, calibrate
 
 __all__ = ["CareHomeFundingEstimates", "estimate_care_home_funding"]
@@ -73,8 +74,9 @@ class CareHomeFundingEstimates:
         One row per council: register homes and beds, responding homes, the
         direct share with its Taylor and smoothed (GVF) SEs, the covariates
         and the model estimate.
-    model : FayHerriotFit or None
-        The Fay-Herriot fit of the council shares.
+    model : FayHerriotFit or MeasurementErrorFit
+        The Fay-Herriot fit of the council shares (with ``admin=``: the
+        measurement-error model, :func:`unmetneed.sae.fit_measurement_error`).
     info : mapping
         Options, the GVF design factor, level and package version.
     """
@@ -252,6 +254,86 @@ def _area_covariates(register: pd.DataFrame, by: str) -> pd.DataFrame:
     return areas
 
 
+def _admin_counts(register: pd.DataFrame, admin: pd.DataFrame, by: str) -> pd.Series:
+    """Council-funded care-home residents (``setting == "residential"``) by register council."""
+    if not isinstance(admin, pd.DataFrame):
+        raise ModelError("admin must be a pandas DataFrame of council-funded counts (by, setting, count)")
+    missing = [c for c in (by, "setting", "count") if c not in admin.columns]
+    if missing:
+        raise MissingColumnError(f"admin has no column(s) {missing}; it has {list(admin.columns)}")
+    rows = admin[admin["setting"].astype(str) == "residential"]
+    if rows.empty:
+        settings = sorted(map(str, pd.unique(admin["setting"].astype(str))))
+        raise ModelError(f"admin has no rows with setting 'residential' (its settings: {settings})")
+    counts = pd.to_numeric(rows["count"], errors="coerce")
+    bad = counts.isna() | (counts < 0)
+    if bad.any():
+        first = rows.loc[bad, [by, "count"]].head(5).to_dict("records")
+        raise ModelError(f"admin counts must be numbers >= 0; {int(bad.sum())} are not, e.g. {first}")
+    funded = counts.groupby(rows[by].astype(str).to_numpy()).sum()
+    councils = pd.unique(register[by].astype(str))
+    lacking = sorted(set(councils) - set(funded.index))
+    if lacking:
+        raise ModelError(
+            f"admin has no 'residential' count for councils {lacking[:10]}"
+            f"{' ...' if len(lacking) > 10 else ''} that have registered homes; give a count "
+            "(0 if the council funds no care-home resident)"
+        )
+    return funded
+
+
+def _fit_with_admin(
+    councils: pd.DataFrame, fh_rows: pd.Series, none: pd.Series, terms: list[str]
+) -> tuple[MeasurementErrorFit, float]:
+    r"""The measurement-error Fay-Herriot model with the estimated ``admin_share`` covariate.
+
+    Sets ``model_estimate``, ``model_se`` and ``shrinkage`` of ``councils`` in place
+    and returns the fit and the coefficient of ``admin_share`` (councils without returns:
+    the synthetic prediction with MSE
+    :math:`\sigma^2 + \beta^\top C_a\beta + x_a^\top V(\hat\beta) x_a`).
+    """
+    fit_rows = (fh_rows & ~none).to_numpy()
+    rhs = " + ".join(terms)
+    try:
+        matrix = model_matrix(
+            rhs, councils.loc[fit_rows, _terms_columns(terms)], ensure_full_rank=True, na_action="raise"
+        )
+    except Exception as error:  # formulaic raises several types; name the formula
+        raise ModelError(f"could not build the covariates '{rhs}': {error}") from error
+    spec = matrix.model_spec
+    X_all = np.asarray(spec.get_model_matrix(councils[_terms_columns(terms)], na_action="raise"), dtype=float)
+    column = list(matrix.columns).index("admin_share")
+    C = np.zeros_like(X_all)
+    C[:, column] = councils["admin_share_se"].to_numpy() ** 2
+    fit = fit_measurement_error(
+        councils.loc[fit_rows, "fh_direct"],
+        councils.loc[fit_rows, "fh_variance"],
+        X_all[fit_rows],
+        C[fit_rows],
+    )
+    estimate = np.full(len(councils), np.nan)
+    mse = np.full(len(councils), np.nan)
+    shrinkage = np.full(len(councils), np.nan)
+    estimate[fit_rows], mse[fit_rows], shrinkage[fit_rows] = fit.estimate, fit.mse, fit.gamma
+    synthetic_rows = none.to_numpy() & fh_rows.to_numpy()
+    X_new = X_all[synthetic_rows]
+    estimate[synthetic_rows] = X_new @ fit.beta
+    mse[synthetic_rows] = (
+        fit.sigma2
+        + C[synthetic_rows, column] * fit.beta[column] ** 2
+        + np.einsum("ap,pq,aq->a", X_new, fit.vcov_beta, X_new)
+    )
+    councils["model_estimate"] = estimate
+    councils["model_se"] = np.sqrt(mse)
+    councils["shrinkage"] = shrinkage
+    return fit, float(fit.beta[column])
+
+
+def _terms_columns(terms: list[str]) -> list[str]:
+    """The council columns a list of formula terms reads (``C(region)`` reads ``region``)."""
+    return [t[2:-1] if t.startswith("C(") and t.endswith(")") else t for t in terms]
+
+
 def _gvf(
     design: SurveyDesign, councils: pd.DataFrame, by: str, synthetic: pd.Series
 ) -> tuple[pd.Series, float]:
@@ -334,6 +416,8 @@ def estimate_care_home_funding(
     by: str = "area_code",
     calibrate_to: Sequence[str] = ("region", "home_type", "size_band"),
     covariates: pd.DataFrame | None = None,
+    admin: pd.DataFrame | None = None,
+    admin_cv: float = 0.0,
     level: float = 0.9,
 ) -> CareHomeFundingEstimates:
     r"""Care-home residents and self-funders by council from returns weighted to the register.
@@ -357,6 +441,20 @@ def estimate_care_home_funding(
         column and numeric columns (e.g. census owner-occupation), added to
         the register's own (beds in older-people homes, beds in nursing
         homes, mean deprivation decile, region).
+    admin : DataFrame, optional
+        Council-funded care-home residents by council from the councils' own
+        returns: ``by``, ``setting`` and ``count`` columns (the layout of
+        :func:`unmetneed.io.read_admin_counts`; rows whose setting is
+        ``residential`` are used, other columns summed over). The council-funded
+        share they imply, :math:`C_a / \hat N_a` (:math:`\hat N_a` the
+        council's estimated residents), joins the covariates as
+        ``admin_share``; being an estimate, it enters through the
+        measurement-error Fay-Herriot model (Ybarra & Lohr, 2008).
+    admin_cv : float, default 0
+        Relative error of the admin counts as counts of the homes' own
+        council-funded residents (placements out of area, another reference
+        date); it adds :math:`\mathrm{cv}^2 \hat x_a^2` to the covariate's
+        variance. 0 takes them as exact.
     level : float, default 0.9
         Interval level.
 
@@ -418,6 +516,8 @@ def estimate_care_home_funding(
     152
     """
     level = check_level(level)
+    if not (np.isfinite(admin_cv) and 0.0 <= admin_cv < 1.0):
+        raise ModelError(f"admin_cv must be a relative error in [0, 1); got {admin_cv!r}")
     if isinstance(calibrate_to, str):
         calibrate_to = (calibrate_to,)
     calibrate_to = tuple(calibrate_to)
@@ -467,14 +567,28 @@ def estimate_care_home_funding(
     if covariates is not None:
         councils, user_terms = _join_covariates(councils, covariates, by)
         terms.extend(user_terms)
+    # occupancy (residents / beds): the council's own ratio; the region's without returns
+    beds = councils["register_beds"].to_numpy(dtype=float)
+    occ = occupancy["estimate"].reindex(councils.index).to_numpy()
+    occ_se = occupancy["se"].reindex(councils.index).to_numpy()
+    if none.any():
+        occ, occ_se = _occupancy_without_returns(d, reg, councils, by, occ, occ_se)
+
     fh_rows = ~complete
     councils["fh_direct"] = np.where(fh_rows & ~none, councils["direct"], np.nan)
     councils["fh_variance"] = np.where(fh_rows & ~none, gvf, np.nan)
-    fit = _fit_fay_herriot(councils.loc[fh_rows], by, terms, level)
-    fh = fit.estimates(level=level).set_index(by)
-    councils["model_estimate"] = fh["estimate"].reindex(councils.index)
-    councils["model_se"] = np.sqrt(fh["mse"].reindex(councils.index))
-    councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
+    if admin is None:
+        fit = _fit_fay_herriot(councils.loc[fh_rows], by, terms, level)
+        fh = fit.estimates(level=level).set_index(by)
+        councils["model_estimate"] = fh["estimate"].reindex(councils.index)
+        councils["model_se"] = np.sqrt(fh["mse"].reindex(councils.index))
+        councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
+    else:
+        funded = _admin_counts(reg, admin, by).reindex(councils.index).to_numpy()
+        councils["admin_share"] = funded / (beds * occ)
+        councils["admin_share_se"] = councils["admin_share"] * np.sqrt((occ_se / occ) ** 2 + admin_cv**2)
+        terms.append("admin_share")
+        fit, beta_admin = _fit_with_admin(councils, fh_rows, none, terms)
 
     if none.any():
         # the target is the council's finite-population share: add the variance of its
@@ -498,17 +612,26 @@ def estimate_care_home_funding(
     basis = np.where(complete, "direct", np.where(none, "model_no_returns", "model"))
 
     # residents: register beds x occupancy (own ratio; region's for councils without returns)
-    beds = councils["register_beds"].to_numpy(dtype=float)
-    occ = occupancy["estimate"].reindex(councils.index).to_numpy()
-    occ_se = occupancy["se"].reindex(councils.index).to_numpy()
-    if none.any():
-        occ, occ_se = _occupancy_without_returns(d, reg, councils, by, occ, occ_se)
     occ = np.where(complete, observed["residents"].to_numpy() / beds, occ)
     occ_se = np.where(complete, 0.0, occ_se)
     residents = beds * occ
     residents_se = beds * occ_se
     self_funded = residents * share
-    self_funded_se = np.sqrt(residents**2 * share_se**2 + share**2 * residents_se**2)
+    # With admin counts the share leans on admin_share = C / residents, so its error and the
+    # residents' share a source: Cov(share, residents) = (1 - gamma) beta_admin d(admin_share)/d(residents)
+    # Var(residents), with d(admin_share)/d(residents) = -admin_share / residents.
+    covariance = np.zeros(len(councils))
+    if admin is not None:
+        synthetic_weight = 1.0 - np.nan_to_num(councils["shrinkage"].to_numpy(), nan=0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = -councils["admin_share"].to_numpy() / residents
+        covariance = np.where(complete, 0.0, synthetic_weight * beta_admin * slope * residents_se**2)
+    self_funded_se = np.sqrt(
+        np.maximum(
+            residents**2 * share_se**2 + share**2 * residents_se**2 + 2.0 * residents * share * covariance,
+            0.0,
+        )
+    )
 
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     rows = []
@@ -555,7 +678,12 @@ def estimate_care_home_funding(
         "level": level,
         "interval": "normal (model), clipped to [0, 1] for shares and at 0 for counts",
         "formula": "share ~ " + " + ".join(terms),
-        "fh_method": "REML, Datta-Lahiri MSE",
+        "fh_method": (
+            "REML, Datta-Lahiri MSE"
+            if admin is None
+            else "measurement-error Fay-Herriot (Ybarra & Lohr 2008; admin_share estimated, with "
+            "its delta-method variance), Fay-Herriot moment estimator of sigma2"
+        ),
         "gvf_factor": phi,
         "gvf_min_homes": GVF_MIN_HOMES,
         "register_homes": len(reg),

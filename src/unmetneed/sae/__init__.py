@@ -5,6 +5,8 @@ estimates towards a regression on area covariates (EBLUP), with Prasad-Rao /
 Datta-Lahiri MSE estimates, synthetic predictions for areas without a direct
 estimate and optional benchmarking to a known total. ``smooth_variances``
 replaces noisy direct variances by a generalised variance function.
+``fit_measurement_error`` is the model with covariates that are themselves
+estimates (Ybarra & Lohr, 2008).
 """
 
 from unmetneed.sae.fay_herriot import (
@@ -14,6 +16,16 @@ from unmetneed.sae.fay_herriot import (
     FitMethod,
 )
 from unmetneed.sae.gvf import smooth_variances
+from unmetneed.sae.measurement_error import MeasurementErrorFit, fit_measurement_error
 from unmetneed.sae.mse import MSEComponents
 
-__all__ = ["BenchmarkMethod", "FayHerriot", "FayHerriotFit", "FitMethod", "MSEComponents", "smooth_variances"]
+__all__ = [
+    "BenchmarkMethod",
+    "FayHerriot",
+    "FayHerriotFit",
+    "FitMethod",
+    "MSEComponents",
+    "MeasurementErrorFit",
+    "fit_measurement_error",
+    "smooth_variances",
+]
