@@ -78,3 +78,39 @@ def test_glm_matches_dense_algebra_on_many_blocks() -> None:
         d = t - t.mean(axis=0)
         cov += t.shape[0] / (t.shape[0] - 1) * d.T @ d
     np.testing.assert_allclose(fit.vcov().to_numpy(), cov, rtol=1e-8)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e5])
+def test_refinement_only_when_conditioning_needs_it(monkeypatch: pytest.MonkeyPatch, offset: float) -> None:
+    """Well conditioned: one Cholesky pass; a covariate far from 0 (scaled condition
+    number ~1e10): the refinement pass runs and the coefficients still equal
+    weighted least squares by lstsq (an orthogonal method, as R's QR)."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    frame = pd.DataFrame(
+        {
+            "stratum": rng.integers(0, 5, n),
+            "psu": rng.integers(0, 6, n),
+            "w": rng.uniform(1, 5, n),
+            "x1": offset + rng.normal(size=n),
+            "x2": rng.normal(size=n),
+        }
+    )
+    frame["y"] = 3 + 2 * (frame["x1"] - offset) - frame["x2"] + rng.normal(size=n)
+    refined = []
+    solve = glm_module._weighted_least_squares
+
+    def spy(xt: np.ndarray, z: np.ndarray, w: np.ndarray, *, need_eta: bool = True):  # type: ignore[no-untyped-def]
+        gram = (xt * w) @ (xt * w).T
+        scale = 1 / np.sqrt(np.diag(gram))
+        refined.append(np.linalg.cond(gram * scale[:, None] * scale[None, :]))
+        return solve(xt, z, w, need_eta=need_eta)
+
+    monkeypatch.setattr(glm_module, "_weighted_least_squares", spy)
+    design = um.SurveyDesign(frame, weights="w", strata="stratum", clusters="psu", nest=True)
+    fit = design.glm("y ~ x1 + x2")
+    x = np.column_stack([np.ones(n), frame["x1"], frame["x2"]])
+    sw = np.sqrt(frame["w"].to_numpy())
+    beta = np.linalg.lstsq(x * sw[:, None], frame["y"].to_numpy() * sw, rcond=None)[0]
+    np.testing.assert_allclose(fit.params.to_numpy(), beta, rtol=1e-10)
+    assert (max(refined) > glm_module._REFINE_ABOVE) == (offset != 0)

@@ -2,7 +2,7 @@
 
 from unmetneed.design.chisq import ChisqResult
 from unmetneed.design.estimates import Estimates
-from unmetneed.design.glm import GLMResult
+from unmetneed.design.glm import GLMByResult, GLMResult
 from unmetneed.design.survey_design import SurveyDesign
 
-__all__ = ["ChisqResult", "Estimates", "GLMResult", "SurveyDesign"]
+__all__ = ["ChisqResult", "Estimates", "GLMByResult", "GLMResult", "SurveyDesign"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from unmetneed._immutable import FrozenAfterInit
 from unmetneed._validate import (
     as_column_list,
     check_choice,
+    check_level,
     column_values,
     numeric_column,
     require_columns,
@@ -22,7 +23,7 @@ from unmetneed.design.calibration import CalibrationRecord
 from unmetneed.design.chisq import ChisqResult
 from unmetneed.design.coding import Coding, code_columns, code_series
 from unmetneed.design.estimates import Estimates
-from unmetneed.design.glm import GLMResult
+from unmetneed.design.glm import GLMByResult, GLMResult
 from unmetneed.design.options import (
     REPLICATE_INTERVALS,
     TAYLOR_INTERVALS,
@@ -1099,7 +1100,24 @@ class SurveyDesign(FrozenAfterInit):
             vcov=_diagonal_vcov(table["se"].ravel()),
         )
 
-    def glm(self, formula: str, *, family: GLMFamily = "gaussian", level: float = 0.95) -> GLMResult:
+    @overload
+    def glm(
+        self, formula: str, *, family: GLMFamily = ..., by: None = ..., level: float = ...
+    ) -> GLMResult: ...
+
+    @overload
+    def glm(
+        self, formula: str, *, family: GLMFamily = ..., by: str | Sequence[str], level: float = ...
+    ) -> GLMByResult: ...
+
+    def glm(
+        self,
+        formula: str,
+        *,
+        family: GLMFamily = "gaussian",
+        by: By = None,
+        level: float = 0.95,
+    ) -> GLMResult | GLMByResult:
         r"""A design-based generalised linear model, as R's ``svyglm``.
 
         Parameters
@@ -1110,6 +1128,10 @@ class SurveyDesign(FrozenAfterInit):
             first level, as R. Rows missing any variable are left out (R's
             ``na.action = na.omit``) and the rest analysed as a domain.
         family : {"gaussian", "binomial", "quasibinomial", "poisson", "quasipoisson"}
+        by : str or list of str, optional
+            Fit the model in each domain (R's ``svyby(formula, ~by, design,
+            svyglm)``): each domain as a :meth:`subset` (the whole design kept
+            for the variance), with its own residual degrees of freedom.
         level : float, default 0.95
             Level of the intervals in ``to_frame()``.
 
@@ -1118,14 +1140,21 @@ class SurveyDesign(FrozenAfterInit):
         GLMResult
             ``params``, ``bse``, ``vcov()``, ``df_resid``, ``to_frame()``,
             ``predict(newdata, se=True)``.
+        GLMByResult
+            With ``by``: the same per domain (``to_frame()`` with the ``by``
+            column(s) and ``df``), ``vcov()`` of all the domains'
+            coefficients with the covariances between domains (R's
+            ``covmat = TRUE``), ``result[domain]`` the one domain's
+            :class:`GLMResult`.
 
         Raises
         ------
         DesignError
             An unknown family, a response outside the family's range, a rank
-            deficient model matrix.
+            deficient model matrix (by domain: naming the domain), a domain
+            with no complete row.
         MissingColumnError
-            The formula names a column that is not in the data.
+            The formula or ``by`` names a column that is not in the data.
 
         Notes
         -----
@@ -1143,10 +1172,17 @@ class SurveyDesign(FrozenAfterInit):
         'Intercept'
         >>> fit.df_resid == design.degf + 1 - len(fit.params)
         True
+        >>> fits = design.glm("need ~ age_band", family="quasibinomial", by="sex")
+        >>> fits.to_frame()[["sex", "term"]].iloc[0].tolist()
+        ['Female', 'Intercept']
         """
-        from unmetneed.design.glm import fit_glm
+        from unmetneed.design.glm import fit_glm, fit_glm_by
 
         check_choice(family, "family", GLMFamily)
+        check_level(level)
+        columns = as_column_list(by)
+        if columns:
+            return fit_glm_by(self, formula, family, columns, level)
         return fit_glm(self, formula, family, level)
 
     def chisq(self, row: str, column: str, *, statistic: ChisqStatistic = "F") -> ChisqResult:
