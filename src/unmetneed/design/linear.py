@@ -26,7 +26,6 @@ import pandas as pd
 from unmetneed.design.statistics import RatioStatistic
 from unmetneed.design.variance import (
     design_covariance,
-    design_variance,
     psu_totals,
     stack_totals,
 )
@@ -59,7 +58,7 @@ def estimate_family(
     r = design.replicates
     if r is not None:
         reps = np.vstack([s.replicate_estimates(r.weights) for s in stats])[perm]
-        variance = design_variance(design, theta=theta, replicates=reps)
+        variance = design_covariance(design, theta=theta, replicates=reps, diagonal=True)
 
         def covariance() -> np.ndarray:
             return design_covariance(design, theta=theta, replicates=reps)
@@ -67,7 +66,7 @@ def estimate_family(
         return RatioFamily(theta, variance, covariance, reps)
     totals = stack_totals([psu_totals(design, s, t) for s, t in zip(stats, thetas, strict=True)])
     totals = totals[perm]
-    variance = design_variance(design, theta=theta, totals=totals)
+    variance = design_covariance(design, theta=theta, totals=totals, diagonal=True)
 
     def covariance_taylor() -> np.ndarray:
         return design_covariance(design, theta=theta, totals=totals)
