@@ -129,6 +129,18 @@ def row_examples(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
     return f"{where.size:,} row(s) (index {shown}{more})"
 
 
+def repeated_keys(df: pd.DataFrame, keys: list[str]) -> tuple[int, str] | None:
+    """Rows that repeat a combination of ``keys``: how many, and the first combination shown.
+
+    ``None`` when every combination is unique.
+    """
+    repeated = df.duplicated(keys, keep=False).to_numpy()
+    if not repeated.any():
+        return None
+    example = df.loc[repeated, keys].iloc[0].to_dict()
+    return int(repeated.sum()), str({k: show(v) for k, v in example.items()})
+
+
 def column_values(df: pd.DataFrame, column: str, role: str) -> pd.Series:
     """Return ``df[column]`` after checking it exists and has no missing values."""
     require_columns(df, [column], role)

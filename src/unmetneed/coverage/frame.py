@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unmetneed._validate import show
+from unmetneed._validate import repeated_keys
 from unmetneed.coverage._groups import GroupedDraws, as_object_index, describe_labels
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import (
@@ -127,12 +127,12 @@ def resolve_census(key: str, table: Any, groups: GroupedDraws) -> np.ndarray:
                 f"variables {by} and a 'count' column (or pass a Series indexed by {by})"
             )
         if by:
-            repeated = table.duplicated(by, keep=False).to_numpy()
-            if repeated.any():
-                example = table.loc[repeated, by].iloc[0].to_dict()
+            repeated = repeated_keys(table, by)
+            if repeated:
+                n_repeated, example = repeated
                 raise MarginsError(
-                    f"census {key!r} has {int(repeated.sum()):,} rows that repeat a group of {by}, "
-                    f"e.g. { {k: show(v) for k, v in example.items()} }: it has other categories "
+                    f"census {key!r} has {n_repeated:,} rows that repeat a group of {by}, "
+                    f"e.g. {example}: it has other categories "
                     f"too (columns {list(table.columns)}); keep the rows of the target and add "
                     f"them up first, e.g. table.groupby({by!r})['count'].sum()"
                 )

@@ -83,6 +83,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unmetneed.io.unpaid_care import UNPAID_CARE_BANDS
+
 __all__ = [
     "AGE_BANDS",
     "DISABILITY",
@@ -159,14 +161,7 @@ GROUP_KEYS = (
 )
 WHITE_BRITISH = GROUP_KEYS.index("white_british")
 DISABILITY = ("Disabled: limited a lot", "Disabled: limited a little", "Not disabled")
-UNPAID_CARE = (
-    "Provides no unpaid care",
-    "Provides 9 hours or less unpaid care a week",
-    "Provides 10 to 19 hours unpaid care a week",
-    "Provides 20 to 34 hours unpaid care a week",
-    "Provides 35 to 49 hours unpaid care a week",
-    "Provides 50 or more hours unpaid care a week",
-)
+UNPAID_CARE = UNPAID_CARE_BANDS  # Census 2021 TS039, as the reader labels them
 #: Truth quantities; the first five are ``need`` and its four exclusive parts.
 QUANTITIES = ("need", "council_funded", "self_funded", "unpaid_only", "unmet", "insufficient")
 PARTS = ("council_funded", "self_funded", "unpaid_only", "unmet")

@@ -36,6 +36,7 @@ fewer than 2 respondents, SACE), so every stratum has at least 2 PSUs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,6 +267,18 @@ def _person_columns(
     }
 
 
+def _response_eta(par: Mapping[str, Any], cell: np.ndarray, deprivation: np.ndarray) -> np.ndarray:
+    """The response model's linear predictor by age, sex, ethnic group and council deprivation."""
+    k, s, g, _ = _cell_codes(cell)
+    return (
+        float(par["response_intercept"])
+        + np.asarray(par["response_age"])[k]
+        + float(par["response_female"]) * (s == 0)
+        + float(par["response_minority"]) * (g != WHITE_BRITISH)
+        + float(par["response_deprivation"]) * deprivation
+    )
+
+
 def _draw_cells(rng: np.random.Generator, probs: np.ndarray, n_each: int) -> np.ndarray:
     """``n_each`` category draws per row of ``probs`` (rows sum to 1), by inverse CDF."""
     cdf = np.cumsum(probs, axis=1)
@@ -353,13 +366,9 @@ def general_survey(
     design_weight = N_h[stratum] / (n_h[stratum] * m)
 
     # response
-    k, s, g, d = _cell_codes(cell)
+    k, s, _, _ = _cell_codes(cell)
     eta = (
-        float(par["response_intercept"])
-        + np.asarray(par["response_age"])[k]
-        + float(par["response_female"]) * (s == 0)
-        + float(par["response_minority"]) * (g != WHITE_BRITISH)
-        + float(par["response_deprivation"]) * population.deprivation[area]
+        _response_eta(par, cell, population.deprivation[area])
         + rng.normal(0.0, float(par["response_cluster_sd"]), n_psu)[person_psu]
     )
     responded = rng.random(len(cell)) < expit(eta)
@@ -656,20 +665,13 @@ def sace_survey(
     chosen.sort()
     area = area_all[chosen]
     cell = entry[chosen] % C
-    k, s, g, d = _cell_codes(cell)
-    eta = (
-        float(par["response_intercept"])
-        + np.asarray(par["response_age"])[k]
-        + float(par["response_female"]) * (s == 0)
-        + float(par["response_minority"]) * (g != WHITE_BRITISH)
-        + float(par["response_deprivation"]) * population.deprivation[area]
-    )
+    eta = _response_eta(par, cell, population.deprivation[area])
     responded = rng.random(len(chosen)) < expit(eta)
     region = pd.factorize(inputs.areas["region_code"].to_numpy(dtype=object))[0]
     design, weight, fpc = _weights_after_collapse(area, N, responded, [region])
     keep = np.flatnonzero(responded)
     area, cell = area[keep], cell[keep]
-    k, s, g, d = _cell_codes(cell)
+    k, _, _, d = _cell_codes(cell)
     n_r = len(keep)
     # caring hours: the Census bands given carer, tilted to long hours
     bands = unpaid_care_probabilities(population.deprivation)

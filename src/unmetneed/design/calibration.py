@@ -97,12 +97,7 @@ class CalibrationRecord:
         return blocks
 
     def _regression_correction(
-        self,
-        stat: RatioStatistic,
-        weights: np.ndarray,
-        theta: np.ndarray,
-        psu: np.ndarray,
-        n_psus: int,
+        self, stat: RatioStatistic, weights: np.ndarray, theta: np.ndarray, psu: np.ndarray, n_psus: int
     ) -> np.ndarray:
         blocks = self._design_matrix_blocks()
         inverse_g, pinv_gram, wx = self._regression_parts(psu, n_psus)
@@ -136,12 +131,7 @@ class CalibrationRecord:
 
     # -- R's raking backfit ----------------------------------------------------------------
     def _raking_correction(
-        self,
-        stat: RatioStatistic,
-        weights: np.ndarray,
-        theta: np.ndarray,
-        psu: np.ndarray,
-        n_psus: int,
+        self, stat: RatioStatistic, weights: np.ndarray, theta: np.ndarray, psu: np.ndarray, n_psus: int
     ) -> np.ndarray:
         inverse, counts, n_cat, psu_sums = self._raking_parts(psu, n_psus)
         sums = []

@@ -32,8 +32,9 @@ With :math:`\hat p` the :math:`rc` cell proportions (rows varying fastest),
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -355,26 +356,20 @@ def _imhof_shift(a: np.ndarray, x: float) -> float:
         return float(np.sin(alpha(u) - 0.5 * x * u) / (u * rho(u)))
 
     head, _ = integrate.quad(whole, 0, 1.0, limit=500, epsabs=1e-14, epsrel=1e-12)
-    b = 0.5 * x
-    cos_part, _ = integrate.quad(
-        lambda u: np.sin(alpha(u)) / (u * rho(u)),
-        1.0,
-        np.inf,
-        weight="cos",
-        wvar=b,
-        limlst=200,
-        epsabs=1e-12,
-    )
-    sin_part, _ = integrate.quad(
-        lambda u: np.cos(alpha(u)) / (u * rho(u)),
-        1.0,
-        np.inf,
-        weight="sin",
-        wvar=b,
-        limlst=200,
-        epsabs=1e-12,
-    )
-    return 0.5 + (head + cos_part - sin_part) / np.pi
+
+    def tail(weight: Literal["cos", "sin"], part: Callable[[float], float]) -> float:
+        value, _ = integrate.quad(
+            lambda u: part(alpha(u)) / (u * rho(u)),
+            1.0,
+            np.inf,
+            weight=weight,
+            wvar=0.5 * x,
+            limlst=200,
+            epsabs=1e-12,
+        )
+        return float(value)
+
+    return 0.5 + (head + tail("cos", np.sin) - tail("sin", np.cos)) / np.pi
 
 
 def pfsum(x: float, a: np.ndarray, ddf: float, *, exact: bool) -> float:

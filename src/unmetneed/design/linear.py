@@ -26,7 +26,6 @@ import pandas as pd
 from unmetneed.design.statistics import RatioStatistic
 from unmetneed.design.variance import (
     design_covariance,
-    design_variance,
     psu_totals,
     stack_totals,
 )
@@ -59,7 +58,7 @@ def estimate_family(
     r = design.replicates
     if r is not None:
         reps = np.vstack([s.replicate_estimates(r.weights) for s in stats])[perm]
-        variance = design_variance(design, theta=theta, replicates=reps)
+        variance = design_covariance(design, theta=theta, replicates=reps, diagonal=True)
 
         def covariance() -> np.ndarray:
             return design_covariance(design, theta=theta, replicates=reps)
@@ -67,7 +66,7 @@ def estimate_family(
         return RatioFamily(theta, variance, covariance, reps)
     totals = stack_totals([psu_totals(design, s, t) for s, t in zip(stats, thetas, strict=True)])
     totals = totals[perm]
-    variance = design_variance(design, theta=theta, totals=totals)
+    variance = design_covariance(design, theta=theta, totals=totals, diagonal=True)
 
     def covariance_taylor() -> np.ndarray:
         return design_covariance(design, theta=theta, totals=totals)
@@ -119,6 +118,17 @@ def expand_keys(levels: pd.DataFrame, variables: Sequence[str]) -> pd.DataFrame:
     return keys
 
 
+def _svyvar_ratio(design: SurveyDesign, keep: np.ndarray, codes: np.ndarray, n_domains: int) -> np.ndarray:
+    """:math:`n_d / (n_d - 1)` by domain, ``n_d`` as :func:`svyvar_values` counts it."""
+    if design.replicates is None:
+        rows = design._in_design & (design._weights != 0)
+    else:
+        rows = keep
+    n = np.bincount(codes[rows], minlength=n_domains).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return n / (n - 1.0)
+
+
 def svyvar_values(
     design: SurveyDesign, y: np.ndarray, keep: np.ndarray, codes: np.ndarray, n_domains: int
 ) -> np.ndarray:
@@ -133,14 +143,7 @@ def svyvar_values(
     size = np.bincount(codes, weights=w, minlength=n_domains)
     with np.errstate(divide="ignore", invalid="ignore"):
         ybar = np.bincount(codes, weights=w * y, minlength=n_domains) / size
-    if design.replicates is None:
-        rows = design._in_design & (design._weights != 0)
-    else:
-        rows = keep
-    n = np.bincount(codes[rows], minlength=n_domains).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = n / (n - 1.0)
-    return (y - ybar[codes]) ** 2 * ratio[codes]
+    return (y - ybar[codes]) ** 2 * _svyvar_ratio(design, keep, codes, n_domains)[codes]
 
 
 def replicate_svyvar(
@@ -189,13 +192,7 @@ def svyvar_products(
         with np.errstate(divide="ignore", invalid="ignore"):
             ybar = np.bincount(codes, weights=w * values[:, j], minlength=n_domains) / size
         centred[:, j] = values[:, j] - ybar[codes]
-    if design.replicates is None:
-        rows = design._in_design & (design._weights != 0)
-    else:
-        rows = keep
-    n = np.bincount(codes[rows], minlength=n_domains).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (n / (n - 1.0))[codes]
+    ratio = _svyvar_ratio(design, keep, codes, n_domains)[codes]
     out = np.empty((values.shape[0], p * p))
     for j in range(p):
         for k in range(p):

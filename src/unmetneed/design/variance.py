@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MatrixInfluence",
     "design_covariance",
-    "design_variance",
     "domain_degf",
     "group_totals",
     "psu_totals",
@@ -137,48 +136,41 @@ def design_covariance(
     theta: np.ndarray,
     totals: np.ndarray | sp.csr_matrix | None = None,
     replicates: np.ndarray | None = None,
+    diagonal: bool = False,
 ) -> np.ndarray:
-    """Covariance of estimates from PSU totals (Taylor) or replicate estimates."""
-    r = design.replicates
-    if r is not None:
-        assert replicates is not None
-        reps = np.atleast_2d(replicates)
-        valid = ~np.isnan(reps)
-        if valid.all():
-            return np.atleast_2d(replicate_variance(theta, reps, r.scale, r.rscales, r.mse, covariance=True))
-        # A replicate with no rows in a domain is NaN for that domain only: each
-        # pair uses the replicates valid for both, each estimate centred on its
-        # own valid replicates, so the diagonal equals the variances of R's svyby
-        # (R's covmat=TRUE drops such a replicate for every estimate instead).
-        rs = np.asarray(r.rscales, dtype=np.float64)
-        filled = np.where(valid, reps, 0.0)
-        if r.mse:
-            centre = np.asarray(theta, dtype=np.float64)
-        else:
-            use = valid & (rs > 0)[None, :]
-            centre = np.where(use, filled, 0.0).sum(axis=1) / np.maximum(use.sum(axis=1), 1)
-        dev = np.where(valid, filled - centre[:, None], 0.0)
-        return r.scale * ((dev * rs[None, :]) @ dev.T)
-    assert totals is not None
-    return stratified_covariance(totals, design.structure)
+    """Covariance of estimates from PSU totals (Taylor) or replicate estimates.
 
-
-def design_variance(
-    design: SurveyDesign,
-    *,
-    theta: np.ndarray,
-    totals: np.ndarray | sp.csr_matrix | None = None,
-    replicates: np.ndarray | None = None,
-) -> np.ndarray:
-    """Variances only (each estimate drops its own NaN replicates, as R's svyby)."""
+    With ``diagonal``, the variances only (each estimate drops its own NaN replicates, as R's
+    svyby).
+    """
     r = design.replicates
-    if r is not None:
-        assert replicates is not None
+    if r is None:
+        assert totals is not None
+        if diagonal:
+            from unmetneed.design.taylor import stratified_variance
+
+            return stratified_variance(totals, design.structure)
+        return stratified_covariance(totals, design.structure)
+    assert replicates is not None
+    if diagonal:
         return replicate_variance(theta, replicates, r.scale, r.rscales, r.mse, by_estimate=True)
-    from unmetneed.design.taylor import stratified_variance
-
-    assert totals is not None
-    return stratified_variance(totals, design.structure)
+    reps = np.atleast_2d(replicates)
+    valid = ~np.isnan(reps)
+    if valid.all():
+        return np.atleast_2d(replicate_variance(theta, reps, r.scale, r.rscales, r.mse, covariance=True))
+    # A replicate with no rows in a domain is NaN for that domain only: each
+    # pair uses the replicates valid for both, each estimate centred on its
+    # own valid replicates, so the diagonal equals the variances of R's svyby
+    # (R's covmat=TRUE drops such a replicate for every estimate instead).
+    rs = np.asarray(r.rscales, dtype=np.float64)
+    filled = np.where(valid, reps, 0.0)
+    if r.mse:
+        centre = np.asarray(theta, dtype=np.float64)
+    else:
+        use = valid & (rs > 0)[None, :]
+        centre = np.where(use, filled, 0.0).sum(axis=1) / np.maximum(use.sum(axis=1), 1)
+    dev = np.where(valid, filled - centre[:, None], 0.0)
+    return r.scale * ((dev * rs[None, :]) @ dev.T)
 
 
 def domain_degf(design: SurveyDesign, codes: np.ndarray, n_domains: int, active: np.ndarray) -> np.ndarray:

@@ -389,6 +389,53 @@ def _rows(
     )
 
 
+Interval = tuple[Any, Any, Any, Any]  # estimate, se, lower, upper
+
+
+def _normal(estimate: float, se: float, zq: float) -> Interval:
+    return estimate, se, estimate - zq * se, estimate + zq * se
+
+
+def _carer_rows(
+    area: str,
+    code: Any,
+    band: str,
+    carers: np.ndarray,
+    known: Interval,
+    unmet: Interval,
+    n: ArrayLike,
+    known_basis: Any,
+) -> list[pd.DataFrame]:
+    """The five quantities' rows for councils (or England) and one band.
+
+    ``known`` and ``unmet`` are (estimate, se, lower, upper) of the known carers and the known
+    carers with unmet support needs; the unknown carers and the known share follow from them and
+    the census ``carers`` (no uncertainty: basis ``admin``).
+    """
+    K, K_se, K_lo, K_hi = (np.atleast_1d(np.asarray(v, dtype=float)) for v in known)
+    M, M_se, M_lo, M_hi = (np.atleast_1d(np.asarray(v, dtype=float)) for v in unmet)
+    return [
+        _rows(area, code, band, "carers", carers, np.zeros_like(carers), carers, carers, n, "admin"),
+        _rows(area, code, band, "carers_known", K, K_se, K_lo, K_hi, n, known_basis),
+        _rows(
+            area, code, band, "carers_unknown", carers - K, K_se, carers - K_hi, carers - K_lo, n, known_basis
+        ),
+        _rows(
+            area,
+            code,
+            band,
+            "carers_known_share",
+            K / carers,
+            K_se / carers,
+            K_lo / carers,
+            K_hi / carers,
+            n,
+            known_basis,
+        ),
+        _rows(area, code, band, "carers_support_unmet", M, M_se, M_lo, M_hi, n, "direct"),
+    ]
+
+
 # --- the estimator ------------------------------------------------------------------
 
 
@@ -669,46 +716,9 @@ def estimate_carers(
         M_lo[estimated], M_hi[estimated] = q_lo, q_hi
     n = respondents
     with np.errstate(divide="ignore", invalid="ignore"):
-        frames = [
-            _rows(
-                area,
-                councils,
-                ALL_CARERS,
-                "carers",
-                carers,
-                np.zeros_like(carers),
-                carers,
-                carers,
-                n,
-                "admin",
-            ),
-            _rows(area, councils, ALL_CARERS, "carers_known", K, K_se, K_lo, K_hi, n, known_basis),
-            _rows(
-                area,
-                councils,
-                ALL_CARERS,
-                "carers_unknown",
-                carers - K,
-                K_se,
-                carers - K_hi,
-                carers - K_lo,
-                n,
-                known_basis,
-            ),
-            _rows(
-                area,
-                councils,
-                ALL_CARERS,
-                "carers_known_share",
-                K / carers,
-                K_se / carers,
-                K_lo / carers,
-                K_hi / carers,
-                n,
-                known_basis,
-            ),
-            _rows(area, councils, ALL_CARERS, "carers_support_unmet", M, M_se, M_lo, M_hi, n, "direct"),
-        ]
+        frames = _carer_rows(
+            area, councils, ALL_CARERS, carers, (K, K_se, K_lo, K_hi), (M, M_se, M_lo, M_hi), n, known_basis
+        )
     # England: sums of independent councils
     C_e, K_e, M_e = carers.sum(), K.sum(), M.sum()
     # split frames add up to their strata's fpc: England's known carers are exact
@@ -716,57 +726,16 @@ def estimate_carers(
     M_e_se = float(np.sqrt(((K * p_se) ** 2).sum() if known is None else (M_se**2).sum()))
     e_basis = "direct" if estimated.any() and known is not None else "admin"
     n_e = [int(n.sum())]
-    frames += [
-        _rows(area, ENGLAND, ALL_CARERS, "carers", [C_e], [0.0], [C_e], [C_e], n_e, "admin"),
-        _rows(
-            area,
-            ENGLAND,
-            ALL_CARERS,
-            "carers_known",
-            [K_e],
-            [K_e_se],
-            [K_e - zq * K_e_se],
-            [K_e + zq * K_e_se],
-            n_e,
-            e_basis,
-        ),
-        _rows(
-            area,
-            ENGLAND,
-            ALL_CARERS,
-            "carers_unknown",
-            [C_e - K_e],
-            [K_e_se],
-            [C_e - K_e - zq * K_e_se],
-            [C_e - K_e + zq * K_e_se],
-            n_e,
-            e_basis,
-        ),
-        _rows(
-            area,
-            ENGLAND,
-            ALL_CARERS,
-            "carers_known_share",
-            [K_e / C_e],
-            [K_e_se / C_e],
-            [(K_e - zq * K_e_se) / C_e],
-            [(K_e + zq * K_e_se) / C_e],
-            n_e,
-            e_basis,
-        ),
-        _rows(
-            area,
-            ENGLAND,
-            ALL_CARERS,
-            "carers_support_unmet",
-            [M_e],
-            [M_e_se],
-            [max(M_e - zq * M_e_se, 0.0)],
-            [min(M_e + zq * M_e_se, K_e + zq * K_e_se)],
-            n_e,
-            "direct",
-        ),
-    ]
+    frames += _carer_rows(
+        area,
+        ENGLAND,
+        ALL_CARERS,
+        np.array([C_e]),
+        _normal(K_e, K_e_se, zq),
+        (M_e, M_e_se, max(M_e - zq * M_e_se, 0.0), min(M_e + zq * M_e_se, K_e + zq * K_e_se)),
+        n_e,
+        e_basis,
+    )
     if sace_bands and band is not None:  # bands are only found when band is given
         frames += _band_rows(design, proportions, area, band, sace_bands, wide, councils, K, K_se, n, zq)
     table = pd.concat(frames, ignore_index=True)
@@ -848,86 +817,26 @@ def _band_rows(
         Kb, Kb_se = K * q, np.sqrt((K * q_se) ** 2 + (q * K_se) ** 2)
         Mb, Mb_se = K * m, np.sqrt((K * m_se) ** 2 + (m * K_se) ** 2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            frames += [
-                _rows(area, councils, b, "carers", C, np.zeros_like(C), C, C, n, "admin"),
-                _rows(area, councils, b, "carers_known", Kb, Kb_se, K * q_lo, K * q_hi, n, "direct"),
-                _rows(
-                    area,
-                    councils,
-                    b,
-                    "carers_unknown",
-                    C - Kb,
-                    Kb_se,
-                    C - K * q_hi,
-                    C - K * q_lo,
-                    n,
-                    "direct",
-                ),
-                _rows(
-                    area,
-                    councils,
-                    b,
-                    "carers_known_share",
-                    Kb / C,
-                    Kb_se / C,
-                    K * q_lo / C,
-                    K * q_hi / C,
-                    n,
-                    "direct",
-                ),
-                _rows(area, councils, b, "carers_support_unmet", Mb, Mb_se, K * m_lo, K * m_hi, n, "direct"),
-            ]
+            frames += _carer_rows(
+                area,
+                councils,
+                b,
+                C,
+                (Kb, Kb_se, K * q_lo, K * q_hi),
+                (Mb, Mb_se, K * m_lo, K * m_hi),
+                n,
+                "direct",
+            )
             Ce, Ke, Me = C.sum(), Kb.sum(), Mb.sum()
             Ke_se, Me_se = float(np.sqrt((Kb_se**2).sum())), float(np.sqrt((Mb_se**2).sum()))
-            frames += [
-                _rows(area, ENGLAND, b, "carers", [Ce], [0.0], [Ce], [Ce], n_e, "admin"),
-                _rows(
-                    area,
-                    ENGLAND,
-                    b,
-                    "carers_known",
-                    [Ke],
-                    [Ke_se],
-                    [Ke - zq * Ke_se],
-                    [Ke + zq * Ke_se],
-                    n_e,
-                    "direct",
-                ),
-                _rows(
-                    area,
-                    ENGLAND,
-                    b,
-                    "carers_unknown",
-                    [Ce - Ke],
-                    [Ke_se],
-                    [Ce - Ke - zq * Ke_se],
-                    [Ce - Ke + zq * Ke_se],
-                    n_e,
-                    "direct",
-                ),
-                _rows(
-                    area,
-                    ENGLAND,
-                    b,
-                    "carers_known_share",
-                    [Ke / Ce],
-                    [Ke_se / Ce],
-                    [(Ke - zq * Ke_se) / Ce],
-                    [(Ke + zq * Ke_se) / Ce],
-                    n_e,
-                    "direct",
-                ),
-                _rows(
-                    area,
-                    ENGLAND,
-                    b,
-                    "carers_support_unmet",
-                    [Me],
-                    [Me_se],
-                    [max(Me - zq * Me_se, 0.0)],
-                    [Me + zq * Me_se],
-                    n_e,
-                    "direct",
-                ),
-            ]
+            frames += _carer_rows(
+                area,
+                ENGLAND,
+                b,
+                np.array([Ce]),
+                _normal(Ke, Ke_se, zq),
+                (Me, Me_se, max(Me - zq * Me_se, 0.0), Me + zq * Me_se),
+                n_e,
+                "direct",
+            )
     return frames

@@ -50,6 +50,17 @@ def _text(series: pd.Series) -> pd.Series:
     return series.astype("string").str.strip().str.lower()
 
 
+def _binary(data: pd.DataFrame, column: str, who: str) -> pd.Series:
+    """A 0/1 item as numbers, refused (naming rows) where it is anything else."""
+    values = pd.to_numeric(data[column], errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        raise ModelError(
+            f"column {column!r} must be 0/1 for {who}; not so in {row_examples(bad.to_numpy(), data.index)}"
+        )
+    return values
+
+
 def _check_values(values: pd.Series, allowed: tuple[str, ...], column: str, rows: pd.Index) -> None:
     bad = values.isna() | ~values.isin(allowed)
     if bad.any():
@@ -70,13 +81,7 @@ def link_data(data: pd.DataFrame) -> dict[str, pd.DataFrame]:
         applies to (e.g. ``help`` missing for someone with ``need == 1``).
     """
     require_columns(data, ["need", "help", "payer", "help_enough"], "survey care item")
-    need = pd.to_numeric(data["need"], errors="coerce")
-    bad = ~need.isin([0, 1])
-    if bad.any():
-        raise ModelError(
-            f"column 'need' must be 0/1 for every respondent; not so in "
-            f"{row_examples(bad.to_numpy(), data.index)}"
-        )
+    need = _binary(data, "need", "every respondent")
     with_need = data[need.to_numpy() == 1]
     help_ = _text(with_need["help"])
     _check_values(help_, HELP_VALUES, "help", with_need.index)
@@ -85,13 +90,7 @@ def link_data(data: pd.DataFrame) -> dict[str, pd.DataFrame]:
     paid = helped[(helped_help == "paid").to_numpy()]
     payer = _text(paid["payer"])
     _check_values(payer, PAYER_VALUES, "payer", paid.index)
-    enough = pd.to_numeric(helped["help_enough"], errors="coerce")
-    bad = ~enough.isin([0, 1])
-    if bad.any():
-        raise ModelError(
-            f"column 'help_enough' must be 0/1 for respondents with help; not so in "
-            f"{row_examples(bad.to_numpy(), helped.index)}"
-        )
+    enough = _binary(helped, "help_enough", "respondents with help")
     return {
         "need": data.assign(outcome=need.to_numpy().astype(np.int64)),
         "help": with_need.assign(outcome=(help_ != "none").to_numpy().astype(np.int64)),

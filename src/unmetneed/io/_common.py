@@ -1,4 +1,4 @@
-"""Small helpers shared by the readers: hashing, paths, optional packages, checked CSVs."""
+"""Small helpers shared by the readers: hashing, paths, optional packages, checked CSVs, counts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 
 from unmetneed._provenance import sha256_file
@@ -18,6 +19,7 @@ __all__ = [
     "as_path",
     "is_url",
     "optional_module",
+    "parse_counts",
     "preview",
     "read_csv_checked",
     "sha256_of",
@@ -146,3 +148,25 @@ def read_csv_checked(
     if usecols is not None:
         frame = frame[list(usecols)]
     return frame
+
+
+def parse_counts(values: pd.Series, *, positive: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A count column as floats and, by problem, the rows that are not whole numbers >= 0.
+
+    Text may carry thousands separators (``"1,204"``); ``positive`` adds zero as a problem.
+    """
+    if values.dtype.kind in "iuf":
+        numbers = values.to_numpy(dtype=float, copy=True)
+    else:
+        text = values.astype(str).str.replace(",", "", regex=False).str.strip()
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
+        numbers[values.isna().to_numpy()] = np.nan
+    with np.errstate(invalid="ignore"):
+        problems = {
+            "missing or not a number": ~np.isfinite(numbers),
+            "negative": numbers < 0,
+            "not a whole number": np.isfinite(numbers) & (numbers != np.floor(numbers)),
+        }
+        if positive:
+            problems["zero"] = numbers == 0
+    return numbers, problems

@@ -10,7 +10,7 @@ import pandas as pd
 
 from unmetneed._validate import show
 from unmetneed.errors import MissingColumnError, ReadError
-from unmetneed.io._common import preview
+from unmetneed.io._common import parse_counts, preview
 from unmetneed.io.survey import Format, read_survey
 
 __all__ = ["read_admin_counts"]
@@ -107,18 +107,7 @@ def read_admin_counts(
             )
 
     raw = frame[count_col]
-    if raw.dtype.kind in "iuf":
-        numbers = raw.to_numpy(dtype=float, copy=True)
-    else:
-        text = raw.astype(str).str.replace(",", "", regex=False).str.strip()
-        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
-        numbers[raw.isna().to_numpy()] = np.nan
-    with np.errstate(invalid="ignore"):
-        problems = {
-            "missing or not a number": ~np.isfinite(numbers),
-            "negative": numbers < 0,
-            "not a whole number": np.isfinite(numbers) & (numbers != np.floor(numbers)),
-        }
+    numbers, problems = parse_counts(raw)
     for what, bad in problems.items():
         if bad.any():
             shown = [

@@ -32,6 +32,7 @@ import pandas as pd
 
 from unmetneed._validate import check_choice, preview
 from unmetneed.errors import MissingColumnError, ReadError
+from unmetneed.io._common import parse_counts
 from unmetneed.io.survey import read_survey
 
 __all__ = [
@@ -145,20 +146,7 @@ def _ids(values: pd.Series, column: str, where: str) -> np.ndarray:
 def _counts(
     values: pd.Series, column: str, where: str, ids: np.ndarray, *, positive: bool = False
 ) -> np.ndarray:
-    if values.dtype.kind in "iuf":
-        numbers = values.to_numpy(dtype=float, copy=True)
-    else:
-        text = values.astype(str).str.replace(",", "", regex=False).str.strip()
-        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
-        numbers[values.isna().to_numpy()] = np.nan
-    with np.errstate(invalid="ignore"):
-        problems = {
-            "missing or not a number": ~np.isfinite(numbers),
-            "negative": numbers < 0,
-            "not a whole number": np.isfinite(numbers) & (numbers != np.floor(numbers)),
-        }
-        if positive:
-            problems["zero"] = numbers == 0
+    numbers, problems = parse_counts(values, positive=positive)
     for what, bad in problems.items():
         if bad.any():
             shown = [f"{i}: {v!r}" for i, v in zip(ids[bad][:8], values.to_numpy()[bad][:8])]

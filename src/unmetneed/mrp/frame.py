@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from unmetneed._immutable import readonly
-from unmetneed._validate import as_column_list, require_columns, row_examples, show
+from unmetneed._validate import as_column_list, repeated_keys, require_columns, row_examples
 from unmetneed.errors import FrameError
 
 __all__ = ["PopulationFrame"]
@@ -67,14 +67,13 @@ class PopulationFrame:
                 f"count column {count!r} has negative counts in {row_examples(negative, cells.index)}"
             )
         keys = [c for c in cells.columns if c != count and not _is_numeric_covariate(cells[c])]
-        if keys:
-            duplicated = cells.duplicated(keys, keep=False).to_numpy()
-            if duplicated.any():
-                first = cells.loc[duplicated, keys].iloc[0].to_dict()
-                raise FrameError(
-                    f"{int(duplicated.sum()):,} cells repeat a combination of {keys}, e.g. "
-                    f"{ {k: show(v) for k, v in first.items()} }; aggregate them (sum the counts) first"
-                )
+        repeated = repeated_keys(cells, keys) if keys else None
+        if repeated:
+            n_repeated, example = repeated
+            raise FrameError(
+                f"{n_repeated:,} cells repeat a combination of {keys}, e.g. {example}; aggregate them "
+                "(sum the counts) first"
+            )
         for column in keys:
             if cells[column].isna().any():
                 raise FrameError(
