@@ -6,7 +6,7 @@ to the shipped population) estimated as ``unmetneed demo`` does: the chain of
 multilevel models on the household survey, poststratified to the household frame
 and benchmarked to the community admin counts; care homes from the register and
 returns (weighted as ONS does, calibrated on region, home type, size and rating,
-Fay-Herriot smoothed, owner-occupation as a council covariate) spread across residents by the who-pays link; ``all`` = their sum in
+Fay-Herriot smoothed, owner-occupation and the residential admin counts as council covariates) spread across residents by the who-pays link; ``all`` = their sum in
 every draw. Compared with the replicate's truth by council, by ethnic group and for
 England, per setting and quantity.
 
@@ -72,7 +72,7 @@ def replicate(seed: int, draws: int, weighted: bool = False, generator: str = "e
                              if c in eng.care_homes.register.columns)
         funding = um.estimate_care_home_funding(eng.care_homes.register, eng.care_homes.returns,
                                                 calibrate_to=calibrate_to, covariates=covariates,
-                                                level=LEVEL)
+                                                admin=eng.admin, level=LEVEL)
         care = care_home_populations(model, homes, funding, groupings=groupings, level=LEVEL,
                                      seed=np.random.default_rng([seed, 7]))
     results = combine_settings(household, care, care_home_funding=funding)
@@ -183,7 +183,7 @@ def _render_other(table: pd.DataFrame, reps: int, seconds: list[float], draws: i
         f"benchmarks/settings_generators.py): {DESCRIPTIONS[generator]} Estimated as in "
         f"`settings_simulation` (the same code: chain of multilevel models on the household survey, "
         f"community admin counts, register and returns calibrated on region, home type, size and "
-        f"rating, owner-occupation as the Fay-Herriot covariate), {draws} draws, 90% intervals; same targets. The truth is realised "
+        f"rating, owner-occupation and the council-funded share implied by the residential admin counts as the Fay-Herriot covariates), {draws} draws, 90% intervals; same targets. The truth is realised "
          "counts (whole people), so the admin counts equal it exactly."),
         "",
         f"{machine}; {np.mean(seconds):.0f} s per replicate (wall).",
