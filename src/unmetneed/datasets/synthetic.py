@@ -85,10 +85,9 @@ from unmetneed.datasets._synthetic_surveys import (
     sace_survey,
     unpaid_care_census,
 )
+from unmetneed.datasets.builders import build_population_frame, build_survey_design
 from unmetneed.datasets.example import reference_path
-from unmetneed.design import SurveyDesign
 from unmetneed.errors import ReadError, UnmetneedError
-from unmetneed.mrp import PopulationFrame
 
 __all__ = [
     "SEED",
@@ -297,11 +296,13 @@ class SyntheticEngland:
         ``care_home`` truth by council).
     """
 
-    population: PopulationFrame
+    # PopulationFrame and SurveyDesign, built by the classes' own layers
+    # (datasets.builders): datasets imports neither, so they are typed Any here.
+    population: Any
     areas: pd.DataFrame
     truth: dict[str, pd.DataFrame]
     census: dict[str, pd.DataFrame]
-    surveys: dict[str, SurveyDesign]
+    surveys: dict[str, Any]
     admin: pd.DataFrame
     area_effects: pd.DataFrame
     metadata: dict[str, Any]
@@ -924,7 +925,7 @@ def _dense_counts(population: pd.DataFrame, codes: list[str]) -> np.ndarray:
 
 def _frame(
     counts: np.ndarray, codes: list[str], deprivation: np.ndarray, owner_occupation: np.ndarray
-) -> PopulationFrame:
+) -> Any:
     """Household cells (every combination) then care-home cells with residents."""
     parts = []
     for j, setting in enumerate(FRAME_SETTINGS):
@@ -944,7 +945,7 @@ def _frame(
         cells["owner_occupation"] = owner_occupation[grids[0]]
         cells["count"] = flat
         parts.append(cells)
-    return PopulationFrame(pd.concat(parts, ignore_index=True))
+    return build_population_frame(pd.concat(parts, ignore_index=True))
 
 
 def _census_from_counts(counts: np.ndarray, codes: list[str], names: list[str]) -> dict[str, pd.DataFrame]:
@@ -1097,9 +1098,9 @@ def _assemble(tables: dict[str, pd.DataFrame], metadata: dict[str, Any]) -> Synt
     ascs = _survey_frame(tables["survey_ascs"])
     sace = _survey_frame(tables["survey_sace"])
     surveys = {
-        "general": SurveyDesign(general, weights="weight", strata="stratum", clusters="psu"),
-        "ascs": SurveyDesign(ascs, weights="weight", strata="stratum", fpc="fpc"),
-        "sace": SurveyDesign(sace, weights="weight", strata="stratum", fpc="fpc"),
+        "general": build_survey_design(general, weights="weight", strata="stratum", clusters="psu"),
+        "ascs": build_survey_design(ascs, weights="weight", strata="stratum", fpc="fpc"),
+        "sace": build_survey_design(sace, weights="weight", strata="stratum", fpc="fpc"),
     }
     admin = tables["admin"].copy()
     admin["area_code"] = admin["area_code"].astype("str")
