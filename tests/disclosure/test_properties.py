@@ -99,9 +99,12 @@ def test_rounded_intervals_contain_the_rounded_estimate(grid_maker, case):
     published = (out["flag"] != "suppressed").to_numpy()
     p = out[published]
     assert (p["ci_lower"] <= p["estimate"]).all() and (p["estimate"] <= p["ci_upper"]).all()
-    # Outward rounding: never narrower than before.
-    assert (p["ci_lower"] <= table.loc[published, "ci_lower"] + 1e-9).all()
-    assert (p["ci_upper"] >= table.loc[published, "ci_upper"] - 1e-9).all()
+    # Outward rounding: never narrower than before, but for the documented snap of values
+    # within 1e-9 units of the grid (floating-point noise) onto it (disclosure/rounding.py).
+    base = case.rounding or 1
+    lower, upper = table.loc[published, "ci_lower"], table.loc[published, "ci_upper"]
+    assert (p["ci_lower"] <= lower + 1e-9 * np.maximum(base, np.abs(lower))).all()
+    assert (p["ci_upper"] >= upper - 1e-9 * np.maximum(base, np.abs(upper))).all()
     if case.rounding is not None:
         assert (np.abs(p["estimate"] - table.loc[published, "estimate"]) <= case.rounding / 2 + 1e-9).all()
 
