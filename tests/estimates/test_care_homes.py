@@ -205,7 +205,9 @@ def test_admin_counts_enter_as_an_estimated_covariate(admin_result, result):
     assert "Ybarra" in admin_result.info["fh_method"]
     assert isinstance(admin_result.model, um.sae.MeasurementErrorFit)
     councils = admin_result.councils.set_index("area_code")
-    assert (councils["admin_share_se"] > 0).all()
+    partial = (councils["responding_homes"] > 0) & (councils["responding_homes"] < councils["homes"])
+    assert (councils.loc[partial, "admin_share_se"] > 0).all()
+    assert (councils.loc[~partial & (councils["responding_homes"] > 0), "admin_share_se"] == 0).all()
     # the synthetic England's admin counts are the homes' own, so the model leans on them:
     # less weight on the noisy direct shares than without them
     model = councils["basis"] == "model"
@@ -243,9 +245,16 @@ def test_bad_admin_counts_are_named(homes, change, error, message):
 def test_declared_admin_error_widens_the_intervals(homes, admin_result):
     admin = um.datasets.load_synthetic_england().admin
     res = um.estimate_care_home_funding(homes.register, homes.returns, covariates=homes.areas,
-                                        admin=admin, admin_cv=0.1)
+                                        admin=admin, admin_cv=0.05)
     model = res.councils["basis"].to_numpy() == "model"
     assert (res.councils["admin_share_se"] > admin_result.councils["admin_share_se"]).all()
     assert (res.councils["se"].to_numpy()[model] >= admin_result.councils["se"].to_numpy()[model] - 1e-12).all()
     with pytest.raises(ModelError, match="admin_cv"):
         um.estimate_care_home_funding(homes.register, homes.returns, admin=admin, admin_cv=-0.1)
+
+
+def test_admin_counts_too_noisy_to_use_are_a_clear_error(homes):
+    admin = um.datasets.load_synthetic_england().admin
+    with pytest.raises(ModelError, match="too noisy to use"):
+        um.estimate_care_home_funding(homes.register, homes.returns, covariates=homes.areas,
+                                      admin=admin, admin_cv=0.6)

@@ -305,12 +305,19 @@ def _fit_with_admin(
     column = list(matrix.columns).index("admin_share")
     C = np.zeros_like(X_all)
     C[:, column] = councils["admin_share_se"].to_numpy() ** 2
-    fit = fit_measurement_error(
-        councils.loc[fit_rows, "fh_direct"],
-        councils.loc[fit_rows, "fh_variance"],
-        X_all[fit_rows],
-        C[fit_rows],
-    )
+    try:
+        fit = fit_measurement_error(
+            councils.loc[fit_rows, "fh_direct"],
+            councils.loc[fit_rows, "fh_variance"],
+            X_all[fit_rows],
+            C[fit_rows],
+        )
+    except ModelError as error:
+        raise ModelError(
+            f"the care-home model with admin counts could not be fitted: {error}. The councils' "
+            "council-funded shares implied by the admin counts are too noisy to use as a "
+            "covariate: lower admin_cv if it overstates their error, or leave out admin="
+        ) from error
     estimate = np.full(len(councils), np.nan)
     mse = np.full(len(councils), np.nan)
     shrinkage = np.full(len(councils), np.nan)
@@ -570,7 +577,12 @@ def estimate_care_home_funding(
     # occupancy (residents / beds): the council's own ratio; the region's without returns
     beds = councils["register_beds"].to_numpy(dtype=float)
     occ = occupancy["estimate"].reindex(councils.index).to_numpy()
-    occ_se = occupancy["se"].reindex(councils.index).to_numpy()
+    # the Taylor SE where a council has enough returns to estimate it; fewer: the model's
+    occ_se = np.where(
+        councils["responding_homes"].to_numpy() >= GVF_MIN_HOMES,
+        occupancy["se"].reindex(councils.index).to_numpy(),
+        _occupancy_prediction_se(d, reg, councils, by),
+    )
     if none.any():
         occ, occ_se = _occupancy_without_returns(d, reg, councils, by, occ, occ_se)
 
@@ -585,8 +597,11 @@ def estimate_care_home_funding(
         councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
     else:
         funded = _admin_counts(reg, admin, by).reindex(councils.index).to_numpy()
-        councils["admin_share"] = funded / (beds * occ)
-        councils["admin_share_se"] = councils["admin_share"] * np.sqrt((occ_se / occ) ** 2 + admin_cv**2)
+        occ_pooled, occ_pooled_se = _pooled_occupancy(councils, occ, occ_se, none.to_numpy())
+        councils["admin_share"] = funded / (beds * occ_pooled)
+        councils["admin_share_se"] = councils["admin_share"] * np.sqrt(
+            (occ_pooled_se / occ_pooled) ** 2 + admin_cv**2
+        )
         terms.append("admin_share")
         fit, beta_admin = _fit_with_admin(councils, fh_rows, none, terms)
 
@@ -733,6 +748,90 @@ def _join_covariates(
     return joined, terms
 
 
+def _region_occupancy_variance(design: SurveyDesign) -> pd.Series:
+    """Weighted variance of home occupancy (residents / beds) between homes, by region."""
+    data = design.data
+    rate = data["residents"].to_numpy(dtype=float) / data["beds"].to_numpy(dtype=float)
+    w = design.weights
+    frame = pd.DataFrame(
+        {"region": data["region"].astype(str).to_numpy(), "w": w, "wr": w * rate, "wr2": w * rate**2}
+    )
+    sums = frame.groupby("region").sum()
+    mean = sums["wr"] / sums["w"]
+    return (sums["wr2"] / sums["w"] - mean**2).clip(lower=0.0)
+
+
+def _occupancy_prediction_se(
+    design: SurveyDesign, register: pd.DataFrame, councils: pd.DataFrame, by: str
+) -> np.ndarray:
+    r"""SE of a council's occupancy ratio as a prediction of its register homes' occupancy.
+
+    Under :math:`x_i = o_a b_i + \varepsilon_i`, :math:`\mathrm{Var}(\varepsilon_i) =
+    \tau_r^2 b_i` (residents vary around the council's occupancy like counts, per bed;
+    :math:`\tau_r^2` pooled over the region's councils with returns), the error of
+    :math:`\hat o_a = \sum_{s_a} x_i / \sum_{s_a} b_i` for the register's occupancy has
+    variance :math:`\tau_r^2 (B_{a,\bar s} + B_{a,\bar s}^2 / B_{a,s}) / B_a^2`
+    (:math:`B_{a,s}`, :math:`B_{a,\bar s}` the beds of responding and other homes), which,
+    unlike the Taylor variance, does not vanish for a council with one or two responding
+    homes (as the shares' GVF). NaN for councils without returns.
+    """
+    data = design.data
+    beds = data["beds"].to_numpy(dtype=float)
+    keys = data[by].astype(str).to_numpy()
+    # tau_r^2: homes' residents around their council's occupancy x beds, per bed, pooled over
+    # the region's councils with returns
+    residents = data["residents"].to_numpy(dtype=float)
+    frame = pd.DataFrame({"x": residents, "b": beds}).groupby(keys).transform("sum")
+    council_rate = (frame["x"] / frame["b"]).to_numpy()
+    region_of = data["region"].astype(str).to_numpy()
+    pooled = (
+        pd.DataFrame({"e2": (residents - council_rate * beds) ** 2 / beds, "n": 1.0}).groupby(region_of).sum()
+    )
+    pooled["k"] = pd.Series(keys).groupby(region_of).nunique()
+    tau2 = pooled["e2"] / (pooled["n"] - pooled["k"]).clip(lower=1.0)
+    responding = pd.DataFrame({"b": beds}).groupby(keys).sum()
+    reg_beds = register["beds"].astype(float).to_numpy()
+    total = pd.DataFrame({"b": reg_beds}).groupby(register[by].astype(str).to_numpy()).sum()
+    index = councils.index.astype(str)
+    resp = responding["b"].reindex(index)
+    tot = total["b"].reindex(index)
+    missing = (tot - resp).clip(lower=0.0)
+    region_tau2 = councils["region"].astype(str).map(tau2).to_numpy(dtype=float)
+    variance = region_tau2 * (missing + missing**2 / resp) / tot**2
+    return np.sqrt(variance.to_numpy(dtype=float))
+
+
+def _pooled_occupancy(
+    councils: pd.DataFrame, occ: np.ndarray, occ_se: np.ndarray, none: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Councils' occupancy pooled with their region's, for the ``admin_share`` covariate.
+
+    :math:`\hat o^*_a = \lambda_a \hat o_a + (1-\lambda_a)\bar o_r`, :math:`\lambda_a =
+    \tau_r^2 / (\tau_r^2 + V_a)`, with :math:`V_a` the variance of the council's own ratio,
+    :math:`\bar o_r` the precision-weighted mean of the region's councils and
+    :math:`\tau_r^2` the variance of councils' occupancy around it (moments, at least 1e-6);
+    variance :math:`\lambda_a V_a`. A council with one or two responding homes borrows its
+    region's occupancy instead of putting a noisy denominator under its admin count.
+    Councils without returns keep the region's ratio given.
+    """
+    region = councils["region"].astype(str).to_numpy()
+    own = ~none & (occ_se > 0)
+    frame = pd.DataFrame(
+        {"o": occ, "v": occ_se**2, "w": np.where(own, 1.0 / np.where(own, occ_se**2, 1.0), 0.0)}
+    )
+    frame["wo"] = frame["w"] * frame["o"]
+    sums = frame[own].groupby(region[own]).agg(w=("w", "sum"), wo=("wo", "sum"), n=("o", "size"))
+    mean = sums["wo"] / sums["w"]
+    centre_own = pd.Series(region[own]).map(mean).to_numpy(dtype=float)
+    excess = (frame.loc[own, "o"].to_numpy() - centre_own) ** 2 - frame.loc[own, "v"].to_numpy()
+    tau2 = pd.Series(excess).groupby(region[own]).mean().clip(lower=1e-6)
+    t2 = pd.Series(region).map(tau2).to_numpy(dtype=float)
+    centre = pd.Series(region).map(mean).to_numpy(dtype=float)
+    lam = np.where(own, t2 / (t2 + occ_se**2), 1.0)
+    pooled = np.where(own, lam * occ + (1.0 - lam) * centre, occ)
+    return pooled, np.where(own, np.sqrt(lam) * occ_se, occ_se)
+
+
 def _occupancy_without_returns(
     design: SurveyDesign,
     register: pd.DataFrame,
@@ -750,15 +849,7 @@ def _occupancy_without_returns(
     region = design.ratio("residents", "beds", by="region").to_frame()
     region["region"] = region["region"].astype(str)
     region = region.set_index("region")
-    data = design.data
-    rate = data["residents"].to_numpy(dtype=float) / data["beds"].to_numpy(dtype=float)
-    w = design.weights
-    frame = pd.DataFrame(
-        {"region": data["region"].astype(str).to_numpy(), "w": w, "wr": w * rate, "wr2": w * rate**2}
-    )
-    sums = frame.groupby("region").sum()
-    mean = sums["wr"] / sums["w"]
-    s2 = (sums["wr2"] / sums["w"] - mean**2).clip(lower=0.0)
+    s2 = _region_occupancy_variance(design)
     beds2 = (register["beds"].astype(float) ** 2).groupby(register[by]).sum()
     occ, occ_se = occ.copy(), occ_se.copy()
     for i, code in enumerate(councils.index):

@@ -175,8 +175,10 @@ def fit_measurement_error(
 
     xx = np.einsum("ap,aq->apq", Xm, Xm) - C  # corrected cross-products, area by area
 
-    def solve_beta(w: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        A = np.einsum("a,apq->pq", w, xx)
+    def solve_beta(
+        w: NDArray[np.float64], corrected: bool = True
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        A = np.einsum("a,apq->pq", w, xx if corrected else xx + C)
         try:
             chol = np.linalg.cholesky(A)
         except np.linalg.LinAlgError:
@@ -195,8 +197,10 @@ def fit_measurement_error(
         r = y - Xm @ beta
         return float(np.sum(w * r * r) - (m - p))
 
+    # start: least squares ignoring the covariates' error, so that the first corrected step
+    # already gives little weight to areas whose covariates are noisy
     sigma2 = float(max(np.var(y) - psi.mean(), 0.0))
-    beta, A = solve_beta(1.0 / total_variance(np.zeros(p), sigma2 + 1.0))
+    beta, A = solve_beta(1.0 / (sigma2 + psi), corrected=False)
     for iteration in range(1, max_iter + 1):
         beta_new, A = solve_beta(1.0 / total_variance(beta, sigma2))
         if moment(0.0, beta_new) <= 0.0:
