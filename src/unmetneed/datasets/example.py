@@ -9,11 +9,14 @@ care items. The data are made up; only the area codes and names are real.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_example_survey", "make_example_survey", "reference_path"]
+from unmetneed.datasets.builders import build_survey_design
+
+__all__ = ["load_example_design", "load_example_survey", "make_example_survey", "reference_path"]
 
 EXAMPLE_FILE = "example_survey.csv"
 EXAMPLE_SEED = 20211
@@ -120,3 +123,26 @@ def load_example_survey() -> pd.DataFrame:
     df["age_band"] = pd.Categorical(df["age_band"], categories=AGE_BANDS, ordered=True)
     df["help"] = pd.Categorical(df["help"], categories=HELP, ordered=True)
     return df
+
+
+def load_example_design() -> Any:
+    """The example survey as its stratified, clustered design: the set-up of most examples.
+
+    The same as ``SurveyDesign(load_example_survey(), weights="weight",
+    strata="stratum", clusters="psu", nest=True)``: the areas are the strata and
+    PSUs are numbered within each area (hence ``nest=True``).
+
+    Returns
+    -------
+    SurveyDesign
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> design = um.datasets.load_example_design()
+    >>> design.degf
+    67
+    """
+    return build_survey_design(
+        load_example_survey(), weights="weight", strata="stratum", clusters="psu", nest=True
+    )

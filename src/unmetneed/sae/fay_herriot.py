@@ -125,9 +125,7 @@ class FayHerriot:
     Fay-Herriot model with a common mean:
 
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-    ...                          clusters="psu", nest=True)
+    >>> design = um.datasets.load_example_design()
     >>> direct = design.mean("need", by="area_code").to_frame()
     >>> direct["variance"] = direct["se"] ** 2
     >>> model = um.FayHerriot(direct, estimate="estimate", variance="variance",

@@ -86,8 +86,7 @@ def rake(
     Examples
     --------
     >>> import pandas as pd, unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> m = um.Margins({"sex": pd.Series({"Female": 510_000.0, "Male": 490_000.0}),
     ...                 "age_band": pd.Series(125_000.0, index=um.datasets.example.AGE_BANDS)})
     >>> r = um.rake(d, m)
@@ -170,8 +169,7 @@ def calibrate(
     Examples
     --------
     >>> import pandas as pd, unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> m = um.Margins({"sex": pd.Series({"Female": 510_000.0, "Male": 490_000.0}),
     ...                 "need": 230_000.0})
     >>> r = um.calibrate(d, m, method="linear")
@@ -251,8 +249,7 @@ def poststratify(
     Examples
     --------
     >>> import pandas as pd, unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> r = um.poststratify(d, um.Margins({"sex": pd.Series({"Female": 5e5, "Male": 4.8e5})}))
     >>> r.design.total("need", by="sex").to_frame().shape[0]
     2
@@ -310,8 +307,7 @@ def trim(
     Examples
     --------
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> r = um.trim(d, upper=600.0)
     >>> bool(r.design.weights.max() <= 600.0), round(float(r.design.weights.sum()), 6) == round(float(d.weights.sum()), 6)
     (True, True)
