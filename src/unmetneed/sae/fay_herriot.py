@@ -225,12 +225,8 @@ class FayHerriot:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
         >>> fit.converged
         True
@@ -344,12 +340,8 @@ class FayHerriotFit:
 
     Examples
     --------
-    >>> import pandas as pd
     >>> import unmetneed as um
-    >>> data = pd.DataFrame({"area": list("ABCDEF"),
-    ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-    ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-    ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+    >>> data = um.datasets.load_example_areas()
     >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
     >>> list(fit.fixed_effects.columns)
     ['estimate', 'se']
@@ -394,12 +386,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().fixed_effects.index.tolist()
         ['Intercept', 'x']
         """
@@ -413,12 +401,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().vcov().shape
         (2, 2)
         """
@@ -486,12 +470,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
         >>> bench = fit.benchmark(14.0, method="difference")
         >>> round(float(bench.estimates()["estimate"].sum()), 10)
@@ -635,12 +615,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> frame = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().to_frame(level=0.95)
         >>> frame.attrs["level"]
         0.95
@@ -674,12 +650,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> parts = um.FayHerriot(data, "y", "v", "y ~ x", "area", method="ML").fit().mse_components()
         >>> bool((parts["bias"] >= 0).all())
         True
@@ -731,10 +703,7 @@ class FayHerriotFit:
         --------
         >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
         >>> new = pd.DataFrame({"area": ["G", "H"], "x": [1.8, 2.6]})
         >>> list(fit.predict(new).columns)
@@ -810,12 +779,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> print(um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().summary())  # doctest: +ELLIPSIS
         Fay-Herriot model (REML): y ~ x
         ...
