@@ -14,7 +14,7 @@ from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
-from unmetneed.weighting.apply import OnNonconvergence, check_tolerance, fit_margins
+from unmetneed.weighting.apply import MarginOptions, OnNonconvergence, check_tolerance, fit_margins
 from unmetneed.weighting.blocks import Collapse, Reconcile
 from unmetneed.weighting.report import WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import calibrate_cells, rake_cells
@@ -94,26 +94,16 @@ def rake(
     (True, 1000000)
     """
     solve = partial(rake_cells, tol=tol, max_iter=max_iter)
+    shared = MarginOptions(tol, max_iter, reconcile, collapse, allow_empty, on_nonconvergence)
     return fit_margins(
         design,
         margins,
+        shared,
         method="rake",
         solve=solve,
         record_kind="raking",
-        tol=tol,
-        max_iter=max_iter,
-        reconcile=reconcile,
-        collapse=collapse,
-        allow_empty=allow_empty,
-        on_nonconvergence=on_nonconvergence,
         categorical_only=True,
-        options={
-            "tol": tol,
-            "max_iter": max_iter,
-            "reconcile": reconcile,
-            "collapse": collapse,
-            "allow_empty": allow_empty,
-        },
+        options=shared.recorded(),
     )
 
 
@@ -180,27 +170,15 @@ def calibrate(
     lower, upper = _check_bounds(bounds, method)
     check_tolerance(tol, max_iter)
     solve = partial(calibrate_cells, method=method, bounds=(lower, upper), tol=tol, max_iter=max_iter)
+    shared = MarginOptions(tol, max_iter, reconcile, collapse, allow_empty, on_nonconvergence)
     return fit_margins(
         design,
         margins,
+        shared,
         method=f"calibrate({method})",
         solve=solve,
         record_kind="regression",
-        tol=tol,
-        max_iter=max_iter,
-        reconcile=reconcile,
-        collapse=collapse,
-        allow_empty=allow_empty,
-        on_nonconvergence=on_nonconvergence,
-        options={
-            "method": method,
-            "bounds": bounds,
-            "tol": tol,
-            "max_iter": max_iter,
-            "reconcile": reconcile,
-            "collapse": collapse,
-            "allow_empty": allow_empty,
-        },
+        options={"method": method, "bounds": bounds, **shared.recorded()},
     )
 
 
@@ -264,15 +242,10 @@ def poststratify(
     return fit_margins(
         design,
         margins,
+        MarginOptions(tol=1e-9, max_iter=1, reconcile=None, collapse=collapse, allow_empty=allow_empty),
         method="poststratify",
         solve=solve,
         record_kind="regression",
-        tol=1e-9,
-        max_iter=1,
-        reconcile=None,
-        collapse=collapse,
-        allow_empty=allow_empty,
-        on_nonconvergence="raise",
         categorical_only=True,
         options={"collapse": collapse, "allow_empty": allow_empty},
     )
