@@ -5,10 +5,10 @@ weighting to census margins, and multilevel regression and poststratification.
 
 Examples
 --------
+The example survey's design (built as :class:`SurveyDesign`'s example shows):
+
 >>> import unmetneed as um
->>> survey = um.datasets.load_example_survey()
->>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-...                          clusters="psu", nest=True)
+>>> design = um.datasets.load_example_design()
 >>> design.mean("need", by="area_code").to_frame().shape
 (10, 7)
 """

@@ -47,6 +47,7 @@ class SurveyDesignBuilder(Protocol):
         strata: str | None = ...,
         clusters: str | None = ...,
         fpc: str | None = ...,
+        nest: bool = ...,
     ) -> Any: ...
 
 
@@ -97,10 +98,11 @@ def build_survey_design(
     strata: str | None = None,
     clusters: str | None = None,
     fpc: str | None = None,
+    nest: bool = False,
 ) -> Any:
     """A survey design of ``df`` built by the registered ``"survey_design"`` builder."""
     builder: SurveyDesignBuilder = _builder("survey_design")
-    return builder(df, weights=weights, strata=strata, clusters=clusters, fpc=fpc)
+    return builder(df, weights=weights, strata=strata, clusters=clusters, fpc=fpc, nest=nest)
 
 
 def build_population_frame(cells: pd.DataFrame) -> Any:

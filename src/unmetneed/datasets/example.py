@@ -9,11 +9,20 @@ care items. The data are made up; only the area codes and names are real.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["load_example_survey", "make_example_survey", "reference_path"]
+from unmetneed.datasets.builders import build_survey_design
+
+__all__ = [
+    "load_example_areas",
+    "load_example_design",
+    "load_example_survey",
+    "make_example_survey",
+    "reference_path",
+]
 
 EXAMPLE_FILE = "example_survey.csv"
 EXAMPLE_SEED = 20211
@@ -120,3 +129,57 @@ def load_example_survey() -> pd.DataFrame:
     df["age_band"] = pd.Categorical(df["age_band"], categories=AGE_BANDS, ordered=True)
     df["help"] = pd.Categorical(df["help"], categories=HELP, ordered=True)
     return df
+
+
+def load_example_design() -> Any:
+    """The example survey as its stratified, clustered design: the set-up of most examples.
+
+    The same as ``SurveyDesign(load_example_survey(), weights="weight",
+    strata="stratum", clusters="psu", nest=True)``: the areas are the strata and
+    PSUs are numbered within each area (hence ``nest=True``).
+
+    Returns
+    -------
+    SurveyDesign
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> design = um.datasets.load_example_design()
+    >>> design.degf
+    67
+    """
+    return build_survey_design(
+        load_example_survey(), weights="weight", strata="stratum", clusters="psu", nest=True
+    )
+
+
+def load_example_areas() -> pd.DataFrame:
+    """Six areas with a direct estimate, its variance and a covariate: the Fay-Herriot examples' data.
+
+    Returns
+    -------
+    DataFrame
+        ``area`` (``A`` to ``F``), ``y`` (direct estimate), ``v`` (its sampling
+        variance) and ``x`` (an area-level covariate).
+
+    Examples
+    --------
+    >>> import unmetneed as um
+    >>> um.datasets.load_example_areas()
+      area    y    v    x
+    0    A  1.2  0.2  1.0
+    1    B  2.3  0.5  2.0
+    2    C  1.9  0.3  1.5
+    3    D  3.1  0.4  3.0
+    4    E  2.2  0.1  2.0
+    5    F  2.8  0.6  2.5
+    """
+    return pd.DataFrame(
+        {
+            "area": list("ABCDEF"),
+            "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
+            "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
+            "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5],
+        }
+    )

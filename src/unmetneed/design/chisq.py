@@ -68,9 +68,7 @@ class ChisqResult:
     Examples
     --------
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-    ...                          clusters="psu", nest=True)
+    >>> design = um.datasets.load_example_design()
     >>> test = design.chisq("sex", "help", statistic="adjWald")
     >>> test.ndf
     2.0

@@ -49,9 +49,7 @@ class Estimates(FrozenAfterInit):
     Examples
     --------
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-    ...                          clusters="psu", nest=True)
+    >>> design = um.datasets.load_example_design()
     >>> est = design.mean("need")
     >>> list(est.to_frame().columns)
     ['estimate', 'se', 'ci_lower', 'ci_upper', 'cv', 'n']
@@ -150,9 +148,7 @@ class Estimates(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> est = design.mean("need", by="sex")
         >>> v = est.vcov()
         >>> bool(abs(v.iloc[0, 0] - est.se.iloc[0] ** 2) < 1e-15)
@@ -218,9 +214,7 @@ class Estimates(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> est = design.mean("need", by="sex")
         >>> diff = est.contrast({"F - M": {"Female": 1, "Male": -1}})
         >>> diff.to_frame()["contrast"].tolist()

@@ -291,9 +291,7 @@ class GLMResult:
     Examples
     --------
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-    ...                          clusters="psu", nest=True)
+    >>> design = um.datasets.load_example_design()
     >>> fit = design.glm("need ~ sex", family="quasibinomial")
     >>> list(fit.to_frame().columns)
     ['term', 'estimate', 'se', 'statistic', 'p_value', 'ci_lower', 'ci_upper']
@@ -389,9 +387,7 @@ class GLMResult:
         Examples
         --------
         >>> import pandas as pd, unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> fit = design.glm("need ~ sex", family="quasibinomial")
         >>> new = pd.DataFrame({"sex": pd.Categorical(["Female", "Male"])})
         >>> p = fit.predict(new, type="response")
@@ -471,9 +467,7 @@ class GLMByResult:
     Examples
     --------
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-    ...                          clusters="psu", nest=True)
+    >>> design = um.datasets.load_example_design()
     >>> fits = design.glm("need ~ age_band", family="quasibinomial", by="sex")
     >>> list(fits.to_frame().columns)[:3]
     ['sex', 'term', 'estimate']

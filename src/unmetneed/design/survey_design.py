@@ -355,9 +355,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> jk = design.replicate("jkn")
         >>> jk.replicate_weights.shape[1] == design.n_psus
         True
@@ -477,9 +475,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> women = design.subset("sex == 'Female'")
         >>> m1 = women.mean("need").estimate.iloc[0]
         >>> m2 = design.mean("need", by="sex").estimate["Female"]
@@ -541,9 +537,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> older = design.assign(old=lambda d: (d["age_band"] == "85+").astype(float))
         >>> "old" in older.data.columns and "old" not in design.data.columns
         True
@@ -693,9 +687,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> design.mean("need", by="sex").to_frame()["sex"].tolist()
         ['Female', 'Male']
         >>> both = design.assign(male=lambda d: (d["sex"] == "Male").astype(float))
@@ -724,9 +716,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> design.total("need", by="sex").to_frame().shape[0]
         2
         """
@@ -799,9 +789,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> float(design.ratio("need", "need").estimate.iloc[0])
         1.0
         """
@@ -888,9 +876,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> table = design.proportion("help").to_frame()
         >>> round(float(table["estimate"].sum()), 12)
         1.0
@@ -1036,9 +1022,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> old = design.assign(band=lambda d: d["age_band"].cat.codes.astype(float))
         >>> old.quantile("band", q=0.5, by="sex").to_frame()["quantile"].tolist()
         [0.5, 0.5]
@@ -1164,9 +1148,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> fit = design.glm("need ~ sex + age_band", family="quasibinomial")
         >>> fit.to_frame()["term"].iloc[0]
         'Intercept'
@@ -1219,9 +1201,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> test = design.chisq("sex", "help")
         >>> list(test.to_frame().columns)
         ['row', 'column', 'method', 'statistic', 'ndf', 'ddf', 'p_value']
@@ -1278,9 +1258,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> v = design.var("need").estimate.iloc[0]
         >>> p = design.mean("need").estimate.iloc[0]
         >>> bool(abs(v - p * (1 - p) * design.n / (design.n - 1)) < 1e-12)
@@ -1381,9 +1359,7 @@ class SurveyDesign(FrozenAfterInit):
         Examples
         --------
         >>> import unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-        ...                          clusters="psu", nest=True)
+        >>> design = um.datasets.load_example_design()
         >>> t = design.table(["sex", "help"])
         >>> list(t.columns)
         ['sex', 'help', 'count']

@@ -125,9 +125,7 @@ class FayHerriot:
     Fay-Herriot model with a common mean:
 
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> design = um.SurveyDesign(survey, weights="weight", strata="stratum",
-    ...                          clusters="psu", nest=True)
+    >>> design = um.datasets.load_example_design()
     >>> direct = design.mean("need", by="area_code").to_frame()
     >>> direct["variance"] = direct["se"] ** 2
     >>> model = um.FayHerriot(direct, estimate="estimate", variance="variance",
@@ -227,12 +225,8 @@ class FayHerriot:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
         >>> fit.converged
         True
@@ -346,12 +340,8 @@ class FayHerriotFit:
 
     Examples
     --------
-    >>> import pandas as pd
     >>> import unmetneed as um
-    >>> data = pd.DataFrame({"area": list("ABCDEF"),
-    ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-    ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-    ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+    >>> data = um.datasets.load_example_areas()
     >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
     >>> list(fit.fixed_effects.columns)
     ['estimate', 'se']
@@ -396,12 +386,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().fixed_effects.index.tolist()
         ['Intercept', 'x']
         """
@@ -415,12 +401,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().vcov().shape
         (2, 2)
         """
@@ -488,12 +470,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
         >>> bench = fit.benchmark(14.0, method="difference")
         >>> round(float(bench.estimates()["estimate"].sum()), 10)
@@ -637,12 +615,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> frame = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().to_frame(level=0.95)
         >>> frame.attrs["level"]
         0.95
@@ -676,12 +650,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> parts = um.FayHerriot(data, "y", "v", "y ~ x", "area", method="ML").fit().mse_components()
         >>> bool((parts["bias"] >= 0).all())
         True
@@ -733,10 +703,7 @@ class FayHerriotFit:
         --------
         >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> fit = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit()
         >>> new = pd.DataFrame({"area": ["G", "H"], "x": [1.8, 2.6]})
         >>> list(fit.predict(new).columns)
@@ -812,12 +779,8 @@ class FayHerriotFit:
 
         Examples
         --------
-        >>> import pandas as pd
         >>> import unmetneed as um
-        >>> data = pd.DataFrame({"area": list("ABCDEF"),
-        ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-        ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-        ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+        >>> data = um.datasets.load_example_areas()
         >>> print(um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().summary())  # doctest: +ELLIPSIS
         Fay-Herriot model (REML): y ~ x
         ...

@@ -35,12 +35,8 @@ class MSEComponents:
 
     Examples
     --------
-    >>> import pandas as pd
     >>> import unmetneed as um
-    >>> data = pd.DataFrame({"area": list("ABCDEF"),
-    ...                      "y": [1.2, 2.3, 1.9, 3.1, 2.2, 2.8],
-    ...                      "v": [0.2, 0.5, 0.3, 0.4, 0.1, 0.6],
-    ...                      "x": [1.0, 2.0, 1.5, 3.0, 2.0, 2.5]})
+    >>> data = um.datasets.load_example_areas()
     >>> parts = um.FayHerriot(data, "y", "v", "y ~ x", "area").fit().components
     >>> bool(abs(parts.g1 + parts.g2 + 2 * parts.g3 - parts.mse).max() < 1e-12)
     True

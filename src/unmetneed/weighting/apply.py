@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -22,9 +23,31 @@ from unmetneed.weighting.cells import Cells, collapse_to_cells
 from unmetneed.weighting.report import WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import Solution
 
-__all__ = ["OnNonconvergence", "check_tolerance", "fit_margins"]
+__all__ = ["MarginOptions", "OnNonconvergence", "check_tolerance", "fit_margins"]
 
 OnNonconvergence = Literal["raise", "warn"]
+
+
+@dataclass(frozen=True)
+class MarginOptions:
+    """The options every margin-based weighting shares: convergence and matching margins."""
+
+    tol: float
+    max_iter: int
+    reconcile: Reconcile
+    collapse: Collapse
+    allow_empty: bool
+    on_nonconvergence: OnNonconvergence = "raise"
+
+    def recorded(self) -> dict[str, Any]:
+        """The options a result records (the failure policy is not part of the answer)."""
+        return {
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+            "reconcile": self.reconcile,
+            "collapse": self.collapse,
+            "allow_empty": self.allow_empty,
+        }
 
 
 def check_tolerance(tol: float, max_iter: int) -> None:
@@ -37,30 +60,29 @@ def check_tolerance(tol: float, max_iter: int) -> None:
 def fit_margins(
     design: SurveyDesign,
     margins: Margins,
+    shared: MarginOptions,
     *,
     method: str,
     solve: Any,
     record_kind: Literal["regression", "raking"],
-    tol: float,
-    max_iter: int,
-    reconcile: Reconcile,
-    collapse: Collapse,
-    allow_empty: bool,
-    on_nonconvergence: OnNonconvergence,
     options: dict[str, Any],
     categorical_only: bool = False,
 ) -> WeightingResult:
-    """Prepare blocks, solve on cells for the weights and each replicate, build the result."""
+    """Prepare blocks, solve on cells for the weights and each replicate, build the result.
+
+    ``options`` is what the result records as the call's options.
+    """
     if not isinstance(design, SurveyDesign):
         raise DesignError(f"design must be a SurveyDesign; got {type(design).__name__}")
-    check_tolerance(tol, max_iter)
+    tol, on_nonconvergence = shared.tol, shared.on_nonconvergence
+    check_tolerance(tol, shared.max_iter)
     check_choice(on_nonconvergence, "on_nonconvergence", OnNonconvergence)
     prep = prepare_blocks(
         design,
         Margins(margins),
-        reconcile=reconcile,
-        collapse=collapse,
-        allow_empty=allow_empty,
+        reconcile=shared.reconcile,
+        collapse=shared.collapse,
+        allow_empty=shared.allow_empty,
     )
     if categorical_only and any(b.codes is None for b in prep.blocks):
         names = [str(b.key) for b in prep.blocks if b.codes is None]

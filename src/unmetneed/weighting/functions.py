@@ -14,7 +14,7 @@ from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
-from unmetneed.weighting.apply import OnNonconvergence, check_tolerance, fit_margins
+from unmetneed.weighting.apply import MarginOptions, OnNonconvergence, check_tolerance, fit_margins
 from unmetneed.weighting.blocks import Collapse, Reconcile
 from unmetneed.weighting.report import WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import calibrate_cells, rake_cells
@@ -86,8 +86,7 @@ def rake(
     Examples
     --------
     >>> import pandas as pd, unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> m = um.Margins({"sex": pd.Series({"Female": 510_000.0, "Male": 490_000.0}),
     ...                 "age_band": pd.Series(125_000.0, index=um.datasets.example.AGE_BANDS)})
     >>> r = um.rake(d, m)
@@ -95,26 +94,16 @@ def rake(
     (True, 1000000)
     """
     solve = partial(rake_cells, tol=tol, max_iter=max_iter)
+    shared = MarginOptions(tol, max_iter, reconcile, collapse, allow_empty, on_nonconvergence)
     return fit_margins(
         design,
         margins,
+        shared,
         method="rake",
         solve=solve,
         record_kind="raking",
-        tol=tol,
-        max_iter=max_iter,
-        reconcile=reconcile,
-        collapse=collapse,
-        allow_empty=allow_empty,
-        on_nonconvergence=on_nonconvergence,
         categorical_only=True,
-        options={
-            "tol": tol,
-            "max_iter": max_iter,
-            "reconcile": reconcile,
-            "collapse": collapse,
-            "allow_empty": allow_empty,
-        },
+        options=shared.recorded(),
     )
 
 
@@ -170,8 +159,7 @@ def calibrate(
     Examples
     --------
     >>> import pandas as pd, unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> m = um.Margins({"sex": pd.Series({"Female": 510_000.0, "Male": 490_000.0}),
     ...                 "need": 230_000.0})
     >>> r = um.calibrate(d, m, method="linear")
@@ -182,27 +170,15 @@ def calibrate(
     lower, upper = _check_bounds(bounds, method)
     check_tolerance(tol, max_iter)
     solve = partial(calibrate_cells, method=method, bounds=(lower, upper), tol=tol, max_iter=max_iter)
+    shared = MarginOptions(tol, max_iter, reconcile, collapse, allow_empty, on_nonconvergence)
     return fit_margins(
         design,
         margins,
+        shared,
         method=f"calibrate({method})",
         solve=solve,
         record_kind="regression",
-        tol=tol,
-        max_iter=max_iter,
-        reconcile=reconcile,
-        collapse=collapse,
-        allow_empty=allow_empty,
-        on_nonconvergence=on_nonconvergence,
-        options={
-            "method": method,
-            "bounds": bounds,
-            "tol": tol,
-            "max_iter": max_iter,
-            "reconcile": reconcile,
-            "collapse": collapse,
-            "allow_empty": allow_empty,
-        },
+        options={"method": method, "bounds": bounds, **shared.recorded()},
     )
 
 
@@ -251,8 +227,7 @@ def poststratify(
     Examples
     --------
     >>> import pandas as pd, unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> r = um.poststratify(d, um.Margins({"sex": pd.Series({"Female": 5e5, "Male": 4.8e5})}))
     >>> r.design.total("need", by="sex").to_frame().shape[0]
     2
@@ -267,15 +242,10 @@ def poststratify(
     return fit_margins(
         design,
         margins,
+        MarginOptions(tol=1e-9, max_iter=1, reconcile=None, collapse=collapse, allow_empty=allow_empty),
         method="poststratify",
         solve=solve,
         record_kind="regression",
-        tol=1e-9,
-        max_iter=1,
-        reconcile=None,
-        collapse=collapse,
-        allow_empty=allow_empty,
-        on_nonconvergence="raise",
         categorical_only=True,
         options={"collapse": collapse, "allow_empty": allow_empty},
     )
@@ -310,8 +280,7 @@ def trim(
     Examples
     --------
     >>> import unmetneed as um
-    >>> survey = um.datasets.load_example_survey()
-    >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+    >>> d = um.datasets.load_example_design()
     >>> r = um.trim(d, upper=600.0)
     >>> bool(r.design.weights.max() <= 600.0), round(float(r.design.weights.sum()), 6) == round(float(d.weights.sum()), 6)
     (True, True)

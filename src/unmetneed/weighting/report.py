@@ -179,8 +179,7 @@ class WeightingReport:
         Examples
         --------
         >>> import pandas as pd, unmetneed as um
-        >>> survey = um.datasets.load_example_survey()
-        >>> d = um.SurveyDesign(survey, weights="weight", strata="stratum", clusters="psu", nest=True)
+        >>> d = um.datasets.load_example_design()
         >>> r = um.poststratify(d, um.Margins({"sex": pd.Series({"Female": 5e5, "Male": 4.8e5})}))
         >>> r.report.effective_sample_size_by("sex").columns.tolist()
         ['sex', 'n', 'effective_n', 'kish_deff']
