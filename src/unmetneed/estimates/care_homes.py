@@ -41,7 +41,7 @@ from formulaic import model_matrix
 from scipy import stats
 
 from unmetneed._provenance import package_version
-from unmetneed._validate import check_level
+from unmetneed._validate import check_level, preview
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import DesignError, MissingColumnError, ModelError
 from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
@@ -275,9 +275,8 @@ def _admin_counts(register: pd.DataFrame, admin: pd.DataFrame, by: str) -> pd.Se
     lacking = sorted(set(councils) - set(funded.index))
     if lacking:
         raise ModelError(
-            f"admin has no 'residential' count for councils {lacking[:10]}"
-            f"{' ...' if len(lacking) > 10 else ''} that have registered homes; give a count "
-            "(0 if the council funds no care-home resident)"
+            f"admin has no 'residential' count for councils {preview(lacking)} that have "
+            "registered homes; give a count (0 if the council funds no care-home resident)"
         )
     return funded
 
