@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from unmetneed._validate import preview
 from unmetneed.harmonise import load_map
 
 __all__ = ["add_area_covariates", "add_grouping_columns", "grouping_columns"]
@@ -104,9 +105,8 @@ def add_area_covariates(data: pd.DataFrame, cells: pd.DataFrame, count: str = "c
     unknown = sorted(set(areas) - set(values.index))
     if unknown:
         raise FrameError(
-            f"respondents in areas the frame does not have: {unknown[:8]}"
-            f"{' ...' if len(unknown) > 8 else ''}; the frame's area-level covariates "
-            f"{constant} cannot be joined to them (use the frame's area codes)"
+            f"respondents in areas the frame does not have: {preview(unknown, 8)}; the frame's "
+            f"area-level covariates {constant} cannot be joined to them (use the frame's area codes)"
         )
     out = data.copy()
     for column in constant:

@@ -56,6 +56,7 @@ import xarray as xr
 from unmetneed._validate import (
     as_column_list,
     check_choice,
+    preview,
     require_columns,
     resolve_rng,
 )
@@ -188,8 +189,8 @@ def care_home_populations(
     if missing:
         raise FrameError(
             f"care-home residents in {len(missing)} council(s) without a care-home estimate: "
-            f"{missing[:8]}{' ...' if len(missing) > 8 else ''}; the register and returns must cover "
-            "every council of the frame (a council without returns gets a synthetic estimate)"
+            f"{preview(missing, 8)}; the register and returns must cover every council of the "
+            "frame (a council without returns gets a synthetic estimate)"
         )
     rng = resolve_rng(seed)
     n_draws = model.n_draws

@@ -24,8 +24,8 @@ register and not report more residents than it has beds.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Hashable, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -400,13 +400,18 @@ def read_care_home_register(
         unknown_areas = sorted(set(out["area_code"]) - set(map(str, known_areas)))
         if unknown_areas:
             raise ReadError(f"{where}: area codes not in known_areas: {preview(unknown_areas)}")
-    out.attrs = {
+    out.attrs = _attrs(frame, chosen, "care_home_register")
+    return out
+
+
+def _attrs(frame: pd.DataFrame, layout: str, kind: str) -> dict[Hashable | None, Any]:
+    """What a reader records in its result's ``attrs``: the file's source and checksum, the layout."""
+    return {
         "source": frame.attrs.get("source"),
         "sha256": frame.attrs.get("sha256"),
-        "layout": chosen,
-        "kind": "care_home_register",
+        "layout": layout,
+        "kind": kind,
     }
-    return out
 
 
 def read_provider_returns(
@@ -482,12 +487,7 @@ def read_provider_returns(
         )
     if register is not None:
         check_returns_against_register(out, register, where)
-    out.attrs = {
-        "source": frame.attrs.get("source"),
-        "sha256": frame.attrs.get("sha256"),
-        "layout": chosen,
-        "kind": "provider_returns",
-    }
+    out.attrs = _attrs(frame, chosen, "provider_returns")
     return out
 
 
