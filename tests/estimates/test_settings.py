@@ -214,3 +214,21 @@ def test_a_council_without_returns_is_model_no_respondents(model, frame, homes, 
     assert set(rows.loc[rows["setting"] == "care_home", "basis"]) == {"model_no_respondents"}
     assert set(rows.loc[rows["setting"] == "all", "basis"]) == {"model_no_respondents"}
     assert "model_no_returns" not in set(table["basis"])
+
+
+def test_joint_share_draws_keep_each_margin_and_share_the_coefficients_error():
+    """With the model's common error part, councils' shares are drawn jointly (Gaussian copula)."""
+    from unmetneed.estimates.settings import _draw_shares
+
+    shares = pd.DataFrame({"estimate": [0.3, 0.4, 0.5], "se": [0.05, 0.05, 0.05], "basis": "model"},
+                          index=["a", "b", "c"])
+    common = (np.full((3, 1), 0.04), np.array([[1.0]]))  # 0.04^2 / 0.05^2 = 64% of each variance
+    joint = _draw_shares(shares, 40_000, np.random.default_rng(1), common)
+    alone = _draw_shares(shares, 40_000, np.random.default_rng(1))
+    for draws in (joint, alone):
+        np.testing.assert_allclose(draws.mean(axis=0), [0.3, 0.4, 0.5], atol=2e-3)
+        np.testing.assert_allclose(draws.std(axis=0), 0.05, rtol=0.03)
+    assert np.corrcoef(joint.T)[0, 1] == pytest.approx(0.64, abs=0.03)
+    assert abs(np.corrcoef(alone.T)[0, 1]) < 0.03
+    # the sum over councils keeps the common part: Var = 3 v + 6 c
+    assert joint.sum(axis=1).var() == pytest.approx(3 * 0.05**2 + 6 * 0.04**2, rel=0.06)

@@ -86,6 +86,30 @@ class CareHomeFundingEstimates:
     model: Any
     info: MappingProxyType[str, Any]
     _table: pd.DataFrame = field(repr=False)
+    _common: tuple[pd.DataFrame, np.ndarray] = field(repr=False)
+
+    def common_share_error(self) -> tuple[pd.DataFrame, np.ndarray]:
+        r"""The part of the council shares' errors that all councils share, for joint draws.
+
+        Returns ``(L, V)``: :math:`L` one row per council (the model's covariates times
+        the weight on the regression, :math:`(1-\gamma_a) x_a`; 0 where every home
+        returned) and :math:`V` the covariance of the model's coefficients. The
+        councils' errors have covariance :math:`L V L^\top` off the diagonal; the rest
+        of each council's MSE is its own. Used by
+        :func:`unmetneed.estimates.care_home_populations` to draw the shares jointly,
+        so that sums over councils (England, regions) keep the coefficients' uncertainty.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> eng = um.datasets.load_synthetic_england()
+        >>> res = um.estimate_care_home_funding(eng.care_homes.register, eng.care_homes.returns)
+        >>> L, V = res.common_share_error()
+        >>> L.shape[0], V.shape == (L.shape[1], L.shape[1])
+        (152, True)
+        """
+        loading, vcov = self._common
+        return loading.copy(), vcov.copy()
 
     # -- tables ----------------------------------------------------------------------
     @property
@@ -292,16 +316,8 @@ def _fit_with_admin(
     :math:`\sigma^2 + \beta^\top C_a\beta + x_a^\top V(\hat\beta) x_a`).
     """
     fit_rows = (fh_rows & ~none).to_numpy()
-    rhs = " + ".join(terms)
-    try:
-        matrix = model_matrix(
-            rhs, councils.loc[fit_rows, _terms_columns(terms)], ensure_full_rank=True, na_action="raise"
-        )
-    except Exception as error:  # formulaic raises several types; name the formula
-        raise ModelError(f"could not build the covariates '{rhs}': {error}") from error
-    spec = matrix.model_spec
-    X_all = np.asarray(spec.get_model_matrix(councils[_terms_columns(terms)], na_action="raise"), dtype=float)
-    column = list(matrix.columns).index("admin_share")
+    X_all, names = _council_matrix(councils, fit_rows, terms)
+    column = names.index("admin_share")
     C = np.zeros_like(X_all)
     C[:, column] = councils["admin_share_se"].to_numpy() ** 2
     try:
@@ -333,6 +349,41 @@ def _fit_with_admin(
     councils["model_se"] = np.sqrt(mse)
     councils["shrinkage"] = shrinkage
     return fit, float(fit.beta[column])
+
+
+def _council_matrix(
+    councils: pd.DataFrame, fit_rows: np.ndarray, terms: list[str]
+) -> tuple[np.ndarray, list[str]]:
+    """The model's covariate rows of every council, coded as in a fit on ``fit_rows``, and their names."""
+    rhs = " + ".join(terms)
+    try:
+        matrix = model_matrix(
+            rhs, councils.loc[fit_rows, _terms_columns(terms)], ensure_full_rank=True, na_action="raise"
+        )
+    except Exception as error:  # formulaic raises several types; name the formula
+        raise ModelError(f"could not build the covariates '{rhs}': {error}") from error
+    X_all = matrix.model_spec.get_model_matrix(councils[_terms_columns(terms)], na_action="raise")
+    return np.asarray(X_all, dtype=float), [str(c) for c in matrix.columns]
+
+
+def _common_error(
+    councils: pd.DataFrame, fit_rows: np.ndarray, terms: list[str], fit: Any, complete: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    r"""The part of the council shares' errors that every council shares: the coefficients'.
+
+    The EBLUP's error is :math:`\gamma_a e_a + (1-\gamma_a)(x_a^\top\hat\beta - \theta_a)`;
+    its part :math:`(1-\gamma_a) x_a^\top(\hat\beta - \beta)` is common to all councils,
+    with covariance :math:`L V(\hat\beta) L^\top`, :math:`L_a = (1-\gamma_a) x_a`
+    (:math:`\gamma_a = 0` without returns, :math:`L_a = 0` where every home returned).
+    Returns :math:`L` (councils x coefficients) and :math:`V(\hat\beta)`.
+    """
+    X_all, names = _council_matrix(councils, fit_rows, terms)
+    fitted = [str(t) for t in getattr(getattr(fit, "model", None), "terms", names)]
+    if fitted != names:
+        raise ModelError(f"internal: the model's coefficients {fitted} are not the covariates {names}")
+    weight = 1.0 - np.nan_to_num(councils["shrinkage"].to_numpy(dtype=float), nan=0.0)
+    loading = np.where(complete[:, None], 0.0, weight[:, None] * X_all)
+    return pd.DataFrame(loading, index=councils.index, columns=names), np.array(fit.vcov_beta, dtype=float)
 
 
 def _terms_columns(terms: list[str]) -> list[str]:
@@ -714,6 +765,7 @@ def estimate_care_home_funding(
         model=fit,
         info=MappingProxyType(info),
         _table=table,
+        _common=_common_error(councils, (fh_rows & ~none).to_numpy(), terms, fit, complete.to_numpy()),
     )
 
 

@@ -52,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import special
 
 from unmetneed._validate import (
     as_column_list,
@@ -195,7 +196,12 @@ def care_home_populations(
     rng = resolve_rng(seed)
     n_draws = model.n_draws
     area_levels, area = np.unique(areas.to_numpy(), return_inverse=True)
-    share = _draw_shares(shares.reindex(area_levels), n_draws, rng)  # (D, A)
+    common = None
+    if hasattr(funding, "common_share_error"):
+        loading, vcov = funding.common_share_error()
+        loading.index = loading.index.astype(str)
+        common = (loading.reindex(area_levels).fillna(0.0).to_numpy(dtype=float), vcov)
+    share = _draw_shares(shares.reindex(area_levels), n_draws, rng, common)  # (D, A)
     counts = population.counts.astype(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnmetneedWarning)
@@ -266,8 +272,21 @@ def _shares(funding: Any) -> pd.DataFrame:
     return rows.set_index("area_code")[["estimate", "se", "basis"]]
 
 
-def _draw_shares(shares: pd.DataFrame, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """Beta draws with each council's mean and variance (fixed where the SE is 0)."""
+def _draw_shares(
+    shares: pd.DataFrame,
+    n_draws: int,
+    rng: np.random.Generator,
+    common: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    r"""Beta draws with each council's mean and variance (fixed where the SE is 0).
+
+    With ``common = (L, V)`` (the model coefficients' part of the errors,
+    ``CareHomeFundingEstimates.common_share_error``) the councils are drawn jointly
+    through a Gaussian copula: :math:`z_a = (L_a\delta + \sqrt{v_a - L_a V L_a^\top}\,
+    \epsilon_a)/\sqrt{v_a}`, :math:`\delta \sim N(0, V)`, and the share is the Beta
+    quantile of :math:`\Phi(z_a)`: each council keeps its Beta margin and sums over
+    councils keep the shared uncertainty of the coefficients.
+    """
     m = shares["estimate"].to_numpy(dtype=float)
     v = shares["se"].to_numpy(dtype=float) ** 2
     out = np.broadcast_to(m, (n_draws, m.size)).copy()
@@ -286,7 +305,16 @@ def _draw_shares(shares: pd.DataFrame, n_draws: int, rng: np.random.Generator) -
         kappa = np.where(too_wide, 1.0, ceiling / np.where(v > 0, v, 1.0) - 1.0)
     if random.any():
         a, b = m[random] * kappa[random], (1 - m[random]) * kappa[random]
-        out[:, random] = rng.beta(a, b, size=(n_draws, int(random.sum())))
+        if common is None:
+            out[:, random] = rng.beta(a, b, size=(n_draws, int(random.sum())))
+        else:
+            loading, vcov = common[0][random], common[1]
+            sd = np.sqrt(v[random])
+            factor = np.linalg.cholesky(vcov + 1e-14 * np.eye(len(vcov)) * max(np.trace(vcov), 1e-300))
+            shared = (rng.standard_normal((n_draws, len(vcov))) @ factor.T) @ loading.T / sd
+            share_of_variance = np.minimum(np.einsum("ap,pq,aq->a", loading, vcov, loading) / v[random], 1.0)
+            own = np.sqrt(1.0 - share_of_variance) * rng.standard_normal((n_draws, int(random.sum())))
+            out[:, random] = special.betaincinv(a, b, special.ndtr(shared + own))
     return out
 
 
