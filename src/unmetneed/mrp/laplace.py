@@ -196,6 +196,7 @@ class _CrossTab:
             self.kind = np.zeros(0, np.int64)
             self.matrix_k = sparse.csr_matrix((0, n_cells))
         self.flat = unique
+        self.flat_mirror = (unique % n) * n + unique // n  # the same entry's upper-triangle place
         self.diagonal = np.arange(q) * (n + 1)
 
     def matrix(self, w: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -204,13 +205,14 @@ class _CrossTab:
         scale[: nf * nf] = np.outer(theta, theta).ravel()
         scale[nf * nf : nf * nf + nf] = theta
         scale[-1] = 1.0
-        lower_flat = np.zeros(self.n * self.n)
-        lower_flat[self.flat] = (self.matrix_k @ w) * scale[self.kind]
-        lower = lower_flat.reshape(self.n, self.n)
-        out = lower + lower.T
-        out.ravel()[:: self.n + 1] -= np.diagonal(lower)
-        out.ravel()[self.diagonal] += 1.0
-        return out
+        # Each entry written to both triangles (a diagonal one twice, to one place). "+ 0.0"
+        # keeps the matrix bit for bit what lower + lower.T made (a -0.0 entry became +0.0).
+        values = (self.matrix_k @ w) * scale[self.kind] + 0.0
+        out = np.zeros(self.n * self.n)
+        out[self.flat_mirror] = values
+        out[self.flat] = values
+        out[self.diagonal] += 1.0
+        return out.reshape(self.n, self.n)
 
 
 class LaplaceProblem:
@@ -260,7 +262,7 @@ class LaplaceProblem:
         b = self._lambda(theta) * u
         eta = self.data.X @ beta
         for index in self._index:
-            eta += np.take(b, index)  # take: the same gather as b[index], about twice as fast
+            eta += b.take(index)  # take: the same gather as b[index], faster
         return eta
 
     def _loglik(self, eta: np.ndarray) -> float:
@@ -296,7 +298,7 @@ class LaplaceProblem:
             block = b[start:stop]
             for index in self._index:
                 # np.take along the columns is the gather b[rows, index] at a third of the cost
-                eta += np.take(block, index, axis=1)
+                eta += block.take(index, axis=1)
             # softplus as _loglik_mu, log1p(e^-|eta|) + max(eta, 0), in one buffer
             softplus = np.abs(eta)
             np.negative(softplus, out=softplus)
