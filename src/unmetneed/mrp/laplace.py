@@ -450,12 +450,19 @@ class LaplaceProblem:
         full: bool = False,
         tol: float = 1e-14,
         max_iter: int = 60,
+        abandon: Callable[[float, float, float, float], bool] | None = None,
     ) -> PirlsResult:
         """Conditional modes; with ``joint=True`` also the fixed effects (lme4's nAGQ=0 step).
 
         ``full=True`` also factors the joint (u, beta) Hessian at the end
         (for the conditional covariance of the fixed effects and for draws):
         ``extra["factor_full"]`` and its log-determinant ``extra["logdet_full"]``.
+
+        ``abandon(loglik, u'u, log|H|, decrement)``, called from the second Newton step on
+        with the current point's values (H the factored system, the joint one when
+        ``joint``), may stop the iterations: the result then has ``extra["abandoned"]``
+        True, ``converged`` False and no final factor (the draws' grid gives up on a point
+        already clearly outside its region this way).
         """
         d = self.data
         q = d.q
@@ -468,8 +475,16 @@ class LaplaceProblem:
         iteration = 0
         for iteration in range(1, max_iter + 1):
             w, gradient = self._score(theta, eta, u, joint=joint, mu=mu)
-            step = self.factorize(theta, w, joint=joint).solve(gradient)
+            factor = self.factorize(theta, w, joint=joint)
+            step = factor.solve(gradient)
             decrement = float(gradient @ step)
+            if (
+                abandon is not None
+                and iteration > 1
+                and abandon(loglik, float(u @ u), factor.logdet, decrement)
+            ):
+                extra = _Extra(abandoned=True)
+                return PirlsResult(u, beta, eta, mu, loglik, False, iteration, extra)
             # Step halving on the penalised deviance.
             t = 1.0
             while True:
