@@ -236,7 +236,7 @@ def _row(label: str, call: str, s: dict, load: str, note: str) -> str:
             f"{fmt(s['cpu'])} | {s['n']} | {load} | {note} |")
 
 
-def render(results: dict[str, list[dict]], when: str, machine: str, code: str = "", note: str = "") -> str:
+def render(results: dict[str, list[dict]], when: str, machine: str, code: str = "", closing: str = "") -> str:
     lines = ["## mrp_many_levels", "",
              f"Run {when} by `python benchmarks/mrp_many_levels.py` (seed {SEED}). Machine: {machine}."
              + (f" Code: {code}." if code else ""),
@@ -306,8 +306,8 @@ def render(results: dict[str, list[dict]], when: str, machine: str, code: str = 
                 f"{r['tool']}: fixef " + ", ".join(f"{_canon(k)} {v:.5f}" for k, v in r["fixef"].items())
                 + " / SD " + ", ".join(f"{k} {v:.5f}" for k, v in r["sd"].items())
                 for r in rows if "error" not in r) + ".", ""]
-    if note:
-        lines += [note, ""]
+    if closing:
+        lines += [closing, ""]
     return "\n".join(lines)
 
 
