@@ -236,7 +236,7 @@ def _row(label: str, call: str, s: dict, load: str, note: str) -> str:
             f"{fmt(s['cpu'])} | {s['n']} | {load} | {note} |")
 
 
-def render(results: dict[str, list[dict]], when: str, machine: str, code: str = "") -> str:
+def render(results: dict[str, list[dict]], when: str, machine: str, code: str = "", closing: str = "") -> str:
     lines = ["## mrp_many_levels", "",
              f"Run {when} by `python benchmarks/mrp_many_levels.py` (seed {SEED}). Machine: {machine}."
              + (f" Code: {code}." if code else ""),
@@ -306,6 +306,8 @@ def render(results: dict[str, list[dict]], when: str, machine: str, code: str = 
                 f"{r['tool']}: fixef " + ", ".join(f"{_canon(k)} {v:.5f}" for k, v in r["fixef"].items())
                 + " / SD " + ", ".join(f"{k} {v:.5f}" for k, v in r["sd"].items())
                 for r in rows if "error" not in r) + ".", ""]
+    if closing:
+        lines += [closing, ""]
     return "\n".join(lines)
 
 
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--code", default="", help="which code was measured (a line in the section)")
+    ap.add_argument("--note", default="", help="a paragraph at the end of the section (e.g. before/after)")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--data")
     ap.add_argument("--render-only", action="store_true",
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         from _sections import machine_line, write_section
 
         stored = json.loads((CACHE / "results.json").read_text())
-        text = render(stored, args.when or time.strftime("%Y-%m-%d %H:%M"), machine_line(), args.code)
+        text = render(stored, args.when or time.strftime("%Y-%m-%d %H:%M"), machine_line(), args.code, args.note)
         print(text)
         if not args.no_write:
             write_section("mrp_many_levels", text)
@@ -369,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in res:
             print(json.dumps({k: v for k, v in r.items() if k != "modes_msoa"})[:600], flush=True)
         results[name] = res
-    text = render(results, time.strftime("%Y-%m-%d %H:%M"), machine_line(), args.code)
+    text = render(results, time.strftime("%Y-%m-%d %H:%M"), machine_line(), args.code, args.note)
     print(text)
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / "results.json").write_text(json.dumps(results, indent=1, default=str))

@@ -344,6 +344,16 @@ def _looks_like_census_table(table: pd.DataFrame) -> str:
     return ""
 
 
+def _labels(column: pd.Series, *, dropna: bool = True) -> set[str]:
+    """The distinct values of a column as text: ``set(column.dropna().astype(str))``.
+
+    Converted after ``unique`` rather than row by row: the same set, without a Python
+    string per row of a frame of 150,000 cells (0.7 s of the demo's preflight).
+    """
+    values = column.dropna() if dropna else column
+    return set(pd.Series(values.unique()).astype(str))
+
+
 def preflight(inputs: Inputs, settings: Settings) -> None:
     """Every check ``run`` makes on the inputs before any model, all reported together.
 
@@ -351,7 +361,7 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
     """
     problems: list[str] = []
     cells = inputs.population.cells
-    frame_areas = set(cells["area_code"].astype(str)) if "area_code" in cells.columns else set()
+    frame_areas = _labels(cells["area_code"], dropna=False) if "area_code" in cells.columns else set()
     general = inputs.surveys.get("general")
     items = ["need", "help", "payer", "help_enough"]
     if general is not None:
@@ -375,9 +385,9 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
             if c in data.columns and c in cells.columns
         ]
         for column in shared:
-            unknown = sorted(set(data[column].dropna().astype(str)) - set(cells[column].dropna().astype(str)))
+            unknown = sorted(_labels(data[column]) - _labels(cells[column]))
             if unknown:
-                known = sorted(set(cells[column].dropna().astype(str)))[:8]
+                known = sorted(_labels(cells[column]))[:8]
                 problems.append(
                     f"inputs.surveys.general: column {column!r} has categories the population "
                     f"frame lacks: {unknown[:8]} (frame categories: {known}); use the same "
@@ -396,12 +406,12 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
         for column in sorted(fixed & set(data.columns) & set(cells.columns)):
             if pd.api.types.is_numeric_dtype(cells[column].dtype):
                 continue
-            absent = sorted(set(cells[column].dropna().astype(str)) - set(data[column].dropna().astype(str)))
+            absent = sorted(_labels(cells[column]) - _labels(data[column]))
             if absent:
                 problems.append(
                     f"inputs.population: column {column!r} (a fixed effect of the models) has "
                     f"categories the general survey lacks: {absent[:8]}; use the survey's "
-                    f"labels {sorted(set(data[column].dropna().astype(str)))[:8]}"
+                    f"labels {sorted(_labels(data[column]))[:8]}"
                 )
         for name, formula in settings.formulas.items():
             try:
@@ -419,7 +429,7 @@ def preflight(inputs: Inputs, settings: Settings) -> None:
                         f"models.{name}.formula: {variable!r} is not a column of the {' or the '.join(where)}"
                     )
     if "setting" in cells.columns:
-        values = set(cells["setting"].astype(str))
+        values = _labels(cells["setting"], dropna=False)
         unknown = sorted(values - {"household", "care_home"})
         if unknown:
             problems.append(

@@ -203,8 +203,11 @@ def build_publication(
     area = by[0]
     england_estimates = results[()]
     england = england_estimates.to_frame().reset_index(drop=True)
-    # England rests on every respondent: the sum of the areas' respondents.
-    area_table = results[(area,)].to_frame()
+    # England rests on every respondent: the sum of the areas' respondents. (The area
+    # table is summarised once, here, and protected below: a summary costs a pass over
+    # every quantity's draws.)
+    summaries = {area: results[(area,)].to_frame()}
+    area_table = summaries[area]
     area_table = _in_setting(area_table, "household") if "setting" in area_table.columns else area_table
     respondents = area_table.loc[(area_table["quantity"] == "need") & (area_table["measure"] == "count"), "n"]
     if respondents.notna().any():
@@ -216,7 +219,8 @@ def build_publication(
 
     def one(key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         estimates = results[(key,)]
-        table = estimates.to_frame().reset_index(drop=True)
+        summary = summaries.pop(key) if key in summaries else estimates.to_frame()
+        table = summary.reset_index(drop=True)
         table[key] = table[key].astype(str)
         columns = [key, *setting, *RESULT_COLUMNS]
         protected = _protect_with_england(table[columns], england, key, options, hierarchy)

@@ -47,9 +47,34 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, sparse
-from scipy.linalg import blas
+from scipy.linalg import lapack
 
 __all__ = ["DenseFactor", "SchurFactor", "SchurLayout"]
+
+
+def cholesky_lower(matrix: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.cholesky(matrix, lower=True, check_finite=False)``: the same LAPACK call
+    (``dpotrf``), without the wrapper's checks and batching, which cost as much as factoring
+    the few-hundred-column systems PIRLS solves thousands of times per fit."""
+    if matrix.size == 0 or matrix.dtype != np.float64:
+        return linalg.cholesky(matrix, lower=True, check_finite=False)
+    factor, info = lapack.dpotrf(matrix, lower=1, clean=1)
+    if info > 0:
+        raise linalg.LinAlgError(f"{info}-th leading minor of the array is not positive definite")
+    if info < 0:
+        raise ValueError(f'LAPACK reported an illegal value in {-info}-th argument on entry to "POTRF".')
+    return np.asarray(factor)
+
+
+def cho_solve_lower(cholesky: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.cho_solve((cholesky, True), rhs, check_finite=False)`` through ``dpotrs``."""
+    rhs = np.asarray(rhs)
+    if rhs.size == 0 or rhs.dtype != np.float64 or cholesky.dtype != np.float64:
+        return linalg.cho_solve((cholesky, True), rhs, check_finite=False)
+    solution, info = lapack.dpotrs(cholesky, rhs, lower=1)
+    if info != 0:
+        raise ValueError(f"illegal value in {-info}th argument of internal potrs")
+    return np.asarray(solution)
 
 
 class DenseFactor:
@@ -58,7 +83,7 @@ class DenseFactor:
     kind = "dense"
 
     def __init__(self, matrix: np.ndarray) -> None:
-        self.cholesky = linalg.cholesky(matrix, lower=True, check_finite=False)
+        self.cholesky = cholesky_lower(matrix)
         self._inverse: np.ndarray | None = None
 
     @property
@@ -71,7 +96,7 @@ class DenseFactor:
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """:math:`H^{-1}` rhs."""
-        return linalg.cho_solve((self.cholesky, True), rhs, check_finite=False)
+        return cho_solve_lower(self.cholesky, rhs)
 
     def sample(self, eps: np.ndarray) -> np.ndarray:
         """:math:`L^{-\\top}\\varepsilon` for standard normal columns: draws from :math:`N(0, H^{-1})`."""
@@ -128,6 +153,10 @@ class SchurLayout:
     wide_indptr: np.ndarray
     wide_cols: np.ndarray  # their index among the wide columns
     wide_pairs: tuple[np.ndarray, np.ndarray]  # nonzero pairs (wide x wide, same row)
+    narrow_rows: np.ndarray  # row (large-factor level) of each narrow nonzero
+    wide_rows: np.ndarray  # row of each wide nonzero
+    narrow_index: np.ndarray  # positions in rest of the narrow columns
+    wide_index: np.ndarray  # and of the wide ones
 
     @property
     def n_big(self) -> int:
@@ -204,6 +233,10 @@ class SchurLayout:
             wide_indptr,
             wide_position[cols[wide_entry]],
             pairs,
+            rows[narrow_entry],
+            rows[wide_entry],
+            np.flatnonzero(narrow),
+            np.flatnonzero(~narrow),
         )
 
 
@@ -223,35 +256,36 @@ class SchurFactor:
         self.values = values
         self.block_c = dense
         n_big = lay.n_big
-        # B' D^-1 B = B' M in three parts: narrow x narrow (dense, BLAS), wide x narrow
-        # (sparse x dense) and wide x wide (pairs of nonzeros within a row).
-        narrow, wide = np.flatnonzero(lay.narrow), np.flatnonzero(~lay.narrow)
+        # B' D^-1 B = G' G for G = D^-1/2 B, in three parts: narrow x narrow (dense, one BLAS
+        # product), wide x narrow (sparse x dense) and wide x wide (pairs of nonzeros within a
+        # row). G is scaled on B's nonzeros only, never on the dense block's zeros.
+        narrow, wide = lay.narrow_index, lay.wide_index
         n_narrow = narrow.size
-        narrow_flat = np.zeros(n_big * n_narrow)
-        narrow_flat[lay.narrow_flat] = values[lay.narrow_entry]
-        b_narrow = narrow_flat.reshape(n_big, n_narrow)
-        m_narrow = b_narrow / d[:, None]
-        correction = np.zeros(dense.shape)
+        root = np.sqrt(d)
+        schur = dense.copy()
         if n_narrow:
-            # B_n' D^-1 B_n: the upper triangle by syrk (half a gemm), mirrored.
-            scaled = b_narrow / np.sqrt(d)[:, None]
-            upper = blas.dsyrk(1.0, scaled, trans=1, lower=0)
-            correction[np.ix_(narrow, narrow)] = np.triu(upper) + np.triu(upper, 1).T
+            g_flat = np.zeros(n_big * n_narrow)
+            g_flat[lay.narrow_flat] = values[lay.narrow_entry] / root[lay.narrow_rows]
+            g_narrow = g_flat.reshape(n_big, n_narrow)
+            # numpy computes G'G (a product with its own transpose) by syrk, symmetric exactly.
+            schur[np.ix_(narrow, narrow)] -= g_narrow.T @ g_narrow
         if wide.size:
-            b_wide = sparse.csr_matrix(
-                (values[lay.wide_entry], lay.wide_cols, lay.wide_indptr), shape=(n_big, wide.size)
-            )
-            cross = np.asarray(b_wide.T @ m_narrow)
-            correction[np.ix_(wide, narrow)] = cross
-            correction[np.ix_(narrow, wide)] = cross.T
+            g_wide_values = values[lay.wide_entry] / root[lay.wide_rows]
+            if n_narrow:
+                g_wide = sparse.csr_matrix(
+                    (g_wide_values, lay.wide_cols, lay.wide_indptr), shape=(n_big, wide.size)
+                )
+                cross = np.asarray(g_wide.T @ g_narrow)
+                schur[np.ix_(wide, narrow)] -= cross
+                schur[np.ix_(narrow, wide)] -= cross.T
             a, b = lay.wide_pairs
-            wv = values[lay.wide_entry]
-            wm = wv / d[lay.rows[lay.wide_entry]]
             ww = np.bincount(
-                lay.wide_cols[a] * wide.size + lay.wide_cols[b], weights=wv[a] * wm[b], minlength=wide.size**2
+                lay.wide_cols[a] * wide.size + lay.wide_cols[b],
+                weights=g_wide_values[a] * g_wide_values[b],
+                minlength=wide.size**2,
             ).reshape(wide.size, wide.size)
-            correction[np.ix_(wide, wide)] = ww
-        self.schur_cholesky = linalg.cholesky(dense - correction, lower=True, check_finite=False)
+            schur[np.ix_(wide, wide)] -= ww
+        self.schur_cholesky = cholesky_lower(schur)
         self._schur_inverse: np.ndarray | None = None
         self._selected: tuple[np.ndarray, np.ndarray] | None = None
         self._m_matrix: sparse.csr_matrix | None = None
@@ -307,7 +341,7 @@ class SchurFactor:
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """:math:`H^{-1}` rhs (a vector or columns)."""
         v1, v2 = self._split(np.asarray(rhs, dtype=float))
-        y2 = linalg.cho_solve((self.schur_cholesky, True), v2 - self._mt_times(v1), check_finite=False)
+        y2 = cho_solve_lower(self.schur_cholesky, v2 - self._mt_times(v1))
         d = self.d if v1.ndim == 1 else self.d[:, None]
         y1 = v1 / d - self._m_times(y2)
         return self._join(y1, y2)
@@ -324,7 +358,7 @@ class SchurFactor:
         """:math:`S^{-1}`, the block of :math:`H^{-1}` for the ``rest`` columns."""
         if self._schur_inverse is None:
             s = self.layout.rest.size
-            self._schur_inverse = linalg.cho_solve((self.schur_cholesky, True), np.eye(s), check_finite=False)
+            self._schur_inverse = cho_solve_lower(self.schur_cholesky, np.eye(s))
         return self._schur_inverse
 
     def selected_inverse(self) -> tuple[np.ndarray, np.ndarray]:

@@ -206,16 +206,22 @@ def _england_table(england: pd.DataFrame, level: float) -> dict[str, Any]:
     )
 
 
+def _rows_by_area_quantity(table: pd.DataFrame) -> dict[tuple[Any, Any], dict[Any, Any]]:
+    """Each row as a dict, keyed by (area_code, quantity): one lookup per cell of the council
+    table instead of a pandas ``.loc`` (each of which copied the table's attrs)."""
+    return {(r["area_code"], r["quantity"]): r for r in table.to_dict("records")}
+
+
 def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -> dict[str, Any]:
-    counts = by_area[by_area["measure"] == "count"].set_index(["area_code", "quantity"])
-    rates = by_area[by_area["measure"] == "rate_per_1000"].set_index(["area_code", "quantity"])
+    counts = _rows_by_area_quantity(by_area[by_area["measure"] == "count"])
+    rates = _rows_by_area_quantity(by_area[by_area["measure"] == "rate_per_1000"])
     names = by_area.drop_duplicates("area_code").set_index("area_code")["area_name"]
     rows = []
     for code, name in zip(names.index, names):
         row = [f"{name if isinstance(name, str) else ''} ({code})"]
         for quantity in quantities:
-            count = counts.loc[(code, quantity)]
-            rate = rates.loc[(code, quantity)]
+            count = counts[(code, quantity)]
+            rate = rates[(code, quantity)]
             if count["flag"] == "suppressed":
                 row += ["suppressed", "suppressed"]
                 continue
@@ -306,17 +312,15 @@ def _characteristic_parts(chars: pd.DataFrame, characteristics: list[str], level
                 )
             )
         body = []
+        first: dict[tuple[Any, Any], dict[Any, Any]] = {}  # the first rate row of each cell
+        for record in part[part["measure"] == "rate_per_1000"].to_dict("records"):
+            first.setdefault((record["category"], record["quantity"]), record)
         for category in pd.unique(part["category"]):
             cells = [str(category)]
             for quantity in HEADLINE:
-                row = part[
-                    (part["category"] == category)
-                    & (part["quantity"] == quantity)
-                    & (part["measure"] == "rate_per_1000")
-                ]
-                if not len(row):
+                r = first.get((category, quantity))
+                if r is None:
                     continue
-                r = row.iloc[0]
                 cells.append(
                     "suppressed"
                     if r["flag"] == "suppressed"
