@@ -75,7 +75,7 @@ def cell_probability_draws(
     def chunk(start: int, stop: int) -> np.ndarray:
         eta = beta @ X[start:stop].T  # (D, m)
         for known, code in effects:
-            eta += known[:, code[start:stop]]
+            eta += known.take(code[start:stop], axis=1)  # take: one gather, faster than fancy indexing
         return expit(eta, out=eta)
 
     return chunk, unseen
