@@ -15,35 +15,8 @@ args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
 datadir <- file.path(here, "data")
 
-# ---- minimal JSON writer with full precision (as replicate.R) ---------------
-json <- function(x) {
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    nm <- names(x)
-    parts <- vapply(x, json, character(1))
-    if (is.null(nm)) return(paste0("[", paste(parts, collapse = ","), "]"))
-    keys <- vapply(nm, function(k) as.character(jsonlite::toJSON(k, auto_unbox = TRUE)), character(1))
-    return(paste0("{", paste0(keys, ":", parts, collapse = ",\n"), "}"))
-  }
-  if (is.matrix(x)) {
-    return(json(lapply(seq_len(nrow(x)), function(i) unname(x[i, ]))))
-  }
-  scalar <- isTRUE(attr(x, "scalar"))
-  x <- unname(x)
-  if (is.factor(x)) x <- as.character(x)
-  vals <- if (is.double(x)) {
-    ifelse(is.finite(x), sprintf("%.17g", x), "null")
-  } else if (is.integer(x)) {
-    ifelse(is.na(x), "null", as.character(x))
-  } else if (is.logical(x)) {
-    ifelse(is.na(x), "null", ifelse(x, "true", "false"))
-  } else {
-    vapply(as.character(x), function(s) as.character(jsonlite::toJSON(s, auto_unbox = TRUE)), character(1))
-  }
-  if (scalar) return(vals)
-  paste0("[", paste(vals, collapse = ","), "]")
-}
-sc <- function(x) structure(x, scalar = TRUE)
+source(file.path(here, "..", "json17.R"))  # json_writer() and sc()
+json <- json_writer(",\n")
 cols <- function(df) lapply(as.list(df), function(v) if (is.factor(v)) as.character(v) else v)
 
 # ---- data -------------------------------------------------------------------

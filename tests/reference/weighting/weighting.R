@@ -25,37 +25,8 @@ script_dir <- local({
 data_dir <- file.path(script_dir, "data")
 dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
 
-# ---- minimal JSON writer with full precision (jsonlite stops at 15 digits) ----
-json <- function(x) {
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    nm <- names(x)
-    parts <- vapply(x, json, character(1))
-    if (is.null(nm)) return(paste0("[", paste(parts, collapse = ","), "]"))
-    keys <- vapply(nm, function(k) as.character(jsonlite::toJSON(k, auto_unbox = TRUE)),
-                   character(1))
-    return(paste0("{", paste0(keys, ":", parts, collapse = ","), "}"))
-  }
-  if (is.matrix(x)) {
-    return(json(lapply(seq_len(nrow(x)), function(i) unname(x[i, ]))))
-  }
-  scalar <- isTRUE(attr(x, "scalar"))
-  x <- unname(x)
-  if (is.factor(x)) x <- as.character(x)
-  vals <- if (is.double(x)) {
-    ifelse(is.finite(x), sprintf("%.17g", x), "null")
-  } else if (is.integer(x)) {
-    ifelse(is.na(x), "null", as.character(x))
-  } else if (is.logical(x)) {
-    ifelse(is.na(x), "null", ifelse(x, "true", "false"))
-  } else {
-    vapply(as.character(x), function(s) as.character(jsonlite::toJSON(s, auto_unbox = TRUE)),
-           character(1))
-  }
-  if (scalar) return(vals)
-  paste0("[", paste(vals, collapse = ","), "]")
-}
-sc <- function(x) structure(x, scalar = TRUE)
+source(file.path(script_dir, "..", "json17.R"))  # json_writer() and sc()
+json <- json_writer(",")
 
 # Fixed category orders (sort the same in every locale).
 SEX_LEVELS <- c("Female", "Male")
