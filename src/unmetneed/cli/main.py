@@ -112,7 +112,7 @@ def _validate(args: argparse.Namespace) -> int:
     # Every check run makes before fitting any model: passing here means run gets past them.
     preflight(inputs, settings_from_config(config))
     print(
-        f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)}; inputs "
+        f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.settings.by)}; inputs "
         "loaded and checked)"
     )
     return 0
