@@ -206,6 +206,47 @@ class SurveyDesign(FrozenAfterInit):
             )
         return self._replace(replicates=replicates)
 
+    def with_data(self, df: pd.DataFrame) -> SurveyDesign:
+        """A new design on other rows with this design's options.
+
+        The weights, strata, clusters and fpc columns, ``nest`` and the
+        lonely-PSU policy are kept; the rows, and so the PSU structure, are
+        ``df``'s. Replicate weights and a calibration record belong to this
+        design's rows and are not carried over.
+
+        Parameters
+        ----------
+        df : DataFrame
+            The new rows, with the design's columns.
+
+        Returns
+        -------
+        SurveyDesign
+            As ``SurveyDesign(df, ...)`` with this design's options; this design is unchanged.
+
+        Raises
+        ------
+        DesignError
+            As the constructor: no rows, invalid weights, or a bad design structure.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> design = um.datasets.load_example_design()
+        >>> women = design.with_data(design.data.query("sex == 'Female'"))
+        >>> women.n < design.n, women.strata_col == design.strata_col
+        (True, True)
+        """
+        return SurveyDesign(
+            df,
+            weights=self._weights_col,
+            strata=self._strata_col,
+            clusters=self._clusters_col,
+            fpc=self._fpc_col,
+            nest=self._nest,
+            lonely_psu=self._structure.lonely_psu,
+        )
+
     @property
     def calibration(self) -> CalibrationRecord | None:
         """The calibration this design went through (``None`` if none)."""
