@@ -974,23 +974,12 @@ class SurveyDesign(FrozenAfterInit):
         extra = self._proportion_deff(stat, domains) if deff else None
         if ci == "mean":
             return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra, keep)
-        from unmetneed.design.proportion_intervals import proportion_bounds
+        from unmetneed.design.proportion_intervals import ProportionProblem, proportion_bounds
 
         theta = stat.estimate(self._weights)
         variance, covariance = self._variance(stat, theta, domains)
-        bounds = proportion_bounds(
-            self,
-            ci,
-            stat,
-            theta,
-            variance,
-            domains,
-            category,
-            k,
-            level,
-            bool(as_column_list(by)),
-            keep,
-        )
+        problem = ProportionProblem(self, stat, theta, variance, domains, category, k)
+        bounds = proportion_bounds(problem, ci, level, bool(as_column_list(by)), keep)
         respondents = np.repeat(self._respondents(domains, keep), k)
         return self._make_estimates(
             keys,
