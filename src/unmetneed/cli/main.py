@@ -85,11 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import (
-        inputs_from_config,
-        run_pipeline,
-        settings_from_config,
-    )
+    from unmetneed.cli.pipeline import inputs_from_config, run_pipeline, settings_from_config
 
     config = load_config(args.config, out=args.out)
     inputs = inputs_from_config(config)
@@ -101,11 +97,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import (
-        inputs_from_config,
-        preflight,
-        settings_from_config,
-    )
+    from unmetneed.cli.pipeline import inputs_from_config, preflight, settings_from_config
 
     config = load_config(args.config)
     inputs = inputs_from_config(config)
