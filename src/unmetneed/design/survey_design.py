@@ -402,21 +402,14 @@ class SurveyDesign(FrozenAfterInit):
         True
         """
         check_choice(method, "method", ReplicateMethod)
-        s = self._structure
         replicates = make_replicate_weights(
             self._weights,
-            s.stratum,
-            s.psu,
-            s.psu_stratum,
-            s.n_psu,
-            s.popsize,
+            self._structure,
             method=method,
             rho=rho,
             n_replicates=n_replicates,
             mse=mse,
             seed=seed,
-            lonely_psu=s.lonely_psu,
-            stratum_labels=s.stratum_labels if self._strata_col is not None else None,
         )
         return self._replace(replicates=replicates)
 
@@ -1656,7 +1649,8 @@ def _build_structure(
         n_psu=n_psu,
         popsize=popsize,
         lonely_psu=lonely_psu,
-        stratum_labels=tuple(stratum_labels),
+        # An unstratified design has no labels: errors name strata by code.
+        stratum_labels=tuple(stratum_labels) if strata is not None else (),
     )
 
 
