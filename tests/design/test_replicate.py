@@ -33,6 +33,7 @@ from unmetneed.design.replicate import (
     replicate_degf,
     replicate_variance,
 )
+from unmetneed.design.taylor import PSUStructure
 from unmetneed.errors import (
     DesignError,
     LonelyPSUWarning,
@@ -114,9 +115,7 @@ def _make(case: dict[str, Any], **overrides: Any) -> tuple[ReplicateWeights, dic
         "stratum_labels": c["labels"],
     }
     options.update(overrides)
-    rw = make_replicate_weights(
-        c["weights"], c["strata"], c["psu"], c["psu_stratum"], c["n_psu"], c["popsize"], **options
-    )
+    rw = _call(c, **options)
     return rw, c
 
 
@@ -393,10 +392,19 @@ def _jkn_inputs() -> dict[str, Any]:
     return _codes(_design_spec("jkn"))
 
 
-def _call(c: dict[str, Any], **options: Any) -> ReplicateWeights:
-    return make_replicate_weights(
-        c["weights"], c["strata"], c["psu"], c["psu_stratum"], c["n_psu"], c["popsize"], **options
+def _call(
+    c: dict[str, Any], *, lonely_psu: Any = "fail", stratum_labels: Any = None, **options: Any
+) -> ReplicateWeights:
+    structure = PSUStructure(
+        c["strata"],
+        c["psu"],
+        c["psu_stratum"],
+        c["n_psu"],
+        c["popsize"],
+        lonely_psu=lonely_psu,
+        stratum_labels=() if stratum_labels is None else tuple(stratum_labels),
     )
+    return make_replicate_weights(c["weights"], structure, **options)
 
 
 def test_jk1_refuses_stratified_design() -> None:

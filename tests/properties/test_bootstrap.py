@@ -21,6 +21,7 @@ from unmetneed.design.replicate import (
     make_replicate_weights,
     replicate_variance,
 )
+from unmetneed.design.taylor import PSUStructure
 from unmetneed.errors import DesignError, UnmetneedWarning
 
 MAX_EXAMPLES = 50
@@ -50,11 +51,11 @@ def _design(psus_per_stratum: list[int], rows_per_psu: int = 3, seed: int = 0) -
     }
 
 
-def _boot(d: dict, **options: object):
-    return make_replicate_weights(
-        d["weights"], d["strata"], d["psu"], d["psu_stratum"], d["n_psu"], d["popsize"],
-        method="bootstrap", **options,
+def _boot(d: dict, *, lonely_psu: str = "fail", **options: object):
+    structure = PSUStructure(
+        d["strata"], d["psu"], d["psu_stratum"], d["n_psu"], d["popsize"], lonely_psu=lonely_psu
     )
+    return make_replicate_weights(d["weights"], structure, method="bootstrap", **options)
 
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None)

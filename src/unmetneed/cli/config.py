@@ -22,7 +22,7 @@ from unmetneed.design.options import LonelyPSU
 from unmetneed.errors import ConfigError, UnmetneedError
 from unmetneed.io import read_csv_checked
 
-__all__ = ["MIN_DRAWS", "ConfigSchema", "RunConfig", "load_config", "sha256"]
+__all__ = ["MIN_DRAWS", "ConfigSchema", "RunConfig", "Settings", "load_config", "sha256"]
 
 LINK_NAMES = ("need", "help", "paid", "council", "not_enough")
 STANDARD_BY = ("area_code", "age_band", "sex", "ethnic_group", "disability")
@@ -44,6 +44,22 @@ class SurveyInput:
     setting: str | None = None  # the setting of the target (household | care_home | all)
 
 
+@dataclass
+class Settings:
+    """How the pipeline runs: models, tables, draws, disclosure control, output format."""
+
+    formulas: dict[str, str]
+    by: tuple[str, ...]
+    weighting_margins: tuple[str, ...]
+    draws: int
+    seed: int
+    level: float
+    benchmark: bool
+    disclosure: dict[str, Any]
+    output_format: str = "csv"
+    save_draws: bool = False
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A validated run configuration (paths resolved against the config file)."""
@@ -57,17 +73,8 @@ class RunConfig:
     admin_area: str
     admin_count: str
     unpaid_carers: Path | None
-    formulas: dict[str, str]
-    by: tuple[str, ...]
-    weighting_margins: tuple[str, ...]
-    draws: int
-    seed: int
-    level: float
-    benchmark: bool
-    disclosure: dict[str, Any]
+    settings: Settings
     output_dir: Path
-    output_format: str
-    save_draws: bool
     raw: dict[str, Any] = field(default_factory=dict)
     admin_cells: Path | None = None
     composition_survey: str | None = None
@@ -446,8 +453,6 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         admin_area=schema.inputs.admin.area if schema.inputs.admin else "area_code",
         admin_count=schema.inputs.admin.count if schema.inputs.admin else "count",
         unpaid_carers=carers,
-        formulas=formulas,
-        by=tuple(estimates.by),
         care_home_register=register,
         care_home_returns=returns,
         admin_cells=admin_cells,
@@ -457,15 +462,19 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         care_home_covariate_columns=(
             tuple(schema.inputs.care_homes.covariate_columns) if schema.inputs.care_homes else ()
         ),
-        weighting_margins=tuple(schema.weighting.margins),
-        draws=estimates.draws,
-        seed=estimates.seed,
-        level=estimates.level,
-        benchmark=bool(benchmark),
-        disclosure=disclosure,
+        settings=Settings(
+            formulas=formulas,
+            by=tuple(estimates.by),
+            weighting_margins=tuple(schema.weighting.margins),
+            draws=estimates.draws,
+            seed=estimates.seed,
+            level=estimates.level,
+            benchmark=bool(benchmark),
+            disclosure=disclosure,
+            output_format=schema.output.format,
+            save_draws=schema.output.save_draws,
+        ),
         output_dir=output_dir,
-        output_format=schema.output.format,
-        save_draws=schema.output.save_draws,
         raw=data,
     )
 

@@ -85,11 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import (
-        inputs_from_config,
-        run_pipeline,
-        settings_from_config,
-    )
+    from unmetneed.cli.pipeline import inputs_from_config, run_pipeline, settings_from_config
 
     config = load_config(args.config, out=args.out)
     inputs = inputs_from_config(config)
@@ -101,18 +97,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from unmetneed.cli.config import load_config
-    from unmetneed.cli.pipeline import (
-        inputs_from_config,
-        preflight,
-        settings_from_config,
-    )
+    from unmetneed.cli.pipeline import inputs_from_config, preflight, settings_from_config
 
     config = load_config(args.config)
     inputs = inputs_from_config(config)
     # Every check run makes before fitting any model: passing here means run gets past them.
     preflight(inputs, settings_from_config(config))
     print(
-        f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.by)}; inputs "
+        f"{args.config}: valid ({len(config.surveys)} surveys, by {', '.join(config.settings.by)}; inputs "
         "loaded and checked)"
     )
     return 0

@@ -12,14 +12,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from unmetneed.cli.config import RunConfig, read_table, sha256
+from unmetneed.cli.config import RunConfig, Settings, read_table, sha256
 from unmetneed.cli.publish import build_publication
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import ConfigError, UnmetneedError, UnmetneedWarning
@@ -70,20 +70,6 @@ class Inputs:
     #: survey of carers known to councils (SACE) that estimate_carers combines with them
     carers_census: pd.DataFrame | None = None
     carers_survey: str | None = None
-
-
-@dataclass
-class Settings:
-    formulas: dict[str, str]
-    by: tuple[str, ...]
-    weighting_margins: tuple[str, ...]
-    draws: int
-    seed: int
-    level: float
-    benchmark: bool
-    disclosure: dict[str, Any]
-    output_format: str = "csv"
-    save_draws: bool = False
 
 
 DEMO_SETTINGS = Settings(
@@ -549,17 +535,10 @@ def settings_from_config(
     config: RunConfig, *, output_format: str | None = None, save_draws: bool = False
 ) -> Settings:
     """The run settings a validated config gives."""
-    return Settings(
-        formulas=config.formulas,
-        by=config.by,
-        weighting_margins=config.weighting_margins,
-        draws=config.draws,
-        seed=config.seed,
-        level=config.level,
-        benchmark=config.benchmark,
-        disclosure=config.disclosure,
-        output_format=output_format or config.output_format,
-        save_draws=save_draws or config.save_draws,
+    return replace(
+        config.settings,
+        output_format=output_format or config.settings.output_format,
+        save_draws=save_draws or config.settings.save_draws,
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unmetneed.coverage.frame import TARGET_COLUMNS
 from unmetneed.disclosure import protect
 from unmetneed.disclosure.rounding import round_to_base, round_to_decimals
 
@@ -420,17 +421,7 @@ def _protect_coverage(
     # An over-count is flagged when the interval says so (its lower bound above 1): a point
     # just above 1 is the sampling noise of a source that counts everyone.
     out["flag"] = np.where((gap < 0) & (out["coverage_lower"].to_numpy(dtype=float) > 1), "over_count", "ok")
-    blank = [
-        "target_estimate",
-        "uncovered",
-        "uncovered_lower",
-        "uncovered_upper",
-        "over_count",
-        "coverage",
-        "coverage_lower",
-        "coverage_upper",
-    ]
-    out.loc[suppressed, blank] = np.nan
+    out.loc[suppressed, list(TARGET_COLUMNS)] = np.nan
     out.loc[suppressed, "flag"] = "suppressed"
     return out
 

@@ -34,17 +34,16 @@ from unmetneed.errors import (
 __all__ = [
     "COVERAGE_COLUMNS",
     "COVERAGE_FLAGS",
+    "TARGET_COLUMNS",
     "Source",
     "check_sources",
     "coverage_tables",
     "resolve_census",
 ]
 
-COVERAGE_COLUMNS = [
-    "source",
-    "target",
-    "covered",
-    "covered_se",
+#: Columns of a coverage row that are computed from its target (with the target itself):
+#: a row whose target is not published has these blank.
+TARGET_COLUMNS = (
     "target_estimate",
     "uncovered",
     "uncovered_lower",
@@ -53,8 +52,8 @@ COVERAGE_COLUMNS = [
     "coverage",
     "coverage_lower",
     "coverage_upper",
-    "flag",
-]
+)
+COVERAGE_COLUMNS = ["source", "target", "covered", "covered_se", *TARGET_COLUMNS, "flag"]
 #: ``flag`` of a coverage row: the source counts no more than its target (``ok``),
 #: or more (``over_count``: the excess is in ``over_count``, ``uncovered`` is 0).
 COVERAGE_FLAGS = ("ok", "over_count")

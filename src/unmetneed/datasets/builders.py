@@ -91,21 +91,18 @@ def _builder(kind: BuilderKind) -> Any:
         ) from None
 
 
-def build_survey_design(
-    df: pd.DataFrame,
-    *,
-    weights: str,
-    strata: str | None = None,
-    clusters: str | None = None,
-    fpc: str | None = None,
-    nest: bool = False,
-) -> Any:
-    """A survey design of ``df`` built by the registered ``"survey_design"`` builder."""
-    builder: SurveyDesignBuilder = _builder("survey_design")
-    return builder(df, weights=weights, strata=strata, clusters=clusters, fpc=fpc, nest=nest)
+class _Registered:
+    """Calls the builder registered for ``kind`` (looked up at each call, so registering later works)."""
+
+    def __init__(self, kind: BuilderKind) -> None:
+        self.kind = kind
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _builder(self.kind)(*args, **kwargs)
 
 
-def build_population_frame(cells: pd.DataFrame) -> Any:
-    """A population frame of ``cells`` built by the registered ``"population_frame"`` builder."""
-    builder: PopulationFrameBuilder = _builder("population_frame")
-    return builder(cells)
+#: A survey design of ``df`` built by the registered ``"survey_design"`` builder
+#: (``build_survey_design(df, weights=..., strata=..., ...)``, typed by :class:`SurveyDesignBuilder`).
+build_survey_design: SurveyDesignBuilder = _Registered("survey_design")
+#: A population frame of ``cells`` built by the registered ``"population_frame"`` builder.
+build_population_frame: PopulationFrameBuilder = _Registered("population_frame")

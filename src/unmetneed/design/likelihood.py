@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import stats
 
-from unmetneed.design.coding import Coding
-from unmetneed.design.statistics import RatioStatistic
 from unmetneed.errors import DesignError
 
 if TYPE_CHECKING:
-    from unmetneed.design.survey_design import SurveyDesign
+    from unmetneed.design.proportion_intervals import ProportionProblem
 
 __all__ = ["likelihood_bounds"]
 
@@ -33,37 +31,28 @@ BISECTION_STEPS = 200
 
 
 def likelihood_bounds(
-    design: SurveyDesign,
-    stat: RatioStatistic,
-    theta: np.ndarray,
-    variance: np.ndarray,
-    domains: Coding,
-    category: np.ndarray,
-    k: int,
-    level: float,
-    inside: np.ndarray | None = None,
+    problem: ProportionProblem, level: float, inside: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     from unmetneed.design.proportion_intervals import (
         _linkinv,
         _mu_eta,
+        glm_weights,
         logit_coefficients,
     )
 
+    design, domains, category, k = problem.design, problem.domains, problem.category, problem.k
     if design.replicates is not None:
         raise DesignError(
             "ci='likelihood' is not available on replicate designs (R's svyciprop returns "
             "NA there); use ci='logit', 'beta' or 'xlogit'"
         )
     inside = design._in_design if inside is None else inside
-    beta, beta_var = logit_coefficients(design, stat, domains, category, k, theta, variance, inside)
+    beta, beta_var = logit_coefficients(problem, inside)
     mu = _linkinv(beta)
     codes = domains.codes
     w = design._weights
     n_levels = domains.n_levels
-    rows = np.bincount(codes[inside], minlength=n_levels).astype(float)
-    size = np.bincount(codes[inside], weights=w[inside], minlength=n_levels)
-    scale = np.where(size > 0, rows / np.where(size > 0, size, 1.0), 0.0)
-    wt = np.where(inside, w * scale[codes], 0.0)
+    wt, size = glm_weights(design, domains, inside)
     nonzero = np.bincount(codes[inside & (w != 0)], minlength=n_levels).astype(float)
     s1 = np.empty(n_levels * k)
     total = np.repeat(np.bincount(codes, weights=wt, minlength=n_levels), k)

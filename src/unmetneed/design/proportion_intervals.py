@@ -27,6 +27,7 @@ raise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,12 +41,39 @@ from unmetneed.design.statistics import RatioStatistic
 if TYPE_CHECKING:
     from unmetneed.design.survey_design import SurveyDesign
 
-__all__ = ["logit_fit", "proportion_bounds"]
+__all__ = ["ProportionProblem", "logit_fit", "proportion_bounds"]
 
 EPSILON = 1e-8  # glm.control()$epsilon
 MAX_ITER = 25  # glm.control()$maxit
 _THRESH = 30.0
 _DBL_EPS = np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class ProportionProblem:
+    """The proportions of one ``proportion(ci=...)`` call, in (domain, category) order.
+
+    ``theta`` and ``variance`` have one value per (domain, category) pair;
+    ``category`` is each row's category code (0 to ``k - 1``).
+    """
+
+    design: SurveyDesign
+    stat: RatioStatistic
+    theta: np.ndarray
+    variance: np.ndarray
+    domains: Coding
+    category: np.ndarray
+    k: int
+
+
+def glm_weights(design: SurveyDesign, domains: Coding, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """svyglm's rescaled weights (mean 1 over each domain's rows ``inside``) and each domain's weight sum."""
+    codes = domains.codes
+    w = design._weights
+    rows = np.bincount(codes[inside], minlength=domains.n_levels).astype(float)
+    size = np.bincount(codes[inside], weights=w[inside], minlength=domains.n_levels)
+    scale = np.where(size > 0, rows / np.where(size > 0, size, 1.0), 0.0)
+    return np.where(inside, w * scale[codes], 0.0), size
 
 
 def _linkinv(eta: np.ndarray) -> np.ndarray:
@@ -130,14 +158,8 @@ def _wald_factor(level: float, df: float) -> tuple[float, float]:
 
 
 def proportion_bounds(
-    design: SurveyDesign,
+    problem: ProportionProblem,
     method: str,
-    stat: RatioStatistic,
-    theta: np.ndarray,
-    variance: np.ndarray,
-    domains: Coding,
-    category: np.ndarray,
-    k: int,
     level: float,
     has_by: bool,
     keep: np.ndarray | None = None,
@@ -145,6 +167,8 @@ def proportion_bounds(
     """Interval bounds for each (domain, category) proportion (``keep``: rows not missing)."""
     from unmetneed.design.variance import domain_degf
 
+    design, domains, k = problem.design, problem.domains, problem.k
+    theta, variance = problem.theta, problem.variance
     column_domain = np.repeat(np.arange(domains.n_levels), k)
     inside = design._in_design if keep is None else design._in_design & keep
     df = design.degf
@@ -172,33 +196,22 @@ def proportion_bounds(
     if method == "likelihood":
         from unmetneed.design.likelihood import likelihood_bounds
 
-        return likelihood_bounds(design, stat, theta, variance, domains, category, k, level, inside)
-    beta, beta_var = logit_coefficients(design, stat, domains, category, k, theta, variance, inside)
+        return likelihood_bounds(problem, level, inside)
+    beta, beta_var = logit_coefficients(problem, inside)
     low, high = _wald_factor(level, df)
     se = np.sqrt(beta_var)
     return _expit(beta + se * low), _expit(beta + se * high)
 
 
 def logit_coefficients(
-    design: SurveyDesign,
-    stat: RatioStatistic,
-    domains: Coding,
-    category: np.ndarray,
-    k: int,
-    theta: np.ndarray,
-    variance: np.ndarray,
-    inside: np.ndarray | None = None,
+    problem: ProportionProblem, inside: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """svyglm(I(cat == k) ~ 1, quasibinomial) per domain: coefficients and variances."""
+    design, domains, category, k = problem.design, problem.domains, problem.category, problem.k
     n_fits = domains.n_levels * k
     inside = design._in_design if inside is None else inside
     codes = domains.codes
-    w = design._weights
-    # Rescaled weights: mean 1 over the (sub)design's rows of the domain, as svyglm.
-    rows = np.bincount(codes[inside], minlength=domains.n_levels).astype(float)
-    size = np.bincount(codes[inside], weights=w[inside], minlength=domains.n_levels)
-    scale = np.where(size > 0, rows / np.where(size > 0, size, 1.0), 0.0)
-    wt = np.where(inside, w * scale[codes], 0.0)
+    wt, _ = glm_weights(design, domains, inside)
     total = np.repeat(np.bincount(codes, weights=wt, minlength=domains.n_levels), k)
     beta_rows = []
     sums = []
@@ -218,9 +231,9 @@ def logit_coefficients(
     beta = logit_fit(s1, total, eta=np.zeros(n_fits), devold=devold, first=first)
     r = design.replicates
     if r is None:
-        return beta, variance / _mu_eta(beta) ** 2
+        return beta, problem.variance / _mu_eta(beta) ** 2
     # Replicate fits from the full-sample coefficient, weights normalised to sum 1.
-    p_r = stat.replicate_estimates(r.weights)  # (F, R)
+    p_r = problem.stat.replicate_estimates(r.weights)  # (F, R)
     start = np.broadcast_to(beta[:, None], p_r.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         devold_r = -2.0 * (p_r * np.log(_linkinv(start)) + (1.0 - p_r) * np.log1p(-_linkinv(start)))

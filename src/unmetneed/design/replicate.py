@@ -96,6 +96,7 @@ import numpy as np
 
 from unmetneed._validate import check_choice
 from unmetneed.design.options import LonelyPSU, ReplicateKind, ReplicateMethod
+from unmetneed.design.taylor import PSUStructure
 from unmetneed.errors import DesignError, UnmetneedWarning
 
 __all__ = [
@@ -641,19 +642,13 @@ def _as_codes(name: str, x: object, length: int | None = None) -> np.ndarray:
 
 def make_replicate_weights(
     weights: np.ndarray,
-    strata: np.ndarray,
-    psu: np.ndarray,
-    psu_stratum: np.ndarray,
-    n_psu: np.ndarray,
-    popsize: np.ndarray,
+    structure: PSUStructure,
     *,
     method: ReplicateMethod,
     rho: float | None = None,
     n_replicates: int | None = None,
     mse: bool = False,
     seed: int | np.random.Generator | None = None,
-    lonely_psu: LonelyPSU = "fail",
-    stratum_labels: Sequence[object] | None = None,
 ) -> ReplicateWeights:
     """Replicate weights for a design, as R ``as.svrepdesign(design, type=)``.
 
@@ -661,18 +656,14 @@ def make_replicate_weights(
     ----------
     weights : numpy.ndarray
         ``(n,)`` full-sample sampling weights.
-    strata : numpy.ndarray
-        ``(n,)`` stratum codes ``0..H-1`` in R's factor-level order of the
-        labels (all zeros for an unstratified design).
-    psu : numpy.ndarray
-        ``(n,)`` PSU codes ``0..P-1`` in order of first appearance in the
-        data (``arange(n)`` without clusters).
-    psu_stratum : numpy.ndarray
-        ``(P,)`` stratum code of each PSU.
-    n_psu : numpy.ndarray
-        ``(H,)`` number of sampled PSUs per stratum.
-    popsize : numpy.ndarray
-        ``(H,)`` population number of PSUs per stratum; ``inf`` for no fpc.
+    structure : PSUStructure
+        The design's strata and PSUs, integer coded: ``stratum`` (``(n,)``,
+        codes ``0..H-1`` in R's factor-level order of the labels, all zeros for
+        an unstratified design), ``psu`` (``(n,)``, codes ``0..P-1`` in order of
+        first appearance in the data; ``arange(n)`` without clusters),
+        ``psu_stratum`` (``(P,)``), ``n_psu`` (``(H,)`` sampled PSUs per stratum),
+        ``popsize`` (``(H,)`` population PSUs per stratum; ``inf`` for no fpc),
+        ``lonely_psu`` and ``stratum_labels`` (below).
     method : {"jk1", "jkn", "brr", "fay", "bootstrap"}
         Replication method (see the module documentation). ``"bootstrap"`` is
         R's ``"subbootstrap"`` (Rao--Wu rescaled bootstrap).
@@ -687,13 +678,13 @@ def make_replicate_weights(
         of the replicates.
     seed : int, numpy.random.Generator or None
         Random source of the bootstrap (:func:`numpy.random.default_rng`).
-    lonely_psu : {"fail", "adjust", "certainty", "average", "remove"}
+    structure.lonely_psu : {"fail", "adjust", "certainty", "average", "remove"}
         Strata with a single PSU, as R's ``survey.lonely.psu`` in
         ``jknweights``. For ``"bootstrap"``, ``"certainty"`` and ``"remove"``
         give such a stratum factor 1 (no contribution); other policies raise.
         BRR/Fay always need two PSUs per stratum.
-    stratum_labels : sequence, optional
-        Labels of strata ``0..H-1``. Used to name strata in errors and, for
+    structure.stratum_labels : tuple
+        Labels of strata ``0..H-1`` (empty: none). Used to name strata in errors and, for
         BRR/Fay, to order strata as R's ``brrweights`` does: by
         ``as.character(label)``, so numeric labels sort as text (``1, 10,
         11, 12, 2, ...``). String labels keep the code order (assumed to be
@@ -731,9 +722,11 @@ def make_replicate_weights(
 
     >>> import numpy as np
     >>> from unmetneed.design.replicate import make_replicate_weights
-    >>> rw = make_replicate_weights(
-    ...     np.ones(4), np.array([0, 0, 1, 1]), np.arange(4), np.array([0, 0, 1, 1]),
-    ...     np.array([2, 2]), np.array([np.inf, np.inf]), method="brr")
+    >>> from unmetneed.design.taylor import PSUStructure
+    >>> structure = PSUStructure(
+    ...     np.array([0, 0, 1, 1]), np.arange(4), np.array([0, 0, 1, 1]),
+    ...     np.array([2, 2]), np.array([np.inf, np.inf]), lonely_psu="fail")
+    >>> rw = make_replicate_weights(np.ones(4), structure, method="brr")
     >>> rw.weights.shape, rw.scale
     ((4, 4), 0.25)
     >>> rw.weights[:, :2]
@@ -741,18 +734,17 @@ def make_replicate_weights(
            [0., 2.],
            [2., 2.],
            [0., 0.]])
-    >>> jk = make_replicate_weights(
-    ...     np.ones(4), np.array([0, 0, 1, 1]), np.arange(4), np.array([0, 0, 1, 1]),
-    ...     np.array([2, 2]), np.array([np.inf, np.inf]), method="jkn")
+    >>> jk = make_replicate_weights(np.ones(4), structure, method="jkn")
     >>> jk.rscales
     array([0.5, 0.5, 0.5, 0.5])
     """
     check_choice(method, "method", ReplicateMethod)
-    check_choice(lonely_psu, "lonely_psu", LonelyPSU)
-    w, p, ps, nps, pop = _checked_structure(weights, strata, psu, psu_stratum, n_psu, popsize)
+    check_choice(structure.lonely_psu, "lonely_psu", LonelyPSU)
+    w, p, ps, nps, pop = _checked_structure(weights, structure)
     _check_method_options(method, rho, n_replicates)
+    labels = structure.stratum_labels or None
     factors, scale, rscales, rho_out = _scheme(
-        method, ps, nps, pop, rho, n_replicates, seed, lonely_psu, stratum_labels
+        method, ps, nps, pop, rho, n_replicates, seed, structure.lonely_psu, labels
     )
     # Rows of W are w_i * factors[psu_i]: rank(W) is the rank of the factor
     # rows of PSUs holding a non-zero weight (P x R instead of n x R).
@@ -771,12 +763,7 @@ def make_replicate_weights(
 
 
 def _checked_structure(
-    weights: np.ndarray,
-    strata: np.ndarray,
-    psu: np.ndarray,
-    psu_stratum: np.ndarray,
-    n_psu: np.ndarray,
-    popsize: np.ndarray,
+    weights: np.ndarray, structure: PSUStructure
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weights, PSU codes, PSU strata, PSUs per stratum and popsize, checked against each other."""
     w = np.asarray(weights, dtype=np.float64)
@@ -785,11 +772,11 @@ def _checked_structure(
     n = w.shape[0]
     if not np.isfinite(w).all():
         raise DesignError("weights contain NaN or infinite values; every row needs a finite weight")
-    s = _as_codes("strata", strata, n)
-    p = _as_codes("psu", psu, n)
-    ps = _as_codes("psu_stratum", psu_stratum)
-    nps = _as_codes("n_psu", n_psu)
-    pop = np.asarray(popsize, dtype=np.float64).reshape(-1)
+    s = _as_codes("strata", structure.stratum, n)
+    p = _as_codes("psu", structure.psu, n)
+    ps = _as_codes("psu_stratum", structure.psu_stratum)
+    nps = _as_codes("n_psu", structure.n_psu)
+    pop = np.asarray(structure.popsize, dtype=np.float64).reshape(-1)
     n_strata = nps.shape[0]
     n_total = ps.shape[0]
     if pop.shape[0] != n_strata:

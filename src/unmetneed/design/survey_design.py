@@ -206,6 +206,47 @@ class SurveyDesign(FrozenAfterInit):
             )
         return self._replace(replicates=replicates)
 
+    def with_data(self, df: pd.DataFrame) -> SurveyDesign:
+        """A new design on other rows with this design's options.
+
+        The weights, strata, clusters and fpc columns, ``nest`` and the
+        lonely-PSU policy are kept; the rows, and so the PSU structure, are
+        ``df``'s. Replicate weights and a calibration record belong to this
+        design's rows and are not carried over.
+
+        Parameters
+        ----------
+        df : DataFrame
+            The new rows, with the design's columns.
+
+        Returns
+        -------
+        SurveyDesign
+            As ``SurveyDesign(df, ...)`` with this design's options; this design is unchanged.
+
+        Raises
+        ------
+        DesignError
+            As the constructor: no rows, invalid weights, or a bad design structure.
+
+        Examples
+        --------
+        >>> import unmetneed as um
+        >>> design = um.datasets.load_example_design()
+        >>> women = design.with_data(design.data.query("sex == 'Female'"))
+        >>> women.n < design.n, women.strata_col == design.strata_col
+        (True, True)
+        """
+        return SurveyDesign(
+            df,
+            weights=self._weights_col,
+            strata=self._strata_col,
+            clusters=self._clusters_col,
+            fpc=self._fpc_col,
+            nest=self._nest,
+            lonely_psu=self._structure.lonely_psu,
+        )
+
     @property
     def calibration(self) -> CalibrationRecord | None:
         """The calibration this design went through (``None`` if none)."""
@@ -361,21 +402,14 @@ class SurveyDesign(FrozenAfterInit):
         True
         """
         check_choice(method, "method", ReplicateMethod)
-        s = self._structure
         replicates = make_replicate_weights(
             self._weights,
-            s.stratum,
-            s.psu,
-            s.psu_stratum,
-            s.n_psu,
-            s.popsize,
+            self._structure,
             method=method,
             rho=rho,
             n_replicates=n_replicates,
             mse=mse,
             seed=seed,
-            lonely_psu=s.lonely_psu,
-            stratum_labels=s.stratum_labels if self._strata_col is not None else None,
         )
         return self._replace(replicates=replicates)
 
@@ -933,23 +967,12 @@ class SurveyDesign(FrozenAfterInit):
         extra = self._proportion_deff(stat, domains) if deff else None
         if ci == "mean":
             return self._estimates(stat, domains, keys, "proportion", variable, by, level, extra, keep)
-        from unmetneed.design.proportion_intervals import proportion_bounds
+        from unmetneed.design.proportion_intervals import ProportionProblem, proportion_bounds
 
         theta = stat.estimate(self._weights)
         variance, covariance = self._variance(stat, theta, domains)
-        bounds = proportion_bounds(
-            self,
-            ci,
-            stat,
-            theta,
-            variance,
-            domains,
-            category,
-            k,
-            level,
-            bool(as_column_list(by)),
-            keep,
-        )
+        problem = ProportionProblem(self, stat, theta, variance, domains, category, k)
+        bounds = proportion_bounds(problem, ci, level, bool(as_column_list(by)), keep)
         respondents = np.repeat(self._respondents(domains, keep), k)
         return self._make_estimates(
             keys,
@@ -1626,7 +1649,8 @@ def _build_structure(
         n_psu=n_psu,
         popsize=popsize,
         lonely_psu=lonely_psu,
-        stratum_labels=tuple(stratum_labels),
+        # An unstratified design has no labels: errors name strata by code.
+        stratum_labels=tuple(stratum_labels) if strata is not None else (),
     )
 
 

@@ -57,7 +57,7 @@ class PSUStructure:
     lonely_psu : str
         R's ``survey.lonely.psu`` policy.
     stratum_labels : tuple
-        The stratum labels, in code order.
+        The stratum labels, in code order (empty for an unstratified design).
     """
 
     stratum: np.ndarray

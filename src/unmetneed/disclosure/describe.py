@@ -131,22 +131,22 @@ def _sentences(info: Mapping[str, Any]) -> list[str]:
             )
     else:
         out.append("No secondary suppression was applied: suppressed counts may be recoverable from totals.")
-    if info["rounding"] is not None:
-        base = info["rounding"]
-        out.append(
-            f"Published counts, and their standard errors, are rounded to the nearest "
-            f"{base} (halves away from zero); confidence interval bounds are rounded "
-            f"outwards to multiples of {base} so they still contain the estimate."
+    base, decimals = info["rounding"], info["decimals"]
+    out.append(
+        "Counts are not rounded."
+        if base is None
+        else (
+            f"Published counts, and their standard errors, are rounded to the nearest {base} (halves "
+            f"away from zero); confidence interval bounds are rounded outwards to multiples of {base} "
+            "so they still contain the estimate."
         )
-    else:
-        out.append("Counts are not rounded.")
-    if info["decimals"] is not None:
-        out.append(
-            f"Estimates that are not counts are rounded to {info['decimals']} decimal "
-            "places, their intervals outwards."
-        )
-    else:
-        out.append("Estimates that are not counts are not rounded.")
+    )
+    out.append(
+        "Estimates that are not counts are not rounded."
+        if decimals is None
+        else f"Estimates that are not counts are rounded to {decimals} decimal places, their intervals "
+        "outwards."
+    )
     if info["flag_cv"] is not None:
         low = info["low_reliability"]
         out.append(

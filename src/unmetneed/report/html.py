@@ -168,6 +168,22 @@ def _figure(png: str, *, alt: str, caption: str) -> dict[str, str]:
     return {"png": png, "alt": alt, "caption": caption}
 
 
+def _dot_figure(
+    table: pd.DataFrame,
+    *,
+    label: str,
+    title: str,
+    xlabel: str,
+    level: float,
+    alt: str,
+    caption: str,
+    reference: float | None = None,
+) -> dict[str, str]:
+    """A :func:`dot_interval` chart of ``table`` as a report figure."""
+    png = dot_interval(table, label=label, title=title, xlabel=xlabel, level=level, reference=reference)
+    return _figure(png, alt=alt, caption=caption)
+
+
 def _all_settings(table: pd.DataFrame) -> pd.DataFrame:
     """The ``all`` rows of a table by setting (the whole table when it has no settings)."""
     if "setting" not in table.columns:
@@ -263,16 +279,13 @@ def _area_figures(by_area: pd.DataFrame, level: float) -> list[dict[str, str]]:
             continue
         rows["label"] = rows["area_name"].where(rows["area_name"].notna(), rows["area_code"])
         suppressed = int((rows["flag"] == "suppressed").sum())
-        png = dot_interval(
-            rows,
-            label="label",
-            title=f"{label} per 1,000 adults, by council",
-            xlabel="per 1,000 adults",
-            level=level,
-        )
         figures.append(
-            _figure(
-                png,
+            _dot_figure(
+                rows,
+                label="label",
+                title=f"{label} per 1,000 adults, by council",
+                xlabel="per 1,000 adults",
+                level=level,
                 alt=(
                     f"Dot-and-interval chart of {label.lower()} per 1,000 adults for {len(rows)} councils, "
                     f"sorted from lowest (top) to highest (bottom); {suppressed} councils are suppressed "
@@ -294,16 +307,13 @@ def _characteristic_parts(chars: pd.DataFrame, characteristics: list[str], level
         part = chars[chars["characteristic"] == characteristic]
         rows = part[(part["quantity"] == "unmet") & (part["measure"] == "rate_per_1000")]
         if len(rows):
-            png = dot_interval(
-                rows,
-                label="category",
-                title=f"Unmet need per 1,000 adults by {characteristic}",
-                xlabel="per 1,000 adults",
-                level=level,
-            )
             figures.append(
-                _figure(
-                    png,
+                _dot_figure(
+                    rows,
+                    label="category",
+                    title=f"Unmet need per 1,000 adults by {characteristic}",
+                    xlabel="per 1,000 adults",
+                    level=level,
                     alt=(
                         f"Dot-and-interval chart of unmet need per 1,000 adults for the {len(rows)} "
                         f"categories of {characteristic}, sorted, suppressed categories marked."
@@ -398,17 +408,14 @@ def _coverage_parts(publication: Any, level: float) -> tuple[dict | None, list, 
         target = part["target"].iloc[0]
         over = int((part["flag"] == "over_count").sum())
         suppressed = int((part["flag"] == "suppressed").sum())
-        png = dot_interval(
-            part,
-            label="label",
-            title=f"Coverage of {target} by {source}, by council",
-            xlabel=f"share of {target} that {source} counts (1 = all)",
-            level=level,
-            reference=1.0,
-        )
         figures.append(
-            _figure(
-                png,
+            _dot_figure(
+                part,
+                label="label",
+                title=f"Coverage of {target} by {source}, by council",
+                xlabel=f"share of {target} that {source} counts (1 = all)",
+                level=level,
+                reference=1.0,
                 alt=(
                     f"Dot-and-interval chart of the share of {target} that {source} counts, for "
                     f"{len(part)} councils, sorted; a dashed line marks full coverage (1); {over} councils "

@@ -441,15 +441,7 @@ def adjust_nonresponse(
     adjusted = w * factor[coding.codes]
     kept = data.loc[responded].copy()
     kept[design.weights_col] = adjusted[responded]
-    new_design = SurveyDesign(
-        kept,
-        weights=design.weights_col,
-        strata=design.strata_col,
-        clusters=design.clusters_col,
-        fpc=design.fpc_col,
-        nest=design.nest,
-        lonely_psu=design.lonely_psu,  # type: ignore[arg-type]
-    )
+    new_design = design.with_data(kept)
     if design.replicates is not None:
         reps = design.replicates.weights
         everyone_r = _class_sums(coding.codes, coding.n_levels, reps)
