@@ -61,7 +61,7 @@ from unmetneed.estimates.groupings import (
     add_grouping_columns,
     grouping_columns,
 )
-from unmetneed.mrp.draw_estimates import DrawEstimates, group_keys, summarise_draws
+from unmetneed.mrp.draw_estimates import DrawEstimates
 from unmetneed.mrp.frame import PopulationFrame
 from unmetneed.mrp.model import MultilevelFit, MultilevelModel
 from unmetneed.mrp.poststratify import cell_probability_draws
@@ -163,32 +163,14 @@ class CareEstimates(DrawEstimates):
             ):
                 if quantity == "need" and measure == "share_of_need":
                     continue
-                array = values.transpose("draw", *self.by)
-                stats = summarise_draws(array.values.reshape(self.n_draws, -1), level)
-                keys = group_keys(array, self.by)
-                table = keys.copy()
-                table["quantity"] = quantity
-                table["measure"] = measure
-                for name, column in stats.items():
-                    table[name] = column
-                table["n"] = self._respondents_for(keys)
-                frames.append(table)
+                frames.append(self._summary_rows(values, level, quantity=quantity, measure=measure))
         out = pd.concat(frames, ignore_index=True)
         out["basis"] = self._basis(out)
         # A CV that cannot be computed (one draw, a zero estimate) is not "ok".
         exact_zero = (out["estimate"] == 0) & (out["se"] == 0)
         out["flag"] = np.where((out["cv"] <= FLAG_CV) | exact_zero, "ok", "low_reliability")
         out.attrs.update(self.attrs)
-        out.attrs.update(
-            {
-                "level": level,
-                "estimate": "posterior mean",
-                "se": "posterior standard deviation",
-                "interval": "equal-tailed quantiles of draws",
-                "draws": self.n_draws,
-                "flag_cv": FLAG_CV,
-            }
-        )
+        out.attrs.update({**self._summary_attrs(level), "flag_cv": FLAG_CV})
         return out
 
     to_frame = summary

@@ -95,32 +95,34 @@ class DrawEstimates:
     def summary(self, level: float | None = None) -> pd.DataFrame:
         """The long table ``[by...], quantity, estimate, se, ci_lower, ci_upper, cv, n``."""
         level = self.level if level is None else float(level)
-        frames = []
-        for quantity in self.quantities:
-            array = self.draws[quantity].transpose("draw", *self.by)
-            values = array.values.reshape(self.n_draws, -1)
-            stats = summarise_draws(values, level)
-            keys = group_keys(array, self.by)
-            table = keys.copy()
-            table["quantity"] = quantity
-            for name, column in stats.items():
-                table[name] = column
-            table["n"] = self._respondents_for(keys)
-            frames.append(table)
+        frames = [self._summary_rows(self.draws[q], level, quantity=q) for q in self.quantities]
         out = pd.concat(frames, ignore_index=True)
         out.attrs.update(self.attrs)
-        out.attrs.update(
-            {
-                "level": level,
-                "interval": "equal-tailed quantiles of draws",
-                "estimate": "posterior mean",
-                "se": "posterior standard deviation",
-                "draws": self.n_draws,
-            }
-        )
+        out.attrs.update(self._summary_attrs(level))
         return out
 
     to_frame = summary
+
+    def _summary_rows(self, values: xr.DataArray, level: float, **labels: str) -> pd.DataFrame:
+        """One summary row per group of ``values`` (draws x by): keys, ``labels``, the statistics, n."""
+        array = values.transpose("draw", *self.by)
+        stats = summarise_draws(array.values.reshape(self.n_draws, -1), level)
+        keys = group_keys(array, self.by)
+        table = keys.assign(**labels)
+        for name, column in stats.items():
+            table[name] = column
+        table["n"] = self._respondents_for(keys)
+        return table
+
+    def _summary_attrs(self, level: float) -> dict[str, Any]:
+        """What a summary table's statistics are, for its ``attrs``."""
+        return {
+            "level": level,
+            "interval": "equal-tailed quantiles of draws",
+            "estimate": "posterior mean",
+            "se": "posterior standard deviation",
+            "draws": self.n_draws,
+        }
 
     def _respondents_for(self, keys: pd.DataFrame) -> pd.Series:
         if self.respondents is None or not self.by:
