@@ -64,7 +64,9 @@ def cell_probability_draws(
     fixed part, the random-effect rows gathered for each factor and ``expit``
     work in cache), each element as before: ``x_c . beta_d``, plus each
     factor's effect in the formula's order, then ``expit``, so the values are
-    bitwise the same as ``expit(beta @ X.T + b_1[:, j_1] + ...)``.
+    those of ``expit(beta @ X.T + b_1[:, j_1] + ...)`` (bitwise with numpy's
+    bundled OpenBLAS, whose dot products of the few fixed-effect terms do not
+    depend on the blocking).
     """
     X, codes, unseen = fit.new_data_design(cells)
     beta = draws["beta"].values  # (D, p)
