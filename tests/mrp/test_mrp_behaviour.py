@@ -107,6 +107,35 @@ def test_poststratified_counts_add_up_and_chunking_does_not_matter(
     assert prevalence["n"].sum() == len(simulated())
 
 
+@pytest.mark.parametrize("block", [1, 7 * 50, 65_536])
+def test_cell_probabilities_are_the_direct_formula_bitwise(
+    fit: um.MultilevelFit, frame: um.PopulationFrame, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The blocked (cells x draws) evaluator gives exactly expit(beta @ X.T + b_area + b_age)."""
+    monkeypatch.setattr(poststratify_module, "BLOCK_ELEMENTS", block)
+    cells = frame.cells.copy()
+    cells.loc[[0, 5, 9], "area"] = ["NEW1", "NEW2", "NEW1"]  # unseen levels: effects drawn per level
+    draws = fit.draws(50, seed=6)
+    chunk, unseen = poststratify_module.cell_probability_draws(fit, cells, draws, np.random.default_rng(8))
+    assert unseen == {"area": 2}
+    X, codes, _ = fit.new_data_design(cells)
+    area = np.concatenate(
+        [draws["re_area"].values, draws["sd"].values[:, [0]] * np.random.default_rng(8).standard_normal((50, 2))],
+        axis=1,
+    )
+    area_code = codes[0].copy()
+    area_code[[0, 5, 9]] = [25, 26, 25]
+    from scipy.special import expit
+
+    eta = draws["beta"].values @ X.T + area[:, area_code] + draws["re_age"].values[:, codes[1]]
+    expected = expit(eta)
+    for start, stop in [(0, len(cells)), (3, 40), (17, 18), (5, 5)]:
+        p = chunk(start, stop)
+        assert p.shape == (50, stop - start)
+        assert p.T.flags["C_CONTIGUOUS"]  # cells x draws in memory: sparse group sums read it in place
+        np.testing.assert_array_equal(p, expected[:, start:stop])
+
+
 def test_poststratify_unseen_area_draws_from_the_area_distribution(
     fit: um.MultilevelFit, frame: um.PopulationFrame
 ) -> None:
