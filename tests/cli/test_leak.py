@@ -27,6 +27,7 @@ PARTS = ["council_funded", "self_funded", "unpaid_only", "unmet"]
 # A number as a reader sees it: not part of a word, a code, a checksum or a version
 # (sha256, E06000001, 9f3a..., 3.11.2).
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?(?![\w]|\.\d)")
+PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.~-]+){2,}[\\/]?")
 PUBLISHED = ["estimates_by_area.csv", "estimates_by_characteristic.csv", "estimates_england.csv",
              "coverage_gaps.csv", "estimates_carers.csv", "report.html", "summary.txt", "provenance.json"]
 
@@ -93,7 +94,9 @@ def published(run_console: tuple[Path, str]) -> dict[str, str]:
     for fixed in [*REFERENCES, *(meaning for _, meaning in DEFINITIONS)]:
         texts["report.html"] = texts["report.html"].replace(str(escape(fixed)), "")
     texts["console"] = console
-    return texts
+    # File paths (the output folder, pytest's numbered /tmp/pytest-of-user/pytest-188/...)
+    # carry numbers that are not figures.
+    return {name: PATH.sub("", text) for name, text in texts.items()}
 
 
 @pytest.fixture(scope="module")
