@@ -80,6 +80,15 @@ def make_data(rows: int) -> Path:
     return out
 
 
+# The child scripts' timer (both time the call and record its CPU seconds the same way).
+TIMED = """def timed(f, name):
+    times, cpus = [], []
+    for _ in range(repeats + 1):
+        c = time.process_time(); t = time.perf_counter(); r = f()
+        times.append(time.perf_counter() - t); cpus.append(time.process_time() - c)
+    out[name + "_cpu"] = cpus
+    return r, times"""
+
 UNMETNEED = """
 import json, sys, time
 import numpy as np, pandas as pd
@@ -93,20 +102,14 @@ out = {}
 t = time.perf_counter()
 design = um.SurveyDesign(df, weights="w", strata="stratum", clusters="psu", nest=True)
 out["setup_s"] = time.perf_counter() - t
-def timed(f, name):
-    times, cpus = [], []
-    for _ in range(repeats + 1):
-        c = time.process_time(); t = time.perf_counter(); r = f()
-        times.append(time.perf_counter() - t); cpus.append(time.process_time() - c)
-    out[name + "_cpu"] = cpus
-    return r, times
+TIMED
 q, out["quantiles"] = timed(lambda: design.quantile("y", q=(0.25, 0.5, 0.75), by="area"), "quantiles")
 fit, out["glm"] = timed(lambda: design.glm("FORMULA"), "glm")
 frame = q.to_frame()
 out["q_est"] = frame["estimate"].tolist(); out["q_se"] = frame["se"].tolist()
 out["glm_coef"] = fit.params.tolist(); out["glm_se"] = fit.bse.tolist()
 print(json.dumps(out))
-""".replace("FORMULA", FORMULA)
+""".replace("FORMULA", FORMULA).replace("TIMED", TIMED)
 
 SVY = """
 import json, sys, time
@@ -121,13 +124,7 @@ out = {"version": svy.__version__ if hasattr(svy, "__version__") else "svy"}
 t = time.perf_counter()
 sample = svy.Sample(df, svy.Design(stratum="stratum", psu="psu", wgt="w"))
 out["setup_s"] = time.perf_counter() - t
-def timed(f, name):
-    times, cpus = [], []
-    for _ in range(repeats + 1):
-        c = time.process_time(); t = time.perf_counter(); r = f()
-        times.append(time.perf_counter() - t); cpus.append(time.process_time() - c)
-    out[name + "_cpu"] = cpus
-    return r, times
+TIMED
 q, out["quantiles"] = timed(lambda: sample.estimation.quantile("y", p=(0.25, 0.5, 0.75), by="area",
                                                                method="taylor"), "quantiles")
 x = ["x0", "x1", "x2", "x3", "x4", "x5", svy.Cat("g", ref=0)]
@@ -137,7 +134,7 @@ if frame is not None:
     frame = frame.sort(["area", "prob"]) if "prob" in frame.columns else frame
     out["q_est"] = frame["est"].to_list()
 print(json.dumps(out))
-"""
+""".replace("TIMED", TIMED)
 
 R_SCRIPT = """
 suppressPackageStartupMessages({library(survey); library(jsonlite)})
