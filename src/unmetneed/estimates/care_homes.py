@@ -306,17 +306,21 @@ def _admin_counts(register: pd.DataFrame, admin: pd.DataFrame, by: str) -> pd.Se
 
 
 def _fit_with_admin(
-    councils: pd.DataFrame, fh_rows: pd.Series, none: pd.Series, terms: list[str]
+    councils: pd.DataFrame,
+    X_all: np.ndarray,
+    names: list[str],
+    fit_rows: np.ndarray,
+    synthetic_rows: np.ndarray,
 ) -> tuple[MeasurementErrorFit, float]:
     r"""The measurement-error Fay-Herriot model with the estimated ``admin_share`` covariate.
 
-    Sets ``model_estimate``, ``model_se`` and ``shrinkage`` of ``councils`` in place
+    ``X_all`` (named ``names``) holds every council's covariates; the model is fitted on
+    ``fit_rows`` (councils with a direct share) and predicts ``synthetic_rows`` (councils
+    without returns). Sets ``model_estimate``, ``model_se`` and ``shrinkage`` of ``councils`` in place
     and returns the fit and the coefficient of ``admin_share`` (councils without returns:
     the synthetic prediction with MSE
     :math:`\sigma^2 + \beta^\top C_a\beta + x_a^\top V(\hat\beta) x_a`).
     """
-    fit_rows = (fh_rows & ~none).to_numpy()
-    X_all, names = _council_matrix(councils, fit_rows, terms)
     column = names.index("admin_share")
     C = np.zeros_like(X_all)
     C[:, column] = councils["admin_share_se"].to_numpy() ** 2
@@ -337,7 +341,6 @@ def _fit_with_admin(
     mse = np.full(len(councils), np.nan)
     shrinkage = np.full(len(councils), np.nan)
     estimate[fit_rows], mse[fit_rows], shrinkage[fit_rows] = fit.estimate, fit.mse, fit.gamma
-    synthetic_rows = none.to_numpy() & fh_rows.to_numpy()
     X_new = X_all[synthetic_rows]
     estimate[synthetic_rows] = X_new @ fit.beta
     mse[synthetic_rows] = (
@@ -367,7 +370,7 @@ def _council_matrix(
 
 
 def _common_error(
-    councils: pd.DataFrame, fit_rows: np.ndarray, terms: list[str], fit: Any, complete: np.ndarray
+    councils: pd.DataFrame, X_all: np.ndarray, names: list[str], fit: Any, complete: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray]:
     r"""The part of the council shares' errors that every council shares: the coefficients'.
 
@@ -377,7 +380,6 @@ def _common_error(
     (:math:`\gamma_a = 0` without returns, :math:`L_a = 0` where every home returned).
     Returns :math:`L` (councils x coefficients) and :math:`V(\hat\beta)`.
     """
-    X_all, names = _council_matrix(councils, fit_rows, terms)
     fitted = [str(t) for t in getattr(getattr(fit, "model", None), "terms", names)]
     if fitted != names:
         raise ModelError(f"internal: the model's coefficients {fitted} are not the covariates {names}")
@@ -639,13 +641,8 @@ def estimate_care_home_funding(
     fh_rows = ~complete
     councils["fh_direct"] = np.where(fh_rows & ~none, councils["direct"], np.nan)
     councils["fh_variance"] = np.where(fh_rows & ~none, gvf, np.nan)
-    if admin is None:
-        fit = _fit_fay_herriot(councils.loc[fh_rows], by, terms, level)
-        fh = fit.estimates(level=level).set_index(by)
-        councils["model_estimate"] = fh["estimate"].reindex(councils.index)
-        councils["model_se"] = np.sqrt(fh["mse"].reindex(councils.index))
-        councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
-    else:
+    fit_rows = (fh_rows & ~none).to_numpy()
+    if admin is not None:
         funded = _admin_counts(reg, admin, by).reindex(councils.index).to_numpy()
         occ_pooled, occ_pooled_se = _pooled_occupancy(councils, occ, occ_se, none.to_numpy())
         councils["admin_share"] = funded / (beds * occ_pooled)
@@ -653,7 +650,15 @@ def estimate_care_home_funding(
             (occ_pooled_se / occ_pooled) ** 2 + admin_cv**2
         )
         terms.append("admin_share")
-        fit, beta_admin = _fit_with_admin(councils, fh_rows, none, terms)
+    X_all, names = _council_matrix(councils, fit_rows, terms)
+    if admin is None:
+        fit = _fit_fay_herriot(councils.loc[fh_rows], by, terms, level)
+        fh = fit.estimates(level=level).set_index(by)
+        councils["model_estimate"] = fh["estimate"].reindex(councils.index)
+        councils["model_se"] = np.sqrt(fh["mse"].reindex(councils.index))
+        councils["shrinkage"] = fh["shrinkage"].reindex(councils.index)
+    else:
+        fit, beta_admin = _fit_with_admin(councils, X_all, names, fit_rows, (fh_rows & none).to_numpy())
 
     if none.any():
         # the target is the council's finite-population share: add the variance of its
@@ -765,7 +770,7 @@ def estimate_care_home_funding(
         model=fit,
         info=MappingProxyType(info),
         _table=table,
-        _common=_common_error(councils, (fh_rows & ~none).to_numpy(), terms, fit, complete.to_numpy()),
+        _common=_common_error(councils, X_all, names, fit, complete.to_numpy()),
     )
 
 
