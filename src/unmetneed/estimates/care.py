@@ -91,6 +91,15 @@ CHUNK_ELEMENTS = 4_000_000  # cells x draws per chunk and per array (32 MB each)
 FLAG_CV = 0.2
 
 
+def reliability_flags(table: pd.DataFrame) -> np.ndarray:
+    """``ok`` where the CV is at most :data:`FLAG_CV` (or the figure is exactly 0), else ``low_reliability``.
+
+    A CV that cannot be computed (one draw, a zero estimate with a spread) is not ``ok``.
+    """
+    exact_zero = (table["estimate"] == 0) & (table["se"] == 0)
+    return np.where((table["cv"] <= FLAG_CV) | exact_zero, "ok", "low_reliability")
+
+
 BENCHMARK_Z = 4.0  # an admin count this many posterior SDs (log scale) away is flagged
 
 
@@ -166,9 +175,7 @@ class CareEstimates(DrawEstimates):
                 frames.append(self._summary_rows(values, level, quantity=quantity, measure=measure))
         out = pd.concat(frames, ignore_index=True)
         out["basis"] = self._basis(out)
-        # A CV that cannot be computed (one draw, a zero estimate) is not "ok".
-        exact_zero = (out["estimate"] == 0) & (out["se"] == 0)
-        out["flag"] = np.where((out["cv"] <= FLAG_CV) | exact_zero, "ok", "low_reliability")
+        out["flag"] = reliability_flags(out)
         out.attrs.update(self.attrs)
         out.attrs.update({**self._summary_attrs(level), "flag_cv": FLAG_CV})
         return out

@@ -79,6 +79,7 @@ from unmetneed._validate import (
 )
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import FrameError
+from unmetneed.estimates.care import FLAG_CV, reliability_flags
 from unmetneed.mrp.draw_estimates import DrawEstimates, summarise_draws
 
 __all__ = [
@@ -107,7 +108,6 @@ SETTINGS: dict[str, str] = {
 }
 PERKS = 1.0  # total prior mass a_0 at the top level, spread evenly over the categories
 STRENGTH_BOUNDS = (1e-2, 1e6)
-FLAG_CV = 0.2
 QUANTITY = "council_funded"
 BASIS = "admin_composition"
 
@@ -143,18 +143,9 @@ class CouncilFundedEstimates(DrawEstimates):
             table[name] = column
         table["n"] = self._respondents_for(table[self.by]).to_numpy()
         table["basis"] = BASIS
-        table["flag"] = np.where(table["cv"] > FLAG_CV, "low_reliability", "ok")
+        table["flag"] = reliability_flags(table)
         table.attrs.update(self.attrs)
-        table.attrs.update(
-            {
-                "level": level,
-                "interval": "equal-tailed quantiles of draws",
-                "estimate": "posterior mean",
-                "se": "posterior standard deviation",
-                "draws": self.n_draws,
-                "flag_cv": FLAG_CV,
-            }
-        )
+        table.attrs.update({**self._summary_attrs(level), "flag_cv": FLAG_CV})
         return table
 
     to_frame = summary
