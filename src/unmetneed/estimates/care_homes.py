@@ -41,7 +41,7 @@ from formulaic import model_matrix
 from scipy import stats
 
 from unmetneed._provenance import package_version
-from unmetneed._validate import check_level, preview
+from unmetneed._validate import check_level, preview, require_columns
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import DesignError, MissingColumnError, ModelError
 from unmetneed.io.care_homes import read_care_home_register, read_provider_returns
@@ -282,9 +282,7 @@ def _admin_counts(register: pd.DataFrame, admin: pd.DataFrame, by: str) -> pd.Se
     """Council-funded care-home residents (``setting == "residential"``) by register council."""
     if not isinstance(admin, pd.DataFrame):
         raise ModelError("admin must be a pandas DataFrame of council-funded counts (by, setting, count)")
-    missing = [c for c in (by, "setting", "count") if c not in admin.columns]
-    if missing:
-        raise MissingColumnError(f"admin has no column(s) {missing}; it has {list(admin.columns)}")
+    require_columns(admin, [by, "setting", "count"], "admin")
     rows = admin[admin["setting"].astype(str) == "residential"]
     if rows.empty:
         settings = sorted(map(str, pd.unique(admin["setting"].astype(str))))
@@ -355,18 +353,24 @@ def _fit_with_admin(
 
 
 def _council_matrix(
-    councils: pd.DataFrame, fit_rows: np.ndarray, terms: list[str]
+    councils: pd.DataFrame, fit_rows: np.ndarray, modelled: np.ndarray, terms: list[str]
 ) -> tuple[np.ndarray, list[str]]:
-    """The model's covariate rows of every council, coded as in a fit on ``fit_rows``, and their names."""
+    """The model's covariate rows, coded as in a fit on ``fit_rows``, and their names.
+
+    Rows of ``modelled`` councils (those the model fits or predicts) are built; the others
+    (every home returned: reported exactly) are 0 and need no covariates.
+    """
     rhs = " + ".join(terms)
+    columns = _terms_columns(terms)
     try:
-        matrix = model_matrix(
-            rhs, councils.loc[fit_rows, _terms_columns(terms)], ensure_full_rank=True, na_action="raise"
-        )
+        matrix = model_matrix(rhs, councils.loc[fit_rows, columns], ensure_full_rank=True, na_action="raise")
     except Exception as error:  # formulaic raises several types; name the formula
         raise ModelError(f"could not build the covariates '{rhs}': {error}") from error
-    X_all = matrix.model_spec.get_model_matrix(councils[_terms_columns(terms)], na_action="raise")
-    return np.asarray(X_all, dtype=float), [str(c) for c in matrix.columns]
+    X_all = np.zeros((len(councils), matrix.shape[1]))
+    X_all[modelled] = np.asarray(
+        matrix.model_spec.get_model_matrix(councils.loc[modelled, columns], na_action="raise"), dtype=float
+    )
+    return X_all, [str(c) for c in matrix.columns]
 
 
 def _common_error(
@@ -650,7 +654,7 @@ def estimate_care_home_funding(
             (occ_pooled_se / occ_pooled) ** 2 + admin_cv**2
         )
         terms.append("admin_share")
-    X_all, names = _council_matrix(councils, fit_rows, terms)
+    X_all, names = _council_matrix(councils, fit_rows, fh_rows.to_numpy(), terms)
     if admin is None:
         fit = _fit_fay_herriot(councils.loc[fh_rows], by, terms, level)
         fh = fit.estimates(level=level).set_index(by)
@@ -742,7 +746,12 @@ def estimate_care_home_funding(
     info = {
         "method": "returns calibrated to the register (raking: homes and beds by "
         + ", ".join(calibrate_to)
-        + "); Fay-Herriot (REML) on direct council shares",
+        + (
+            "); Fay-Herriot (REML) on direct council shares"
+            if admin is None
+            else "); measurement-error Fay-Herriot on direct council shares, with the admin counts' "
+            "council-funded share as a covariate"
+        ),
         "by": by,
         "calibrate_to": list(calibrate_to),
         "level": level,

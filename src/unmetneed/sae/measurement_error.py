@@ -192,10 +192,8 @@ def fit_measurement_error(
     def total_variance(beta: NDArray[np.float64], sigma2: float) -> NDArray[np.float64]:
         return sigma2 + np.einsum("p,apq,q->a", beta, C, beta) + psi
 
-    def moment(sigma2: float, beta: NDArray[np.float64]) -> float:
-        w = 1.0 / total_variance(beta, sigma2)
-        r = y - Xm @ beta
-        return float(np.sum(w * r * r) - (m - p))
+    def moment(sigma2: float, bcb_psi: NDArray[np.float64], r2: NDArray[np.float64]) -> float:
+        return float(np.sum(r2 / (sigma2 + bcb_psi)) - (m - p))
 
     # start: least squares ignoring the covariates' error, so that the first corrected step
     # already gives little weight to areas whose covariates are noisy
@@ -203,13 +201,15 @@ def fit_measurement_error(
     beta, A = solve_beta(1.0 / (sigma2 + psi), corrected=False)
     for iteration in range(1, max_iter + 1):
         beta_new, A = solve_beta(1.0 / total_variance(beta, sigma2))
-        if moment(0.0, beta_new) <= 0.0:
+        # the moment equation in sigma2 at beta_new: beta'C beta + psi and the residuals are fixed
+        args = (total_variance(beta_new, 0.0), (y - Xm @ beta_new) ** 2)
+        if moment(0.0, *args) <= 0.0:
             sigma2_new = 0.0
         else:
             upper = max(sigma2, 1e-12) * 2.0 + float(np.var(y))
-            while moment(upper, beta_new) > 0.0:
+            while moment(upper, *args) > 0.0:
                 upper *= 2.0
-            sigma2_new = float(optimize.brentq(moment, 0.0, upper, args=(beta_new,), xtol=1e-14))
+            sigma2_new = float(optimize.brentq(moment, 0.0, upper, args=args, xtol=1e-14))
         change = np.max(np.abs(beta_new - beta)) / (1.0 + np.max(np.abs(beta)))
         change = max(change, abs(sigma2_new - sigma2) / (1.0 + sigma2))
         beta, sigma2 = beta_new, sigma2_new
