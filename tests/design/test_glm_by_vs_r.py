@@ -171,3 +171,14 @@ def test_domain_without_complete_rows_is_named() -> None:
     design = design.assign(y_gap=design.data["y"].where(design.data["r3"] != "r2"))
     with pytest.raises(DesignError, match=r"no complete rows.*domain r3='r2'"):
         design.glm("y_gap ~ x", by="r3")
+
+
+def test_glm_to_frame_checks_its_level() -> None:
+    """A bad level in to_frame() is an error, as in the by-domain result (not NaN intervals)."""
+    import unmetneed as um
+    from unmetneed.errors import DesignError
+
+    design = um.datasets.load_example_design()
+    fit = design.glm("need ~ age_band")
+    with pytest.raises(DesignError, match="level"):
+        fit.to_frame(level=1.5)

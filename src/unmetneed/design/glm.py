@@ -346,7 +346,7 @@ class GLMResult:
         p-values and intervals use t on :attr:`df_resid` degrees of freedom
         (R ``summary.svyglm`` and ``confint.svyglm``).
         """
-        level = self.level if level is None else level
+        level = check_level(self.level if level is None else level)
         se = np.sqrt(np.diag(self._cov))
         df = np.full(se.size, self.df_resid)
         frame = pd.DataFrame({"term": self._terms, "estimate": self._coef, "se": se})
@@ -573,8 +573,7 @@ class GLMByResult:
 
         t tests and intervals on each domain's :attr:`df_resid` (column ``df``).
         """
-        level = self.level if level is None else level
-        check_level(level)
+        level = check_level(self.level if level is None else level)
         p = len(self._terms)
         coef = self._coef.ravel()
         se = np.sqrt(np.diag(self._cov))
