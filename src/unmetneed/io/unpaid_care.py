@@ -22,6 +22,7 @@ from unmetneed._validate import check_choice
 from unmetneed.errors import ReadError
 from unmetneed.io._common import (
     as_path,
+    parse_counts,
     preview,
     read_csv_checked,
     sha256_of,
@@ -62,9 +63,8 @@ def _find(columns: dict[str, str], candidates: tuple[str, ...]) -> str | None:
 
 
 def _counts(frame: pd.DataFrame, column: str, codes: pd.Series, source: str) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(values) | (values < 0) | (values != np.floor(values))
+    values, problems = parse_counts(frame[column])
+    bad = np.logical_or.reduce(list(problems.values()))
     if bad.any():
         rows = np.flatnonzero(bad)
         raw = [frame[column].iloc[i] for i in rows[:5]]
