@@ -444,8 +444,9 @@ class SettingEstimates(CareEstimates):
     ``basis``: households as :class:`CareEstimates`; care homes ``direct`` for
     the census count of residents (``need``) and the quantities that are 0 by
     definition (``unpaid_only``, ``unmet``), the care-home estimate's basis
-    (``model`` or ``direct``) for council counts of ``self_funded`` and
-    ``council_funded``, ``model`` otherwise; ``all`` the basis both settings
+    (``model``, ``direct`` or ``model_no_respondents``) for every council row
+    (count, rate and share of need) of ``self_funded`` and ``council_funded``,
+    ``model`` otherwise; ``all`` the basis both settings
     share, else ``model`` (``model_no_respondents`` when either rests on a group
     without respondents). ``n`` is the household survey's respondents
     (missing for care-home rows, which rest on the care-home returns).
@@ -512,11 +513,11 @@ class SettingEstimates(CareEstimates):
             basis[funded] = codes[funded].map(self.care_home_basis["basis"]).fillna("model").to_numpy()
         everything = setting == "all"
         if everything.any():
-            keys = table[[*by, "quantity", "measure"]].astype(str).agg("\x1f".join, axis=1)
-            hh = pd.Series(basis[household], index=keys[household].to_numpy())
-            ch = pd.Series(basis[homes], index=keys[homes].to_numpy())
-            a = hh.reindex(keys[everything].to_numpy()).to_numpy()
-            b = ch.reindex(keys[everything].to_numpy()).to_numpy()
+            keys = pd.MultiIndex.from_frame(table[[*by, "quantity", "measure"]].astype(str))
+            hh = pd.Series(basis[household], index=keys[household])
+            ch = pd.Series(basis[homes], index=keys[homes])
+            a = hh.reindex(keys[everything]).to_numpy()
+            b = ch.reindex(keys[everything]).to_numpy()
             # a care-home part that is 0 by definition leaves the household basis as it is
             same = (a == b) | np.isin(quantity[everything], STRUCTURAL_ZEROS)
             combined = np.where(same, a, "model")
@@ -573,7 +574,8 @@ def with_council_composition(
     new = council.reindex({key: categories}).transpose("draw", key).values
     household = draws.sel(setting="household")
     old = household["council_funded"].transpose("draw", key).values
-    out = draws.copy(deep=True)
+    # only the two quantities that change are copied; the rest are shared (read-only)
+    out = draws.copy().assign(council_funded=draws["council_funded"].copy(), need=draws["need"].copy())
     position = {"setting": "household"}
     out["council_funded"].loc[position] = xr.DataArray(new, dims=("draw", key))
     out["need"].loc[position] = xr.DataArray(
