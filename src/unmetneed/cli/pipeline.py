@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from unmetneed.cli.config import RunConfig, Settings, read_table, sha256
-from unmetneed.cli.publish import build_publication
+from unmetneed.cli.publish import ENGLAND_CODE, ENGLAND_NAME, build_publication
 from unmetneed.design import SurveyDesign
 from unmetneed.errors import ConfigError, UnmetneedError, UnmetneedWarning
 from unmetneed.margins import MarginKey, Margins
@@ -1029,7 +1029,7 @@ def _write_tables(
     if len(publication.coverage_england) and "characteristic" in publication.coverage.columns:
         # England rows too (the report's England coverage table), coded as the England total
         england = publication.coverage_england.assign(
-            characteristic="area_code", category="E92000001", area_code="E92000001", area_name="England"
+            characteristic="area_code", category=ENGLAND_CODE, area_code=ENGLAND_CODE, area_name=ENGLAND_NAME
         )
         outputs["coverage_gaps"] = pd.concat(
             [publication.coverage, england[publication.coverage.columns]], ignore_index=True

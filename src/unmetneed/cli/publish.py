@@ -34,10 +34,11 @@ import pandas as pd
 from unmetneed.coverage.frame import TARGET_COLUMNS
 from unmetneed.disclosure import protect
 from unmetneed.disclosure.rounding import round_to_base, round_to_decimals
+from unmetneed.estimates.carers import ALL_CARERS, CARER_QUANTITIES, ENGLAND
 
 __all__ = ["ENGLAND_CODE", "ENGLAND_NAME", "Publication", "build_publication"]
 
-ENGLAND_CODE = "E92000001"
+ENGLAND_CODE = ENGLAND
 ENGLAND_NAME = "England"
 RESULT_COLUMNS = ["quantity", "measure", "estimate", "se", "ci_lower", "ci_upper", "cv", "n", "basis", "flag"]
 # Published precision of the measures that are not counts.
@@ -278,8 +279,7 @@ def build_publication(
     return publication
 
 
-CARER_COUNTS = ("carers", "carers_known", "carers_unknown", "carers_support_unmet")
-ALL_CARERS = "All unpaid carers"
+CARER_COUNTS = tuple(q for q in CARER_QUANTITIES if q != "carers_known_share")
 
 
 def _carers(carers: Any, names: pd.Series, options: dict[str, Any]) -> pd.DataFrame:
