@@ -591,7 +591,15 @@ def _run_into(
     )
     from unmetneed.weighting import rake
 
-    steps = Progress(7, enabled=progress)
+    general = inputs.surveys["general"]
+    households, homes = split_settings(inputs.population)
+    # the optional steps, decided once: the progress bar counts them
+    with_homes = homes is not None and inputs.care_homes is not None
+    with_composition = (
+        inputs.admin_cells is not None and inputs.composition_survey in inputs.surveys and settings.benchmark
+    )
+    with_carers = inputs.carers_census is not None and inputs.carers_survey in inputs.surveys
+    steps = Progress(7 + 2 * with_homes + with_composition + with_carers, enabled=progress)
     timings = steps.timings
     state: dict[str, Any] = {}
 
@@ -607,8 +615,6 @@ def _run_into(
         steps.done(name, started)
         return value
 
-    general = inputs.surveys["general"]
-    households, homes = split_settings(inputs.population)
     margins = _weighting_margins(households, settings.weighting_margins, general)
     weighting = timed(
         "weighting the general survey to census margins",
@@ -627,7 +633,8 @@ def _run_into(
         lambda: model.populations_by(households, groupings=groupings, admin=admin, level=settings.level),
     )
     funding = care_homes = None
-    if homes is not None and inputs.care_homes is not None:
+    if with_homes:
+        assert homes is not None and inputs.care_homes is not None
         chi = inputs.care_homes
         # Returns are calibrated to the register's homes and beds by region, home type, size
         # and, when the register has it, the regulator's rating: response and self-funding
@@ -667,7 +674,7 @@ def _run_into(
             ),
         )
     results = combine_settings(household, care_homes, care_home_funding=funding)
-    if inputs.admin_cells is not None and inputs.composition_survey in inputs.surveys and settings.benchmark:
+    if with_composition:
         timed(
             "council-funded people by characteristic: admin counts x the survey's composition",
             lambda: _council_composition(results, inputs, settings),
@@ -677,7 +684,8 @@ def _run_into(
     )
     carers = None
     carers_census = inputs.carers_census
-    if carers_census is not None and inputs.carers_survey in inputs.surveys:
+    if with_carers:
+        assert carers_census is not None
         from unmetneed.estimates import estimate_carers
 
         survey = inputs.surveys[str(inputs.carers_survey)]
