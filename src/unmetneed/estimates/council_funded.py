@@ -78,6 +78,7 @@ from unmetneed._validate import (
     show,
 )
 from unmetneed.design import SurveyDesign
+from unmetneed.design.variance import group_totals
 from unmetneed.errors import FrameError
 from unmetneed.estimates.care import FLAG_CV, reliability_flags
 from unmetneed.mrp.draw_estimates import DrawEstimates, summarise_draws
@@ -600,18 +601,7 @@ def _ml_strength(prior_mean: np.ndarray, success: np.ndarray, failure: np.ndarra
 
 def _group_sums(groups: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     codes, inverse = np.unique(groups, return_inverse=True)
-    out = []
-    for a in arrays:
-        if a.ndim == 1:
-            out.append(np.bincount(inverse, weights=a, minlength=len(codes)))
-        else:
-            out.append(
-                np.stack(
-                    [np.bincount(inverse, weights=a[:, k], minlength=len(codes)) for k in range(a.shape[1])],
-                    axis=1,
-                )
-            )
-    return inverse, out
+    return inverse, [group_totals(a, inverse, len(codes)) for a in arrays]
 
 
 LEVELS = ("setting_age_group", "pool", "area", "cell")
@@ -716,9 +706,7 @@ def _parent_information(
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         eff = np.where(child_n > 0, child_n * alphas / (child_n + alphas), 0.0)
-        total = np.stack(
-            [np.bincount(parent, weights=eff[:, j], minlength=n_parents) for j in range(eff.shape[1])], axis=1
-        )
+        total = group_totals(eff, parent, n_parents)
         return np.where(parent_n > 0, np.minimum(1.0, total / parent_n), 1.0)
 
 
