@@ -150,15 +150,24 @@ def _irls(
     """R's ``glm.fit`` (no offset), step for step; ``xt`` is the transposed model matrix."""
     link = _link_of(family)
     identity = link.kind == "identity"
-    if start is None:
-        eta = link.link(_mustart(family, y, wt))
-    else:
-        eta = start @ xt
+    if family == "gaussian" and start is None:
+        # R starts at mu = y (eta = y), so its first iteration is one weighted least squares
+        # of y; its second repeats it (the identity link's working weights do not depend on
+        # mu) and stops: the coefficients are these, to rounding. The linear predictor (a
+        # pass over X) is left to the caller, which fuses it with the pass it makes anyway
+        # (the sandwich's score totals); R's deviance test can only end the first iteration
+        # on an exact fit, which changes the count of iterations, not the numbers.
+        good = wt > 0
+        w = np.sqrt(wt)
+        z = y
+        if not good.all():
+            w = np.where(good, w, 0.0)
+            z = np.where(good, y, 0.0)
+        coef, gram, chol, _ = _weighted_least_squares(xt, z, w, need_eta=False)
+        return _Fit(coef, None, None, w * w, gram, 2, True, chol)
+    eta = link.link(_mustart(family, y, wt)) if start is None else start @ xt
     mu = link.inverse(eta)
-    if identity and start is None:
-        devold = 0.0  # mu = y: every deviance residual is exactly 0
-    else:
-        devold = float(np.sum(_dev_resids(family, y, mu, wt)))
+    devold = float(np.sum(_dev_resids(family, y, mu, wt)))
     coef = np.full(xt.shape[0], np.nan) if start is None else start.copy()
     converged = False
     w2 = np.zeros(y.size)
@@ -170,7 +179,7 @@ def _irls(
             # mu_eta = 1 and V(mu) = 1: the same numbers as the general branch
             # (eta + (y - mu) / 1, sqrt(wt * 1 / 1)) without six passes over n.
             good = wt > 0
-            z = y if start is None and iteration == 1 else eta + (y - mu)  # mu = eta = y
+            z = eta + (y - mu)
             w = np.sqrt(wt)
             if not good.all():
                 w = np.where(good, w, 0.0)
@@ -183,17 +192,6 @@ def _irls(
                 w = np.sqrt(wt * mu_eta**2 / _variance(family, mu))
             w = np.where(good, w, 0.0)
             z = np.where(good, z, 0.0)
-        if family == "gaussian" and start is None:
-            # R's second iteration repeats the same weighted least squares (the
-            # working weights of the identity link do not depend on mu) and
-            # stops: its coefficients are these, to rounding. The linear
-            # predictor (a pass over X) is left to the caller, which fuses it
-            # with the pass it makes anyway (the sandwich's score totals);
-            # R's deviance test can only end the first iteration on an exact
-            # fit, which changes the count of iterations, not the numbers.
-            new, gram, chol, _ = _weighted_least_squares(xt, z, w, need_eta=False)
-            w2, coef = w * w, new
-            return _Fit(coef, None, None, w2, gram, iteration + 1, True, chol)
         new, gram, chol, predictor = _weighted_least_squares(xt, z, w)
         eta = cast("np.ndarray", predictor)  # asked for (need_eta)
         mu = link.inverse(eta)
