@@ -870,8 +870,6 @@ def fit_glm(design: SurveyDesign, formula: str, family: str, level: float = 0.95
             rows, y, xt, w_rows, psu = rows[use], y[use], xt[:, use], w_rows[use], psu[use]
         n_design = int(inside.sum())
         w_inside_total = float(w_all[inside].sum())
-    if rows.size == 0:
-        raise DesignError(f"formula {formula!r} leaves no complete rows in the design")
     piece = _fit_rows(design, formula, family, (rows, y, xt, w_rows, psu), n_design, w_inside_total)
     cov = _covariance(design, [piece])
     p = xt.shape[0]

@@ -39,7 +39,6 @@ from unmetneed.design.replicate import (
     ReplicateWeights,
     make_replicate_weights,
     replicate_degf,
-    replicate_variance,
 )
 from unmetneed.design.statistics import RatioStatistic
 from unmetneed.design.taylor import PSUStructure, stratified_variance
@@ -1302,11 +1301,11 @@ class SurveyDesign(FrozenAfterInit):
         stat = linear.mean_statistics(u[:, None], keep, codes, n_levels)[0]
         if self._replicates is None:
             return self._estimates(stat, domains, domains.levels, "variance", variable, by, level, None, keep)
-        r = self._replicates
         theta = stat.estimate(self._weights)
         reps = linear.replicate_svyvar(self, y, keep, codes, n_levels)
-        variance = replicate_variance(theta, reps, r.scale, r.rscales, r.mse, by_estimate=True)
         from unmetneed.design.variance import design_covariance
+
+        variance = design_covariance(self, theta=theta, replicates=reps, diagonal=True)
 
         return self._make_estimates(
             domains.levels,
@@ -1340,10 +1339,9 @@ class SurveyDesign(FrozenAfterInit):
             family = linear.estimate_family(self, stats, order)
             theta, variance, covariance = family.theta, family.variance, family.covariance
         else:
-            r = self._replicates
             theta = np.concatenate([s.estimate(self._weights) for s in stats])[order]
             reps = linear.replicate_svyvar_products(self, values, keep, codes, n_levels)[order]
-            variance = replicate_variance(theta, reps, r.scale, r.rscales, r.mse, by_estimate=True)
+            variance = design_covariance(self, theta=theta, replicates=reps, diagonal=True)
 
             def covariance() -> np.ndarray:
                 return design_covariance(self, theta=theta, replicates=reps)
@@ -1403,7 +1401,7 @@ class SurveyDesign(FrozenAfterInit):
             replicate_theta = stat.replicate_estimates(r.weights)
             # Each estimate on its own, as R's svyby: a replicate with no rows in one
             # domain is dropped for that domain only.
-            variance = replicate_variance(theta, replicate_theta, r.scale, r.rscales, r.mse, by_estimate=True)
+            variance = design_covariance(self, theta=theta, replicates=replicate_theta, diagonal=True)
             return variance, lambda: design_covariance(self, theta=theta, replicates=replicate_theta)
         s = self._structure
         totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
