@@ -338,7 +338,8 @@ def _characteristic_parts(chars: pd.DataFrame, characteristics: list[str], level
                     + (" (low reliability)" if r["flag"] == "low_reliability" else "")
                 )
             body.append(cells)
-        present = [q for q in HEADLINE if q in set(part["quantity"])]
+        available = set(part["quantity"])
+        present = [q for q in HEADLINE if q in available]
         tables.append(
             _table(
                 f"Per 1,000 adults by {characteristic}, with {level:.0%} intervals (counts are in "
@@ -538,7 +539,8 @@ def write_report(
     # Council and characteristic tables and charts show all adults (households and care
     # homes together); every setting is in the CSVs and the England table.
     by_area = _all_settings(publication.by_area)
-    quantities = [q for q in HEADLINE if q in set(by_area["quantity"])]
+    available = set(by_area["quantity"])
+    quantities = [q for q in HEADLINE if q in available]
     char_figures, char_tables = _characteristic_parts(
         _all_settings(publication.by_characteristic), list(settings.by[1:]), level
     )
