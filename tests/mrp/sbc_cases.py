@@ -39,6 +39,9 @@ CASES = (
     Case("two factors", levels=(10, 6), respondents=800),
     Case("three factors, tiny levels", levels=(12, 8, 10), respondents=1000, tiny_factor=2),
     Case("four factors, tiny levels", levels=(20, 8, 3, 12), respondents=1500, tiny_factor=3),
+    # the care chain's shape: six SDs (the draws' support is sampled, not a lattice), one of
+    # them 19 levels with 0-3 respondents for the smallest
+    Case("six factors, tiny levels", levels=(30, 8, 5, 19, 3, 24), respondents=3000, tiny_factor=3),
 )
 
 

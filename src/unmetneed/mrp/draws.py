@@ -22,7 +22,14 @@ random-intercept standard deviations :math:`\theta`:
    is within :math:`\chi^2_d(0.995)/2` of its maximum (99.5% of a Gaussian's mass),
    so skewed posteriors (few levels) are covered.
    Each grid point gets weight :math:`\propto \tilde\pi(\psi \mid y)`.
-3. Proposals: a grid point :math:`k` by weight, then
+   With three or more SDs the lattice's step is 1.1-2.5 (in :math:`z`), so a
+   weakly identified SD would take only 3-4 values and the effects drawn at
+   them come out too narrow; there the lattice only locates the posterior and
+   the support points are ``SUPPORT_POINTS`` draws :math:`\psi_j` from a
+   multivariate t (5 df) with the lattice's weighted mean and 1.5 times its
+   spread (cells included), each weighted by
+   :math:`\tilde\pi(\psi_j \mid y) / q(\psi_j)` (see :func:`sd_posterior_support`).
+3. Proposals: a support point :math:`k` by weight, then
    :math:`(u, \beta) \sim N((\hat u_k, \hat\beta_k), H_k^{-1})` at that point and
    :math:`b_g = \theta_{k,g} u_g` -- the effects and the SDs of one draw always
    belong together (rescaling standardised effects by a jittered SD, as
@@ -37,7 +44,9 @@ random-intercept standard deviations :math:`\theta`:
                        {w_k\, N\bigl((u, \beta); (\hat u_k, \hat\beta_k), H_k^{-1}\bigr)
                         \prod_g \theta_{k,g}^{-n_g}},
 
-   the exact joint posterior on the grid over the proposal, and the returned
+   the exact joint posterior on the support over the proposal (for sampled
+   support points the target is divided by :math:`q(\psi_k)` and :math:`w_k`
+   includes it, so :math:`q` cancels), and the returned
    draws are a systematic resample by these weights. This removes the error of
    the Gaussian conditional (skewed for rare outcomes, where its mean of
    :math:`p` is too high) and of the Laplace marginal at the grid points. The
@@ -45,11 +54,12 @@ random-intercept standard deviations :math:`\theta`:
    ``MIN_RELATIVE_ESS`` of the proposals the draws are returned uncorrected
    with a warning.
 
-5. The reported SDs (``sd``) are spread uniformly over their grid point's cell
-   (in the standardised coordinates :math:`z`), so their marginal is
-   continuous rather than a lattice; poststratification draws the effect of a
-   level without respondents from :math:`N(0, \mathrm{sd}^2)` with them. The
-   effects of observed levels are those drawn at the grid point.
+5. On a lattice (one or two SDs) the reported SDs (``sd``) are spread
+   uniformly over their grid point's cell (in the standardised coordinates
+   :math:`z`), so their marginal is continuous; sampled support points are
+   reported as they are. Poststratification draws the effect of a level
+   without respondents from :math:`N(0, \mathrm{sd}^2)` with them. The
+   effects of observed levels are those drawn at the support point.
 
 The result integrates over the uncertainty in the SDs rather than fixing them
 at their estimates; compare with ``rstanarm`` in ``tests/reference/mrp/``.
@@ -233,6 +243,101 @@ def sd_posterior_grid(fit: MultilevelFit) -> dict[str, Any]:
         "weights": weights,
         "results": [points[k][1] for k in keys],
         "problem": problem,
+        "f_best": best,
+        "drop": drop,
+    }
+
+
+# With three or more SDs the lattice is coarse (a step of 1.1-2.5 prior SDs of log-SD): a weakly
+# identified SD -- 19 ethnic groups with a handful of respondents each -- then takes 3-4
+# values, and the effects drawn at those values are too narrow where the posterior of the SD
+# is wide. There the lattice only locates the posterior: the support of the draws is
+# SUPPORT_POINTS points sampled from a multivariate t (SUPPORT_DF degrees of freedom) with the
+# lattice's mean and covariance (plus each cell's own spread), scaled by SUPPORT_INFLATE.
+SUPPORT_MIN_DIM = 3
+SUPPORT_POINTS = 256
+SUPPORT_DF = 5.0
+SUPPORT_INFLATE = 1.5
+SUPPORT_MAX_LOG_SD = 5.0
+
+
+def sd_posterior_support(fit: MultilevelFit, rng: np.random.Generator) -> dict[str, Any]:
+    r"""Support points of the log-SDs for the draws, their weights and Gaussians.
+
+    One or two SDs: the lattice of :func:`sd_posterior_grid`, weights
+    :math:`\propto\tilde\pi(\psi_k \mid y)`. Three or more: ``SUPPORT_POINTS``
+    points :math:`\psi_j` from the t proposal :math:`q` fitted to the lattice, with
+    self-normalised importance weights :math:`\propto\tilde\pi(\psi_j \mid y) / q(\psi_j)`
+    (Monte Carlo integration over the SDs, so a draw's SDs take a continuum of values).
+    """
+    grid = sd_posterior_grid(fit)
+    lattice = grid["mode"][None, :] + (grid["keys"] * grid["step"]) @ grid["scale"].T
+    dim = lattice.shape[1]
+    if dim < SUPPORT_MIN_DIM:
+        return {**grid, "psi": lattice, "log_q": np.zeros(len(lattice)), "sampled": False}
+    from scipy.special import gammaln, ndtri
+    from scipy.stats import chi2, qmc
+
+    w = grid["weights"]
+    centre = w @ lattice
+    spread = lattice - centre
+    cell = (grid["step"] ** 2 / 12.0) * (grid["scale"] @ grid["scale"].T)  # uniform within a cell
+    cov = (spread.T * w) @ spread + cell
+    chol = np.linalg.cholesky(SUPPORT_INFLATE**2 * cov)
+    # Scrambled Sobol points: d normals and one chi-square per point (a t is a normal over
+    # the square root of a scaled chi-square).
+    uniform = qmc.Sobol(dim + 1, scramble=True, seed=rng).random(SUPPORT_POINTS)
+    uniform = np.clip(uniform, 1e-12, 1 - 1e-12)
+    z = ndtri(uniform[:, :dim])
+    scale = np.sqrt(chi2.ppf(uniform[:, dim], SUPPORT_DF) / SUPPORT_DF)
+    psi = centre + (z / scale[:, None]) @ chol.T
+    # log q(psi): multivariate t with location centre and scale matrix chol chol'
+    standard = np.linalg.solve(chol, (psi - centre).T)
+    quad = np.sum(standard**2, axis=0)
+    log_q = (
+        gammaln((SUPPORT_DF + dim) / 2)
+        - gammaln(SUPPORT_DF / 2)
+        - 0.5 * dim * np.log(SUPPORT_DF * np.pi)
+        - float(np.sum(np.log(np.diag(chol))))
+        - 0.5 * (SUPPORT_DF + dim) * np.log1p(quad / SUPPORT_DF)
+    )
+    # Each point starts from the nearest lattice point's mode (in the proposal's metric) and is
+    # given up once it is clearly below the lattice's best density (ABANDON_MARGIN past it).
+    problem = grid["problem"]
+    state = fit.state
+    target = _LogPosterior(problem, state.beta.copy(), state.pirls.u.copy())
+    lattice_std = np.linalg.solve(chol, spread.T).T
+    f_lattice = grid["f_best"]
+    values = np.empty(SUPPORT_POINTS)
+    results: list[PirlsResult] = []
+    for j in range(SUPPORT_POINTS):
+        nearest = int(np.argmin(np.sum((lattice_std - standard[:, j]) ** 2, axis=1)))
+        origin = grid["results"][nearest]
+        if np.any(psi[j] > SUPPORT_MAX_LOG_SD):
+            values[j] = np.inf  # an SD of e^5 on the logit scale: no posterior mass here
+            results.append(origin)
+            continue
+        try:
+            value, result = target.evaluate(
+                psi[j], origin.beta, origin.u, tol=1e-9, outside=f_lattice + 2.0 * grid["drop"]
+            )
+        except np.linalg.LinAlgError:  # the system is numerically singular this far out
+            value, result = np.inf, origin
+        values[j] = value
+        results.append(result)
+    log_w = -(values - np.nanmin(values)) - log_q
+    keep = np.isfinite(log_w)
+    log_w = np.where(keep, log_w, -np.inf)
+    weights = np.exp(log_w - np.max(log_w))
+    weights /= weights.sum()
+    return {
+        **grid,
+        "psi": psi,
+        "weights": weights,
+        "results": results,
+        "log_q": log_q,
+        "sampled": True,
+        "support_ess": float(1.0 / np.sum(weights**2)),
     }
 
 
@@ -251,14 +356,14 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
         raise ModelError(f"n={n!r} draws: give a positive integer")
     rng = resolve_rng(seed)
     with single_threaded_blas():
-        grid = sd_posterior_grid(fit)
+        grid = sd_posterior_support(fit, rng)
     data = fit.model.data
     cells = data.cells
     q, p = cells.q, cells.p
     groups = fit.model.formula.groups
     m = IMPORTANCE_OVERSAMPLE * int(n)
     choice = rng.choice(len(grid["weights"]), size=m, p=grid["weights"])
-    psi_points = grid["mode"][None, :] + (grid["keys"] * grid["step"]) @ grid["scale"].T
+    psi_points = grid["psi"]
     psi = psi_points[choice]
     sd = np.exp(psi)
     offsets = cells.offsets
@@ -303,6 +408,7 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
         - 0.5 * np.sum(squares / sd**2, axis=1)
         - psi @ sizes
         + np.sum(np.log(SD_PRIOR_RATE) - SD_PRIOR_RATE * sd + psi, axis=1)
+        - grid["log_q"][choice]  # sampled support: the target on it is pi(psi_j | y) / q(psi_j)
     )
     log_w = log_target - log_proposal
     log_w = np.where(np.isfinite(log_w), log_w, -np.inf)
@@ -322,10 +428,14 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
             stacklevel=3,
         )
     b, beta = b[keep], beta[keep]
-    # The reported SDs are spread uniformly over their grid cell (a continuous marginal, used
-    # for the effects of levels without respondents); the draw's effects are its grid point's.
-    jitter = rng.uniform(-0.5, 0.5, size=(int(n), len(groups))) * grid["step"]
-    sd = np.exp(psi[keep] + jitter @ grid["scale"].T)
+    # On a lattice the reported SDs are spread uniformly over their grid cell (a continuous
+    # marginal, used for the effects of levels without respondents); the draw's effects are its
+    # grid point's. Sampled support points are already continuous: the SDs are the points'.
+    if grid["sampled"]:
+        sd = np.exp(psi[keep])
+    else:
+        jitter = rng.uniform(-0.5, 0.5, size=(int(n), len(groups))) * grid["step"]
+        sd = np.exp(psi[keep] + jitter @ grid["scale"].T)
     variables: dict[str, Any] = {
         "beta": (("draw", "term"), beta),
         "sd": (("draw", "factor"), sd),
@@ -342,12 +452,19 @@ def joint_draws(fit: MultilevelFit, n: int, seed: int | np.random.Generator | No
     dataset = xr.Dataset(variables, coords=coords)
     dataset.attrs.update(
         {
-            "method": "INLA-style grid over log-SDs (Laplace-integrated u and beta); Gaussian "
-            "(b, beta) at each grid point, importance-resampled to the exact posterior "
-            "on the grid; see unmetneed.mrp.draws",
+            "method": (
+                "log-SDs on points sampled from a t fitted to an INLA-style grid (importance "
+                "weights Laplace posterior / proposal)"
+                if grid["sampled"]
+                else "INLA-style grid over log-SDs"
+            )
+            + " (Laplace-integrated u and beta); Gaussian (b, beta) at each point, "
+            "importance-resampled to the exact posterior on the points; see unmetneed.mrp.draws",
             "sd_prior": f"exponential(rate={SD_PRIOR_RATE}) on each SD (rstanarm decov default)",
-            "grid_points": len(grid["weights"]),
+            "grid_points": len(grid["keys"]),
             "grid_step_z": float(grid["step"]),
+            "sd_support_points": len(grid["weights"]),
+            "sd_support_ess": float(grid.get("support_ess", 1.0 / np.sum(grid["weights"] ** 2))),
             "importance_proposals": m,
             "importance_ess": ess,
             "importance_resampled": corrected,
