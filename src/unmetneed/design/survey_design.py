@@ -1394,7 +1394,7 @@ class SurveyDesign(FrozenAfterInit):
     # -- shared machinery -------------------------------------------------------------------
     def _variance(self, stat: RatioStatistic, theta: np.ndarray, domains: Coding) -> tuple[np.ndarray, Any]:
         """Variances and a function giving the full covariance."""
-        from unmetneed.design.variance import design_covariance
+        from unmetneed.design.variance import design_covariance, psu_totals
 
         if self._replicates is not None:
             r = self._replicates
@@ -1404,9 +1404,7 @@ class SurveyDesign(FrozenAfterInit):
             variance = design_covariance(self, theta=theta, replicates=replicate_theta, diagonal=True)
             return variance, lambda: design_covariance(self, theta=theta, replicates=replicate_theta)
         s = self._structure
-        totals = stat.influence_sums(self._weights, theta, s.psu, s.n_psus)
-        if self._calibration is not None:
-            totals = self._calibration.adjust(stat, self._weights, theta, totals, s.psu, s.n_psus)
+        totals = psu_totals(self, stat, theta)
         present = None
         if s.lonely_psu == "average" and s.lonely.any():
             counts = np.bincount(

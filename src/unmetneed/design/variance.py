@@ -108,10 +108,7 @@ class MatrixInfluence:
     ) -> np.ndarray:
         """Sums of :math:`z_{ic} m_i` by ``group``: shape (k, groups)."""
         z = self.values if multiplier is None else self.values * multiplier[:, None]
-        indicator = sp.csr_matrix(
-            (np.ones(group.size), (group, np.arange(group.size))), shape=(n_groups, group.size)
-        )
-        return np.asarray((indicator @ z).T)
+        return group_totals(z, group, n_groups).T
 
 
 def psu_totals(design: SurveyDesign, stat: Any, theta: np.ndarray) -> np.ndarray | sp.csr_matrix:

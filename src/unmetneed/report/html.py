@@ -271,14 +271,19 @@ def _council_table(by_area: pd.DataFrame, quantities: list[str], level: float) -
     )
 
 
+def _labelled_councils(rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Council rows with a chart ``label`` (the name, else the code), and how many are suppressed."""
+    labelled = rows.assign(label=rows["area_name"].where(rows["area_name"].notna(), rows["area_code"]))
+    return labelled, int((labelled["flag"] == "suppressed").sum())
+
+
 def _area_figures(by_area: pd.DataFrame, level: float) -> list[dict[str, str]]:
     figures = []
     for quantity, label in (("unmet", "Unmet need (no help at all)"), ("self_funded", "Self-funders")):
-        rows = by_area[(by_area["quantity"] == quantity) & (by_area["measure"] == "rate_per_1000")].copy()
+        rows = by_area[(by_area["quantity"] == quantity) & (by_area["measure"] == "rate_per_1000")]
         if not len(rows):
             continue
-        rows["label"] = rows["area_name"].where(rows["area_name"].notna(), rows["area_code"])
-        suppressed = int((rows["flag"] == "suppressed").sum())
+        rows, suppressed = _labelled_councils(rows)
         figures.append(
             _dot_figure(
                 rows,
@@ -405,10 +410,9 @@ def _coverage_parts(publication: Any, level: float) -> tuple[dict | None, list, 
         part = table[table["source"] == source].rename(
             columns={"coverage": "estimate", "coverage_lower": "ci_lower", "coverage_upper": "ci_upper"}
         )
-        part = part.assign(label=part["area_name"].where(part["area_name"].notna(), part["area_code"]))
+        part, suppressed = _labelled_councils(part)
         target = part["target"].iloc[0]
         over = int((part["flag"] == "over_count").sum())
-        suppressed = int((part["flag"] == "suppressed").sum())
         figures.append(
             _dot_figure(
                 part,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from unmetneed.design.coding import factorize_with_first
+from unmetneed.design.variance import group_totals
 from unmetneed.weighting.blocks import Block
 
 __all__ = ["Cells", "collapse_to_cells"]
@@ -35,9 +35,7 @@ class Cells:
         """Cell totals of row weights: (C,) or, for an (n x R) matrix, (C x R)."""
         if weights.ndim == 1:
             return np.bincount(self.cell, weights=weights, minlength=self.n_cells)
-        n = self.cell.size
-        indicator = sp.csr_matrix((np.ones(n), (self.cell, np.arange(n))), shape=(self.n_cells, n))
-        return np.asarray(indicator @ weights)
+        return group_totals(weights, self.cell, self.n_cells)
 
 
 def collapse_to_cells(blocks: list[Block]) -> Cells:

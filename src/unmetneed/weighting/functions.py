@@ -12,6 +12,7 @@ import pandas as pd
 from unmetneed._validate import as_column_list, check_choice, column_values, show
 from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
+from unmetneed.design.variance import group_totals
 from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
 from unmetneed.weighting.apply import MarginOptions, OnNonconvergence, check_tolerance, fit_margins
@@ -444,8 +445,8 @@ def adjust_nonresponse(
     new_design = design.with_data(kept)
     if design.replicates is not None:
         reps = design.replicates.weights
-        everyone_r = _class_sums(coding.codes, coding.n_levels, reps)
-        answered_r = _class_sums(coding.codes, coding.n_levels, reps * responded[:, None])
+        everyone_r = group_totals(reps, coding.codes, coding.n_levels)
+        answered_r = group_totals(reps * responded[:, None], coding.codes, coding.n_levels)
         with np.errstate(divide="ignore", invalid="ignore"):
             factor_r = np.where(answered_r > 0, everyone_r / answered_r, 0.0)
         new_reps = (reps * factor_r[coding.codes])[responded]
@@ -473,11 +474,3 @@ def adjust_nonresponse(
         _design=new_design,
     )
     return WeightingResult(new_design, report)
-
-
-def _class_sums(codes: np.ndarray, n_levels: int, weights: np.ndarray) -> np.ndarray:
-    import scipy.sparse as sp
-
-    n = codes.size
-    indicator = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_levels, n))
-    return np.asarray(indicator @ weights)
