@@ -1045,33 +1045,39 @@ def _dqrdc2_rank(x: np.ndarray, tol: float) -> int:
 
     dqrdc2 scans columns left to right and moves a column to the end when its
     norm, after removing its projection on the columns already kept, falls
-    below ``tol`` times its original norm ("limited pivoting"). The same
-    residual norms come from Gram--Schmidt against the kept columns (done
-    twice, CGS2, for orthogonality to rounding).
+    below ``tol`` times its original norm ("limited pivoting"). The squared
+    residual norm of column ``j`` is the Schur complement
+    :math:`G_{jj} - G_{jK} G_{KK}^{-1} G_{Kj}` of the Gram matrix
+    :math:`G = x^\top x` on the kept columns :math:`K`, which an incremental
+    Cholesky factor of :math:`G_{KK}` gives in :math:`O(k^2)` per column: one
+    BLAS-3 product for :math:`G` instead of two passes over ``x`` per column
+    (the Gram--Schmidt of earlier versions, memory-bound: 7 s for 20,000 raked
+    rows x 300 replicates). Rounding in the Schur complement is about
+    :math:`10^{-16} G_{jj}`, far below the :math:`\text{tol}^2 G_{jj}` it is
+    compared with.
     """
+    from scipy.linalg import solve_triangular
+
     m, p = x.shape
     limit = min(m, p)
-    x = np.asfortranarray(x)
-    col_norm = np.sqrt(np.einsum("ij,ij->j", x, x))
-    basis = np.empty((m, limit), order="F")
-    k = 0
+    gram = x.T @ x
+    norm2 = np.diag(gram).copy()
+    chol = np.zeros((limit, limit))  # lower Cholesky factor of gram[kept][:, kept]
+    kept: list[int] = []
     for j in range(p):
+        k = len(kept)
         if k >= limit:
             break
-        norm = col_norm[j]
-        if norm == 0:
+        if norm2[j] == 0:
             continue  # a zero column is negligible (R: qraux 0 < tol * 1)
-        v = x[:, j].copy()
-        if k:
-            q = basis[:, :k]
-            v -= q @ (q.T @ v)
-            v -= q @ (q.T @ v)
-        res = math.sqrt(float(v @ v))
-        if res < tol * norm:
+        c = solve_triangular(chol[:k, :k], gram[kept, j], lower=True) if k else np.empty(0)
+        residual2 = norm2[j] - float(c @ c)
+        if not residual2 >= (tol * tol) * norm2[j]:
             continue
-        basis[:, k] = v / res
-        k += 1
-    return k
+        chol[k, :k] = c
+        chol[k, k] = math.sqrt(residual2)
+        kept.append(j)
+    return len(kept)
 
 
 def _rows_by_direction(w: np.ndarray) -> np.ndarray:
