@@ -156,7 +156,7 @@ class Shire:
             broad = rng.normal(0.0, config.ethnic_broad_sd, 5)
             detail = broad[broad_codes] + rng.normal(0.0, config.ethnic_detail_sd, 19)
             council = rng.normal(0.0, config.council_sd[link], k)
-            effects[link] = {"ethnic": detail, "council": council}
+            effects[link] = {"ethnic": detail, "broad": broad[broad_codes], "council": council}
             e = (a + slope * age_lin[None, :, None, None, None]
                  + np.asarray(dis)[None, None, None, None, :]
                  + male * np.array([0, 1])[None, None, :, None, None]

@@ -20,6 +20,11 @@ knows more than any real one can:
   population counts, exactly as MRP's draws do. Its intervals are the 5% and
   95% quantiles of the draws and its point estimate their mean.
 
+* A second oracle for the ethnic groups (shires only): it knows the council
+  effects and each detailed group's broad-group effect, and not the detailed
+  group's deviation from it (prior: the true ``N(0, ethnic_detail_sd^2)``);
+  compared with MRP by ethnic group. Each oracle is scored only at the level
+  whose effects it does not know (and in total).
 * **shire_a / shire_b** (every link: need, help, paid, council). The truth is
   the realised population, so each draw adds the population's binomial
   variation ``N(0, sum_c N_c q_c (1 - q_c))`` per council and quantity.
@@ -118,7 +123,11 @@ def summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class ShireOracle:
-    def __init__(self, name: str) -> None:
+    """Shire oracle. ``unknown="council"``: only the council effects are unknown (prior
+    N(0, council_sd^2)); ``"ethnic"``: only each detailed ethnic group's deviation from its
+    broad group is unknown (prior N(0, ethnic_detail_sd^2); broad effects known)."""
+
+    def __init__(self, name: str, unknown: str = "council") -> None:
         gen = cg.GENERATORS[name]()
         self.gen, self.config = gen, gen.config
         pop = gen.population
@@ -131,17 +140,28 @@ class ShireOracle:
         assert (self.position >= 0).all()
         effects = pop.notes["effects"]
         k = self.config.councils
-        self.n_areas = k
+        self.unknown = unknown
         self.area_of_cell = np.repeat(np.arange(k), len(full) // k)[self.position]
+        self.counts = cells["count"].to_numpy(dtype=float)
+        self.ethnic_levels = np.array([n for n, _ in cg.ETHNIC])
+        self.ethnic_codes = pd.Index(self.ethnic_levels).get_indexer(cells["ethnic_group"].astype(str))
+        self.area_levels = pd.unique(cells["area_code"].astype(str))
+        full_shape = (k, len(cg.AGES), len(cg.SEXES), len(cg.ETHNIC), len(cg.DISABILITY))
         self.eta0 = {}
         for link in LINKS:
-            council = effects[link]["council"]
-            e = logit(gen.p[link]).reshape(k, -1) - council[:, None]
-            self.eta0[link] = e.ravel()[self.position]
-        self.sigma = {link: float(self.config.council_sd[link]) for link in LINKS}
-        self.counts = cells["count"].to_numpy(dtype=float)
-        self.ethnic_codes, self.ethnic_levels = pd.factorize(cells["ethnic_group"].astype(str), sort=True)
-        self.area_levels = pd.unique(cells["area_code"].astype(str))
+            eta = logit(gen.p[link])
+            if unknown == "council":
+                eta = eta - effects[link]["council"][:, None, None, None, None]
+            else:
+                deviation = effects[link]["ethnic"] - effects[link]["broad"]
+                eta = eta - deviation[None, None, None, :, None]
+            self.eta0[link] = np.broadcast_to(eta, full_shape).ravel()[self.position]
+        if unknown == "council":
+            self.unit_of_cell, self.n_units = self.area_of_cell, k
+            self.sigma = {link: float(self.config.council_sd[link]) for link in LINKS}
+        else:
+            self.unit_of_cell, self.n_units = self.ethnic_codes, len(self.ethnic_levels)
+            self.sigma = {link: float(self.config.ethnic_detail_sd) for link in LINKS}
 
     def cell_of(self, survey: pd.DataFrame) -> np.ndarray:
         index = pd.MultiIndex.from_frame(survey[self.keys].astype(str))
@@ -155,10 +175,10 @@ class ShireOracle:
         u = {}
         for link, (rows, y) in link_data(survey).items():
             c = cell[rows]
-            u[link] = posterior_draws(self.eta0[link][c], y[rows], self.area_of_cell[c], self.n_areas,
+            u[link] = posterior_draws(self.eta0[link][c], y[rows], self.unit_of_cell[c], self.n_units,
                                       self.sigma[link], rng)
-        a = self.area_of_cell
-        p = {link: expit(self.eta0[link][:, None] + u[link][a]) for link in LINKS}  # cells x draws
+        a, unit = self.area_of_cell, self.unit_of_cell
+        p = {link: expit(self.eta0[link][:, None] + u[link][unit]) for link in LINKS}  # cells x draws
         n = self.counts[:, None]
         need = n * p["need"]
         helped = need * p["help"]
@@ -168,9 +188,12 @@ class ShireOracle:
             "unpaid_only": helped * (1 - p["paid"]), "unmet": need * (1 - p["help"]),
         }
         out = {}
-        for level, (codes, labels) in {"council": (a, self.area_levels),
-                                       "ethnic group": (self.ethnic_codes, self.ethnic_levels),
-                                       "total": (np.zeros_like(a), np.array(["all"]))}.items():
+        levels = {"council": (a, self.area_levels),
+                  "ethnic group": (self.ethnic_codes, self.ethnic_levels),
+                  "total": (np.zeros_like(a), np.array(["all"]))}
+        # Only the level whose effects are unknown is a fair comparison (the oracle knows the rest).
+        keep = ("council" if self.unknown == "council" else "ethnic group", "total")
+        for level, (codes, labels) in {k: v for k, v in levels.items() if k in keep}.items():
             indicator = sp.csr_matrix((np.ones(a.size), (codes, np.arange(a.size))),
                                       shape=(len(labels), a.size))
             rows = []
@@ -242,7 +265,6 @@ class EnglandOracle:
         need = self.counts[:, None] * self.household_need(expit(self.eta0[:, None] + u[a]), self.other[:, None])
         out = {}
         for level, (codes, labels) in {"council": (a, self.area_levels),
-                                       "ethnic group": (self.ethnic_codes, self.ethnic_levels),
                                        "total": (np.zeros_like(a), np.array(["all"]))}.items():
             indicator = sp.csr_matrix((np.ones(a.size), (codes, np.arange(a.size))),
                                       shape=(len(labels), a.size))
@@ -262,8 +284,8 @@ def truth_long(population, level: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def run(name: str, reps: int, seed: int) -> pd.DataFrame:
-    oracle = EnglandOracle() if name == "synthetic_england" else ShireOracle(name)
+def run(name: str, reps: int, seed: int, unknown: str = "council") -> pd.DataFrame:
+    oracle = EnglandOracle() if name == "synthetic_england" else ShireOracle(name, unknown)
     truths = {level: truth_long(oracle.gen.population, level) for level in ("council", "ethnic group", "total")}
     rng = np.random.default_rng(seed + 999)
     records = []
@@ -273,7 +295,7 @@ def run(name: str, reps: int, seed: int) -> pd.DataFrame:
         est = oracle.estimate(survey, rng)
         for level, table in est.items():
             merged = table.merge(truths[level], on=["unit", "quantity"], how="left", validate="1:1")
-            records.append(merged.assign(rep=r, level=level, method="oracle", n=len(survey)))
+            records.append(merged.assign(rep=r, level=level, method=f"oracle ({unknown})", n=len(survey)))
         print(f"{name} rep {r + 1}/{reps}: n={len(survey):,} {time.perf_counter() - t0:.1f} s", flush=True)
     return pd.concat(records, ignore_index=True).assign(generator=name)
 
@@ -311,9 +333,10 @@ def render(table: pd.DataFrame, reps: int, seconds: dict) -> str:
         "## care_oracle", "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')} by `python benchmarks/care_oracle.py --reps {reps}` "
         f"(seconds per replicate: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + "). "
-        "The **oracle** knows the generating model exactly except each council's effects: exact grid "
-        "posterior of every council effect under its true N(0, sigma^2) prior, draws through the true cell "
-        "probabilities and population counts (see the script's notes). **MRP** is `fit_care_model` + "
+        "The **oracle (council)** knows the generating model exactly except each council's effects: exact "
+        "grid posterior of every council effect under its true N(0, sigma^2) prior, draws through the true "
+        "cell probabilities and population counts (see the script's notes); **oracle (ethnic)** knows "
+        "everything but each detailed ethnic group's deviation from its broad group. **MRP** is `fit_care_model` + "
         "`populations_by` on the same surveys (the saved records of `care_simulation.py`). "
         "synthetic_england: need only (the oracle knows the council effects of help and paid). Columns: "
         "mean over units of the per-unit relative bias; relative RMSE; coverage of 90% intervals; smallest "
@@ -342,6 +365,8 @@ def main() -> None:
     for name in args.generators.split(","):
         t0 = time.perf_counter()
         rec = run(name, args.reps, args.seed)
+        if name != "synthetic_england":
+            rec = pd.concat([rec, run(name, args.reps, args.seed, unknown="ethnic")], ignore_index=True)
         seconds[name] = (time.perf_counter() - t0) / args.reps
         rec.to_csv(CACHE / f"records_{name}.csv", index=False)
         frames.append(rec)
