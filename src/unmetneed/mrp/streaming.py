@@ -20,7 +20,7 @@ chunk of its probabilities and its groups' sums.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,13 +44,21 @@ from unmetneed.mrp.poststratify import (
 if TYPE_CHECKING:
     from unmetneed.mrp.model import MultilevelFit
 
-__all__ = ["check_dask_frame", "stream_group_totals"]
+__all__ = [
+    "check_dask_frame",
+    "group_keys",
+    "partition_evaluator",
+    "stream_by_group",
+    "stream_group_totals",
+    "unique_values",
+    "unseen_levels",
+]
 
 FAN_IN = 8  # partial sums added together per reduction task
 
-# A group's keys (one row per group), its (groups x draws) counts and its populations;
+# Per grouping: the groups' keys (one row per group) and arrays with one row per group;
 # None for an empty partition.
-Partial = tuple[pd.DataFrame, np.ndarray, np.ndarray] | None
+Partial = list[tuple[pd.DataFrame, dict[str, np.ndarray]]] | None
 
 
 def check_dask_frame(cells: Any, count: str) -> Any:
@@ -86,7 +94,7 @@ def check_dask_frame(cells: Any, count: str) -> Any:
 
 @dataclass(frozen=True)
 class _PartitionModel:
-    """What every partition needs, shipped to the workers once."""
+    """What every partition needs to poststratify, shipped to the workers once."""
 
     fit: MultilevelFit
     beta: np.ndarray  # (draws x terms)
@@ -127,11 +135,10 @@ def stream_group_totals(
     >>> post.draws["count"].shape
     (100, 2)
     """
-    import dask
-
     cells = population.dask
     require_columns(cells, list(fit.model.data.cell_frame.columns), "model")
-    new_levels, unseen = _unseen_levels(fit, cells)
+    groups = fit.model.formula.groups
+    new_levels, unseen = unseen_levels(fit, dict(zip(groups, unique_values(cells, groups), strict=True)))
     model = _PartitionModel(
         fit=fit,
         beta=draws["beta"].values,
@@ -140,84 +147,204 @@ def stream_group_totals(
         count=population.count_col,
         by=list(by_columns),
     )
-    shipped = dask.delayed(model, traverse=False)
-    parts = cells.to_delayed()
-    partials = [dask.delayed(_partition_totals)(part, shipped, i, len(parts)) for i, part in enumerate(parts)]
-    while True:  # at least one reduction, which puts the groups in factor order
-        partials = [
-            dask.delayed(_add_partials)(partials[i : i + FAN_IN], model.by)
-            for i in range(0, len(partials), FAN_IN)
-        ]
-        if len(partials) == 1:
-            break
-    (total,) = dask.compute(partials[0])
-    if total is None:
-        raise FrameError("the frame has no cells")
-    keys, totals_t, pop = total
-    # the keys as the in-memory path has them: the levels' values (categories as plain values)
-    levels = group_coding(keys, model.by)[1]
-    return totals_t, pop, levels, unseen
+    ((keys, sums),) = stream_by_group(cells, _partition_totals, model, [model.by])
+    return sums["count"], sums["population"], keys, unseen
 
 
-def _unseen_levels(fit: MultilevelFit, cells: Any) -> tuple[list[np.ndarray], dict[str, int]]:
-    """Per factor, the sorted strings of its levels absent from the fitting data; their number."""
+def unique_values(cells: Any, columns: Sequence[str]) -> list[np.ndarray]:
+    """The unique values of each column of a Dask DataFrame, in one pass.
+
+    Examples
+    --------
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> from unmetneed.mrp.streaming import unique_values
+    >>> cells = dd.from_pandas(pd.DataFrame({"a": ["x", "y", "x"], "b": [1, 1, 2]}), npartitions=2)
+    >>> [sorted(v.tolist()) for v in unique_values(cells, ["a", "b"])]
+    [['x', 'y'], [1, 2]]
+    """
     import dask
 
-    groups = fit.model.formula.groups
-    uniques = dask.compute(*[cells[group].drop_duplicates() for group in groups])
+    uniques = dask.compute(*[cells[column].drop_duplicates() for column in columns])
+    return [u.to_numpy() for u in uniques]
+
+
+def unseen_levels(
+    fit: MultilevelFit, values: dict[str, np.ndarray]
+) -> tuple[list[np.ndarray], dict[str, int]]:
+    """Per grouping factor, the sorted strings of its levels absent from the fitting data; their number.
+
+    ``values`` holds the unique values of each factor's column over the whole
+    frame. The levels are those the in-memory path draws effects for.
+
+    Examples
+    --------
+    >>> import numpy as np, unmetneed as um
+    >>> from unmetneed.mrp.streaming import unseen_levels
+    >>> survey = um.datasets.load_example_survey()
+    >>> fit = um.MultilevelModel("need ~ sex + (1|area_code)", data=survey).fit()
+    >>> unseen_levels(fit, {"area_code": np.array(["NEW", survey["area_code"].iloc[0]], dtype=object)})
+    ([array(['NEW'], dtype='<U3')], {'area_code': 1})
+    """
     new_levels: list[np.ndarray] = []
     unseen: dict[str, int] = {}
-    for group, values in zip(groups, uniques, strict=True):
-        values = values.to_numpy()
-        missing = values[fit.model.data.levels[group].get_indexer(pd.Index(values)) < 0]
+    for group in fit.model.formula.groups:
+        group_values = values[group]
+        missing = group_values[fit.model.data.levels[group].get_indexer(pd.Index(group_values)) < 0]
         if missing.size:
             unseen[group] = int(pd.unique(missing).size)
         new_levels.append(np.unique(missing.astype(str)))
     return new_levels, unseen
 
 
-def _partition_totals(cells: pd.DataFrame, model: _PartitionModel, index: int, n_parts: int) -> Partial:
-    """One partition's group keys, (groups x draws) counts and populations."""
+def partition_evaluator(
+    fit: MultilevelFit,
+    cells: pd.DataFrame,
+    beta: np.ndarray,
+    tables: list[np.ndarray],
+    new_levels: list[np.ndarray],
+) -> Callable[[int, int], np.ndarray]:
+    """The chunk evaluator of cell probabilities for one partition, with the frame-wide effect tables.
+
+    ``tables`` and ``new_levels`` come from :func:`effect_tables` and
+    :func:`unseen_levels` for the whole frame, so a new level has the same
+    effects in every partition.
+
+    Examples
+    --------
+    >>> import numpy as np, unmetneed as um
+    >>> from unmetneed.mrp.poststratify import effect_tables
+    >>> from unmetneed.mrp.streaming import partition_evaluator
+    >>> survey = um.datasets.load_example_survey()
+    >>> fit = um.MultilevelModel("need ~ sex + (1|area_code)", data=survey).fit()
+    >>> draws = fit.draws(20, seed=1)
+    >>> new = [np.array([], dtype=str)]
+    >>> tables = effect_tables(fit, draws, new, np.random.default_rng(1))
+    >>> chunk = partition_evaluator(fit, survey.head(5), draws["beta"].values, tables, new)
+    >>> chunk(0, 5).shape
+    (20, 5)
+    """
+    X, codes, _ = fit.new_data_design(cells)
+    effects = [
+        (table, level_codes(code, cells[group].to_numpy(), table.shape[0] - new.size, new))
+        for group, table, code, new in zip(fit.model.formula.groups, tables, codes, new_levels, strict=True)
+    ]
+    with single_threaded_blas():
+        return probability_evaluator(X, beta, effects)
+
+
+def stream_by_group(
+    cells: Any,
+    function: Callable[[pd.DataFrame, Any], Partial],
+    payload: Any,
+    groupings: Sequence[Sequence[str]],
+) -> list[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+    """Run ``function(partition, payload)`` on every partition and add the results up by group.
+
+    For each of ``groupings``, ``function`` gives one row of keys per group
+    found in the partition (see :func:`group_keys`) and arrays whose first axis
+    is those groups. Partial results are added a few at a time (``FAN_IN``) in a
+    tree on the active Dask scheduler; ``payload`` is shipped to the workers
+    once. Returns, per grouping, the keys (the grouping's levels, in factor
+    order, as :func:`unmetneed.mrp.poststratify.group_coding` gives them) and
+    the summed arrays in that order.
+
+    Raises
+    ------
+    FrameError
+        From ``function``, with the partition named; or the frame has no cells.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, dask.dataframe as dd
+    >>> from unmetneed.mrp.poststratify import group_coding
+    >>> from unmetneed.mrp.streaming import group_keys, stream_by_group
+    >>> def sums(part, column):
+    ...     codes, levels = group_coding(part, ["area"])
+    ...     total = np.bincount(codes, weights=part[column], minlength=len(levels))
+    ...     return [(group_keys(part, ["area"], codes, len(levels)), {"total": total})]
+    >>> cells = dd.from_pandas(pd.DataFrame({"area": ["B", "A", "B", "A"], "n": [1.0, 2.0, 3.0, 4.0]}), npartitions=2)
+    >>> ((keys, arrays),) = stream_by_group(cells, sums, "n", [["area"]])
+    >>> keys["area"].tolist(), arrays["total"].tolist()
+    (['A', 'B'], [6.0, 4.0])
+    """
+    import dask
+
+    by = [list(b) for b in groupings]
+    shipped = dask.delayed(payload, traverse=False)
+    parts = cells.to_delayed()
+    partials = [
+        dask.delayed(_run_partition)(function, part, shipped, i, len(parts)) for i, part in enumerate(parts)
+    ]
+    while True:  # at least one reduction, which puts the groups in factor order
+        partials = [
+            dask.delayed(_add_partials)(partials[i : i + FAN_IN], by) for i in range(0, len(partials), FAN_IN)
+        ]
+        if len(partials) == 1:
+            break
+    (total,) = dask.compute(partials[0])
+    if total is None:
+        raise FrameError("the frame has no cells")
+    # the keys as the in-memory path has them: the levels' values (categories as plain values)
+    return [(group_coding(keys, b)[1], arrays) for (keys, arrays), b in zip(total, by, strict=True)]
+
+
+def _run_partition(
+    function: Callable[[pd.DataFrame, Any], Partial],
+    cells: pd.DataFrame,
+    payload: Any,
+    index: int,
+    n_parts: int,
+) -> Partial:
     if len(cells) == 0:
         return None
     try:
-        counts = validate_cells(cells, model.count)
+        return function(cells, payload)
     except FrameError as error:
         raise FrameError(f"{error} (partition {index} of {n_parts})") from None
-    X, codes, _ = model.fit.new_data_design(cells)
-    effects = [
-        (table, level_codes(code, cells[group].to_numpy(), table.shape[0] - new.size, new))
-        for group, table, code, new in zip(
-            model.fit.model.formula.groups, model.tables, codes, model.new_levels, strict=True
-        )
-    ]
-    with single_threaded_blas():
-        chunk = probability_evaluator(X, model.beta, effects)
+
+
+def _partition_totals(cells: pd.DataFrame, model: _PartitionModel) -> Partial:
+    """One partition's group keys, (groups x draws) counts and populations."""
+    counts = validate_cells(cells, model.count)
+    chunk = partition_evaluator(model.fit, cells, model.beta, model.tables, model.new_levels)
     group_codes, levels = group_coding(cells, model.by)
     totals_t = group_sums(chunk, counts, group_codes, len(levels), model.beta.shape[0])
     pop = np.bincount(group_codes, weights=counts, minlength=len(levels))
-    return _keys(cells, model.by, group_codes, len(levels)), totals_t, pop
+    return [(group_keys(cells, model.by, group_codes, len(levels)), {"count": totals_t, "population": pop})]
 
 
-def _add_partials(partials: Sequence[Partial], by: list[str]) -> Partial:
-    """Sum partial results by group; the groups come out in factor order."""
+def _add_partials(partials: Sequence[Partial], by: list[list[str]]) -> Partial:
+    """Sum partial results by group, per grouping; the groups come out in factor order."""
     present = [p for p in partials if p is not None]
     if not present:
         return None
-    keys = pd.concat([k for k, _, _ in present], ignore_index=True)
-    group_codes, levels = group_coding(keys, by)
-    n_rows, n_groups = len(keys), len(levels)
-    indicator = sp.csr_matrix((np.ones(n_rows), (group_codes, np.arange(n_rows))), shape=(n_groups, n_rows))
-    totals_t = indicator @ np.concatenate([t for _, t, _ in present])
-    pop = np.bincount(group_codes, weights=np.concatenate([p for _, _, p in present]), minlength=n_groups)
-    return _keys(keys, by, group_codes, n_groups), totals_t, pop
+    added = []
+    for k, columns in enumerate(by):
+        keys = pd.concat([p[k][0] for p in present], ignore_index=True)
+        group_codes, levels = group_coding(keys, columns)
+        n_rows, n_groups = len(keys), len(levels)
+        indicator = sp.csr_matrix(
+            (np.ones(n_rows), (group_codes, np.arange(n_rows))), shape=(n_groups, n_rows)
+        )
+        arrays = {
+            name: indicator @ np.concatenate([p[k][1][name] for p in present]) for name in present[0][k][1]
+        }
+        added.append((group_keys(keys, columns, group_codes, n_groups), arrays))
+    return added
 
 
-def _keys(frame: pd.DataFrame, by: list[str], group_codes: np.ndarray, n_groups: int) -> pd.DataFrame:
+def group_keys(frame: pd.DataFrame, by: list[str], group_codes: np.ndarray, n_groups: int) -> pd.DataFrame:
     """One row of ``frame[by]`` per group code, in code order, keeping the columns' dtypes.
 
     The dtypes matter: categories (hence the factor order of the final groups)
     survive the concatenation of partial results only as Categoricals.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from unmetneed.mrp.streaming import group_keys
+    >>> group_keys(pd.DataFrame({"area": ["B", "A", "B"]}), ["area"], np.array([1, 0, 1]), 2)["area"].tolist()
+    ['A', 'B']
     """
     if not by:
         return pd.DataFrame(index=[0])
