@@ -10,7 +10,6 @@ import importlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +27,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:The inplace keyword in DataFrame.reset_index:DeprecationWarning"
 )
 DRAWS = 60
-
-
-@pytest.fixture(scope="module")
-def dd() -> Any:
-    pytest.importorskip("dask.distributed")
-    import dask.dataframe
-
-    return dask.dataframe
-
-
-@pytest.fixture
-def client(dd: Any) -> Iterator[Any]:
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
-        Client(cluster) as active,
-    ):
-        yield active
 
 
 @pytest.fixture(scope="module")

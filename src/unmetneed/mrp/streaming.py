@@ -180,10 +180,12 @@ def unseen_levels(
     --------
     >>> import numpy as np, unmetneed as um
     >>> from unmetneed.mrp.streaming import unseen_levels
-    >>> survey = um.datasets.load_example_survey()
-    >>> fit = um.MultilevelModel("need ~ sex + (1|area_code)", data=survey).fit()
-    >>> unseen_levels(fit, {"area_code": np.array(["NEW", survey["area_code"].iloc[0]], dtype=object)})
-    ([array(['NEW'], dtype='<U3')], {'area_code': 1})
+    >>> fit = um.MultilevelModel("need ~ (1|area_code)", data=um.datasets.load_example_survey()).fit()
+    >>> fitted = fit.model.data.levels["area_code"]
+    >>> values = [*fitted, "NEW"]  # the frame's unique areas: the fitted ones and one more
+    >>> new, counts = unseen_levels(fit, {"area_code": np.array(values, dtype=object)})
+    >>> new[0].tolist(), counts
+    (['NEW'], {'area_code': 1})
     """
     new_levels: list[np.ndarray] = []
     unseen: dict[str, int] = {}
@@ -213,14 +215,14 @@ def partition_evaluator(
     --------
     >>> import numpy as np, unmetneed as um
     >>> from unmetneed.mrp.poststratify import effect_tables
-    >>> from unmetneed.mrp.streaming import partition_evaluator
+    >>> from unmetneed.mrp.streaming import partition_evaluator, unseen_levels
     >>> survey = um.datasets.load_example_survey()
-    >>> fit = um.MultilevelModel("need ~ sex + (1|area_code)", data=survey).fit()
+    >>> fit = um.MultilevelModel("need ~ (1|age_band)", data=survey).fit()
+    >>> part = survey.head(5)
+    >>> new, _ = unseen_levels(fit, {"age_band": part["age_band"].unique()})
     >>> draws = fit.draws(20, seed=1)
-    >>> new = [np.array([], dtype=str)]
     >>> tables = effect_tables(fit, draws, new, np.random.default_rng(1))
-    >>> chunk = partition_evaluator(fit, survey.head(5), draws["beta"].values, tables, new)
-    >>> chunk(0, 5).shape
+    >>> partition_evaluator(fit, part, draws["beta"].values, tables, new)(0, 5).shape
     (20, 5)
     """
     X, codes, _ = fit.new_data_design(cells)
