@@ -219,7 +219,10 @@ def main() -> None:
                 "--memory-limit",
                 args.memory_limit,
             ]
-            print(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            print(done.stdout.strip())
+            if done.stderr.strip():
+                print(done.stderr.strip(), file=sys.stderr)
         memory, streamed = np.load(work / "memory.npy"), np.load(work / "dask.npy")
         with np.errstate(invalid="ignore", divide="ignore"):
             difference = np.nanmax(np.abs(streamed - memory) / np.abs(memory))

@@ -257,3 +257,23 @@ def test_the_package_imports_without_dask() -> None:
         check=True,
         env={**os.environ, "PYTHONPATH": str(Path(um.__file__).parents[1])},
     )
+
+
+def test_a_dask_dataframe_is_taken_as_a_frame(
+    client: Any, dd: Any, fit: um.MultilevelFit, cells: pd.DataFrame
+) -> None:
+    with pytest.warns(NewLevelWarning):
+        want = fit.poststratify(cells, by="sex", draws=DRAWS, seed=4)
+    with pytest.warns(NewLevelWarning):
+        got = fit.poststratify(dd.from_pandas(cells, npartitions=3), by="sex", draws=DRAWS, seed=4)
+    assert_same(got, want)
+
+
+def test_nullable_string_columns_are_read_as_their_values(fit: um.MultilevelFit, cells: pd.DataFrame) -> None:
+    """Parquet readers (Dask's among them) give ``string`` columns (missing values pd.NA)."""
+    nullable = cells.astype({"area": "string", "age": "string", "sex": "string"})
+    with pytest.warns(NewLevelWarning):
+        want = fit.poststratify(cells, by="area", draws=DRAWS, seed=6)
+    with pytest.warns(NewLevelWarning):
+        got = fit.poststratify(nullable, by="area", draws=DRAWS, seed=6)
+    assert_same(got, want)

@@ -41,7 +41,13 @@ from unmetneed.estimates.care import (
 from unmetneed.estimates.groupings import GROUPING_SOURCES, add_grouping_columns
 from unmetneed.mrp.frame import PopulationFrame, validate_cells
 from unmetneed.mrp.poststratify import effect_tables
-from unmetneed.mrp.streaming import group_keys, partition_evaluator, stream_by_group, unseen_levels
+from unmetneed.mrp.streaming import (
+    group_keys,
+    partition_evaluator,
+    stream_by_group,
+    unique_values,
+    unseen_levels,
+)
 
 if TYPE_CHECKING:
     from unmetneed.estimates.care import CareModel
@@ -154,8 +160,6 @@ def _columns_and_values(cells: Any, wanted: set[str]) -> tuple[list[str], dict[s
     would give the whole frame: it decides from the unique rows of the columns it is
     made from, which is the same decision.
     """
-    import dask
-
     present = list(cells.columns)
     derived = {
         name: list(sources)
@@ -163,11 +167,8 @@ def _columns_and_values(cells: Any, wanted: set[str]) -> tuple[list[str], dict[s
         if name not in present and set(sources) <= set(present)
     }
     plain = sorted(c for c in wanted if c in present)
-    computed = dask.compute(
-        *[cells[sources].drop_duplicates() for sources in derived.values()],
-        *[cells[c].drop_duplicates() for c in plain],
-    )
-    values = {c: u.to_numpy() for c, u in zip(plain, computed[len(derived) :], strict=True)}
+    computed = unique_values(cells, [*derived.values(), *plain])
+    values = dict(zip(plain, computed[len(derived) :], strict=True))
     columns = list(present)
     for name, unique_rows in zip(derived, computed[: len(derived)], strict=True):
         added = add_grouping_columns(unique_rows)

@@ -27,7 +27,7 @@ from unmetneed._validate import as_column_list, require_columns, resolve_rng
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import FrameError, NewLevelWarning
 from unmetneed.mrp.draw_estimates import DrawEstimates
-from unmetneed.mrp.frame import PopulationFrame
+from unmetneed.mrp.frame import PopulationFrame, is_dask_frame
 
 if TYPE_CHECKING:
     from unmetneed.mrp.model import MultilevelFit
@@ -41,9 +41,11 @@ BLOCK_ELEMENTS = 65_536  # cells x draws evaluated at a time within a chunk (512
 def _as_frame(frame: Any) -> PopulationFrame:
     if isinstance(frame, PopulationFrame):
         return frame
-    if isinstance(frame, pd.DataFrame):
+    if isinstance(frame, pd.DataFrame) or is_dask_frame(frame):
         return PopulationFrame(frame)
-    raise FrameError(f"frame must be a PopulationFrame or DataFrame; got {type(frame).__name__}")
+    raise FrameError(
+        f"frame must be a PopulationFrame, a DataFrame or a Dask DataFrame; got {type(frame).__name__}"
+    )
 
 
 def cell_probability_draws(
@@ -187,8 +189,11 @@ def poststratify(
     Parameters
     ----------
     fit : MultilevelFit
-    frame : PopulationFrame or DataFrame
-        Cells with every model variable and a population count.
+    frame : PopulationFrame, DataFrame or dask.dataframe.DataFrame
+        Cells with every model variable and a population count. A Dask-backed
+        frame is streamed a partition at a time on the active Dask client (or
+        Dask's default scheduler), with the in-memory result for the same
+        ``seed`` (see :mod:`unmetneed.mrp.streaming`).
     by : str, list of str or None
         Grouping of the cells (area, a characteristic, a cross); ``None`` for all.
     draws : int or xarray.Dataset

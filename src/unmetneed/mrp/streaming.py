@@ -151,21 +151,28 @@ def stream_group_totals(
     return sums["count"], sums["population"], keys, unseen
 
 
-def unique_values(cells: Any, columns: Sequence[str]) -> list[np.ndarray]:
-    """The unique values of each column of a Dask DataFrame, in one pass.
+def unique_values(cells: Any, columns: Sequence[str | list[str]]) -> list[Any]:
+    """Unique values of columns of a Dask DataFrame, in one pass (a tree reduction, no shuffle).
+
+    For a column name, its unique values (a numpy array); for a list of names,
+    the unique rows of those columns (a DataFrame).
 
     Examples
     --------
     >>> import pandas as pd, dask.dataframe as dd
     >>> from unmetneed.mrp.streaming import unique_values
     >>> cells = dd.from_pandas(pd.DataFrame({"a": ["x", "y", "x"], "b": [1, 1, 2]}), npartitions=2)
-    >>> [sorted(v.tolist()) for v in unique_values(cells, ["a", "b"])]
-    [['x', 'y'], [1, 2]]
+    >>> a, rows = unique_values(cells, ["a", ["a", "b"]])
+    >>> sorted(a.tolist()), len(rows)
+    (['x', 'y'], 3)
     """
     import dask
 
-    uniques = dask.compute(*[cells[column].drop_duplicates() for column in columns])
-    return [u.to_numpy() for u in uniques]
+    uniques = dask.compute(*[cells[column].drop_duplicates(split_out=1) for column in columns])
+    return [
+        u.to_numpy() if isinstance(column, str) else u.reset_index(drop=True)
+        for column, u in zip(columns, uniques, strict=True)
+    ]
 
 
 def unseen_levels(
@@ -272,7 +279,7 @@ def stream_by_group(
     import dask
 
     by = [list(b) for b in groupings]
-    shipped = dask.delayed(payload, traverse=False)
+    shipped = _ship(payload)
     parts = cells.to_delayed()
     partials = [
         dask.delayed(_run_partition)(function, part, shipped, i, len(parts)) for i, part in enumerate(parts)
@@ -288,6 +295,20 @@ def stream_by_group(
         raise FrameError("the frame has no cells")
     # the keys as the in-memory path has them: the levels' values (categories as plain values)
     return [(group_coding(keys, b)[1], arrays) for (keys, arrays), b in zip(total, by, strict=True)]
+
+
+def _ship(payload: Any) -> Any:
+    """``payload`` as a task argument: scattered to every worker of an active distributed client
+    (once, not inside the task graph, which warns about large objects), else a delayed value."""
+    import dask
+
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client: dask's default scheduler
+        return dask.delayed(payload, traverse=False)
+    return client.scatter(payload, broadcast=True, hash=False)
 
 
 def _run_partition(
