@@ -237,12 +237,7 @@ class CareModel:
         Levels unseen in fitting draw their effects from N(0, sd^2) with ``rng``.
         """
         fit = self.fits[link]
-        missing = [v for v in fit.model.data.cell_frame.columns if v not in cells.columns]
-        if missing:
-            raise FrameError(
-                f"the frame lacks {missing}, used by the {link!r} model "
-                f"({fit.model.formula.text}); add it to the frame or drop it from formulas"
-            )
+        _require_model_columns(link, fit, cells.columns)
         chunk, _ = cell_probability_draws(fit, cells, self.link_draws[link], rng)
         return np.asarray(chunk(0, len(cells)))
 
@@ -281,31 +276,14 @@ class CareModel:
         >>> tables = model.populations_by(eng.population, groupings=["area_code", "age_band"])  # doctest: +SKIP
         """
         population = frame if isinstance(frame, PopulationFrame) else PopulationFrame(frame)
-        population = PopulationFrame(add_grouping_columns(population.cells), count=population.count_col)
-        cells = population.cells
         keys = [tuple(as_column_list(g)) for g in groupings]
-        for key in keys:
-            require_columns(cells, list(key), "by")
-        if admin is not None:
-            admin = _check_admin(admin, cells)
         admin_cv = _check_admin_cv(admin_cv)
-        # Effects of levels unseen in fitting are drawn from the same stream every time.
-        rng = np.random.default_rng(self._seed_sequence)
-        probabilities: dict[str, Any] = {}
-        unseen: dict[str, dict[str, int]] = {}
-        for name, fit in self.fits.items():
-            missing = [v for v in fit.model.data.cell_frame.columns if v not in cells.columns]
-            if missing:
-                raise FrameError(
-                    f"the frame lacks {missing}, used by the {name!r} model "
-                    f"({fit.model.formula.text}); add it to the frame or drop it from formulas"
-                )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UnmetneedWarning)
-                chunk, new_levels = cell_probability_draws(fit, cells, self.link_draws[name], rng)
-            probabilities[name] = chunk
-            if new_levels:
-                unseen[name] = new_levels
+        if population.is_dask:
+            from unmetneed.estimates.care_streaming import stream_care_populations
+
+            datasets, far, covers, unseen = stream_care_populations(self, population, keys, admin, admin_cv)
+        else:
+            datasets, far, covers, unseen = self._accumulate_in_memory(population, keys, admin, admin_cv)
         if unseen:
             warnings.warn(
                 f"frame levels absent from a model's respondents draw their effects from "
@@ -313,9 +291,6 @@ class CareModel:
                 UnmetneedWarning,
                 stacklevel=_stacklevel,
             )
-        datasets, far, covers = _accumulate(
-            probabilities, population, keys, self.n_draws, admin, admin_cv, rng
-        )
         if far:
             shown = ", ".join(f"{a} (z = {z:+.1f})" for a, z in list(far.items())[:8])
             warnings.warn(
@@ -354,6 +329,37 @@ class CareModel:
             estimates.fits = self.fits
             out[key] = estimates
         return out
+
+    def _accumulate_in_memory(
+        self,
+        population: PopulationFrame,
+        keys: list[tuple[str, ...]],
+        admin: pd.Series | None,
+        admin_cv: float,
+    ) -> tuple[list[xr.Dataset], dict[str, float], bool, dict[str, dict[str, int]]]:
+        """Datasets per grouping, councils far from the model, admin coverage and unseen levels."""
+        population = PopulationFrame(add_grouping_columns(population.cells), count=population.count_col)
+        cells = population.cells
+        for key in keys:
+            require_columns(cells, list(key), "by")
+        if admin is not None:
+            admin = _check_admin(admin, cells)
+        # Effects of levels unseen in fitting are drawn from the same stream every time.
+        rng = np.random.default_rng(self._seed_sequence)
+        probabilities: dict[str, Any] = {}
+        unseen: dict[str, dict[str, int]] = {}
+        for name, fit in self.fits.items():
+            _require_model_columns(name, fit, cells.columns)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnmetneedWarning)
+                chunk, new_levels = cell_probability_draws(fit, cells, self.link_draws[name], rng)
+            probabilities[name] = chunk
+            if new_levels:
+                unseen[name] = new_levels
+        datasets, far, covers = _accumulate(
+            probabilities, population, keys, self.n_draws, admin, admin_cv, rng
+        )
+        return datasets, far, covers, unseen
 
 
 def fit_care_model(
@@ -501,6 +507,15 @@ def estimate_care_populations(
     """
     model = fit_care_model(frame, survey, formulas=formulas, draws=draws, seed=seed, weighted=weighted)
     return model.populations(frame, by=by, admin=admin, admin_cv=admin_cv, level=level)
+
+
+def _require_model_columns(name: str, fit: MultilevelFit, columns: pd.Index | Sequence[str]) -> None:
+    missing = [v for v in fit.model.data.cell_frame.columns if v not in columns]
+    if missing:
+        raise FrameError(
+            f"the frame lacks {missing}, used by the {name!r} model "
+            f"({fit.model.formula.text}); add it to the frame or drop it from formulas"
+        )
 
 
 def _check_admin(admin: pd.Series, cells: pd.DataFrame) -> pd.Series:

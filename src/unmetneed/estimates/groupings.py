@@ -21,14 +21,19 @@ import pandas as pd
 from unmetneed._validate import preview
 from unmetneed.harmonise import load_map
 
-__all__ = ["add_area_covariates", "add_grouping_columns", "grouping_columns"]
+__all__ = ["GROUPING_SOURCES", "add_area_covariates", "add_grouping_columns", "grouping_columns"]
 
 SEPARATOR = " | "
+# The columns add_grouping_columns may add (in the order it adds them) and the columns each is made from.
+GROUPING_SOURCES: dict[str, tuple[str, ...]] = {
+    "ethnic_group_5": ("ethnic_group",),
+    "age_band_disability": ("age_band", "disability"),
+}
 
 
 def grouping_columns() -> tuple[str, ...]:
     """Names of the columns :func:`add_grouping_columns` may add."""
-    return ("ethnic_group_5", "age_band_disability")
+    return tuple(GROUPING_SOURCES)
 
 
 def add_grouping_columns(df: pd.DataFrame) -> pd.DataFrame:

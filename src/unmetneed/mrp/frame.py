@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,13 @@ class PopulationFrame:
 
     Parameters
     ----------
-    cells : DataFrame
+    cells : DataFrame or dask.dataframe.DataFrame
         One row per cell: the cell's characteristics (categorical columns such
         as ``area_code``, ``age_band``, ``sex``; numeric area covariates are
-        allowed) and its population count.
+        allowed) and its population count. A Dask DataFrame (e.g. from
+        ``dd.read_parquet``) is not loaded: its columns and the count's dtype
+        are checked now, the rest partition by partition when it is streamed
+        (see :func:`unmetneed.mrp.streaming.stream_group_totals`).
     count : str, default "count"
         The column of population counts: finite, non-negative.
 
@@ -31,7 +35,9 @@ class PopulationFrame:
     ------
     FrameError
         Missing or negative counts, or two rows for the same combination of
-        the categorical columns.
+        the categorical columns (for a Dask DataFrame: a count column that is
+        not numeric; the others when a partition is read, repeats within a
+        partition).
     MissingColumnError
         The count column does not exist.
 
@@ -49,48 +55,71 @@ class PopulationFrame:
     """
 
     def __init__(self, cells: pd.DataFrame, *, count: str = "count") -> None:
+        self._count = count
+        self.attrs: dict[str, object] = {}  # provenance, e.g. the raking report of a synthetic frame
+        self._dask: Any = None
+        if is_dask_frame(cells):
+            from unmetneed.mrp.streaming import check_dask_frame
+
+            self._dask = check_dask_frame(cells, count)
+            return
         if not isinstance(cells, pd.DataFrame):
             raise FrameError(f"cells must be a pandas DataFrame; got {type(cells).__name__}")
-        if len(cells) == 0:
-            raise FrameError("the frame has no cells")
-        require_columns(cells, [count], "count")
-        counts = pd.to_numeric(cells[count], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(counts)
-        if bad.any():
-            raise FrameError(
-                f"count column {count!r} has missing or non-numeric values in "
-                f"{row_examples(bad, cells.index)}"
-            )
-        negative = counts < 0
-        if negative.any():
-            raise FrameError(
-                f"count column {count!r} has negative counts in {row_examples(negative, cells.index)}"
-            )
-        keys = [c for c in cells.columns if c != count and not _is_numeric_covariate(cells[c])]
-        repeated = repeated_keys(cells, keys) if keys else None
-        if repeated:
-            n_repeated, example = repeated
-            raise FrameError(
-                f"{n_repeated:,} cells repeat a combination of {keys}, e.g. {example}; aggregate them "
-                "(sum the counts) first"
-            )
-        for column in keys:
-            if cells[column].isna().any():
-                raise FrameError(
-                    f"cell column {column!r} has missing values in "
-                    f"{row_examples(cells[column].isna().to_numpy(), cells.index)}"
-                )
+        counts = validate_cells(cells, count)
         # Deep copies: on pandas < 3 a shallow one shares the caller's arrays (and marking
         # a shared array read-only would freeze the caller's frame).
         self._cells = cells.reset_index(drop=True).copy(deep=True)
-        self._count = count
         self._counts = readonly(counts, np.float64)
-        self.attrs: dict[str, object] = {}  # provenance, e.g. the raking report of a synthetic frame
+
+    @property
+    def is_dask(self) -> bool:
+        """Whether the cells are a Dask DataFrame (streamed by partition, never held in memory).
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> um.PopulationFrame(pd.DataFrame({"area_code": ["A"], "count": [5]})).is_dask
+        False
+        """
+        return self._dask is not None
+
+    @property
+    def dask(self) -> Any:
+        """The Dask DataFrame of a Dask-backed frame (``None`` for an in-memory one).
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> um.PopulationFrame(pd.DataFrame({"area_code": ["A"], "count": [5]})).dask is None
+        True
+        """
+        return self._dask
 
     @property
     def cells(self) -> pd.DataFrame:
-        """A copy of the cells: changing it never changes the frame."""
+        """A copy of the cells: changing it never changes the frame.
+
+        Raises
+        ------
+        FrameError
+            The frame is Dask-backed: its cells are not held in memory.
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> um.PopulationFrame(pd.DataFrame({"area_code": ["A"], "count": [5]})).cells.shape
+        (1, 2)
+        """
+        self._require_in_memory()
         return self._cells.copy(deep=True)
+
+    def _require_in_memory(self) -> None:
+        if self._dask is not None:
+            raise FrameError(
+                f"the frame is Dask-backed ({self._dask.npartitions} partitions): its cells are not in "
+                "memory; poststratify streams them, or make an in-memory frame with "
+                "PopulationFrame(frame.dask.compute(), count=frame.count_col) if they fit"
+            )
 
     @property
     def count_col(self) -> str:
@@ -98,24 +127,44 @@ class PopulationFrame:
 
     @property
     def counts(self) -> np.ndarray:
-        """Population count of each cell (read-only float64)."""
+        """Population count of each cell (read-only float64; in-memory frames only, see :attr:`cells`)."""
+        self._require_in_memory()
         return self._counts
 
     @property
     def variables(self) -> list[str]:
         """Columns other than the count."""
-        return [c for c in self._cells.columns if c != self._count]
+        columns = self._dask.columns if self._dask is not None else self._cells.columns
+        return [c for c in columns if c != self._count]
 
     @property
     def total(self) -> float:
+        """The population: the sum of the counts (computed with Dask for a Dask-backed frame)."""
+        if self._dask is not None:
+            return float(self._dask[self._count].sum().compute())
         return float(self._counts.sum())
 
     def __len__(self) -> int:
-        return len(self._cells)
+        return len(self._dask) if self._dask is not None else len(self._cells)
 
     def totals(self, by: str | Sequence[str]) -> pd.Series:
-        """Population by group of ``by`` (observed groups, in category order)."""
+        """Population by group of ``by`` (observed groups, in category order).
+
+        A Dask-backed frame's totals are computed with Dask (on the active client, if any).
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> frame = um.PopulationFrame(pd.DataFrame({"area_code": ["B", "A", "B"], "sex": ["F", "F", "M"],
+        ...                                          "count": [1, 2, 3]}))
+        >>> frame.totals("area_code").to_dict()
+        {'A': 2.0, 'B': 4.0}
+        """
         columns = as_column_list(by)
+        if self._dask is not None:
+            require_columns(self._dask, columns, "by")
+            summed = self._dask.groupby(columns, observed=True)[self._count].sum().compute()
+            return summed.astype(np.float64).sort_index().rename(None)
         require_columns(self._cells, columns, "by")
         grouped = pd.Series(
             self._counts,
@@ -126,14 +175,83 @@ class PopulationFrame:
         return grouped.groupby(level=list(range(len(columns))), observed=True, sort=True).sum()
 
     def __repr__(self) -> str:
+        if self._dask is not None:
+            return (
+                f"<PopulationFrame (Dask-backed): {self._dask.npartitions:,} partitions, "
+                f"variables {self.variables}>"
+            )
         return (
             f"<PopulationFrame: {len(self):,} cells, population {self.total:,.0f}, "
             f"variables {self.variables}>"
         )
 
     def _repr_html_(self) -> str:
+        if self._dask is not None:
+            return f"<div><p>{html.escape(repr(self))}</p></div>"
         head = self._cells.head(10).to_html(index=False, border=0)
         return f"<div><p>{html.escape(repr(self))}</p>{head}</div>"
+
+
+def validate_cells(cells: pd.DataFrame, count: str) -> np.ndarray:
+    """Check the cells of a frame (or one partition of it); return their counts as float64.
+
+    Raises
+    ------
+    FrameError
+        No cells, missing or negative counts, missing values in a cell column,
+        or two rows for the same combination of the categorical columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from unmetneed.mrp.frame import validate_cells
+    >>> validate_cells(pd.DataFrame({"area_code": ["A", "B"], "count": [5, 7]}), "count").tolist()
+    [5.0, 7.0]
+    """
+    if len(cells) == 0:
+        raise FrameError("the frame has no cells")
+    require_columns(cells, [count], "count")
+    counts = pd.to_numeric(cells[count], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(counts)
+    if bad.any():
+        raise FrameError(
+            f"count column {count!r} has missing or non-numeric values in {row_examples(bad, cells.index)}"
+        )
+    negative = counts < 0
+    if negative.any():
+        raise FrameError(
+            f"count column {count!r} has negative counts in {row_examples(negative, cells.index)}"
+        )
+    keys = [c for c in cells.columns if c != count and not _is_numeric_covariate(cells[c])]
+    repeated = repeated_keys(cells, keys) if keys else None
+    if repeated:
+        n_repeated, example = repeated
+        raise FrameError(
+            f"{n_repeated:,} cells repeat a combination of {keys}, e.g. {example}; aggregate them "
+            "(sum the counts) first"
+        )
+    for column in keys:
+        if cells[column].isna().any():
+            raise FrameError(
+                f"cell column {column!r} has missing values in "
+                f"{row_examples(cells[column].isna().to_numpy(), cells.index)}"
+            )
+    return counts
+
+
+def is_dask_frame(obj: object) -> bool:
+    """Whether ``obj`` is a Dask DataFrame (checked without importing Dask).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from unmetneed.mrp.frame import is_dask_frame
+    >>> is_dask_frame(pd.DataFrame())
+    False
+    """
+    return (
+        type(obj).__module__.startswith("dask.") and hasattr(obj, "npartitions") and hasattr(obj, "columns")
+    )
 
 
 def _is_numeric_covariate(series: pd.Series) -> bool:

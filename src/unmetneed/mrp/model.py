@@ -260,7 +260,9 @@ class MultilevelFit(FrozenAfterInit):
         require_columns(frame, [*fixed_vars, *groups], "model")
         _check_fixed_categories(self.model.data.cell_frame, frame, fixed_vars, self.model.formula.text)
         try:
-            X = np.asarray(self.model.data.spec.get_model_matrix(frame[fixed_vars].copy()), dtype=np.float64)
+            X = np.asarray(
+                self.model.data.spec.get_model_matrix(_plain_strings(frame[fixed_vars])), dtype=np.float64
+            )
         except Exception as error:
             raise ModelError(f"could not build the fixed effects for the new data: {error}") from error
         codes = []
@@ -385,6 +387,20 @@ class MultilevelFit(FrozenAfterInit):
             f"<div><p>{head}</p><b>Fixed effects</b>{self.fixed_effects.to_html(border=0, float_format=lambda v: f'{v:.5f}')}"
             f"<b>Random intercepts (SD)</b>{self.variance_components.to_frame().to_html(border=0, float_format=lambda v: f'{v:.5f}')}</div>"
         )
+
+
+def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with ``string`` columns (missing values ``pd.NA``) as object columns.
+
+    formulaic treats such columns (what ``pyarrow`` and Dask readers give) as
+    numeric; the values are the same, so their coding is the fitted one.
+    """
+    nullable = [
+        c
+        for c, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA
+    ]
+    return frame.astype(dict.fromkeys(nullable, object)) if nullable else frame.copy()
 
 
 def _check_fixed_categories(

@@ -13,7 +13,7 @@ by its cells). Cells are processed in chunks so memory stays bounded
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from unmetneed._validate import as_column_list, require_columns, resolve_rng
 from unmetneed.design.coding import code_columns
 from unmetneed.errors import FrameError, NewLevelWarning
 from unmetneed.mrp.draw_estimates import DrawEstimates
-from unmetneed.mrp.frame import PopulationFrame
+from unmetneed.mrp.frame import PopulationFrame, is_dask_frame
 
 if TYPE_CHECKING:
     from unmetneed.mrp.model import MultilevelFit
@@ -41,9 +41,11 @@ BLOCK_ELEMENTS = 65_536  # cells x draws evaluated at a time within a chunk (512
 def _as_frame(frame: Any) -> PopulationFrame:
     if isinstance(frame, PopulationFrame):
         return frame
-    if isinstance(frame, pd.DataFrame):
+    if isinstance(frame, pd.DataFrame) or is_dask_frame(frame):
         return PopulationFrame(frame)
-    raise FrameError(f"frame must be a PopulationFrame or DataFrame; got {type(frame).__name__}")
+    raise FrameError(
+        f"frame must be a PopulationFrame, a DataFrame or a Dask DataFrame; got {type(frame).__name__}"
+    )
 
 
 def cell_probability_draws(
@@ -69,22 +71,88 @@ def cell_probability_draws(
     depend on the blocking).
     """
     X, codes, unseen = fit.new_data_design(cells)
-    beta = draws["beta"].values  # (D, p)
-    sd = draws["sd"].values  # (D, G)
     groups = fit.model.formula.groups
-    n_draws = beta.shape[0]
-    effects = []
-    for g, group in enumerate(groups):
+    values = [cells[group].to_numpy() for group in groups]
+    new_levels = [np.unique(v[code < 0].astype(str)) for v, code in zip(values, codes, strict=True)]
+    tables = effect_tables(fit, draws, new_levels, rng)
+    effects = [
+        (table, level_codes(code, v, table.shape[0] - new.size, new))
+        for table, code, v, new in zip(tables, codes, values, new_levels, strict=True)
+    ]
+    return probability_evaluator(X, draws["beta"].values, effects), unseen
+
+
+def effect_tables(
+    fit: MultilevelFit, draws: xr.Dataset, new_levels: Sequence[np.ndarray], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Each grouping factor's effects as a (levels x draws) C-ordered array.
+
+    Rows are the fitted levels, then ``new_levels[g]`` (sorted strings of the
+    levels absent from the fitting data), whose effects are drawn here from
+    :math:`N(0, \\sigma_{g,d}^2)`: one ``rng.standard_normal((draws, n_new))``
+    per factor that has new levels, in the formula's order.
+
+    Examples
+    --------
+    >>> import numpy as np, unmetneed as um
+    >>> from unmetneed.mrp.poststratify import effect_tables
+    >>> survey = um.datasets.load_example_survey()
+    >>> fit = um.MultilevelModel("need ~ sex + (1|area_code)", data=survey).fit()
+    >>> draws = fit.draws(50, seed=1)
+    >>> [t.shape for t in effect_tables(fit, draws, [np.array(["NEW1", "NEW2"])], np.random.default_rng(2))]
+    [(12, 50)]
+    """
+    sd = draws["sd"].values  # (D, G)
+    tables = []
+    for g, group in enumerate(fit.model.formula.groups):
         known = draws[f"re_{group}"].values  # (D, L)
-        code = codes[g].copy()
-        new = code < 0
-        if new.any():
-            new_levels, inverse = np.unique(cells[group].to_numpy()[new].astype(str), return_inverse=True)
-            extra = sd[:, [g]] * rng.standard_normal((n_draws, new_levels.size))
+        if new_levels[g].size:
+            extra = sd[:, [g]] * rng.standard_normal((sd.shape[0], new_levels[g].size))
             known = np.concatenate([known, extra], axis=1)
-            code[new] = known.shape[1] - new_levels.size + inverse
         # (L, D): a level's draws contiguous, gathered as rows
-        effects.append((np.ascontiguousarray(known.T), code.astype(np.intp, copy=False)))
+        tables.append(np.ascontiguousarray(known.T))
+    return tables
+
+
+def level_codes(code: np.ndarray, values: np.ndarray, n_fitted: int, new_levels: np.ndarray) -> np.ndarray:
+    """Rows of an :func:`effect_tables` table for each cell.
+
+    ``code`` is a factor's fitted-level code per cell (-1 where unseen, as from
+    ``MultilevelFit.new_data_design``); an unseen value takes row ``n_fitted``
+    plus its position in ``new_levels`` (the sorted strings of the new levels).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from unmetneed.mrp.poststratify import level_codes
+    >>> level_codes(np.array([1, -1, 0, -1]), np.array(["b", "z", "a", "y"]), 2, np.array(["y", "z"])).tolist()
+    [1, 3, 0, 2]
+    """
+    code = code.copy()
+    new = code < 0
+    if new.any():
+        code[new] = n_fitted + np.searchsorted(new_levels, values[new].astype(str))
+    return code.astype(np.intp, copy=False)
+
+
+def probability_evaluator(
+    X: np.ndarray, beta: np.ndarray, effects: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> Callable[[int, int], np.ndarray]:
+    """The chunk evaluator of :func:`cell_probability_draws` for given arrays.
+
+    ``X`` is (cells x terms), ``beta`` (draws x terms) and ``effects`` one
+    ``(table, codes)`` pair per factor, from :func:`effect_tables` and
+    :func:`level_codes`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from unmetneed.mrp.poststratify import probability_evaluator
+    >>> chunk = probability_evaluator(np.ones((3, 1)), np.zeros((2, 1)), [(np.zeros((1, 2)), np.zeros(3, np.intp))])
+    >>> chunk(0, 3).shape
+    (2, 3)
+    """
+    n_draws = beta.shape[0]
     X = np.ascontiguousarray(X)
     beta_t = beta.T  # (p, D)
     rows = max(1, BLOCK_ELEMENTS // max(n_draws, 1))
@@ -104,7 +172,7 @@ def cell_probability_draws(
             expit(block, out=block)
         return eta.T
 
-    return chunk, unseen
+    return chunk
 
 
 def poststratify(
@@ -121,8 +189,11 @@ def poststratify(
     Parameters
     ----------
     fit : MultilevelFit
-    frame : PopulationFrame or DataFrame
-        Cells with every model variable and a population count.
+    frame : PopulationFrame, DataFrame or dask.dataframe.DataFrame
+        Cells with every model variable and a population count. A Dask-backed
+        frame is streamed a partition at a time on the active Dask client (or
+        Dask's default scheduler), with the in-memory result for the same
+        ``seed`` (see :mod:`unmetneed.mrp.streaming`).
     by : str, list of str or None
         Grouping of the cells (area, a characteristic, a cross); ``None`` for all.
     draws : int or xarray.Dataset
@@ -148,45 +219,116 @@ def poststratify(
 
     population = _as_frame(frame)
     by_columns = as_column_list(by)
-    require_columns(population.cells, by_columns, "by")
+    require_columns(population.dask if population.is_dask else population.cells, by_columns, "by")
     if population.count_col in by_columns:
         raise FrameError(
             f"by={by!r} names the frame's count column {population.count_col!r}; group by "
             "characteristics of the cells (e.g. by='area_code'), not by their population counts"
         )
-    population = _collapse(population, fit, by_columns)
-    cells = population.cells
+    if not population.is_dask:
+        population = _collapse(population, fit, by_columns)
     rng = resolve_rng(seed)
     dataset = fit.draws(draws, seed=rng) if not isinstance(draws, xr.Dataset) else draws
-    n_draws = dataset.sizes["draw"]
-    with single_threaded_blas():
-        chunk, unseen = cell_probability_draws(fit, cells, dataset, rng)
+    if population.is_dask:
+        from unmetneed.mrp.streaming import stream_group_totals
+
+        totals_t, pop, keys, unseen = stream_group_totals(fit, population, by_columns, dataset, rng)
+    else:
+        totals_t, pop, keys, unseen = _group_totals(fit, population, by_columns, dataset, rng)
     if unseen:
         warnings.warn(
             f"levels not in the fitting data draw their effect from N(0, sd^2): {unseen}",
             NewLevelWarning,
             stacklevel=3,
         )
+    return _estimates(fit, dataset, totals_t.T, pop, keys, by_columns, unseen, level)
+
+
+def _group_totals(
+    fit: MultilevelFit,
+    population: PopulationFrame,
+    by_columns: list[str],
+    dataset: xr.Dataset,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, dict[str, int]]:
+    """(groups x draws) counts, populations, group keys and unseen levels of an in-memory frame."""
+    cells = population.cells
+    with single_threaded_blas():
+        chunk, unseen = cell_probability_draws(fit, cells, dataset, rng)
     counts = population.counts
-    if by_columns:
-        groups = code_columns(cells, by_columns, "by")
-        group_codes, n_groups, keys = groups.codes, groups.n_levels, groups.levels
-    else:
-        group_codes, n_groups, keys = np.zeros(len(cells), dtype=np.intp), 1, pd.DataFrame(index=[0])
+    group_codes, keys = group_coding(cells, by_columns)
+    totals_t = group_sums(chunk, counts, group_codes, len(keys), dataset.sizes["draw"])
+    pop = np.bincount(group_codes, weights=counts, minlength=len(keys))
+    return totals_t, pop, keys, unseen
+
+
+def group_coding(cells: pd.DataFrame, by_columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Group code of each cell and the groups' keys (one row per group, in factor order).
+
+    With no ``by`` columns every cell is in the one group (keys: one row, no columns).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from unmetneed.mrp.poststratify import group_coding
+    >>> codes, keys = group_coding(pd.DataFrame({"area": ["B", "A", "B"]}), ["area"])
+    >>> codes.tolist(), keys["area"].tolist()
+    ([1, 0, 1], ['A', 'B'])
+    """
+    if not by_columns:
+        return np.zeros(len(cells), dtype=np.intp), pd.DataFrame(index=[0])
+    groups = code_columns(cells, by_columns, "by")
+    return groups.codes, groups.levels
+
+
+def group_sums(
+    chunk: Callable[[int, int], np.ndarray],
+    counts: np.ndarray,
+    group_codes: np.ndarray,
+    n_groups: int,
+    n_draws: int,
+) -> np.ndarray:
+    """(groups x draws) sums of ``counts`` times the cell probabilities, a chunk of cells at a time.
+
+    ``chunk(start, stop)`` gives the (draws x cells) probabilities of cells
+    ``start:stop`` (see :func:`cell_probability_draws`); no more than about
+    ``CHUNK_ELEMENTS`` cell x draw values exist at once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from unmetneed.mrp.poststratify import group_sums
+    >>> chunk = lambda start, stop: np.full((2, stop - start), 0.5)
+    >>> group_sums(chunk, np.array([10.0, 20.0, 30.0]), np.array([0, 1, 0]), 2, 2).tolist()
+    [[20.0, 20.0], [10.0, 10.0]]
+    """
     # (groups x draws): chunk(...).T is C-ordered (cells x draws), so the sparse product reads it in place
     totals_t = np.zeros((n_groups, n_draws))
     size = max(1, CHUNK_ELEMENTS // max(n_draws, 1))
     with single_threaded_blas():
-        for start in range(0, len(cells), size):
-            stop = min(start + size, len(cells))
+        for start in range(0, len(counts), size):
+            stop = min(start + size, len(counts))
             p = chunk(start, stop)  # (D, m)
             m = stop - start
             indicator = sp.csr_matrix(
                 (counts[start:stop], (np.arange(m), group_codes[start:stop])), shape=(m, n_groups)
             )
             totals_t += indicator.T @ p.T
-    totals = totals_t.T
-    pop = np.bincount(group_codes, weights=counts, minlength=n_groups)
+    return totals_t
+
+
+def _estimates(
+    fit: MultilevelFit,
+    dataset: xr.Dataset,
+    totals: np.ndarray,
+    pop: np.ndarray,
+    keys: pd.DataFrame,
+    by_columns: list[str],
+    unseen: dict[str, int],
+    level: float,
+) -> DrawEstimates:
+    """The :class:`DrawEstimates` of (draws x groups) ``totals`` and the groups' populations."""
+    n_draws = dataset.sizes["draw"]
     dims = ["draw", *by_columns]
     shape = [n_draws] + [len(pd.unique(keys[c])) for c in by_columns]
     coords: dict[str, Any] = {"draw": np.arange(n_draws)}

@@ -1,0 +1,377 @@
+"""Poststratification of a Dask-backed :class:`PopulationFrame`, streamed partition by partition.
+
+Dask is optional: this module imports it only inside the functions that need
+it, and nothing imports this module unless a frame is a Dask DataFrame.
+
+The work runs on whatever Dask scheduler is active (a ``distributed.Client``
+entered with ``with Client(...)``, otherwise Dask's default one):
+
+1. one pass over the grouping factors' columns finds the levels absent from
+   the fitting data (their unique values), and their effects are drawn on the
+   client exactly as the in-memory path draws them (same numbers, same order);
+2. each partition is validated, its cell probabilities evaluated a chunk at a
+   time and summed by group of ``by`` (the in-memory path's evaluator and
+   sparse group sum), giving a (groups in the partition x draws) array;
+3. the partial sums are added up in a tree, a few at a time.
+
+No array of all cells x draws ever exists: a task holds one partition, one
+chunk of its probabilities and its groups' sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import xarray as xr
+
+from unmetneed._blas import single_threaded_blas
+from unmetneed._validate import require_columns
+from unmetneed.errors import FrameError
+from unmetneed.mrp.frame import PopulationFrame, validate_cells
+from unmetneed.mrp.poststratify import (
+    effect_tables,
+    group_coding,
+    group_sums,
+    level_codes,
+    probability_evaluator,
+)
+
+if TYPE_CHECKING:
+    from unmetneed.mrp.model import MultilevelFit
+
+__all__ = [
+    "check_dask_frame",
+    "group_keys",
+    "partition_evaluator",
+    "stream_by_group",
+    "stream_group_totals",
+    "unique_values",
+    "unseen_levels",
+]
+
+FAN_IN = 8  # partial sums added together per reduction task
+
+# Per grouping: the groups' keys (one row per group) and arrays with one row per group;
+# None for an empty partition.
+Partial = list[tuple[pd.DataFrame, dict[str, np.ndarray]]] | None
+
+
+def check_dask_frame(cells: Any, count: str) -> Any:
+    """The checks of a Dask DataFrame that need no data: the count column exists and is numeric.
+
+    The other checks of :class:`PopulationFrame` (missing or negative counts,
+    missing keys, repeated cells) run on each partition when it is streamed.
+
+    Raises
+    ------
+    MissingColumnError
+        The count column does not exist.
+    FrameError
+        The count column's dtype is not numeric.
+
+    Examples
+    --------
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> from unmetneed.mrp.streaming import check_dask_frame
+    >>> cells = dd.from_pandas(pd.DataFrame({"area_code": ["A", "B"], "count": [5, 7]}), npartitions=2)
+    >>> check_dask_frame(cells, "count").npartitions
+    2
+    """
+    require_columns(cells, [count], "count")
+    dtype = cells.dtypes[count]
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        raise FrameError(
+            f"count column {count!r} has dtype {dtype}, not a number; cast it first "
+            f"(e.g. cells[{count!r}] = cells[{count!r}].astype('float64'))"
+        )
+    return cells
+
+
+@dataclass(frozen=True)
+class _PartitionModel:
+    """What every partition needs to poststratify, shipped to the workers once."""
+
+    fit: MultilevelFit
+    beta: np.ndarray  # (draws x terms)
+    tables: list[np.ndarray]  # per factor: (fitted + new levels) x draws
+    new_levels: list[np.ndarray]  # per factor: sorted strings of the unseen levels
+    count: str
+    by: list[str]
+
+
+def stream_group_totals(
+    fit: MultilevelFit,
+    population: PopulationFrame,
+    by_columns: list[str],
+    draws: xr.Dataset,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, dict[str, int]]:
+    """(groups x draws) counts of a Dask-backed frame, its groups' populations and keys.
+
+    The Dask counterpart of the in-memory path of :func:`poststratify`, with
+    the same results (to rounding) for the same ``rng``: the groups in factor
+    order, the unseen levels per factor, and their effects drawn from ``rng``
+    in the same order.
+
+    Raises
+    ------
+    FrameError
+        A partition fails the checks of :class:`PopulationFrame` (the message
+        names the partition), or the frame has no cells.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, unmetneed as um
+    >>> survey = um.datasets.load_example_survey()
+    >>> fit = um.MultilevelModel("need ~ sex + (1|area_code)", data=survey).fit()
+    >>> cells = survey.groupby(["area_code", "sex"]).size().rename("count").reset_index()
+    >>> frame = um.PopulationFrame(dd.from_pandas(cells, npartitions=3))
+    >>> post = fit.poststratify(frame, by="sex", draws=100, seed=1)  # runs on the active client, if any
+    >>> post.draws["count"].shape
+    (100, 2)
+    """
+    cells = population.dask
+    require_columns(cells, list(fit.model.data.cell_frame.columns), "model")
+    groups = fit.model.formula.groups
+    new_levels, unseen = unseen_levels(fit, dict(zip(groups, unique_values(cells, groups), strict=True)))
+    model = _PartitionModel(
+        fit=fit,
+        beta=draws["beta"].values,
+        tables=effect_tables(fit, draws, new_levels, rng),
+        new_levels=new_levels,
+        count=population.count_col,
+        by=list(by_columns),
+    )
+    ((keys, sums),) = stream_by_group(cells, _partition_totals, model, [model.by])
+    return sums["count"], sums["population"], keys, unseen
+
+
+def unique_values(cells: Any, columns: Sequence[str | list[str]]) -> list[Any]:
+    """Unique values of columns of a Dask DataFrame, in one pass (a tree reduction, no shuffle).
+
+    For a column name, its unique values (a numpy array); for a list of names,
+    the unique rows of those columns (a DataFrame).
+
+    Examples
+    --------
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> from unmetneed.mrp.streaming import unique_values
+    >>> cells = dd.from_pandas(pd.DataFrame({"a": ["x", "y", "x"], "b": [1, 1, 2]}), npartitions=2)
+    >>> a, rows = unique_values(cells, ["a", ["a", "b"]])
+    >>> sorted(a.tolist()), len(rows)
+    (['x', 'y'], 3)
+    """
+    import dask
+
+    uniques = dask.compute(*[cells[column].drop_duplicates(split_out=1) for column in columns])
+    return [
+        u.to_numpy() if isinstance(column, str) else u.reset_index(drop=True)
+        for column, u in zip(columns, uniques, strict=True)
+    ]
+
+
+def unseen_levels(
+    fit: MultilevelFit, values: dict[str, np.ndarray]
+) -> tuple[list[np.ndarray], dict[str, int]]:
+    """Per grouping factor, the sorted strings of its levels absent from the fitting data; their number.
+
+    ``values`` holds the unique values of each factor's column over the whole
+    frame. The levels are those the in-memory path draws effects for.
+
+    Examples
+    --------
+    >>> import numpy as np, unmetneed as um
+    >>> from unmetneed.mrp.streaming import unseen_levels
+    >>> fit = um.MultilevelModel("need ~ (1|area_code)", data=um.datasets.load_example_survey()).fit()
+    >>> fitted = fit.model.data.levels["area_code"]
+    >>> values = [*fitted, "NEW"]  # the frame's unique areas: the fitted ones and one more
+    >>> new, counts = unseen_levels(fit, {"area_code": np.array(values, dtype=object)})
+    >>> new[0].tolist(), counts
+    (['NEW'], {'area_code': 1})
+    """
+    new_levels: list[np.ndarray] = []
+    unseen: dict[str, int] = {}
+    for group in fit.model.formula.groups:
+        group_values = values[group]
+        missing = group_values[fit.model.data.levels[group].get_indexer(pd.Index(group_values)) < 0]
+        if missing.size:
+            unseen[group] = int(pd.unique(missing).size)
+        new_levels.append(np.unique(missing.astype(str)))
+    return new_levels, unseen
+
+
+def partition_evaluator(
+    fit: MultilevelFit,
+    cells: pd.DataFrame,
+    beta: np.ndarray,
+    tables: list[np.ndarray],
+    new_levels: list[np.ndarray],
+) -> Callable[[int, int], np.ndarray]:
+    """The chunk evaluator of cell probabilities for one partition, with the frame-wide effect tables.
+
+    ``tables`` and ``new_levels`` come from :func:`effect_tables` and
+    :func:`unseen_levels` for the whole frame, so a new level has the same
+    effects in every partition.
+
+    Examples
+    --------
+    >>> import numpy as np, unmetneed as um
+    >>> from unmetneed.mrp.poststratify import effect_tables
+    >>> from unmetneed.mrp.streaming import partition_evaluator, unseen_levels
+    >>> survey = um.datasets.load_example_survey()
+    >>> fit = um.MultilevelModel("need ~ (1|age_band)", data=survey).fit()
+    >>> part = survey.head(5)
+    >>> new, _ = unseen_levels(fit, {"age_band": part["age_band"].unique()})
+    >>> draws = fit.draws(20, seed=1)
+    >>> tables = effect_tables(fit, draws, new, np.random.default_rng(1))
+    >>> partition_evaluator(fit, part, draws["beta"].values, tables, new)(0, 5).shape
+    (20, 5)
+    """
+    X, codes, _ = fit.new_data_design(cells)
+    effects = [
+        (table, level_codes(code, cells[group].to_numpy(), table.shape[0] - new.size, new))
+        for group, table, code, new in zip(fit.model.formula.groups, tables, codes, new_levels, strict=True)
+    ]
+    with single_threaded_blas():
+        return probability_evaluator(X, beta, effects)
+
+
+def stream_by_group(
+    cells: Any,
+    function: Callable[[pd.DataFrame, Any], Partial],
+    payload: Any,
+    groupings: Sequence[Sequence[str]],
+) -> list[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+    """Run ``function(partition, payload)`` on every partition and add the results up by group.
+
+    For each of ``groupings``, ``function`` gives one row of keys per group
+    found in the partition (see :func:`group_keys`) and arrays whose first axis
+    is those groups. Partial results are added a few at a time (``FAN_IN``) in a
+    tree on the active Dask scheduler; ``payload`` is shipped to the workers
+    once. Returns, per grouping, the keys (the grouping's levels, in factor
+    order, as :func:`unmetneed.mrp.poststratify.group_coding` gives them) and
+    the summed arrays in that order.
+
+    Raises
+    ------
+    FrameError
+        From ``function``, with the partition named; or the frame has no cells.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, dask.dataframe as dd
+    >>> from unmetneed.mrp.poststratify import group_coding
+    >>> from unmetneed.mrp.streaming import group_keys, stream_by_group
+    >>> def sums(part, column):
+    ...     codes, levels = group_coding(part, ["area"])
+    ...     total = np.bincount(codes, weights=part[column], minlength=len(levels))
+    ...     return [(group_keys(part, ["area"], codes, len(levels)), {"total": total})]
+    >>> cells = dd.from_pandas(pd.DataFrame({"area": ["B", "A", "B", "A"], "n": [1.0, 2.0, 3.0, 4.0]}), npartitions=2)
+    >>> ((keys, arrays),) = stream_by_group(cells, sums, "n", [["area"]])
+    >>> keys["area"].tolist(), arrays["total"].tolist()
+    (['A', 'B'], [6.0, 4.0])
+    """
+    import dask
+
+    by = [list(b) for b in groupings]
+    shipped = _ship(payload)
+    parts = cells.to_delayed()
+    partials = [
+        dask.delayed(_run_partition)(function, part, shipped, i, len(parts)) for i, part in enumerate(parts)
+    ]
+    while True:  # at least one reduction, which puts the groups in factor order
+        partials = [
+            dask.delayed(_add_partials)(partials[i : i + FAN_IN], by) for i in range(0, len(partials), FAN_IN)
+        ]
+        if len(partials) == 1:
+            break
+    (total,) = dask.compute(partials[0])
+    if total is None:
+        raise FrameError("the frame has no cells")
+    # the keys as the in-memory path has them: the levels' values (categories as plain values)
+    return [(group_coding(keys, b)[1], arrays) for (keys, arrays), b in zip(total, by, strict=True)]
+
+
+def _ship(payload: Any) -> Any:
+    """``payload`` as a task argument: scattered to every worker of an active distributed client
+    (once, not inside the task graph, which warns about large objects), else a delayed value."""
+    import dask
+
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client: dask's default scheduler
+        return dask.delayed(payload, traverse=False)
+    return client.scatter(payload, broadcast=True, hash=False)
+
+
+def _run_partition(
+    function: Callable[[pd.DataFrame, Any], Partial],
+    cells: pd.DataFrame,
+    payload: Any,
+    index: int,
+    n_parts: int,
+) -> Partial:
+    if len(cells) == 0:
+        return None
+    try:
+        return function(cells, payload)
+    except FrameError as error:
+        raise FrameError(f"{error} (partition {index} of {n_parts})") from None
+
+
+def _partition_totals(cells: pd.DataFrame, model: _PartitionModel) -> Partial:
+    """One partition's group keys, (groups x draws) counts and populations."""
+    counts = validate_cells(cells, model.count)
+    chunk = partition_evaluator(model.fit, cells, model.beta, model.tables, model.new_levels)
+    group_codes, levels = group_coding(cells, model.by)
+    totals_t = group_sums(chunk, counts, group_codes, len(levels), model.beta.shape[0])
+    pop = np.bincount(group_codes, weights=counts, minlength=len(levels))
+    return [(group_keys(cells, model.by, group_codes, len(levels)), {"count": totals_t, "population": pop})]
+
+
+def _add_partials(partials: Sequence[Partial], by: list[list[str]]) -> Partial:
+    """Sum partial results by group, per grouping; the groups come out in factor order."""
+    present = [p for p in partials if p is not None]
+    if not present:
+        return None
+    added = []
+    for k, columns in enumerate(by):
+        keys = pd.concat([p[k][0] for p in present], ignore_index=True)
+        group_codes, levels = group_coding(keys, columns)
+        n_rows, n_groups = len(keys), len(levels)
+        indicator = sp.csr_matrix(
+            (np.ones(n_rows), (group_codes, np.arange(n_rows))), shape=(n_groups, n_rows)
+        )
+        arrays = {
+            name: indicator @ np.concatenate([p[k][1][name] for p in present]) for name in present[0][k][1]
+        }
+        added.append((group_keys(keys, columns, group_codes, n_groups), arrays))
+    return added
+
+
+def group_keys(frame: pd.DataFrame, by: list[str], group_codes: np.ndarray, n_groups: int) -> pd.DataFrame:
+    """One row of ``frame[by]`` per group code, in code order, keeping the columns' dtypes.
+
+    The dtypes matter: categories (hence the factor order of the final groups)
+    survive the concatenation of partial results only as Categoricals.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from unmetneed.mrp.streaming import group_keys
+    >>> group_keys(pd.DataFrame({"area": ["B", "A", "B"]}), ["area"], np.array([1, 0, 1]), 2)["area"].tolist()
+    ['A', 'B']
+    """
+    if not by:
+        return pd.DataFrame(index=[0])
+    first = np.empty(n_groups, dtype=np.intp)
+    # Reversed assignment: the last write for each code is its first row.
+    first[group_codes[::-1]] = np.arange(group_codes.size - 1, -1, -1)
+    return frame[by].iloc[first].reset_index(drop=True)
