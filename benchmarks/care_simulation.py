@@ -175,7 +175,7 @@ def render(table: pd.DataFrame, infos: dict, reps: int, wall: float, cpu: float)
             f"{wall:.0f} s wall, {cpu:.0f} s CPU." if wall > 0 else
             "generators run as separate processes at the same time, section rendered from their "
             "saved records with `--from-records`; median wall seconds per replicate (fit, draws, "
-            "three poststratifications twice, raking; machine shared, load 5-7): " + ", ".join(
+            "three poststratifications twice, raking; the machine shared with the other runs): " + ", ".join(
                 f"{g} {np.median(i['seconds']):.0f}" for g, i in infos.items() if i.get("seconds"))
             + "."), "",
         "Repeated surveys from populations with a known truth (`benchmarks/care_generators.py`): "
