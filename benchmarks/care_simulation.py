@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="")
     ap.add_argument("--from-records", action="store_true",
                     help="render from the saved records of --generators (with --tag) instead of drawing")
+    ap.add_argument("--note", help="a file whose text (a reading of the tables) is appended to the section")
     args = ap.parse_args(argv)
     CACHE.mkdir(parents=True, exist_ok=True)
     recs, infos = [], {}
@@ -303,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         wall = cpu = 0.0  # nothing was timed here
     print(f"wall {wall:.0f} s, cpu {cpu:.0f} s")
     text = render(table, infos, args.reps, wall, cpu)
+    if args.note:
+        text += "\n" + Path(args.note).read_text().strip() + "\n"
     print(text)
     if not args.no_write:
         from _sections import write_section

@@ -70,23 +70,30 @@ def normalise(text: str) -> str:
 
 
 def output_signature(notebook: nbformat.NotebookNode) -> list[list[tuple[str, str]]]:
-    """Per code cell, its outputs as (kind, normalised text); images by their type only."""
+    """Per code cell, its outputs as (kind, normalised text); images by their type only.
+
+    Consecutive pieces of one stream are one output: the kernel flushes a print in one
+    message or several depending on timing (``'a -> True'`` can arrive as ``'a'`` then
+    ``' -> True'`` on a loaded machine).
+    """
     cells = []
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        outputs = []
+        raw: list[tuple[str, str]] = []
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
-                outputs.append((f"stream:{out.name}", normalise(out.text)))
+                kind = f"stream:{out.name}"
+                if raw and raw[-1][0] == kind:
+                    raw[-1] = (kind, raw[-1][1] + out.text)
+                else:
+                    raw.append((kind, out.text))
             elif out.output_type == "error":
-                outputs.append(("error", normalise(out.ename + ": " + out.evalue)))
+                raw.append(("error", out.ename + ": " + out.evalue))
             else:
                 data = out.get("data", {})
-                kinds = sorted(data)
-                text = data.get("text/plain", "")
-                outputs.append(("display:" + ",".join(kinds), normalise("".join(text))))
-        cells.append(outputs)
+                raw.append(("display:" + ",".join(sorted(data)), "".join(data.get("text/plain", ""))))
+        cells.append([(kind, normalise(text)) for kind, text in raw])
     return cells
 
 

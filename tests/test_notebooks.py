@@ -102,3 +102,15 @@ def test_notebook_is_stored_with_outputs(path: Path) -> None:
     errors = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
               and any(out.output_type == "error" for out in cell.outputs)]
     assert not errors, f"{path.name}: stored outputs of cells {errors} are errors"
+
+
+def test_a_print_split_into_pieces_compares_equal() -> None:
+    """The kernel may send one print as several stream messages; the comparison joins them."""
+    def notebook(*texts: str) -> nbformat.NotebookNode:
+        cell = nbformat.v4.new_code_cell("print('ons_custom', '-> True')")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in texts]
+        return nbformat.v4.new_notebook(cells=[cell])
+
+    whole = notebook_outputs.output_signature(notebook("ons_custom -> True\n"))
+    assert notebook_outputs.output_signature(notebook("ons_custom", " -> True\n")) == whole
+    assert notebook_outputs.output_signature(notebook("ons_custom -> False\n")) != whole
