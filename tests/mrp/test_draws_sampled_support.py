@@ -77,3 +77,13 @@ def test_lattice_kept_for_one_or_two_sds() -> None:
     ds = fit2.draws(200, seed=1)
     assert ds.attrs["sd_support_points"] == ds.attrs["grid_points"]
     assert "sampled from a t" not in ds.attrs["method"]
+
+
+def test_lattice_used_when_no_sampled_point_can_be_evaluated(
+    fit: um.MultilevelFit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(draws_module, "SUPPORT_MAX_LOG_SD", -50.0)  # every sampled point refused
+    ds = fit.draws(100, seed=3)
+    assert "sampled from a t" not in ds.attrs["method"]
+    assert ds.attrs["sd_support_points"] == ds.attrs["grid_points"]
+    assert np.isfinite(ds["beta"].values).all()

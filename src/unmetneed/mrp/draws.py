@@ -325,7 +325,9 @@ def sd_posterior_support(fit: MultilevelFit, rng: np.random.Generator) -> dict[s
             value, result = np.inf, origin
         values[j] = value
         results.append(result)
-    log_w = -(values - np.nanmin(values)) - log_q
+    if not np.isfinite(values).any():  # every point given up: keep the lattice's support
+        return {**grid, "psi": lattice, "log_q": np.zeros(len(lattice)), "sampled": False}
+    log_w = -(values - np.min(values[np.isfinite(values)])) - log_q
     keep = np.isfinite(log_w)
     log_w = np.where(keep, log_w, -np.inf)
     weights = np.exp(log_w - np.max(log_w))
