@@ -754,6 +754,8 @@ def _run_into(
                     for key in (
                         "method",
                         "grid_points",
+                        "sd_support_points",
+                        "sd_support_ess",
                         "importance_proposals",
                         "importance_ess",
                         "importance_resampled",

@@ -645,6 +645,14 @@ def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str
         if care_homes
         else "The population frame has no care-home rows: every figure is for private households."
     )
+    sampled = ["sampled from a t" in str(d.attrs.get("method", "")) for d in model.link_draws.values()]
+    support = (
+        "points sampled around a grid over their posterior, importance-weighted"
+        if all(sampled)
+        else "a grid over their posterior"
+        if not any(sampled)
+        else "points sampled around a grid for models with three or more, a grid for the others"
+    )
     return [
         (
             "A chain of multilevel logistic models is fitted to the general-population survey's "
@@ -654,9 +662,9 @@ def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str
             "19 detailed ethnic groups (detailed groups nested in broad ones), disability and age "
             "band by disability, as the formulas in provenance.json say. The models are fitted by "
             "the Laplace approximation (as lme4's glmer); their draws integrate over the "
-            "random-effect standard deviations on a grid and are importance-resampled to the exact "
-            "posterior on that grid, then poststratified to every census cell of every council and "
-            "added up. Estimates are posterior means; intervals are quantiles of the draws."
+            f"random-effect standard deviations ({support}) and are importance-resampled to the "
+            "exact posterior on those points, then poststratified to every census cell of every "
+            "council and added up. Estimates are posterior means; intervals are quantiles of the draws."
         ),
         (
             "Council-funded counts are benchmarked to the councils' administrative counts: in "
