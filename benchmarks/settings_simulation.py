@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=41000)
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--from-records", action="store_true")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the saved records of replicates already run (same code) and run the rest; "
+                         "without it a run starts afresh")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--weighted", action="store_true",
                     help="fit the chain with the survey weights (pseudo-likelihood); records and "
@@ -219,8 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     seconds: list[float] = []
     timing = CACHE / "seconds.json"
-    if timing.exists():
-        seconds = json.loads(timing.read_text())
+    if args.from_records or args.resume:
+        if timing.exists():
+            seconds = json.loads(timing.read_text())
+    else:  # a fresh run: records of earlier code must not be mixed in
+        for old in [*CACHE.glob("records_*.csv"), timing]:
+            old.unlink(missing_ok=True)
     frames = []
     for r in range(args.reps):
         seed = args.seed + r
