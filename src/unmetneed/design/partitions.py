@@ -29,6 +29,7 @@ __all__ = [
     "group_coding",
     "group_keys",
     "is_dask_frame",
+    "map_by_partition",
     "ship",
     "stream_by_group",
     "unique_values",
@@ -181,10 +182,45 @@ def _run_partition(
 ) -> Partial:
     if len(cells) == 0:
         return None
+    return _named(function, cells, payload, index, n_parts)
+
+
+def _named(
+    function: Callable[[pd.DataFrame, Any], Any], part: pd.DataFrame, payload: Any, index: int, n: int
+) -> Any:
     try:
-        return function(cells, payload)
+        return function(part, payload)
     except UnmetneedError as error:  # the same error, saying where
-        raise type(error)(f"{error} (partition {index} of {n_parts})") from None
+        raise type(error)(f"{error} (partition {index} of {n})") from None
+
+
+def map_by_partition(
+    frame: Any, function: Callable[[pd.DataFrame, Any], Any], payload: Any, meta: Any
+) -> Any:
+    """``function(partition, payload)`` on every partition, lazily: a Dask collection with ``frame``'s partitions.
+
+    ``payload`` is shipped to the workers once (see :func:`ship`; with a
+    distributed client, compute the result while that client is open);
+    ``meta`` is an empty pandas object like the function's results. An
+    :class:`~unmetneed.errors.UnmetneedError` from ``function`` keeps its type
+    and names the partition.
+
+    Examples
+    --------
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> from unmetneed.design.partitions import map_by_partition
+    >>> frame = dd.from_pandas(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), npartitions=2)
+    >>> doubled = map_by_partition(frame, lambda part, k: part["x"] * k, 2.0, pd.Series(dtype="f8", name="x"))
+    >>> doubled.npartitions, doubled.compute().tolist()
+    (2, [2.0, 4.0, 6.0])
+    """
+    import dask
+    import dask.dataframe as dd
+
+    shipped = ship(payload)
+    parts = frame.to_delayed()
+    pieces = [dask.delayed(_named)(function, part, shipped, i, len(parts)) for i, part in enumerate(parts)]
+    return dd.from_delayed(pieces, meta=meta, divisions=frame.divisions, verify_meta=False)
 
 
 def _add_partials(partials: Sequence[Partial], by: list[list[str]]) -> Partial:
