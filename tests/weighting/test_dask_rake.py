@@ -125,6 +125,10 @@ def test_raked_weights_equal_the_in_memory_ones(
             )
     assert np.isnan(got.report.weights_after["median"])
     assert "converged" in repr(got) and "7 partitions" in repr(got)
+    # the weights align with the frame partition by partition: joined without a shuffle
+    joined = frame.assign(raked=got.weights)
+    assert not any("shuffle" in str(key) for key in dict(joined.__dask_graph__()))
+    np.testing.assert_allclose(joined["raked"].compute().to_numpy(), want.design.weights, rtol=1e-12)
     cells = got.cells
     assert int(cells["rows"].sum()) == len(people)
     e03 = cells[cells["area_code"] == "E03"]

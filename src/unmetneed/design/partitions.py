@@ -199,9 +199,11 @@ def map_by_partition(
 ) -> Any:
     """``function(partition, payload)`` on every partition, lazily: a Dask collection with ``frame``'s partitions.
 
-    ``payload`` is shipped to the workers once (see :func:`ship`; with a
-    distributed client, compute the result while that client is open);
-    ``meta`` is an empty pandas object like the function's results. An
+    A ``frame.map_partitions``, so the result aligns with ``frame`` partition
+    by partition (``frame.assign(w=result)`` needs no shuffle). ``payload`` is
+    shipped to the workers once (see :func:`ship`; with a distributed client,
+    compute the result while that client is open); ``meta`` is an empty
+    pandas object like the function's results. An
     :class:`~unmetneed.errors.UnmetneedError` from ``function`` keeps its type
     and names the partition.
 
@@ -215,12 +217,25 @@ def map_by_partition(
     (2, [2.0, 4.0, 6.0])
     """
     import dask
-    import dask.dataframe as dd
+    from dask.delayed import Delayed
 
     shipped = ship(payload)
-    parts = frame.to_delayed()
-    pieces = [dask.delayed(_named)(function, part, shipped, i, len(parts)) for i, part in enumerate(parts)]
-    return dd.from_delayed(pieces, meta=meta, divisions=frame.divisions, verify_meta=False)
+    if not isinstance(shipped, Delayed):  # a distributed Future, as map_partitions takes it
+        shipped = dask.delayed(shipped)
+    return frame.map_partitions(
+        _map_partition, function, shipped, frame.npartitions, meta=meta, enforce_metadata=False
+    )
+
+
+def _map_partition(
+    part: pd.DataFrame,
+    function: Callable[[pd.DataFrame, Any], Any],
+    payload: Any,
+    n_parts: int,
+    partition_info: dict[str, Any] | None = None,
+) -> Any:
+    index = -1 if partition_info is None else partition_info["number"]
+    return _named(function, part, payload, index, n_parts)
 
 
 def _add_partials(partials: Sequence[Partial], by: list[list[str]]) -> Partial:

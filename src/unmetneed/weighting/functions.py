@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypedDict, Unpack, overload
 
 import numpy as np
 import pandas as pd
@@ -26,33 +26,33 @@ __all__ = ["adjust_nonresponse", "calibrate", "poststratify", "rake", "trim"]
 CalibrationMethod = Literal["linear", "raking", "logit"]
 
 
+class RakeOptions(TypedDict, total=False):
+    """The keyword options of :func:`rake` besides ``weights`` (for its typed overloads)."""
+
+    tol: float
+    max_iter: int
+    reconcile: Reconcile
+    collapse: Collapse
+    allow_empty: bool
+    on_nonconvergence: OnNonconvergence
+
+
+class CalibrateOptions(RakeOptions, total=False):
+    """The keyword options of :func:`calibrate` besides ``weights``."""
+
+    method: CalibrationMethod
+    bounds: tuple[float, float] | None
+
+
 @overload
 def rake(
-    design: SurveyDesign,
-    margins: Margins,
-    *,
-    weights: None = None,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
-    reconcile: Reconcile = None,
-    collapse: Collapse = None,
-    allow_empty: bool = False,
-    on_nonconvergence: OnNonconvergence = "raise",
+    design: SurveyDesign, margins: Margins, *, weights: None = None, **options: Unpack[RakeOptions]
 ) -> WeightingResult: ...
 
 
 @overload
 def rake(
-    design: Any,
-    margins: Margins,
-    *,
-    weights: str,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
-    reconcile: Reconcile = None,
-    collapse: Collapse = None,
-    allow_empty: bool = False,
-    on_nonconvergence: OnNonconvergence = "raise",
+    design: Any, margins: Margins, *, weights: str, **options: Unpack[RakeOptions]
 ) -> DaskWeightingResult: ...
 
 
@@ -171,35 +171,13 @@ def rake(
 
 @overload
 def calibrate(
-    design: SurveyDesign,
-    margins: Margins,
-    *,
-    weights: None = None,
-    method: CalibrationMethod = "linear",
-    bounds: tuple[float, float] | None = None,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
-    reconcile: Reconcile = None,
-    collapse: Collapse = None,
-    allow_empty: bool = False,
-    on_nonconvergence: OnNonconvergence = "raise",
+    design: SurveyDesign, margins: Margins, *, weights: None = None, **options: Unpack[CalibrateOptions]
 ) -> WeightingResult: ...
 
 
 @overload
 def calibrate(
-    design: Any,
-    margins: Margins,
-    *,
-    weights: str,
-    method: CalibrationMethod = "linear",
-    bounds: tuple[float, float] | None = None,
-    tol: float = 1e-10,
-    max_iter: int = 1000,
-    reconcile: Reconcile = None,
-    collapse: Collapse = None,
-    allow_empty: bool = False,
-    on_nonconvergence: OnNonconvergence = "raise",
+    design: Any, margins: Margins, *, weights: str, **options: Unpack[CalibrateOptions]
 ) -> DaskWeightingResult: ...
 
 
