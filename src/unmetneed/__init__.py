@@ -45,6 +45,7 @@ from unmetneed.mrp import (
 )
 from unmetneed.sae import FayHerriot, FayHerriotFit
 from unmetneed.weighting import (
+    DaskWeightingResult,
     WeightingReport,
     WeightingResult,
     adjust_nonresponse,
@@ -66,6 +67,7 @@ __all__ = [
     "CarerEstimates",
     "CouncilFundedEstimates",
     "CoverageReport",
+    "DaskWeightingResult",
     "DrawEstimates",
     "Estimates",
     "FayHerriot",

@@ -137,7 +137,7 @@ class SurveyDesign(FrozenAfterInit):
                 "needs one column per name: rename or drop the copies"
             )
         check_choice(lonely_psu, "lonely_psu", LonelyPSU)
-        w = _check_weights(df, weights)
+        w = check_weights(df, weights)
         structure = _build_structure(df, strata, clusters, fpc, nest, lonely_psu)
         # A deep copy: on pandas < 3 (no copy-on-write) a shallow one shares the
         # caller's arrays, so editing their frame afterwards would change the design.
@@ -1557,7 +1557,19 @@ def _check_probabilities(q: float | Sequence[float]) -> list[float]:
 
 
 # -- construction checks ----------------------------------------------------------------
-def _check_weights(df: pd.DataFrame, column: str) -> np.ndarray:
+def check_weights(df: pd.DataFrame, column: str, *, some_positive: bool = True) -> np.ndarray:
+    """The weights column as float64: finite, non-negative, below ``MAX_WEIGHT``, and (if
+    ``some_positive``) not zero in every row; a :class:`DesignError` naming the rows otherwise.
+
+    ``some_positive=False`` checks a part of the rows (a partition of a Dask DataFrame).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from unmetneed.design.survey_design import check_weights
+    >>> check_weights(pd.DataFrame({"w": [0.0, 2]}), "w").tolist()
+    [0.0, 2.0]
+    """
     w = numeric_column(df, column, "weights")
     negative = w < 0
     if negative.any():
@@ -1565,7 +1577,7 @@ def _check_weights(df: pd.DataFrame, column: str) -> np.ndarray:
             f"weights column {column!r} has negative values in "
             f"{row_examples(negative, df.index)}; sampling weights must be >= 0"
         )
-    if not (w > 0).any():
+    if some_positive and not (w > 0).any():
         raise DesignError(f"weights column {column!r} is zero in every row")
     # Variances square the weights (times values): refuse weights whose squares overflow.
     huge = w > MAX_WEIGHT

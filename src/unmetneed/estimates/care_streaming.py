@@ -1,7 +1,7 @@
 """Care populations of a Dask-backed frame, streamed partition by partition (the ``dask`` extra).
 
 The Dask counterpart of :meth:`CareModel.populations_by`'s in-memory pass,
-built on :func:`unmetneed.mrp.streaming.stream_by_group`: the same results (to
+built on :func:`unmetneed.design.partitions.stream_by_group`: the same results (to
 rounding) from the same draws. Dask is imported only when a frame is a Dask
 DataFrame.
 
@@ -27,6 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from unmetneed._validate import require_columns
+from unmetneed.design.partitions import group_keys, stream_by_group, unique_values
 from unmetneed.estimates.care import (
     CHUNK_ELEMENTS,
     PARTS,
@@ -41,13 +42,7 @@ from unmetneed.estimates.care import (
 from unmetneed.estimates.groupings import GROUPING_SOURCES, add_grouping_columns
 from unmetneed.mrp.frame import PopulationFrame, validate_cells
 from unmetneed.mrp.poststratify import effect_tables
-from unmetneed.mrp.streaming import (
-    group_keys,
-    partition_evaluator,
-    stream_by_group,
-    unique_values,
-    unseen_levels,
-)
+from unmetneed.mrp.streaming import partition_evaluator, unseen_levels
 
 if TYPE_CHECKING:
     from unmetneed.estimates.care import CareModel

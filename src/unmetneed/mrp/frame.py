@@ -11,6 +11,7 @@ import pandas as pd
 
 from unmetneed._immutable import readonly
 from unmetneed._validate import as_column_list, repeated_keys, require_columns, row_examples
+from unmetneed.design.partitions import is_dask_frame
 from unmetneed.errors import FrameError
 
 __all__ = ["PopulationFrame"]
@@ -237,21 +238,6 @@ def validate_cells(cells: pd.DataFrame, count: str) -> np.ndarray:
                 f"{row_examples(cells[column].isna().to_numpy(), cells.index)}"
             )
     return counts
-
-
-def is_dask_frame(obj: object) -> bool:
-    """Whether ``obj`` is a Dask DataFrame (checked without importing Dask).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from unmetneed.mrp.frame import is_dask_frame
-    >>> is_dask_frame(pd.DataFrame())
-    False
-    """
-    return (
-        type(obj).__module__.startswith("dask.") and hasattr(obj, "npartitions") and hasattr(obj, "columns")
-    )
 
 
 def _is_numeric_covariate(series: pd.Series) -> bool:

@@ -24,10 +24,10 @@ from scipy.special import expit
 
 from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import as_column_list, require_columns, resolve_rng
-from unmetneed.design.coding import code_columns
+from unmetneed.design.partitions import group_coding, is_dask_frame
 from unmetneed.errors import FrameError, NewLevelWarning
 from unmetneed.mrp.draw_estimates import DrawEstimates
-from unmetneed.mrp.frame import PopulationFrame, is_dask_frame
+from unmetneed.mrp.frame import PopulationFrame
 
 if TYPE_CHECKING:
     from unmetneed.mrp.model import MultilevelFit
@@ -260,25 +260,6 @@ def _group_totals(
     totals_t = group_sums(chunk, counts, group_codes, len(keys), dataset.sizes["draw"])
     pop = np.bincount(group_codes, weights=counts, minlength=len(keys))
     return totals_t, pop, keys, unseen
-
-
-def group_coding(cells: pd.DataFrame, by_columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Group code of each cell and the groups' keys (one row per group, in factor order).
-
-    With no ``by`` columns every cell is in the one group (keys: one row, no columns).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from unmetneed.mrp.poststratify import group_coding
-    >>> codes, keys = group_coding(pd.DataFrame({"area": ["B", "A", "B"]}), ["area"])
-    >>> codes.tolist(), keys["area"].tolist()
-    ([1, 0, 1], ['A', 'B'])
-    """
-    if not by_columns:
-        return np.zeros(len(cells), dtype=np.intp), pd.DataFrame(index=[0])
-    groups = code_columns(cells, by_columns, "by")
-    return groups.codes, groups.levels
 
 
 def group_sums(

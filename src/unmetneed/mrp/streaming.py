@@ -20,22 +20,21 @@ chunk of its probabilities and its groups' sums.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import xarray as xr
 
 from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import require_columns
+from unmetneed.design.partitions import Partial, group_coding, group_keys, stream_by_group, unique_values
 from unmetneed.errors import FrameError
 from unmetneed.mrp.frame import PopulationFrame, validate_cells
 from unmetneed.mrp.poststratify import (
     effect_tables,
-    group_coding,
     group_sums,
     level_codes,
     probability_evaluator,
@@ -53,12 +52,6 @@ __all__ = [
     "unique_values",
     "unseen_levels",
 ]
-
-FAN_IN = 8  # partial sums added together per reduction task
-
-# Per grouping: the groups' keys (one row per group) and arrays with one row per group;
-# None for an empty partition.
-Partial = list[tuple[pd.DataFrame, dict[str, np.ndarray]]] | None
 
 
 def check_dask_frame(cells: Any, count: str) -> Any:
@@ -151,30 +144,6 @@ def stream_group_totals(
     return sums["count"], sums["population"], keys, unseen
 
 
-def unique_values(cells: Any, columns: Sequence[str | list[str]]) -> list[Any]:
-    """Unique values of columns of a Dask DataFrame, in one pass (a tree reduction, no shuffle).
-
-    For a column name, its unique values (a numpy array); for a list of names,
-    the unique rows of those columns (a DataFrame).
-
-    Examples
-    --------
-    >>> import pandas as pd, dask.dataframe as dd
-    >>> from unmetneed.mrp.streaming import unique_values
-    >>> cells = dd.from_pandas(pd.DataFrame({"a": ["x", "y", "x"], "b": [1, 1, 2]}), npartitions=2)
-    >>> a, rows = unique_values(cells, ["a", ["a", "b"]])
-    >>> sorted(a.tolist()), len(rows)
-    (['x', 'y'], 3)
-    """
-    import dask
-
-    uniques = dask.compute(*[cells[column].drop_duplicates(split_out=1) for column in columns])
-    return [
-        u.to_numpy() if isinstance(column, str) else u.reset_index(drop=True)
-        for column, u in zip(columns, uniques, strict=True)
-    ]
-
-
 def unseen_levels(
     fit: MultilevelFit, values: dict[str, np.ndarray]
 ) -> tuple[list[np.ndarray], dict[str, int]]:
@@ -241,91 +210,6 @@ def partition_evaluator(
         return probability_evaluator(X, beta, effects)
 
 
-def stream_by_group(
-    cells: Any,
-    function: Callable[[pd.DataFrame, Any], Partial],
-    payload: Any,
-    groupings: Sequence[Sequence[str]],
-) -> list[tuple[pd.DataFrame, dict[str, np.ndarray]]]:
-    """Run ``function(partition, payload)`` on every partition and add the results up by group.
-
-    For each of ``groupings``, ``function`` gives one row of keys per group
-    found in the partition (see :func:`group_keys`) and arrays whose first axis
-    is those groups. Partial results are added a few at a time (``FAN_IN``) in a
-    tree on the active Dask scheduler; ``payload`` is shipped to the workers
-    once. Returns, per grouping, the keys (the grouping's levels, in factor
-    order, as :func:`unmetneed.mrp.poststratify.group_coding` gives them) and
-    the summed arrays in that order.
-
-    Raises
-    ------
-    FrameError
-        From ``function``, with the partition named; or the frame has no cells.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd, dask.dataframe as dd
-    >>> from unmetneed.mrp.poststratify import group_coding
-    >>> from unmetneed.mrp.streaming import group_keys, stream_by_group
-    >>> def sums(part, column):
-    ...     codes, levels = group_coding(part, ["area"])
-    ...     total = np.bincount(codes, weights=part[column], minlength=len(levels))
-    ...     return [(group_keys(part, ["area"], codes, len(levels)), {"total": total})]
-    >>> cells = dd.from_pandas(pd.DataFrame({"area": ["B", "A", "B", "A"], "n": [1.0, 2.0, 3.0, 4.0]}), npartitions=2)
-    >>> ((keys, arrays),) = stream_by_group(cells, sums, "n", [["area"]])
-    >>> keys["area"].tolist(), arrays["total"].tolist()
-    (['A', 'B'], [6.0, 4.0])
-    """
-    import dask
-
-    by = [list(b) for b in groupings]
-    shipped = _ship(payload)
-    parts = cells.to_delayed()
-    partials = [
-        dask.delayed(_run_partition)(function, part, shipped, i, len(parts)) for i, part in enumerate(parts)
-    ]
-    while True:  # at least one reduction, which puts the groups in factor order
-        partials = [
-            dask.delayed(_add_partials)(partials[i : i + FAN_IN], by) for i in range(0, len(partials), FAN_IN)
-        ]
-        if len(partials) == 1:
-            break
-    (total,) = dask.compute(partials[0])
-    if total is None:
-        raise FrameError("the frame has no cells")
-    # the keys as the in-memory path has them: the levels' values (categories as plain values)
-    return [(group_coding(keys, b)[1], arrays) for (keys, arrays), b in zip(total, by, strict=True)]
-
-
-def _ship(payload: Any) -> Any:
-    """``payload`` as a task argument: scattered to every worker of an active distributed client
-    (once, not inside the task graph, which warns about large objects), else a delayed value."""
-    import dask
-
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):  # no distributed, or no client: dask's default scheduler
-        return dask.delayed(payload, traverse=False)
-    return client.scatter(payload, broadcast=True, hash=False)
-
-
-def _run_partition(
-    function: Callable[[pd.DataFrame, Any], Partial],
-    cells: pd.DataFrame,
-    payload: Any,
-    index: int,
-    n_parts: int,
-) -> Partial:
-    if len(cells) == 0:
-        return None
-    try:
-        return function(cells, payload)
-    except FrameError as error:
-        raise FrameError(f"{error} (partition {index} of {n_parts})") from None
-
-
 def _partition_totals(cells: pd.DataFrame, model: _PartitionModel) -> Partial:
     """One partition's group keys, (groups x draws) counts and populations."""
     counts = validate_cells(cells, model.count)
@@ -334,44 +218,3 @@ def _partition_totals(cells: pd.DataFrame, model: _PartitionModel) -> Partial:
     totals_t = group_sums(chunk, counts, group_codes, len(levels), model.beta.shape[0])
     pop = np.bincount(group_codes, weights=counts, minlength=len(levels))
     return [(group_keys(cells, model.by, group_codes, len(levels)), {"count": totals_t, "population": pop})]
-
-
-def _add_partials(partials: Sequence[Partial], by: list[list[str]]) -> Partial:
-    """Sum partial results by group, per grouping; the groups come out in factor order."""
-    present = [p for p in partials if p is not None]
-    if not present:
-        return None
-    added = []
-    for k, columns in enumerate(by):
-        keys = pd.concat([p[k][0] for p in present], ignore_index=True)
-        group_codes, levels = group_coding(keys, columns)
-        n_rows, n_groups = len(keys), len(levels)
-        indicator = sp.csr_matrix(
-            (np.ones(n_rows), (group_codes, np.arange(n_rows))), shape=(n_groups, n_rows)
-        )
-        arrays = {
-            name: indicator @ np.concatenate([p[k][1][name] for p in present]) for name in present[0][k][1]
-        }
-        added.append((group_keys(keys, columns, group_codes, n_groups), arrays))
-    return added
-
-
-def group_keys(frame: pd.DataFrame, by: list[str], group_codes: np.ndarray, n_groups: int) -> pd.DataFrame:
-    """One row of ``frame[by]`` per group code, in code order, keeping the columns' dtypes.
-
-    The dtypes matter: categories (hence the factor order of the final groups)
-    survive the concatenation of partial results only as Categoricals.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd
-    >>> from unmetneed.mrp.streaming import group_keys
-    >>> group_keys(pd.DataFrame({"area": ["B", "A", "B"]}), ["area"], np.array([1, 0, 1]), 2)["area"].tolist()
-    ['A', 'B']
-    """
-    if not by:
-        return pd.DataFrame(index=[0])
-    first = np.empty(n_groups, dtype=np.intp)
-    # Reversed assignment: the last write for each code is its first row.
-    first[group_codes[::-1]] = np.arange(group_codes.size - 1, -1, -1)
-    return frame[by].iloc[first].reset_index(drop=True)

@@ -7,9 +7,10 @@ from unmetneed.weighting.functions import (
     rake,
     trim,
 )
-from unmetneed.weighting.report import WeightingReport, WeightingResult
+from unmetneed.weighting.report import DaskWeightingResult, WeightingReport, WeightingResult
 
 __all__ = [
+    "DaskWeightingResult",
     "WeightingReport",
     "WeightingResult",
     "adjust_nonresponse",

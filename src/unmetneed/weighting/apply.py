@@ -23,7 +23,14 @@ from unmetneed.weighting.cells import Cells, collapse_to_cells
 from unmetneed.weighting.report import WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import Solution
 
-__all__ = ["MarginOptions", "OnNonconvergence", "check_tolerance", "fit_margins"]
+__all__ = [
+    "MarginOptions",
+    "OnNonconvergence",
+    "check_options",
+    "check_tolerance",
+    "fit_margins",
+    "solve_on_cells",
+]
 
 OnNonconvergence = Literal["raise", "warn"]
 
@@ -73,10 +80,12 @@ def fit_margins(
     ``options`` is what the result records as the call's options.
     """
     if not isinstance(design, SurveyDesign):
-        raise DesignError(f"design must be a SurveyDesign; got {type(design).__name__}")
+        raise DesignError(
+            f"design must be a SurveyDesign (or, for rake and calibrate, a Dask DataFrame); "
+            f"got {type(design).__name__}"
+        )
     tol, on_nonconvergence = shared.tol, shared.on_nonconvergence
-    check_tolerance(tol, shared.max_iter)
-    check_choice(on_nonconvergence, "on_nonconvergence", OnNonconvergence)
+    check_options(shared)
     prep = prepare_blocks(
         design,
         Margins(margins),
@@ -90,12 +99,8 @@ def fit_margins(
             f"{method} works with categorical margins only; numeric totals {names} need "
             "calibrate(method='linear')"
         )
-    cells = collapse_to_cells(prep.blocks)
     w0 = design.weights
-    cell_weights = cells.sum(w0)
-    _check_weighted_categories(prep, cells, cell_weights)
-    solution: Solution = solve(cell_weights, cells, prep.blocks)
-    raise_or_warn(solution, prep, method, tol, on_nonconvergence)
+    cells, solution = solve_on_cells(prep, w0, solve, method, shared)
     weights = w0 * solution.g[cells.cell]
 
     replicate_weights = None
@@ -142,6 +147,29 @@ def fit_margins(
     return WeightingResult(new_design, report)
 
 
+def check_options(shared: MarginOptions) -> None:
+    """Refuse a bad ``tol``, ``max_iter`` or ``on_nonconvergence``."""
+    check_tolerance(shared.tol, shared.max_iter)
+    check_choice(shared.on_nonconvergence, "on_nonconvergence", OnNonconvergence)
+
+
+def solve_on_cells(
+    prep: Preparation, w0: np.ndarray, solve: Any, method: str, shared: MarginOptions
+) -> tuple[Cells, Solution]:
+    """Collapse the rows of ``prep`` to cells, solve for the cells' g-weights, raise or warn.
+
+    The rows may be respondents (``w0`` their weights) or cells of respondents
+    (``w0`` the cells' totals): the cells and g-weights come out the same.
+    """
+    cells = collapse_to_cells(prep.blocks)
+    cell_weights = cells.sum(w0)
+    _check_weighted_categories(prep, cells, cell_weights)
+    solution: Solution = solve(cell_weights, cells, prep.blocks)
+    # the user's call is 5 frames up: rake -> fit_margins(_dask) -> solve_on_cells -> raise_or_warn
+    raise_or_warn(solution, prep, method, shared.tol, shared.on_nonconvergence, 5)
+    return cells, solution
+
+
 def _check_weighted_categories(prep: Preparation, cells: Cells, cell_weights: np.ndarray) -> None:
     for block, codes in zip(prep.blocks, cells.codes, strict=True):
         if codes is None:
@@ -158,7 +186,12 @@ def _check_weighted_categories(prep: Preparation, cells: Cells, cell_weights: np
 
 
 def raise_or_warn(
-    solution: Solution, prep: Preparation, method: str, tol: float, on_nonconvergence: str
+    solution: Solution,
+    prep: Preparation,
+    method: str,
+    tol: float,
+    on_nonconvergence: str,
+    stacklevel: int = 4,
 ) -> None:
     """Non-convergence is never silent: raise, or warn when the caller asked to go on."""
     if solution.max_rel_error <= tol:
@@ -173,4 +206,4 @@ def raise_or_warn(
     )
     if on_nonconvergence == "raise":
         raise CalibrationError(message)
-    warnings.warn(message, ConvergenceWarning, stacklevel=4)
+    warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)

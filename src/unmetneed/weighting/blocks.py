@@ -91,8 +91,12 @@ def prepare_blocks(
     reconcile: Reconcile = None,
     collapse: Collapse = None,
     allow_empty: bool = False,
+    counts: np.ndarray | None = None,
 ) -> Preparation:
     """Code ``margins`` against the rows of ``design``.
+
+    ``counts`` gives the respondents each row stands for (one each by default):
+    the rows of a design of respondent cells (see :mod:`unmetneed.weighting.streaming`).
 
     Raises
     ------
@@ -115,7 +119,7 @@ def prepare_blocks(
             values = numeric_column(design.data, str(key), "auxiliary")
             blocks.append(Block(key, None, None, np.array([float(value)]), values))
             continue
-        blocks.append(_categorical_block(design, key, value, collapse_map, allow_empty, adjustments))
+        blocks.append(_categorical_block(design, key, value, collapse_map, allow_empty, adjustments, counts))
     _reconcile_totals(blocks, reconcile, adjustments)
     return Preparation(blocks, adjustments)
 
@@ -174,6 +178,7 @@ def _categorical_block(
     collapse: dict[str, dict[Any, Any]],
     allow_empty: bool,
     adjustments: list[str],
+    counts: np.ndarray | None = None,
 ) -> Block:
     names = Margins.variables_of(key)
     row_codes = []
@@ -204,7 +209,9 @@ def _categorical_block(
         position = totals.index.get_indexer(combos)
         codes = position[inverse]
 
-    counts_by_observed = np.bincount(row_codes[0] if len(names) == 1 else inverse, minlength=len(combos))
+    counts_by_observed = np.bincount(
+        row_codes[0] if len(names) == 1 else inverse, weights=counts, minlength=len(combos)
+    )
     unknown = position < 0
     if unknown.any():
         cats = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal, TypedDict, Unpack, overload
 
 import numpy as np
 import pandas as pd
@@ -12,12 +12,13 @@ import pandas as pd
 from unmetneed._validate import as_column_list, check_choice, column_values, show
 from unmetneed.design import SurveyDesign
 from unmetneed.design.coding import code_columns
+from unmetneed.design.partitions import is_dask_frame
 from unmetneed.design.variance import group_totals
 from unmetneed.errors import CalibrationError, DesignError, MarginsError
 from unmetneed.margins import Margins
 from unmetneed.weighting.apply import MarginOptions, OnNonconvergence, check_tolerance, fit_margins
 from unmetneed.weighting.blocks import Collapse, Reconcile
-from unmetneed.weighting.report import WeightingReport, WeightingResult
+from unmetneed.weighting.report import DaskWeightingResult, WeightingReport, WeightingResult
 from unmetneed.weighting.solvers import calibrate_cells, rake_cells
 
 __all__ = ["adjust_nonresponse", "calibrate", "poststratify", "rake", "trim"]
@@ -25,25 +26,61 @@ __all__ = ["adjust_nonresponse", "calibrate", "poststratify", "rake", "trim"]
 CalibrationMethod = Literal["linear", "raking", "logit"]
 
 
+class RakeOptions(TypedDict, total=False):
+    """The keyword options of :func:`rake` besides ``weights`` (for its typed overloads)."""
+
+    tol: float
+    max_iter: int
+    reconcile: Reconcile
+    collapse: Collapse
+    allow_empty: bool
+    on_nonconvergence: OnNonconvergence
+
+
+class CalibrateOptions(RakeOptions, total=False):
+    """The keyword options of :func:`calibrate` besides ``weights``."""
+
+    method: CalibrationMethod
+    bounds: tuple[float, float] | None
+
+
+@overload
 def rake(
-    design: SurveyDesign,
+    design: SurveyDesign, margins: Margins, *, weights: None = None, **options: Unpack[RakeOptions]
+) -> WeightingResult: ...
+
+
+@overload
+def rake(
+    design: Any, margins: Margins, *, weights: str, **options: Unpack[RakeOptions]
+) -> DaskWeightingResult: ...
+
+
+def rake(
+    design: Any,
     margins: Margins,
     *,
+    weights: str | None = None,
     tol: float = 1e-10,
     max_iter: int = 1000,
     reconcile: Reconcile = None,
     collapse: Collapse = None,
     allow_empty: bool = False,
     on_nonconvergence: OnNonconvergence = "raise",
-) -> WeightingResult:
+) -> WeightingResult | DaskWeightingResult:
     r"""Rake weights to categorical margins by iterative proportional fitting.
 
     Parameters
     ----------
-    design : SurveyDesign
-        The design to weight (a replicate design is raked replicate by replicate).
+    design : SurveyDesign or dask.dataframe.DataFrame
+        The design to weight (a replicate design is raked replicate by replicate),
+        or a Dask DataFrame of respondents with ``weights=`` (streamed by
+        partition on the active Dask client; see Notes).
     margins : Margins
         Population totals by category; crosses such as ``("area_code", "sex")`` allowed.
+    weights : str, optional
+        The column of base weights of a Dask DataFrame (required for one, refused
+        for a design, which has its weights).
     tol : float, default 1e-10
         Stop when the largest relative margin error :math:`|\hat t_k - t_k| / t_k`
         over every margin category is at most ``tol`` (down to 1e-12 is reachable).
@@ -67,8 +104,10 @@ def rake(
 
     Returns
     -------
-    WeightingResult
-        ``.design`` (Taylor variances use R's raking residuals) and ``.report``.
+    WeightingResult or DaskWeightingResult
+        ``.design`` (Taylor variances use R's raking residuals) and ``.report``;
+        for a Dask DataFrame, ``.weights`` (a lazy Dask Series with the frame's
+        partitions and index), ``.report`` and ``.cells``.
 
     Notes
     -----
@@ -78,6 +117,12 @@ def rake(
     so the work per sweep is proportional to the number of cells. Variances
     follow R's ``rake``: influence values are backfitted on the margins
     (``docs/methods/weighting.md``).
+
+    A Dask DataFrame is read once: each partition is checked and summed by
+    cell, the cells are raked in memory as above, and the weights (base weight
+    times the cell's g-weight) are mapped over the partitions lazily
+    (:mod:`unmetneed.weighting.streaming`). The results equal the in-memory
+    ones to rounding.
 
     References
     ----------
@@ -93,9 +138,25 @@ def rake(
     >>> r = um.rake(d, m)
     >>> r.report.converged, round(float(r.design.weights.sum()))
     (True, 1000000)
+
+    A Dask DataFrame of the same respondents, in 4 partitions:
+
+    >>> import dask.dataframe as dd
+    >>> frame = dd.from_pandas(d.data, npartitions=4)
+    >>> rd = um.rake(frame, m, weights="weight")  # on the active Dask client, if any
+    >>> w = rd.weights.compute()
+    >>> rd.weights.npartitions, bool(abs(w.to_numpy() - r.design.weights).max() < 1e-8)
+    (4, True)
     """
     solve = partial(rake_cells, tol=tol, max_iter=max_iter)
     shared = MarginOptions(tol, max_iter, reconcile, collapse, allow_empty, on_nonconvergence)
+    if is_dask_frame(design):
+        from unmetneed.weighting.streaming import fit_margins_dask
+
+        return fit_margins_dask(
+            design, margins, shared, weights=weights, method="rake", solve=solve, options=shared.recorded()
+        )
+    _no_weights_column(weights)
     return fit_margins(
         design,
         margins,
@@ -108,10 +169,23 @@ def rake(
     )
 
 
+@overload
 def calibrate(
-    design: SurveyDesign,
+    design: SurveyDesign, margins: Margins, *, weights: None = None, **options: Unpack[CalibrateOptions]
+) -> WeightingResult: ...
+
+
+@overload
+def calibrate(
+    design: Any, margins: Margins, *, weights: str, **options: Unpack[CalibrateOptions]
+) -> DaskWeightingResult: ...
+
+
+def calibrate(
+    design: Any,
     margins: Margins,
     *,
+    weights: str | None = None,
     method: CalibrationMethod = "linear",
     bounds: tuple[float, float] | None = None,
     tol: float = 1e-10,
@@ -120,14 +194,17 @@ def calibrate(
     collapse: Collapse = None,
     allow_empty: bool = False,
     on_nonconvergence: OnNonconvergence = "raise",
-) -> WeightingResult:
+) -> WeightingResult | DaskWeightingResult:
     r"""Calibrate weights to margins and numeric totals (Deville-Särndal family).
 
     Parameters
     ----------
-    design : SurveyDesign
+    design : SurveyDesign or dask.dataframe.DataFrame
+        A Dask DataFrame (with ``weights=``) takes categorical margins only, as :func:`rake`.
     margins : Margins
         Categorical margins and numeric auxiliary totals (``{"age_years": 4.1e7}``).
+    weights : str, optional
+        As :func:`rake`: the base weights of a Dask DataFrame.
     method : {"linear", "raking", "logit"}
         The distance: linear (GREG; weights may turn negative, the report says
         so), raking (multiplicative, positive weights), logit (bounded).
@@ -141,7 +218,7 @@ def calibrate(
 
     Returns
     -------
-    WeightingResult
+    WeightingResult or DaskWeightingResult
 
     Notes
     -----
@@ -172,6 +249,20 @@ def calibrate(
     check_tolerance(tol, max_iter)
     solve = partial(calibrate_cells, method=method, bounds=(lower, upper), tol=tol, max_iter=max_iter)
     shared = MarginOptions(tol, max_iter, reconcile, collapse, allow_empty, on_nonconvergence)
+    options = {"method": method, "bounds": bounds, **shared.recorded()}
+    if is_dask_frame(design):
+        from unmetneed.weighting.streaming import fit_margins_dask
+
+        return fit_margins_dask(
+            design,
+            margins,
+            shared,
+            weights=weights,
+            method=f"calibrate({method})",
+            solve=solve,
+            options=options,
+        )
+    _no_weights_column(weights)
     return fit_margins(
         design,
         margins,
@@ -179,8 +270,16 @@ def calibrate(
         method=f"calibrate({method})",
         solve=solve,
         record_kind="regression",
-        options={"method": method, "bounds": bounds, **shared.recorded()},
+        options=options,
     )
+
+
+def _no_weights_column(weights: str | None) -> None:
+    if weights is not None:
+        raise DesignError(
+            f"weights={weights!r} names the base weights of a Dask DataFrame; a SurveyDesign "
+            "has its own (pass the design alone, or a Dask DataFrame with weights=)"
+        )
 
 
 def _check_bounds(bounds: tuple[float, float] | None, method: str) -> tuple[float, float]:

@@ -17,7 +17,14 @@ from unmetneed._validate import as_column_list, column_values
 from unmetneed.design import SurveyDesign
 from unmetneed.weighting.blocks import Block
 
-__all__ = ["WeightingReport", "WeightingResult", "margin_fit_table", "weight_summary"]
+__all__ = [
+    "DaskWeightingResult",
+    "WeightingReport",
+    "WeightingResult",
+    "cell_weight_summary",
+    "margin_fit_table",
+    "weight_summary",
+]
 
 
 def kish_deff(weights: np.ndarray) -> float:
@@ -53,6 +60,46 @@ def weight_summary(weights: np.ndarray, base: np.ndarray | None = None) -> pd.Se
         out["g_min"] = float(g.min()) if g.size else np.nan
         out["g_max"] = float(g.max()) if g.size else np.nan
     return pd.Series(out, name="weights")
+
+
+def cell_weight_summary(
+    rows: np.ndarray, totals: np.ndarray, squares: np.ndarray, zeros: np.ndarray, g: np.ndarray | None = None
+) -> pd.Series:
+    """:func:`weight_summary` of rows known only by cell: rows, weight totals, sums of squares, zeros.
+
+    With ``g``, the summary of the weights ``g[cell] * w``. What needs the
+    rows themselves (minimum, quantiles, maximum, max/min) is NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from unmetneed.weighting.report import cell_weight_summary
+    >>> s = cell_weight_summary(np.array([2, 1]), np.array([3.0, 4.0]), np.array([5.0, 16.0]), np.array([0, 0]))
+    >>> float(s["sum"]), round(float(s["kish_deff"]), 4), bool(np.isnan(s["median"]))
+    (7.0, 1.2857, True)
+    """
+    factor = np.ones(totals.size) if g is None else g
+    n = float(rows.sum())
+    total = float(totals @ factor)
+    square = float(squares @ factor**2)
+    nonzero = rows - zeros
+    out: dict[str, float] = dict.fromkeys(
+        ["min", "p01", "p05", "p25", "median", "p75", "p95", "p99", "max", "max_over_min"], np.nan
+    )
+    out.update(
+        n=n,
+        sum=total,
+        share_negative=float(nonzero[factor < 0].sum()) / n,
+        share_zero=float(zeros.sum() + nonzero[factor == 0].sum()) / n,
+        kish_deff=n * square / total**2,
+        effective_n=total**2 / square,
+    )
+    if g is not None:
+        based = g[nonzero > 0]
+        out["g_min"] = float(based.min()) if based.size else np.nan
+        out["g_max"] = float(based.max()) if based.size else np.nan
+    order = [*weight_summary(np.ones(1)).index, *(["g_min", "g_max"] if g is not None else [])]
+    return pd.Series(out, name="weights")[order]
 
 
 def margin_fit_table(blocks: Sequence[Block], before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
@@ -108,6 +155,8 @@ class WeightingReport:
         The call's options, for provenance.
 
     The tables are computed when first asked for, so weighting itself stays fast.
+    A report of a Dask DataFrame's weights (:class:`DaskWeightingResult`) has
+    its weight distributions from cell totals: no quantiles, minimum or maximum.
     """
 
     method: str
@@ -122,6 +171,7 @@ class WeightingReport:
     messages: Sequence[str] = ()
     options: Any = field(default_factory=dict)
     _design: SurveyDesign | None = None
+    summaries: tuple[pd.Series, pd.Series] | None = None  # weights before, after (rows not in memory)
 
     def __post_init__(self) -> None:
         # Frozen all the way down: read-only weight copies, tuples, a read-only mapping.
@@ -147,10 +197,14 @@ class WeightingReport:
 
     @cached_property
     def _weights_before(self) -> pd.Series:
+        if self.summaries is not None:
+            return self.summaries[0]
         return weight_summary(self.before)
 
     @cached_property
     def _weights_after(self) -> pd.Series:
+        if self.summaries is not None:
+            return self.summaries[1]
         return weight_summary(self.after, self.before if self.before.size == self.after.size else None)
 
     @property
@@ -184,8 +238,11 @@ class WeightingReport:
         >>> r.report.effective_sample_size_by("sex").columns.tolist()
         ['sex', 'n', 'effective_n', 'kish_deff']
         """
-        if self._design is None:  # pragma: no cover - always set by the weighting functions
-            raise ValueError("this report has no design attached")
+        if self._design is None:
+            raise ValueError(
+                "this report has no design attached (the weights of a Dask DataFrame): group "
+                "result.weights by the columns with Dask instead"
+            )
         columns = as_column_list(by)
         data = self._design.data
         for c in columns:
@@ -230,6 +287,8 @@ class WeightingReport:
                 f"{self.weights_after['share_negative']:.1%} negative)"
             ),
         ]
+        if np.isnan(self.weights_after["min"]):  # a Dask DataFrame's weights: not in memory
+            lines.pop()
         if "g_min" in self.weights_after:
             lines.append(f"g-weights {self.weights_after['g_min']:.6g} .. {self.weights_after['g_max']:.6g}")
         lines += [f"adjusted: {a}" for a in self.adjustments]
@@ -257,3 +316,39 @@ class WeightingResult:
 
     def _repr_html_(self) -> str:
         return f"<div><p>{html.escape(repr(self.design))}</p>{self.report._repr_html_()}</div>"
+
+
+@dataclass(frozen=True, eq=False)
+class DaskWeightingResult:
+    """The weights of a Dask DataFrame (lazy) and the report of how they were found.
+
+    Attributes
+    ----------
+    weights : dask.dataframe.Series
+        One weight per row, with the input's partitions and index: the base
+        weight times its cell's g-weight. Lazy: compute or persist it (or write
+        it out) while the Dask client it was made on is still open.
+    report : WeightingReport
+        Convergence and the margin fit table as for a design; the weight
+        distributions come from cell totals (no quantiles, minimum or maximum).
+    cells : DataFrame
+        One row per combination of the margin variables found in the data:
+        the variables, ``rows``, ``base_weight`` (its total) and ``g``.
+    """
+
+    weights: Any
+    report: WeightingReport
+    cells: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", self.cells.copy(deep=True))
+
+    def __repr__(self) -> str:
+        return (
+            f"<DaskWeightingResult: {self.weights.npartitions} partitions, "
+            f"{len(self.cells):,} cells>\n{self.report.summary()}"
+        )
+
+    def _repr_html_(self) -> str:
+        head = html.escape(repr(self).split("\n", 1)[0])
+        return f"<div><p>{head}</p>{self.report._repr_html_()}</div>"
