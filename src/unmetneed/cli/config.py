@@ -83,7 +83,6 @@ class RunConfig:
     care_home_returns: Path | None = None
     care_home_covariates: Path | None = None
     care_home_covariate_columns: tuple[str, ...] = ()
-    scheduler: str | None = None  # a Dask scheduler's address ([compute] scheduler)
 
 
 #: SHA-256 of an input file (hex): the pipeline's name for :func:`unmetneed._provenance.sha256_file`.
@@ -201,10 +200,6 @@ class OutputSchema(_Section):
     save_draws: bool = False
 
 
-class ComputeSchema(_Section):
-    scheduler: str | None = None  # e.g. "tcp://10.0.0.5:8786": run on that Dask cluster
-
-
 class ConfigSchema(_Section):
     """The whole run configuration (``examples/config.toml`` shows every key)."""
 
@@ -214,7 +209,6 @@ class ConfigSchema(_Section):
     weighting: WeightingSchema = Field(default_factory=WeightingSchema)
     disclosure: DisclosureSchema = Field(default_factory=DisclosureSchema)
     output: OutputSchema = Field(default_factory=OutputSchema)
-    compute: ComputeSchema = Field(default_factory=ComputeSchema)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -482,7 +476,6 @@ def load_config(path: str | Path, *, out: str | Path | None = None) -> RunConfig
         ),
         output_dir=output_dir,
         raw=data,
-        scheduler=schema.compute.scheduler,
     )
 
 

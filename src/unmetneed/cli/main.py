@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from unmetneed.errors import ConfigError, UnmetneedError
+from unmetneed.errors import UnmetneedError
 
 __all__ = ["main"]
 
@@ -54,13 +53,6 @@ def _build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the pipeline from a TOML config file")
     run.add_argument("config", help="path to the config file (see examples/config.toml)")
     _add_output_options(run, default_out=None)
-    run.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        default=None,
-        help="run on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786; needs the dask extra); "
-        "overrides [compute] scheduler",
-    )
     validate = commands.add_parser("validate", help="validate a config file and its inputs, do nothing else")
     validate.add_argument("config", help="path to the config file")
     return parser
@@ -98,45 +90,9 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, out=args.out)
     inputs = inputs_from_config(config)
     settings = settings_from_config(config, output_format=args.format, save_draws=args.save_draws)
-    with dask_client(args.scheduler or config.scheduler):
-        written = run_pipeline(
-            inputs, settings, config.output_dir, progress=not args.quiet, config=config.raw
-        )
+    written = run_pipeline(inputs, settings, config.output_dir, progress=not args.quiet, config=config.raw)
     print(_summary(written))
     return 0
-
-
-@contextmanager
-def dask_client(address: str | None) -> Iterator[None]:
-    """Inside, a ``distributed.Client`` of the scheduler at ``address`` is the active one
-    (what Dask computes, computes on that cluster); nothing when ``address`` is None.
-
-    Raises
-    ------
-    ConfigError
-        Dask is not installed (the ``dask`` extra), or the scheduler cannot be reached.
-
-    Examples
-    --------
-    >>> from unmetneed.cli.main import dask_client
-    >>> with dask_client(None):
-    ...     pass
-    """
-    if address is None:
-        yield
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ConfigError(
-            f"a Dask scheduler ({address}) needs Dask: install the dask extra (pip install 'unmetneed[dask]')"
-        ) from None
-    try:
-        client = Client(address, timeout="20s")
-    except (OSError, TimeoutError) as error:
-        raise ConfigError(f"could not connect to the Dask scheduler at {address}: {error}") from None
-    with client:
-        yield
 
 
 def _validate(args: argparse.Namespace) -> int:
