@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,3 +31,25 @@ def client(dd: Any) -> Iterator[Any]:
         Client(cluster) as active,
     ):
         yield active
+
+
+@pytest.fixture
+def run_without_dask() -> Callable[[str], None]:
+    """Run Python ``code`` in a fresh interpreter where ``dask`` and ``distributed`` cannot be
+    imported; it must also leave no dask module loaded."""
+
+    def run(code: str) -> None:
+        import unmetneed
+
+        script = (
+            "import sys; sys.modules['dask'] = None; sys.modules['distributed'] = None\n"
+            + code
+            + "\nassert 'dask' not in {m.split('.')[0] for m in sys.modules if sys.modules[m]}\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", script],
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(Path(unmetneed.__file__).parents[1])},
+        )
+
+    return run
