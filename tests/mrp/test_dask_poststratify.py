@@ -269,3 +269,14 @@ def test_nullable_string_columns_are_read_as_their_values(fit: um.MultilevelFit,
     with pytest.warns(NewLevelWarning):
         got = fit.poststratify(nullable, by="area", draws=DRAWS, seed=6)
     assert_same(got, want)
+
+
+def test_totals_of_a_dask_frame_check_every_partition(dd: Any, cells: pd.DataFrame) -> None:
+    """Missing or negative counts fail as in memory (they were summed silently before)."""
+    bad = cells.assign(count=cells["count"].astype(float))
+    bad.loc[5, "count"] = -2.0
+    frame = um.PopulationFrame(dd.from_pandas(bad, npartitions=3))
+    with pytest.raises(FrameError, match=r"negative counts.*\(partition 0 of 3\)"):
+        frame.totals("area")
+    with pytest.raises(FrameError, match="negative counts"):
+        frame.total  # noqa: B018

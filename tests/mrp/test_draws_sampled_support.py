@@ -28,8 +28,10 @@ def six_factor_data(seed: int = 3) -> pd.DataFrame:
     # 19 groups: one large, the rest with a few respondents each
     shares = np.r_[0.8, np.full(18, 0.2 / 18)]
     codes["group"] = rng.choice(19, size=n, p=shares)
-    effects = {k: rng.normal(0, s, LEVELS[k]) for k, s in
-               {"area": 0.3, "age": 0.8, "broad": 0.3, "group": 0.5, "dis": 1.0}.items()}
+    effects = {
+        k: rng.normal(0, s, LEVELS[k])
+        for k, s in {"area": 0.3, "age": 0.8, "broad": 0.3, "group": 0.5, "dis": 1.0}.items()
+    }
     eta = -1.5 + sum(effects[k][codes[k]] for k in LEVELS)
     frame = pd.DataFrame({k: [f"{k}{c:02d}" for c in v] for k, v in codes.items()})
     frame["age_dis"] = frame["age"] + "|" + frame["dis"]
@@ -83,7 +85,19 @@ def test_lattice_used_when_no_sampled_point_can_be_evaluated(
     fit: um.MultilevelFit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(draws_module, "SUPPORT_MAX_LOG_SD", -50.0)  # every sampled point refused
-    ds = fit.draws(100, seed=3)
+    with pytest.warns(um.errors.UnmetneedWarning, match="could be evaluated") as record:
+        ds = fit.draws(100, seed=3)
+    assert record[0].filename == __file__  # the warning points at the caller's line
     assert "sampled from a t" not in ds.attrs["method"]
     assert ds.attrs["sd_support_points"] == ds.attrs["grid_points"]
     assert np.isfinite(ds["beta"].values).all()
+
+
+def test_lattice_used_when_the_sampled_support_is_degenerate(
+    fit: um.MultilevelFit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(draws_module, "MIN_SUPPORT_ESS", 1e9)  # no support is good enough
+    with pytest.warns(um.errors.UnmetneedWarning, match="degenerate"):
+        ds = fit.draws(100, seed=3)
+    assert "sampled from a t" not in ds.attrs["method"]
+    assert ds.attrs["sd_support_points"] == ds.attrs["grid_points"]

@@ -52,9 +52,9 @@ def is_dask_frame(obj: object) -> bool:
     >>> is_dask_frame(pd.DataFrame())
     False
     """
-    return (
-        type(obj).__module__.startswith("dask.") and hasattr(obj, "npartitions") and hasattr(obj, "columns")
-    )
+    # dask >= 2025.1: dask.dataframe...; 2024.3-2024.12: dask_expr._collection.DataFrame
+    package = type(obj).__module__.split(".")[0]
+    return package in {"dask", "dask_expr"} and hasattr(obj, "npartitions") and hasattr(obj, "columns")
 
 
 def group_coding(cells: pd.DataFrame, by_columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

@@ -1040,6 +1040,10 @@ def _variance_by_estimate(
     return scale * ((dev * dev) @ rs)
 
 
+_GRAM_SAFE = 100.0  # margin on the Schur complement's rounding error, eps * cond(G_KK) * G_jj
+_EPS = float(np.finfo(np.float64).eps)
+
+
 def _dqrdc2_rank(x: np.ndarray, tol: float) -> int:
     """Rank that R's LINPACK ``dqrdc2`` (``qr(x, tol)$rank``) finds.
 
@@ -1052,9 +1056,14 @@ def _dqrdc2_rank(x: np.ndarray, tol: float) -> int:
     Cholesky factor of :math:`G_{KK}` gives in :math:`O(k^2)` per column: one
     BLAS-3 product for :math:`G` instead of two passes over ``x`` per column
     (the Gram--Schmidt of earlier versions, memory-bound: 7 s for 20,000 raked
-    rows x 300 replicates). Rounding in the Schur complement is about
-    :math:`10^{-16} G_{jj}`, far below the :math:`\text{tol}^2 G_{jj}` it is
-    compared with.
+    rows x 300 replicates). The Schur complement loses digits in proportion to
+    the condition number of :math:`G_{KK}` (the square of the kept columns'),
+    bounded below by the squared ratio of the largest to the smallest diagonal
+    of its Cholesky factor: a column whose squared residual lies within
+    ``_GRAM_SAFE`` times that rounding error of :math:`\text{tol}^2 G_{jj}` is
+    decided on its residual computed from ``x`` itself (least squares on the
+    kept columns), so nearly collinear kept columns cannot tip it over the
+    threshold. Replicate weights are well conditioned and never need it.
     """
     from scipy.linalg import solve_triangular
 
@@ -1064,6 +1073,7 @@ def _dqrdc2_rank(x: np.ndarray, tol: float) -> int:
     norm2 = np.diag(gram).copy()
     chol = np.zeros((limit, limit))  # lower Cholesky factor of gram[kept][:, kept]
     kept: list[int] = []
+    diag_max = diag_min = 1.0  # largest and smallest diagonal of chol so far
     for j in range(p):
         k = len(kept)
         if k >= limit:
@@ -1072,10 +1082,21 @@ def _dqrdc2_rank(x: np.ndarray, tol: float) -> int:
             continue  # a zero column is negligible (R: qraux 0 < tol * 1)
         c = solve_triangular(chol[:k, :k], gram[kept, j], lower=True) if k else np.empty(0)
         residual2 = norm2[j] - float(c @ c)
+        # The Schur complement's rounding error grows with cond(G_KK), which the Cholesky
+        # diagonal bounds from below; where that error could put it on either side of
+        # the threshold, the residual of x_j on the kept columns comes from x itself.
+        if k:
+            kappa = (diag_max / diag_min) ** 2
+            if abs(residual2 - (tol * tol) * norm2[j]) <= _GRAM_SAFE * _EPS * kappa * norm2[j]:
+                kept_x = x[:, kept]
+                r = x[:, j] - kept_x @ np.linalg.lstsq(kept_x, x[:, j], rcond=None)[0]
+                residual2 = float(r @ r)
         if not residual2 >= (tol * tol) * norm2[j]:
             continue
         chol[k, :k] = c
         chol[k, k] = math.sqrt(residual2)
+        diag_max = max(diag_max, chol[k, k]) if k else chol[k, k]
+        diag_min = min(diag_min, chol[k, k]) if k else chol[k, k]
         kept.append(j)
     return len(kept)
 

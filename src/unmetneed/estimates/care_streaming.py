@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import require_columns
 from unmetneed.design.partitions import group_keys, stream_by_group, unique_values
 from unmetneed.estimates.care import (
@@ -190,15 +191,16 @@ def _partition_sums(
     if payload.areas is not None:
         area_codes = payload.areas.get_indexer(pd.Index(cells["area_code"]))
     size = max(1, CHUNK_ELEMENTS // max(payload.n_draws, 1))
-    totals = _sum_chunks(
-        probabilities,
-        counts,
-        [(c, n) for c, n, _ in coded],
-        payload.n_draws,
-        size,
-        payload.factors,
-        area_codes,
-    )
+    with single_threaded_blas():  # one BLAS thread per worker task
+        totals = _sum_chunks(
+            probabilities,
+            counts,
+            [(c, n) for c, n, _ in coded],
+            payload.n_draws,
+            size,
+            payload.factors,
+            area_codes,
+        )
     out = []
     for by, (group, n_groups, _), sums in zip(payload.groupings, coded, totals, strict=True):
         arrays = {name: np.ascontiguousarray(value.T) for name, value in sums.items()}

@@ -26,8 +26,8 @@ random-intercept standard deviations :math:`\theta`:
    weakly identified SD would take only 3-4 values and the effects drawn at
    them come out too narrow; there the lattice only locates the posterior and
    the support points are ``SUPPORT_POINTS`` draws :math:`\psi_j` from a
-   multivariate t (5 df) with the lattice's weighted mean and 1.5 times its
-   spread (cells included), each weighted by
+   multivariate t (5 df) with the lattice's weighted mean and scale matrix
+   1.5² x (its weighted covariance + each cell's spread), each weighted by
    :math:`\tilde\pi(\psi_j \mid y) / q(\psi_j)` (see :func:`sd_posterior_support`).
 3. Proposals: a support point :math:`k` by weight, then
    :math:`(u, \beta) \sim N((\hat u_k, \hat\beta_k), H_k^{-1})` at that point and
@@ -259,6 +259,7 @@ SUPPORT_POINTS = 256
 SUPPORT_DF = 5.0
 SUPPORT_INFLATE = 1.5
 SUPPORT_MAX_LOG_SD = 5.0
+MIN_SUPPORT_ESS = 10.0  # fewer effective support points than this: the lattice is used, with a warning
 
 
 def sd_posterior_support(fit: MultilevelFit, rng: np.random.Generator) -> dict[str, Any]:
@@ -269,6 +270,24 @@ def sd_posterior_support(fit: MultilevelFit, rng: np.random.Generator) -> dict[s
     points :math:`\psi_j` from the t proposal :math:`q` fitted to the lattice, with
     self-normalised importance weights :math:`\propto\tilde\pi(\psi_j \mid y) / q(\psi_j)`
     (Monte Carlo integration over the SDs, so a draw's SDs take a continuum of values).
+    Points with a log-SD above ``SUPPORT_MAX_LOG_SD``, or whose density is clearly
+    below the lattice's region (more than ``2 * drop + ABANDON_MARGIN`` under its
+    best point), get weight 0: a truncation of the far tails. With fewer than
+    ``MIN_SUPPORT_ESS`` effective points (or none evaluated), the lattice is the
+    support, with a warning.
+
+    Parameters
+    ----------
+    fit : MultilevelFit
+    rng : numpy.random.Generator
+        Scrambles the Sobol points.
+
+    Returns
+    -------
+    dict
+        ``psi`` (points x SDs), ``weights``, ``results`` (the joint mode and Hessian
+        factor at each point), ``log_q`` (the proposal's log density, 0 on a lattice),
+        ``sampled``, and the lattice's entries (``problem``, ``keys``, ``step``, ...).
     """
     grid = sd_posterior_grid(fit)
     lattice = grid["mode"][None, :] + (grid["keys"] * grid["step"]) @ grid["scale"].T
@@ -326,12 +345,24 @@ def sd_posterior_support(fit: MultilevelFit, rng: np.random.Generator) -> dict[s
         values[j] = value
         results.append(result)
     if not np.isfinite(values).any():  # every point given up: keep the lattice's support
+        warnings.warn(
+            "no sampled support point of the SDs could be evaluated; the draws use the lattice's points",
+            UnmetneedWarning,
+            stacklevel=4,
+        )
         return {**grid, "psi": lattice, "log_q": np.zeros(len(lattice)), "sampled": False}
-    log_w = -(values - np.min(values[np.isfinite(values)])) - log_q
-    keep = np.isfinite(log_w)
-    log_w = np.where(keep, log_w, -np.inf)
+    log_w = -(values - np.min(values[np.isfinite(values)])) - log_q  # -inf where given up
     weights = np.exp(log_w - np.max(log_w))
     weights /= weights.sum()
+    support_ess = float(1.0 / np.sum(weights**2))
+    if support_ess < MIN_SUPPORT_ESS:
+        warnings.warn(
+            f"the sampled support of the SDs is degenerate (effective size {support_ess:.1f} of "
+            f"{SUPPORT_POINTS} points); the draws use the lattice's points instead",
+            UnmetneedWarning,
+            stacklevel=4,
+        )
+        return {**grid, "psi": lattice, "log_q": np.zeros(len(lattice)), "sampled": False}
     return {
         **grid,
         "psi": psi,
@@ -339,7 +370,7 @@ def sd_posterior_support(fit: MultilevelFit, rng: np.random.Generator) -> dict[s
         "results": results,
         "log_q": log_q,
         "sampled": True,
-        "support_ess": float(1.0 / np.sum(weights**2)),
+        "support_ess": support_ess,
     }
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from unmetneed._immutable import readonly
 from unmetneed._validate import as_column_list, repeated_keys, require_columns, row_examples
-from unmetneed.design.partitions import is_dask_frame
+from unmetneed.design.partitions import group_coding, group_keys, is_dask_frame, stream_by_group
 from unmetneed.errors import FrameError
 
 __all__ = ["PopulationFrame"]
@@ -142,8 +142,18 @@ class PopulationFrame:
     def total(self) -> float:
         """The population: the sum of the counts (computed with Dask for a Dask-backed frame)."""
         if self._dask is not None:
-            return float(self._dask[self._count].sum().compute())
+            return float(self._dask_totals([])[1].sum())
         return float(self._counts.sum())
+
+    def _dask_totals(self, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+        """Group keys and counts of a Dask-backed frame by ``columns``, each partition checked
+        as in memory (missing or negative counts, missing keys and repeated cells raise
+        ``FrameError``)."""
+        ((keys, sums),) = stream_by_group(self._dask, _partition_counts, (self._count, columns), [columns])
+        for column in columns:  # categorical columns stay categorical (in factor order), as in memory
+            if isinstance(self._dask.dtypes[column], pd.CategoricalDtype):
+                keys[column] = pd.Categorical(keys[column], categories=pd.unique(keys[column]))
+        return keys, np.asarray(sums["count"], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self._dask) if self._dask is not None else len(self._cells)
@@ -162,17 +172,12 @@ class PopulationFrame:
         {'A': 2.0, 'B': 4.0}
         """
         columns = as_column_list(by)
-        if self._dask is not None:
+        if self._dask is not None:  # one row per group already, in factor order
             require_columns(self._dask, columns, "by")
-            summed = self._dask.groupby(columns, observed=True)[self._count].sum().compute()
-            return summed.astype(np.float64).sort_index().rename(None)
+            keys, counts = self._dask_totals(columns)
+            return pd.Series(counts, index=_index(keys, columns))
         require_columns(self._cells, columns, "by")
-        grouped = pd.Series(
-            self._counts,
-            index=pd.MultiIndex.from_frame(self._cells[columns])
-            if len(columns) > 1
-            else pd.Index(self._cells[columns[0]]),
-        )
+        grouped = pd.Series(self._counts, index=_index(self._cells, columns))
         return grouped.groupby(level=list(range(len(columns))), observed=True, sort=True).sum()
 
     def __repr__(self) -> str:
@@ -191,6 +196,20 @@ class PopulationFrame:
             return f"<div><p>{html.escape(repr(self))}</p></div>"
         head = self._cells.head(10).to_html(index=False, border=0)
         return f"<div><p>{html.escape(repr(self))}</p>{head}</div>"
+
+
+def _index(frame: pd.DataFrame, columns: list[str]) -> pd.Index:
+    """``frame[columns]`` as an index (a MultiIndex for several columns)."""
+    return pd.MultiIndex.from_frame(frame[columns]) if len(columns) > 1 else pd.Index(frame[columns[0]])
+
+
+def _partition_counts(part: pd.DataFrame, payload: tuple[str, list[str]]) -> list[tuple[pd.DataFrame, dict]]:
+    """One partition's checked counts summed by group (for :meth:`PopulationFrame.totals`)."""
+    count, columns = payload
+    counts = validate_cells(part, count)
+    codes, levels = group_coding(part, columns)
+    n_groups = len(levels)
+    return [(group_keys(part, columns, codes, n_groups), {"count": np.bincount(codes, counts, n_groups)})]
 
 
 def validate_cells(cells: pd.DataFrame, count: str) -> np.ndarray:

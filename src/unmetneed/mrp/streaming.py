@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from unmetneed._blas import single_threaded_blas
 from unmetneed._validate import require_columns
 from unmetneed.design.partitions import Partial, group_coding, group_keys, stream_by_group, unique_values
 from unmetneed.errors import FrameError
@@ -45,11 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_dask_frame",
-    "group_keys",
     "partition_evaluator",
-    "stream_by_group",
     "stream_group_totals",
-    "unique_values",
     "unseen_levels",
 ]
 
@@ -206,8 +202,7 @@ def partition_evaluator(
         (table, level_codes(code, cells[group].to_numpy(), table.shape[0] - new.size, new))
         for group, table, code, new in zip(fit.model.formula.groups, tables, codes, new_levels, strict=True)
     ]
-    with single_threaded_blas():
-        return probability_evaluator(X, beta, effects)
+    return probability_evaluator(X, beta, effects)
 
 
 def _partition_totals(cells: pd.DataFrame, model: _PartitionModel) -> Partial:

@@ -651,7 +651,8 @@ def _methods(model: Any, settings: Any, *, care_homes: bool = False) -> list[str
         if all(sampled)
         else "a grid over their posterior"
         if not any(sampled)
-        else "points sampled around a grid for models with three or more, a grid for the others"
+        else f"points sampled around a grid over their posterior for {sum(sampled)} of the "
+        f"{len(sampled)} models, the grid itself for the others"
     )
     return [
         (

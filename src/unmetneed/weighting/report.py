@@ -15,6 +15,7 @@ import pandas as pd
 from unmetneed._immutable import readonly
 from unmetneed._validate import as_column_list, column_values
 from unmetneed.design import SurveyDesign
+from unmetneed.errors import DesignError
 from unmetneed.weighting.blocks import Block
 
 __all__ = [
@@ -239,7 +240,7 @@ class WeightingReport:
         ['sex', 'n', 'effective_n', 'kish_deff']
         """
         if self._design is None:
-            raise ValueError(
+            raise DesignError(
                 "this report has no design attached (the weights of a Dask DataFrame): group "
                 "result.weights by the columns with Dask instead"
             )
