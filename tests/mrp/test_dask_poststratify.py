@@ -280,3 +280,28 @@ def test_totals_of_a_dask_frame_check_every_partition(dd: Any, cells: pd.DataFra
         frame.totals("area")
     with pytest.raises(FrameError, match="negative counts"):
         frame.total  # noqa: B018
+
+
+def test_cells_repeated_across_partitions_are_refused(
+    dd: Any, cells: pd.DataFrame, fit: um.MultilevelFit
+) -> None:
+    """The same cell in two partitions (two Parquet extracts) fails as in memory; it was summed."""
+    repeated = pd.concat([cells, cells.iloc[[0]]], ignore_index=True)  # the copy lands in the last partition
+    with pytest.raises(FrameError, match="repeat a combination"):
+        um.PopulationFrame(repeated)
+    frame = um.PopulationFrame(dd.from_pandas(repeated, npartitions=3))
+    with pytest.raises(
+        FrameError, match=r"1 cells repeat a combination .*'area': 'A00'.*\(partitions 0 and 2 of 3\)"
+    ):
+        frame.total  # noqa: B018
+    with pytest.raises(FrameError, match="repeat a combination"):
+        fit.poststratify(frame, by="area", draws=DRAWS, seed=5)
+    fine = um.PopulationFrame(dd.from_pandas(cells, npartitions=3))
+    fine.check_repeated_cells()  # distinct cells pass
+
+
+def test_a_series_or_no_by_column_is_refused(dd: Any, cells: pd.DataFrame) -> None:
+    with pytest.raises(FrameError, match="got Series"):
+        um.PopulationFrame(dd.from_pandas(cells, npartitions=2)["count"])
+    with pytest.raises(FrameError, match="by names no column"):
+        um.PopulationFrame(cells).totals([])

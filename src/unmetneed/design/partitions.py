@@ -54,7 +54,9 @@ def is_dask_frame(obj: object) -> bool:
     """
     # dask >= 2025.1: dask.dataframe...; 2024.3-2024.12: dask_expr._collection.DataFrame
     package = type(obj).__module__.split(".")[0]
-    return package in {"dask", "dask_expr"} and hasattr(obj, "npartitions") and hasattr(obj, "columns")
+    return (
+        package in {"dask", "dask_expr"} and type(obj).__name__ == "DataFrame" and hasattr(obj, "npartitions")
+    )
 
 
 def group_coding(cells: pd.DataFrame, by_columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

@@ -88,6 +88,7 @@ def stream_care_populations(
     >>> frame = um.PopulationFrame(dd.from_pandas(eng.population.cells, npartitions=8))  # doctest: +SKIP
     >>> model.populations(frame, by="area_code")  # streamed on the active client  # doctest: +SKIP
     """
+    population.check_repeated_cells()
     cells = population.dask
     wanted = {g for fit in model.fits.values() for g in fit.model.formula.groups}
     if admin is not None:

@@ -59,11 +59,17 @@ class PopulationFrame:
         self._count = count
         self.attrs: dict[str, object] = {}  # provenance, e.g. the raking report of a synthetic frame
         self._dask: Any = None
+        self._repeats_checked = False  # a Dask-backed frame's cells checked across partitions
         if is_dask_frame(cells):
             from unmetneed.mrp.streaming import check_dask_frame
 
             self._dask = check_dask_frame(cells, count)
             return
+        if isinstance(cells, pd.Series) or type(cells).__module__.split(".")[0] in {"dask", "dask_expr"}:
+            raise FrameError(
+                f"cells must be a pandas or Dask DataFrame with a count column; got {type(cells).__name__} "
+                "(a Series: use series.reset_index() or series.to_frame())"
+            )
         if not isinstance(cells, pd.DataFrame):
             raise FrameError(f"cells must be a pandas DataFrame; got {type(cells).__name__}")
         counts = validate_cells(cells, count)
@@ -145,10 +151,61 @@ class PopulationFrame:
             return float(self._dask_totals([])[1].sum())
         return float(self._counts.sum())
 
+    def check_repeated_cells(self) -> None:
+        """Check that no two cells of a Dask-backed frame share a combination of the categorical
+        columns, across partitions as well as within one (an in-memory frame is checked when made).
+
+        One pass hashes each partition's key rows (64-bit; the client holds 8 bytes a cell);
+        a repeated hash is confirmed on the rows themselves. Run once per frame: the
+        streamed totals, poststratification and care populations call it.
+
+        Raises
+        ------
+        FrameError
+            Cells repeat a combination (e.g. the same cells in two Parquet files).
+
+        Examples
+        --------
+        >>> import pandas as pd, unmetneed as um
+        >>> um.PopulationFrame(pd.DataFrame({"area_code": ["A"], "count": [5]})).check_repeated_cells()
+        """
+        if self._dask is None or self._repeats_checked:
+            return
+        import dask
+
+        keys = [
+            c
+            for c, dtype in self._dask.dtypes.items()
+            if c != self._count and not pd.api.types.is_float_dtype(dtype)
+        ]
+        if keys:
+            parts = self._dask.to_delayed()
+            hashes = np.concatenate(dask.compute(*[dask.delayed(_key_hashes)(p, keys) for p in parts]))
+            values, counts = np.unique(hashes, return_counts=True)
+            repeated = values[counts > 1]
+            if repeated.size:
+                found = dask.compute(*[dask.delayed(_rows_with_hashes)(p, keys, repeated) for p in parts])
+                rows = pd.concat([f.assign(_partition=i) for i, f in enumerate(found)], ignore_index=True)
+                rows = rows[rows.duplicated(subset=keys, keep=False)]
+                if len(rows):
+                    example = rows.iloc[0][keys].to_dict()
+                    n_repeated = int(rows.duplicated(subset=keys).sum())
+                    where = sorted(
+                        set(rows.loc[(rows[keys] == rows.iloc[0][keys]).all(axis=1), "_partition"])
+                    )
+                    places = " and ".join(str(i) for i in where)
+                    raise FrameError(
+                        f"{n_repeated:,} cells repeat a combination of {keys}, e.g. {example} "
+                        f"(partition{'s' if len(where) > 1 else ''} {places} of {len(parts)}); aggregate "
+                        "them (sum the counts) first"
+                    )
+        self._repeats_checked = True
+
     def _dask_totals(self, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
         """Group keys and counts of a Dask-backed frame by ``columns``, each partition checked
         as in memory (missing or negative counts, missing keys and repeated cells raise
         ``FrameError``)."""
+        self.check_repeated_cells()
         ((keys, sums),) = stream_by_group(self._dask, _partition_counts, (self._count, columns), [columns])
         for column in columns:  # categorical columns stay categorical (in factor order), as in memory
             if isinstance(self._dask.dtypes[column], pd.CategoricalDtype):
@@ -172,6 +229,10 @@ class PopulationFrame:
         {'A': 2.0, 'B': 4.0}
         """
         columns = as_column_list(by)
+        if not columns:
+            raise FrameError(
+                "by names no column: give one or more cell columns (the frame's total is .total)"
+            )
         if self._dask is not None:  # one row per group already, in factor order
             require_columns(self._dask, columns, "by")
             keys, counts = self._dask_totals(columns)
@@ -196,6 +257,18 @@ class PopulationFrame:
             return f"<div><p>{html.escape(repr(self))}</p></div>"
         head = self._cells.head(10).to_html(index=False, border=0)
         return f"<div><p>{html.escape(repr(self))}</p>{head}</div>"
+
+
+def _key_hashes(part: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """64-bit hashes of a partition's key rows (values, not categories' codes)."""
+    frame = part[keys].astype(object)
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def _rows_with_hashes(part: pd.DataFrame, keys: list[str], hashes: np.ndarray) -> pd.DataFrame:
+    frame = part[keys].astype(object)
+    mask = np.isin(pd.util.hash_pandas_object(frame, index=False).to_numpy(), hashes)
+    return frame[mask].reset_index(drop=True)
 
 
 def _index(frame: pd.DataFrame, columns: list[str]) -> pd.Index:

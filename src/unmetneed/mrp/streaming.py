@@ -126,6 +126,7 @@ def stream_group_totals(
     """
     cells = population.dask
     require_columns(cells, list(fit.model.data.cell_frame.columns), "model")
+    population.check_repeated_cells()
     groups = fit.model.formula.groups
     new_levels, unseen = unseen_levels(fit, dict(zip(groups, unique_values(cells, groups), strict=True)))
     model = _PartitionModel(
