@@ -305,3 +305,8 @@ def test_a_series_or_no_by_column_is_refused(dd: Any, cells: pd.DataFrame) -> No
         um.PopulationFrame(dd.from_pandas(cells, npartitions=2)["count"])
     with pytest.raises(FrameError, match="by names no column"):
         um.PopulationFrame(cells).totals([])
+
+
+def test_boolean_counts_are_refused_in_memory_too(cells: pd.DataFrame) -> None:
+    with pytest.raises(FrameError, match="True/False"):
+        um.PopulationFrame(cells.assign(count=cells["count"] > 3))

@@ -276,3 +276,8 @@ def test_the_package_imports_and_rakes_without_dask(run_without_dask: Callable[[
         "r = um.rake(d, um.Margins({'sex': d.data.groupby('sex', observed=True)['weight'].sum()}))\n"
         "assert r.report.converged"
     )
+
+
+def test_weights_with_a_pandas_frame_say_what_to_do(people: pd.DataFrame, margins: um.Margins) -> None:
+    with pytest.raises(DesignError, match=r"got a DataFrame: make a SurveyDesign of it"):
+        um.rake(people, margins, weights="w")

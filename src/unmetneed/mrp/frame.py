@@ -304,6 +304,10 @@ def validate_cells(cells: pd.DataFrame, count: str) -> np.ndarray:
     if len(cells) == 0:
         raise FrameError("the frame has no cells")
     require_columns(cells, [count], "count")
+    if pd.api.types.is_bool_dtype(cells[count].dtype):
+        raise FrameError(
+            f"count column {count!r} holds True/False, not counts; give the number of people in each cell"
+        )
     counts = pd.to_numeric(cells[count], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(counts)
     if bad.any():

@@ -156,7 +156,7 @@ def rake(
         return fit_margins_dask(
             design, margins, shared, weights=weights, method="rake", solve=solve, options=shared.recorded()
         )
-    _no_weights_column(weights)
+    _no_weights_column(design, weights)
     return fit_margins(
         design,
         margins,
@@ -262,7 +262,7 @@ def calibrate(
             solve=solve,
             options=options,
         )
-    _no_weights_column(weights)
+    _no_weights_column(design, weights)
     return fit_margins(
         design,
         margins,
@@ -274,11 +274,18 @@ def calibrate(
     )
 
 
-def _no_weights_column(weights: str | None) -> None:
+def _no_weights_column(design: object, weights: str | None) -> None:
     if weights is not None:
+        given = (
+            "a SurveyDesign has its own"
+            if isinstance(design, SurveyDesign)
+            else (
+                f"got a {type(design).__name__}: make a SurveyDesign of it (SurveyDesign(df, weights={weights!r}))"
+            )
+        )
         raise DesignError(
-            f"weights={weights!r} names the base weights of a Dask DataFrame; a SurveyDesign "
-            "has its own (pass the design alone, or a Dask DataFrame with weights=)"
+            f"weights={weights!r} names the base weights of a Dask DataFrame; {given} (pass the "
+            "design alone, or a Dask DataFrame with weights=)"
         )
 
 
