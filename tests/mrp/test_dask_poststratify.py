@@ -310,3 +310,10 @@ def test_a_series_or_no_by_column_is_refused(dd: Any, cells: pd.DataFrame) -> No
 def test_boolean_counts_are_refused_in_memory_too(cells: pd.DataFrame) -> None:
     with pytest.raises(FrameError, match="True/False"):
         um.PopulationFrame(cells.assign(count=cells["count"] > 3))
+
+
+def test_a_float_code_column_is_named_when_cells_repeat(cells: pd.DataFrame) -> None:
+    """An area code read as float is a covariate, so the cells look repeated: the message says so."""
+    coded = cells.assign(area=cells["area"].str.slice(1).str.replace("EW", "9").astype(float))
+    with pytest.raises(FrameError, match=r"Float columns \['area'\] are numeric covariates.*astype"):
+        um.PopulationFrame(coded)

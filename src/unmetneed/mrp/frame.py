@@ -194,10 +194,11 @@ class PopulationFrame:
                         set(rows.loc[(rows[keys] == rows.iloc[0][keys]).all(axis=1), "_partition"])
                     )
                     places = " and ".join(str(i) for i in where)
+                    floats = [c for c in self._dask.columns if c != self._count and c not in keys]
                     raise FrameError(
                         f"{n_repeated:,} cells repeat a combination of {keys}, e.g. {example} "
                         f"(partition{'s' if len(where) > 1 else ''} {places} of {len(parts)}); aggregate "
-                        "them (sum the counts) first"
+                        "them (sum the counts) first" + _float_key_hint(floats)
                     )
         self._repeats_checked = True
 
@@ -257,6 +258,16 @@ class PopulationFrame:
             return f"<div><p>{html.escape(repr(self))}</p></div>"
         head = self._cells.head(10).to_html(index=False, border=0)
         return f"<div><p>{html.escape(repr(self))}</p>{head}</div>"
+
+
+def _float_key_hint(floats: list[str]) -> str:
+    """What to do if a float column is really a category (it is taken as a covariate, not a key)."""
+    if not floats:
+        return ""
+    return (
+        f". Float columns {floats} are numeric covariates, not part of a cell's key; if one is a "
+        "category (e.g. a code read as float), cast it first (.astype('int64') or .astype(str))"
+    )
 
 
 def _key_hashes(part: pd.DataFrame, keys: list[str]) -> np.ndarray:
@@ -323,9 +334,10 @@ def validate_cells(cells: pd.DataFrame, count: str) -> np.ndarray:
     repeated = repeated_keys(cells, keys) if keys else None
     if repeated:
         n_repeated, example = repeated
+        floats = [c for c in cells.columns if c != count and c not in keys]
         raise FrameError(
             f"{n_repeated:,} cells repeat a combination of {keys}, e.g. {example}; aggregate them "
-            "(sum the counts) first"
+            "(sum the counts) first" + _float_key_hint(floats)
         )
     for column in keys:
         if cells[column].isna().any():
