@@ -28,6 +28,7 @@ __all__ = [
     "Partial",
     "group_coding",
     "group_keys",
+    "is_dask_collection",
     "is_dask_frame",
     "map_by_partition",
     "ship",
@@ -52,11 +53,22 @@ def is_dask_frame(obj: object) -> bool:
     >>> is_dask_frame(pd.DataFrame())
     False
     """
+    return is_dask_collection(obj) and type(obj).__name__ == "DataFrame"
+
+
+def is_dask_collection(obj: object) -> bool:
+    """Whether ``obj`` is a Dask collection (DataFrame, Series, ...), checked without importing Dask.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from unmetneed.design.partitions import is_dask_collection
+    >>> is_dask_collection(pd.Series([1]))
+    False
+    """
     # dask >= 2025.1: dask.dataframe...; 2024.3-2024.12: dask_expr._collection.DataFrame
     package = type(obj).__module__.split(".")[0]
-    return (
-        package in {"dask", "dask_expr"} and type(obj).__name__ == "DataFrame" and hasattr(obj, "npartitions")
-    )
+    return package in {"dask", "dask_expr"} and hasattr(obj, "npartitions")
 
 
 def group_coding(cells: pd.DataFrame, by_columns: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

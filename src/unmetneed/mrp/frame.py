@@ -11,7 +11,13 @@ import pandas as pd
 
 from unmetneed._immutable import readonly
 from unmetneed._validate import as_column_list, repeated_keys, require_columns, row_examples
-from unmetneed.design.partitions import group_coding, group_keys, is_dask_frame, stream_by_group
+from unmetneed.design.partitions import (
+    group_coding,
+    group_keys,
+    is_dask_collection,
+    is_dask_frame,
+    stream_by_group,
+)
 from unmetneed.errors import FrameError
 
 __all__ = ["PopulationFrame"]
@@ -28,7 +34,8 @@ class PopulationFrame:
         allowed) and its population count. A Dask DataFrame (e.g. from
         ``dd.read_parquet``) is not loaded: its columns and the count's dtype
         are checked now, the rest partition by partition when it is streamed
-        (see :func:`unmetneed.mrp.streaming.stream_group_totals`).
+        (see :func:`unmetneed.mrp.streaming.stream_group_totals`), and cells
+        repeated across partitions by :meth:`check_repeated_cells`.
     count : str, default "count"
         The column of population counts: finite, non-negative.
 
@@ -65,7 +72,7 @@ class PopulationFrame:
 
             self._dask = check_dask_frame(cells, count)
             return
-        if isinstance(cells, pd.Series) or type(cells).__module__.split(".")[0] in {"dask", "dask_expr"}:
+        if isinstance(cells, pd.Series) or is_dask_collection(cells):
             raise FrameError(
                 f"cells must be a pandas or Dask DataFrame with a count column; got {type(cells).__name__} "
                 "(a Series: use series.reset_index() or series.to_frame())"

@@ -54,7 +54,9 @@ def check_dask_frame(cells: Any, count: str) -> Any:
     """The checks of a Dask DataFrame that need no data: the count column exists and is numeric.
 
     The other checks of :class:`PopulationFrame` (missing or negative counts,
-    missing keys, repeated cells) run on each partition when it is streamed.
+    missing keys, cells repeated within a partition) run on each partition when
+    it is streamed; cells repeated across partitions, in
+    :meth:`PopulationFrame.check_repeated_cells`.
 
     Raises
     ------
