@@ -227,10 +227,9 @@ class EnglandOracle:
         self.keep = np.flatnonzero(house > 0)
         self.counts = house[self.keep]
         u_true = model.area_effects.set_index("area_code")["need"].reindex(areas).to_numpy()
-        self.sigma = float(np.std(model.area_effects["need"], ddof=0))  # replaced below by the SD
         from unmetneed.datasets._synthetic_model import PARAMETERS
 
-        self.sigma = float(PARAMETERS["need"]["area_sd"])
+        self.sigma = float(PARAMETERS["need"]["area_sd"])  # the prior's SD, not the realised effects
 
         def full_array(x: np.ndarray) -> np.ndarray:
             return np.broadcast_to(x, shape).ravel()[self.keep]
@@ -312,7 +311,7 @@ def unit_metrics(rec: pd.DataFrame) -> pd.DataFrame:
         "rel_rmse": np.sqrt(g["rel2"].mean()),
         "coverage": g["cover"].mean(),
         "min_unit": g["cover"].min(),
-        "below_0.6": g["cover"].apply(lambda c: int((c < 0.6).sum())),
+        "below_60": g["cover"].apply(lambda c: int((c < 0.6).sum())),
         "units": g["cover"].size(),
     }).reset_index()
 
@@ -350,7 +349,7 @@ def render(table: pd.DataFrame, reps: int, seconds: dict) -> str:
     ]
     for r in table[table["level"] != "total"].itertuples():
         lines.append(f"| {r.generator} | {r.level} | {r.quantity} | {r.method} | {r.rel_bias:.3f} | "
-                     f"{r.rel_rmse:.3f} | {r.coverage:.3f} | {r.min_unit:.2f} | {getattr(r, '_9')} of {r.units} |")
+                     f"{r.rel_rmse:.3f} | {r.coverage:.3f} | {r.min_unit:.2f} | {r.below_60} of {r.units} |")
     lines.append("")
     return "\n".join(lines)
 
